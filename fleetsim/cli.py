@@ -1,0 +1,125 @@
+"""The ``fleetsim`` command: parse arguments, call the library, render the outcome.
+
+User errors end in one message on stderr and exit code 2; set FLEETSIM_DEBUG=1 to
+see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fleetsim.errors import FleetsimError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Simulate vehicle fleets running detectors on edge accelerators.")
+stderr = Console(stderr=True)
+stdout = Console()
+
+ScenarioFile = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+
+
+@contextmanager
+def _user_errors():
+    """Turn FleetsimError into one clear message and exit code 2."""
+    try:
+        yield
+    except FleetsimError as err:
+        if os.environ.get("FLEETSIM_DEBUG"):
+            raise
+        for line in str(err).splitlines():
+            stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _catalog():
+    from fleetsim.hardware.catalog import load_catalog
+
+    return load_catalog()
+
+
+@app.command()
+def validate(file: ScenarioFile) -> None:
+    """Check a scenario file; print OK or every problem as FILE:LINE: field: message."""
+    from fleetsim.scenario.loader import load_scenario
+
+    with _user_errors():
+        scenario = load_scenario(file, _catalog())
+    vehicles = sum(g.count for g in scenario.fleet.groups)
+    stdout.print(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
+                 f"{scenario.simulation.duration:g} s simulated", markup=False, highlight=False)
+
+
+def _progress_enabled(quiet: bool) -> bool:
+    return not quiet and stderr.is_terminal and not os.environ.get("CI")
+
+
+@app.command()
+def run(
+    file: ScenarioFile,
+    out: Annotated[Path | None, typer.Option(help="Output folder [default: out/<name>].")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Override simulation.seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario and write summary.json, tables, plots and the resolved scenario."""
+    import fleetsim
+    from fleetsim.scenario.loader import load_scenario
+
+    with _user_errors():
+        catalog = _catalog()
+        scenario = load_scenario(file, catalog)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[sim]}"), TimeElapsedColumn(), console=stderr,
+                      disable=not _progress_enabled(quiet), transient=True) as bar:
+            task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="")
+
+            def on_progress(now: float, total: float) -> None:
+                bar.update(task, completed=now, sim=f"{now / 3600:.2f}/{total / 3600:.2f} h sim")
+
+            results = fleetsim.run(scenario, seed=seed, on_progress=on_progress, catalog=catalog)
+        folder = results.save(out if out is not None else Path("out") / scenario.name)
+    stdout.print(_summary_table(results.summary))
+    stdout.print(f"results written to {folder}", markup=False, highlight=False)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return f"{value:,}"
+
+
+def _summary_table(summary: dict) -> Table:
+    table = Table(title=f"fleetsim: {summary['run']['scenario']}", show_lines=False)
+    table.add_column("group")
+    for col in ("frames", "dropped", "p50 ms", "p95 ms", "p99 ms", "miss rate", "mJ/frame"):
+        table.add_column(col, justify="right")
+    rows = [(name, fig) for name, fig in summary["groups"].items()] + [("all", summary)]
+    for name, fig in rows:
+        lat = fig["latency_ms"]
+        table.add_row(name, _fmt(fig["frames"]["generated"]), _fmt(fig["frames"]["dropped"]),
+                      _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
+                      _fmt(lat["deadline_miss_rate"]), _fmt(fig["energy"]["per_frame_mj"]))
+    net, rt = summary["network"], summary["retraining"]
+    table.caption = (f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
+                     f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
+                     f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s")
+    return table
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,32 @@
+"""Retraining policies: when to start a training job."""
+
+from __future__ import annotations
+
+import simpy
+
+from fleetsim.cloud.store import SampleStore
+from fleetsim.cloud.training import TrainingCluster, TrainingJob
+from fleetsim.scenario.models import PeriodicRetrain
+
+
+def periodic_policy(env: simpy.Environment, policy: PeriodicRetrain, store: SampleStore,
+                    cluster: TrainingCluster, on_trained, duration_s: float):
+    """Every ``interval``, train on all samples so far if ``min_samples`` new ones arrived."""
+    job_id = 0
+    while True:
+        yield env.timeout(policy.interval)
+        if env.now >= duration_s:
+            return
+        if store.new_samples < policy.min_samples:
+            continue
+        job_id += 1
+        store.used_by_last_job = store.received
+        job = TrainingJob(job_id=job_id, samples=store.received, epochs=policy.epochs,
+                          submitted_s=env.now)
+        env.process(_train_then_release(env, cluster, job, on_trained, duration_s))
+
+
+def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, on_trained, duration_s):
+    yield env.process(cluster.run(job))
+    if env.now < duration_s:
+        on_trained(job)

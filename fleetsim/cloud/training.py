@@ -1,0 +1,54 @@
+"""Training clusters: a job queue per cluster; duration, energy and cost from the hardware model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.training import training_cost
+from fleetsim.metrics.events import EventLog
+from fleetsim.scenario.models import Cluster
+
+
+@dataclass
+class TrainingJob:
+    """One retraining request: which samples and how many passes."""
+
+    job_id: int
+    samples: int
+    epochs: int
+    submitted_s: float
+
+
+class TrainingCluster:
+    """A cluster spec, its device model, and a SimPy resource of concurrent job slots."""
+
+    def __init__(self, env: simpy.Environment, spec: Cluster, device: DeviceSpec,
+                 workload: WorkloadSpec, log: EventLog):
+        self.env = env
+        self.spec = spec
+        self.device = device
+        self.workload = workload
+        self.log = log
+        self.slots = simpy.Resource(env, capacity=spec.concurrent_jobs)
+
+    def run(self, job: TrainingJob):
+        """SimPy process: wait for a slot, train for the modelled duration, return the cost."""
+        with self.slots.request() as slot:
+            yield slot
+            started = self.env.now
+            cost = training_cost(
+                self.device, self.workload, chips=self.spec.chips, mfu=self.spec.mfu,
+                pue=self.spec.pue, startup_s=self.spec.startup, samples=job.samples,
+                epochs=job.epochs,
+            )
+            yield self.env.timeout(cost.duration_s)
+        self.log.record(
+            "training_jobs", job=job.job_id, cluster=self.spec.name, device=self.device.id,
+            chips=self.spec.chips, samples=job.samples, epochs=job.epochs,
+            t_submit_s=job.submitted_s, t_start_s=started, t_end_s=self.env.now,
+            flops=cost.flops, energy_j=cost.energy_j, cost_usd=cost.cost_usd,
+        )
+        return cost

@@ -1,0 +1,174 @@
+"""Wire a Scenario into a SimPy environment, run it, and return Results.
+
+>>> from fleetsim import run                     # doctest: +SKIP
+>>> results = run("scenarios/quickstart.yaml")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from fleetsim.cloud.policy import periodic_policy
+from fleetsim.cloud.rollout import BYTES_PER_PARAM, download_and_swap
+from fleetsim.cloud.store import SampleStore
+from fleetsim.cloud.training import TrainingCluster
+from fleetsim.edge.fleet import GroupMembers, Vehicle
+from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
+from fleetsim.edge.uploads import upload_process
+from fleetsim.hardware.catalog import Catalog, load_catalog
+from fleetsim.hardware.inference import inference_cost
+from fleetsim.metrics.events import EventLog
+from fleetsim.metrics.ledger import FleetLayout, FrameLedger
+from fleetsim.network.link import SharedLink
+from fleetsim.results import Results, build_results
+from fleetsim.scenario.loader import load_scenario, require_valid
+from fleetsim.scenario.models import PeriodicRetrain, Scenario
+
+ProgressCallback = Callable[[float, float], None]
+PROGRESS_STEPS = 200
+
+
+def _build_fleet(scenario: Scenario, catalog: Catalog) -> list[GroupMembers]:
+    workload = catalog.workload(scenario.detector.workload)
+    groups, index = [], 0
+    for g, spec in enumerate(scenario.fleet.groups):
+        cost = inference_cost(catalog.device(spec.accelerator, "edge"), workload, spec.precision,
+                              catalog)
+        vehicles = []
+        for i in range(spec.count):
+            vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g,
+                                    spec=spec, inference=cost))
+            index += 1
+        groups.append(GroupMembers(index=g, spec=spec, vehicles=vehicles))
+    return groups
+
+
+def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
+    vehicles = [v for g in groups for v in g.vehicles]
+    device = [catalog.devices[v.spec.accelerator] for v in vehicles]
+    return FleetLayout(
+        group=np.array([v.group_index for v in vehicles], dtype=np.int64),
+        group_names=[g.spec.name for g in groups],
+        vehicle_names=[v.name for v in vehicles],
+        deadline_s=np.array([v.spec.deadline for v in vehicles]),
+        active_power_w=np.array([d.active_power.value for d in device]),
+        idle_power_w=np.array([d.idle_power.value for d in device]),
+    )
+
+
+class _Run:
+    """Everything one run owns; nothing is shared between runs."""
+
+    def __init__(self, scenario: Scenario, catalog: Catalog):
+        self.scenario = scenario
+        self.catalog = catalog
+        self.duration = scenario.simulation.duration
+        self.env = simpy.Environment()
+        self.groups = _build_fleet(scenario, catalog)
+        self.vehicles = [v for g in self.groups for v in g.vehicles]
+        self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
+                                  self.duration, scenario.outputs.frame_table)
+        self.log = EventLog()
+        self.links = {spec.name: SharedLink(self.env, spec) for spec in scenario.network.links}
+        self.store = SampleStore()
+        self.model_versions_released = 0
+        seed = scenario.simulation.seed
+        if scenario.simulation.mode == "reference":
+            self.perception = ReferencePerception(self.env, self.groups, self.vehicles,
+                                                  self.ledger, seed, self.duration)
+        else:
+            self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
+                                                   seed, self.duration)
+            self.env.process(self._windows())
+        for vehicle in self.vehicles:
+            uplink = self.links[vehicle.spec.link].up
+            self.env.process(upload_process(self.env, vehicle, uplink, self.perception,
+                                            self.store, self.log, self.duration))
+        self._start_retraining()
+
+    def _start_retraining(self) -> None:
+        policy = self.scenario.cloud.retraining
+        if not isinstance(policy, PeriodicRetrain):
+            return
+        spec = next(c for c in self.scenario.cloud.clusters if c.name == policy.cluster)
+        cluster = TrainingCluster(self.env, spec, self.catalog.device(spec.device, "cloud"),
+                                  self.catalog.workload(self.scenario.detector.workload), self.log)
+        self.env.process(periodic_policy(self.env, policy, self.store, cluster, self._release,
+                                         self.duration))
+
+    def _release(self, job) -> None:
+        """A job finished: release its model as the next version and roll it out."""
+        self.model_versions_released += 1
+        version = self.model_versions_released
+        params = self.catalog.workload(self.scenario.detector.workload).params.value
+        self.log.record("model_versions", version=version, job=job.job_id,
+                        t_release_s=self.env.now, samples=job.samples)
+        for vehicle in self.vehicles:
+            size = params * BYTES_PER_PARAM[vehicle.spec.precision]
+            downlink = self.links[vehicle.spec.link].down
+            self.env.process(download_and_swap(self.env, vehicle, downlink, version, size,
+                                               self.perception, self.log, self.duration))
+
+    def _windows(self):
+        """Keep the vectorised path within one window of the clock (bounds memory)."""
+        step = self.scenario.simulation.window
+        while self.env.now < self.duration:
+            yield self.env.timeout(min(step, self.duration - self.env.now))
+            self.perception.advance_to(self.env.now)
+
+    def _progress(self, callback: ProgressCallback):
+        step = self.duration / PROGRESS_STEPS
+        while True:
+            callback(self.env.now, self.duration)
+            if self.env.now >= self.duration:
+                return
+            yield self.env.timeout(min(step, self.duration - self.env.now))
+
+    def execute(self, on_progress: ProgressCallback | None) -> dict:
+        """Run to the horizon; return network and sample counts as they stood then."""
+        if on_progress is not None:
+            self.env.process(self._progress(on_progress))
+        self.env.run(until=self.duration)
+        if on_progress is not None:
+            on_progress(self.duration, self.duration)
+        at_horizon = {
+            "uploaded_bytes": sum(link.up.bytes_delivered for link in self.links.values()),
+            "downloaded_bytes": sum(link.down.bytes_delivered for link in self.links.values()),
+            "upload_in_flight_bytes": sum(link.up.bytes_in_flight for link in self.links.values()),
+            "download_in_flight_bytes": sum(
+                link.down.bytes_in_flight for link in self.links.values()),
+            "samples_uploaded": self.store.received,
+            "samples_in_flight": sum(v.samples_in_flight for v in self.vehicles),
+            "model_versions_released": self.model_versions_released,
+        }
+        self.log.closed = True
+        self.perception.finish()
+        return at_horizon
+
+
+def run(scenario: Scenario | str | Path, *, seed: int | None = None,
+        on_progress: ProgressCallback | None = None, catalog: Catalog | None = None) -> Results:
+    """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
+
+    ``seed`` overrides ``simulation.seed``. Calls are independent: the same scenario and
+    seed give identical results, in one process or many.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, catalog)
+    else:
+        require_valid(scenario, catalog)
+    if seed is not None:
+        scenario = scenario.model_copy(
+            update={"simulation": scenario.simulation.model_copy(update={"seed": seed})}
+        )
+    wall = time.perf_counter()
+    sim = _Run(scenario, catalog)
+    at_horizon = sim.execute(on_progress)
+    return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon,
+                         wall_s=time.perf_counter() - wall)

@@ -1,0 +1,77 @@
+"""Load and look up the device and workload catalogs in ``hardware_models/``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fleetsim.errors import Issue, ScenarioError, UnknownNameError
+from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.scenario.validation import validate_document
+from fleetsim.scenario.yamlfile import read_yaml
+
+ENV_VAR = "FLEETSIM_HARDWARE_MODELS"
+
+
+def default_hardware_dir() -> Path:
+    """``$FLEETSIM_HARDWARE_MODELS`` if set, else ``hardware_models/`` beside the package."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "hardware_models"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Devices and workloads by id."""
+
+    devices: dict[str, DeviceSpec]
+    workloads: dict[str, WorkloadSpec]
+
+    def device(self, device_id: str, kind: str | None = None) -> DeviceSpec:
+        """The device ``device_id`` (of ``kind`` edge/cloud if given), or a clear error."""
+        known = self.device_ids(kind)
+        if device_id not in known:
+            raise UnknownNameError(unknown_message(f"{kind or ''} hardware model", device_id, known))
+        return self.devices[device_id]
+
+    def workload(self, workload_id: str) -> WorkloadSpec:
+        """The workload ``workload_id``, or a clear error listing the known ones."""
+        if workload_id not in self.workloads:
+            raise UnknownNameError(unknown_message("workload", workload_id, list(self.workloads)))
+        return self.workloads[workload_id]
+
+    def device_ids(self, kind: str | None = None) -> list[str]:
+        """Sorted ids, optionally only edge or only cloud devices."""
+        return sorted(d for d, spec in self.devices.items() if kind in (None, spec.kind))
+
+
+def unknown_message(what: str, name: str, known: list[str]) -> str:
+    """``unknown X 'name' (did you mean 'y'? known: ...)``."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {what.strip()} '{name}' ({hint}known: {', '.join(sorted(known))})"
+
+
+def _load_dir(directory: Path, model: type) -> dict:
+    specs = {}
+    for path in sorted(directory.glob("*.yaml")):
+        spec = validate_document(model, read_yaml(path, what="hardware model"))
+        if spec.id != path.stem:
+            raise ScenarioError([Issue(str(path), 1, "id", f"id '{spec.id}' must match the file "
+                                       f"name (allowed: {path.stem})")])
+        specs[spec.id] = spec
+    return specs
+
+
+@cache
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Read every device (``*/``) and workload (``workloads/``) file under ``directory``."""
+    root = Path(directory) if directory is not None else default_hardware_dir()
+    if not root.is_dir():
+        raise UnknownNameError(f"{root}: hardware models directory not found (set {ENV_VAR})")
+    devices: dict[str, DeviceSpec] = {}
+    for sub in ("edge", "cloud"):
+        devices.update(_load_dir(root / sub, DeviceSpec))
+    return Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec))

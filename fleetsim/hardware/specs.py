@@ -1,0 +1,84 @@
+"""Typed contents of hardware_models/: devices, workloads, calibration points.
+
+Every number in a hardware file is written as ``{value: ..., source: ...}``; a number
+without a source does not validate.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import Field, PositiveFloat
+
+from fleetsim.scenario.models import Strict
+from fleetsim.scenario.types import (
+    ComputeRate,
+    DataRate,
+    Duration,
+    Name,
+    NonNegativeDuration,
+    NonNegativePower,
+    Power,
+    Price,
+    PriceRate,
+)
+
+T = TypeVar("T")
+
+Precision = Literal["int8", "fp16", "bf16", "fp32"]
+
+
+class Sourced(Strict, Generic[T]):
+    """A number together with where it was published."""
+
+    value: T = Field(description="The figure, with a unit where it has one.")
+    source: str = Field(min_length=3, description="Datasheet, paper or benchmark page.")
+
+
+class CalibrationPoint(Strict):
+    """A published latency of one workload on this device, used to fit its efficiency."""
+
+    workload: Name = Field(description="Workload id from hardware_models/workloads/.")
+    precision: Precision = Field(description="Precision the measurement ran at.")
+    latency: Duration = Field(description="Published per-inference latency at batch 1.")
+    source: str = Field(min_length=3, description="Where the measurement was published.")
+
+
+class DeviceSpec(Strict):
+    """One accelerator (edge or cloud) as the hardware models see it."""
+
+    schema_version: Literal[1] = Field(description="Format version of this file.")
+    id: Name = Field(description="Id scenarios use to refer to the device.")
+    name: str = Field(description="Human-readable product name.")
+    kind: Literal["edge", "cloud"] = Field(description="Where the device is used.")
+    accelerator_class: Literal["tpu", "gpu", "cpu", "fpga", "npu"] = Field(
+        description="Architecture family."
+    )
+    peak: dict[Precision, Sourced[ComputeRate]] = Field(
+        min_length=1, description="Dense peak throughput per supported precision (ops/s)."
+    )
+    memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
+    active_power: Sourced[Power] = Field(description="Power while computing.")
+    idle_power: Sourced[NonNegativePower] = Field(description="Power while idle.")
+    call_overhead: Sourced[NonNegativeDuration] | None = Field(
+        None, description="Fixed time per inference call (driver, host transfer set-up)."
+    )
+    unit_price: Sourced[Price] | None = Field(None, description="Purchase price of one unit.")
+    hourly_price: Sourced[PriceRate] | None = Field(
+        None, description="Cloud price per accelerator-hour."
+    )
+    calibration: list[CalibrationPoint] = Field(
+        default_factory=list, description="Published measurements the efficiency is fitted to."
+    )
+    notes: str = Field("", description="Caveats on how the sources measured.")
+
+
+class WorkloadSpec(Strict):
+    """A neural network workload: how much work and how many weights one inference has."""
+
+    schema_version: Literal[1] = Field(description="Format version of this file.")
+    id: Name = Field(description="Id scenarios and calibration points use.")
+    name: str = Field(description="Human-readable model name and input size.")
+    input_size: int = Field(gt=0, description="Square input side in pixels.")
+    macs: Sourced[PositiveFloat] = Field(description="Multiply-accumulates per inference.")
+    params: Sourced[PositiveFloat] = Field(description="Number of weights.")

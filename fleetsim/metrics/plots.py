@@ -1,0 +1,80 @@
+"""PNG plots of a run: latency CDF per group; uploads and model versions over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S, N_BINS  # noqa: E402
+
+_BIN_UPPER_MS = 10 ** (LOG10_MIN_S + (np.arange(N_BINS) + 1) / BINS_PER_DECADE) * 1e3
+
+
+def latency_cdf(histograms: dict, scenario, ax=None):
+    """Empirical CDF of processed-frame latency per vehicle group, with deadlines."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    deadlines = {g.name: g.deadline for g in scenario.fleet.groups}
+    for name, counts in histograms.items():
+        total = counts.sum()
+        if total == 0:
+            continue
+        used = np.flatnonzero(counts)
+        lo, hi = used[0], used[-1] + 1
+        cdf = np.cumsum(counts[lo:hi]) / total
+        line, = ax.step(_BIN_UPPER_MS[lo:hi], cdf, where="post", label=name)
+        ax.axvline(deadlines[name] * 1e3, color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("capture-to-detection latency (ms); dotted: deadline")
+    ax.set_ylabel("fraction of processed frames")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="vehicle group")
+    ax.set_title(f"{scenario.name}: latency CDF")
+    return ax
+
+
+def uploads_and_versions(tables: dict, scenario, axes=None):
+    """Top: cumulative uploaded MB. Bottom: share of the fleet on each model version."""
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    duration_h = scenario.simulation.duration / 3600
+    uploads = tables["uploads"].sort_values("t_end_s")
+    t = np.concatenate([[0.0], uploads["t_end_s"].to_numpy() / 3600, [duration_h]])
+    mb = np.cumsum(np.concatenate([[0.0], uploads["bytes"].to_numpy() / 1e6]))
+    axes[0].step(t, np.append(mb, mb[-1]), where="post")
+    axes[0].set_ylabel("uploaded (MB)")
+    axes[0].grid(True, alpha=0.3)
+    axes[0].set_title(f"{scenario.name}: uploads and model versions")
+    fleet = sum(g.count for g in scenario.fleet.groups)
+    swaps = tables["model_swaps"].sort_values("t_swap_s")
+    versions = sorted(set(swaps["to_version"]) | {0})
+    for version in versions:
+        into = swaps["to_version"] == version
+        out = swaps["from_version"] == version
+        times = np.concatenate([[0.0], swaps["t_swap_s"].to_numpy() / 3600, [duration_h]])
+        delta = into.astype(int).to_numpy() - out.astype(int).to_numpy()
+        start = fleet if version == 0 else 0
+        share = (start + np.concatenate([[0], np.cumsum(delta)])) / fleet
+        axes[1].step(times, np.append(share, share[-1]), where="post", label=f"v{version}")
+    axes[1].set_ylabel("share of fleet")
+    axes[1].set_xlabel("simulated time (h)")
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].grid(True, alpha=0.3)
+    axes[1].legend(title="model", ncol=min(len(versions), 6))
+    return axes
+
+
+def save_all(results, folder: Path) -> None:
+    """Write every plot of ``results`` as PNG into ``folder``."""
+    ax = results.plot_latency_cdf()
+    ax.figure.savefig(folder / "latency_cdf.png", dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    axes = results.plot_uploads_and_versions()
+    axes[0].figure.savefig(folder / "uploads_and_versions.png", dpi=110, bbox_inches="tight")
+    plt.close(axes[0].figure)

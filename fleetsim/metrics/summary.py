@@ -1,0 +1,41 @@
+"""Headline figures of a run (summary.json), computed from the ledger and event tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fleetsim.metrics.ledger import FrameLedger, histogram_quantile
+
+
+def _clean(value: float) -> float | None:
+    """JSON-safe float: NaN and infinities become null."""
+    return float(value) if math.isfinite(value) else None
+
+
+def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
+                  histogram: np.ndarray) -> dict:
+    """frames / latency_ms / energy sections for some vehicles (all when None)."""
+    total = {name: int(ledger.total(name, vehicles)) for name in ledger.COUNTERS}
+    processed = total["processed"]
+    latency_sum = ledger.total("latency_sum_s", vehicles)
+    grid = ledger.latency_max_s.reshape(ledger.windows, ledger.layout.vehicles)
+    latency_max = (grid if vehicles is None else grid[:, vehicles]).max(initial=0.0)
+    edge_j = ledger.edge_energy_j(vehicles)
+    misses = total["late"] + total["dropped"]
+    return {
+        "frames": total,
+        "latency_ms": {
+            "p50": _clean(histogram_quantile(histogram, 0.50) * 1e3),
+            "p95": _clean(histogram_quantile(histogram, 0.95) * 1e3),
+            "p99": _clean(histogram_quantile(histogram, 0.99) * 1e3),
+            "mean": _clean(latency_sum / processed * 1e3) if processed else None,
+            "max": _clean(latency_max * 1e3) if processed else None,
+            "deadline_miss_rate": misses / total["generated"] if total["generated"] else None,
+        },
+        "energy": {
+            "edge_j": edge_j,
+            "per_frame_mj": edge_j / processed * 1e3 if processed else None,
+        },
+    }

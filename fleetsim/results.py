@@ -1,0 +1,129 @@
+"""Results of one run: the summary, tidy tables, plots, and saving them to a folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fleetsim.metrics import plots
+from fleetsim.metrics.columns import TABLE_COLUMNS
+from fleetsim.metrics.events import EventLog
+from fleetsim.metrics.ledger import FrameLedger
+from fleetsim.metrics.summary import frame_figures
+from fleetsim.scenario.models import Scenario
+
+
+@dataclass
+class Results:
+    """What ``fleetsim.run`` returns.
+
+    Attributes:
+        scenario: the fully resolved scenario that ran.
+        summary: headline figures (the contents of summary.json).
+        tables: tidy pandas tables by name (see docs/results.md).
+        latency_histograms: per vehicle group, frame counts in log-spaced latency bins.
+    """
+
+    scenario: Scenario
+    summary: dict
+    tables: dict[str, pd.DataFrame]
+    latency_histograms: dict[str, np.ndarray] = field(repr=False)
+
+    def summary_json(self) -> str:
+        """summary.json text: sorted keys, so equal runs give equal bytes (but run.wall_s)."""
+        return json.dumps(self.summary, indent=2, sort_keys=True) + "\n"
+
+    def plot_latency_cdf(self, ax=None):
+        """Latency CDF per vehicle group on ``ax`` (a new figure if None); returns the axes."""
+        return plots.latency_cdf(self.latency_histograms, self.scenario, ax=ax)
+
+    def plot_uploads_and_versions(self, axes=None):
+        """Cumulative uploads and the fleet's model versions over time; returns the axes."""
+        return plots.uploads_and_versions(self.tables, self.scenario, axes=axes)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write summary.json, scenario.resolved.yaml, tables/*.parquet and plots/*.png."""
+        out = Path(out_dir)
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(self.summary_json(), encoding="utf-8")
+        resolved = yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
+        (out / "scenario.resolved.yaml").write_text(resolved, encoding="utf-8")
+        for name, table in self.tables.items():
+            table.to_parquet(out / "tables" / f"{name}.parquet", index=False)
+        if self.scenario.outputs.plots:
+            (out / "plots").mkdir(exist_ok=True)
+            plots.save_all(self, out / "plots")
+        return out
+
+
+def _group_figures(ledger: FrameLedger, groups: list[str]) -> dict:
+    out = {}
+    for g, name in enumerate(groups):
+        members = np.flatnonzero(ledger.layout.group == g)
+        out[name] = frame_figures(ledger, members, ledger.histograms[g])
+    return out
+
+
+def _vehicles_table(vehicles) -> pd.DataFrame:
+    return pd.DataFrame({
+        "vehicle": [v.name for v in vehicles],
+        "group": [v.spec.name for v in vehicles],
+        "accelerator": [v.spec.accelerator for v in vehicles],
+        "precision": [v.spec.precision for v in vehicles],
+        "inference_latency_s": [v.inference.latency_s for v in vehicles],
+        "inference_energy_j": [v.inference.energy_j for v in vehicles],
+        "final_model_version": [v.model_version for v in vehicles],
+        "samples_queued_at_end": [len(v.samples) for v in vehicles],
+    })
+
+
+def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles,
+                  at_horizon: dict, wall_s: float) -> Results:
+    """Assemble tables and the summary once the run has finished."""
+    tables = {
+        name: log.frame(name, list(columns))
+        for name, columns in TABLE_COLUMNS.items()
+        if name not in ("vehicle_windows", "vehicles", "frames")
+    }
+    tables["vehicle_windows"] = ledger.vehicle_windows()
+    tables["vehicles"] = _vehicles_table(vehicles)
+    frames = ledger.frames()
+    if frames is not None:
+        tables["frames"] = frames
+    groups = ledger.layout.group_names
+    summary = frame_figures(ledger, None, ledger.histograms.sum(axis=0))
+    jobs = tables["training_jobs"]
+    swaps = tables["model_swaps"]
+    summary["samples"] = {
+        "selected": summary["frames"]["sampled"],
+        "uploaded": at_horizon["samples_uploaded"],
+        "in_flight": at_horizon["samples_in_flight"],
+        "queued": int(sum(len(v.samples) for v in vehicles)),
+    }
+    summary["network"] = {k: at_horizon[k] for k in (
+        "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes")}
+    summary["retraining"] = {
+        "jobs": len(jobs),
+        "models_released": at_horizon["model_versions_released"],
+        "deployments": int(swaps["to_version"].nunique()) if len(swaps) else 0,
+        "vehicle_swaps": len(swaps),
+        "cloud_energy_j": float(jobs["energy_j"].sum()),
+        "cloud_kwh": float(jobs["energy_j"].sum()) / 3.6e6,
+        "cloud_cost_usd": float(jobs["cost_usd"].sum()),
+    }
+    summary["run"] = {
+        "scenario": scenario.name,
+        "seed": scenario.simulation.seed,
+        "mode": scenario.simulation.mode,
+        "sim_s": scenario.simulation.duration,
+        "wall_s": wall_s,
+    }
+    summary["groups"] = _group_figures(ledger, groups)
+    histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
+    return Results(scenario=scenario, summary=summary, tables=tables,
+                   latency_histograms=histograms)

@@ -1,0 +1,243 @@
+"""The scenario format: strict, frozen pydantic models, one per YAML section.
+
+Every field has a description; ``fleetsim.scenario.reference`` turns them into the
+scenario reference page. Quantities are written with units in YAML and held as SI
+floats (seconds, bytes, bytes/s, watts).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
+
+from fleetsim.scenario.types import (
+    DataRate,
+    DataSize,
+    Duration,
+    Fraction,
+    Frequency,
+    Name,
+    NonNegativeDuration,
+    Resolution,
+)
+
+
+class Strict(BaseModel):
+    """Base of every scenario model: unknown keys rejected, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _unique_names(items: list, what: str) -> list:
+    names = [item.name for item in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {what} name(s): {', '.join(duplicates)} (names must be unique)")
+    return items
+
+
+class Simulation(Strict):
+    """How long to simulate, with which seed, and how."""
+
+    duration: Duration = Field(description="Simulated time span, e.g. '2 h'.")
+    seed: NonNegativeInt = Field(0, description="Root of every random stream in the run.")
+    mode: Literal["vectorised", "reference"] = Field(
+        "vectorised",
+        description="'vectorised' computes frames with numpy in windows between coarse events; "
+        "'reference' simulates one SimPy event per frame (slow, for checking).",
+    )
+    window: Duration = Field(
+        "10 s",
+        description="Longest stretch of frames the vectorised path computes at once; "
+        "bounds memory, never changes results.",
+    )
+
+
+class Camera(Strict):
+    """One camera on a vehicle, feeding frames to the vehicle's accelerator."""
+
+    name: Name = Field("front", description="Camera name, unique within its vehicle group.")
+    fps: Frequency = Field(description="Frame rate, e.g. '30 Hz'.")
+    resolution: Resolution = Field("1920x1080", description="Sensor resolution, WIDTHxHEIGHT.")
+    arrivals: Literal["periodic", "poisson"] = Field(
+        "periodic",
+        description="'periodic': frames every 1/fps from a random phase; "
+        "'poisson': exponential gaps with mean 1/fps.",
+    )
+
+
+class SampleUploads(Strict):
+    """Which processed frames a vehicle keeps as training samples and how it uploads them."""
+
+    fraction: Fraction = Field(
+        0.001, description="Share of processed frames kept as samples for upload, in (0, 1]."
+    )
+    sample_size: DataSize = Field(
+        "200 kB",
+        description="Bytes one sample occupies on the network (an encoded camera frame), "
+        "e.g. '200 kB'.",
+    )
+    interval: Duration = Field(
+        "60 s", description="How often an idle vehicle uploads the samples it has ready."
+    )
+
+
+class VehicleGroup(Strict):
+    """Vehicles that share cameras, accelerator, deadline and network link."""
+
+    name: Name = Field(description="Group name, used in tables and under summary 'groups'.")
+    count: PositiveInt = Field(description="Number of vehicles in the group.")
+    cameras: list[Camera] = Field(min_length=1, description="Cameras on each vehicle.")
+    accelerator: str = Field(
+        description="Edge hardware model id from hardware_models/ (see 'fleetsim hardware list')."
+    )
+    precision: Literal["int8", "fp16", "fp32"] = Field(
+        "int8", description="Numeric precision the detector runs at on the accelerator."
+    )
+    deadline: Duration = Field(
+        description="Per-frame latency budget from capture to detections, e.g. '100 ms'."
+    )
+    queue_capacity: NonNegativeInt = Field(
+        2,
+        description="Frames that may wait for the accelerator; a frame arriving to a full "
+        "queue is dropped.",
+    )
+    link: Name = Field(description="Name of the network link the vehicles use (network.links).")
+    uploads: SampleUploads = Field(
+        default_factory=SampleUploads, description="Sample selection and upload."
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _cameras_unique(cls, cameras: list[Camera]) -> list[Camera]:
+        return _unique_names(cameras, "camera")
+
+
+class Fleet(Strict):
+    """The vehicles, in groups."""
+
+    groups: list[VehicleGroup] = Field(min_length=1, description="Vehicle groups.")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_unique(cls, groups: list[VehicleGroup]) -> list[VehicleGroup]:
+        return _unique_names(groups, "group")
+
+
+class Link(Strict):
+    """A radio access network that vehicles share: per-vehicle rates and a cell capacity."""
+
+    name: Name = Field(description="Link name referred to by vehicle groups.")
+    technology: Literal["lte", "5g_sub6", "5g_mmwave", "wifi"] = Field(
+        description="Radio technology."
+    )
+    uplink: DataRate = Field(description="Uplink rate one vehicle can reach, e.g. '2 Mbit/s'.")
+    downlink: DataRate = Field(description="Downlink rate one vehicle can reach.")
+    uplink_capacity: DataRate | None = Field(
+        None,
+        description="Uplink capacity shared by all vehicles on this link (max-min fair); "
+        "omit for no shared limit.",
+    )
+    downlink_capacity: DataRate | None = Field(
+        None, description="Downlink capacity shared by all vehicles on this link."
+    )
+    latency: NonNegativeDuration = Field(description="One-way latency to the cloud, e.g. '40 ms'.")
+    source: str = Field(min_length=1, description="Where the rates and latency come from.")
+
+
+class Network(Strict):
+    """The links vehicles upload samples and download models over."""
+
+    links: list[Link] = Field(min_length=1, description="Available links.")
+
+    @field_validator("links")
+    @classmethod
+    def _links_unique(cls, links: list[Link]) -> list[Link]:
+        return _unique_names(links, "link")
+
+
+class Cluster(Strict):
+    """A pool of identical cloud accelerators that runs training jobs."""
+
+    name: Name = Field(description="Cluster name referred to by the retraining policy.")
+    device: str = Field(description="Cloud hardware model id from hardware_models/.")
+    chips: PositiveInt = Field(description="Accelerators (GPUs or TPU chips) one job uses.")
+    concurrent_jobs: PositiveInt = Field(1, description="Jobs the cluster runs at once.")
+    mfu: Fraction = Field(
+        0.2, description="Model FLOPs utilisation of a detector fine-tune, in (0, 1]."
+    )
+    pue: float = Field(1.1, ge=1.0, le=3.0, description="Data-centre power usage effectiveness.")
+    startup: NonNegativeDuration = Field(
+        "5 min", description="Fixed per-job time to provision, compile and stage data."
+    )
+    source: str = Field(min_length=1, description="Where mfu, pue and startup come from.")
+
+
+class NeverRetrain(Strict):
+    """Keep the shipped model for the whole run."""
+
+    kind: Literal["never"] = Field(description="Policy kind.")
+
+
+class PeriodicRetrain(Strict):
+    """Retrain on a fixed interval when enough new samples have arrived."""
+
+    kind: Literal["periodic"] = Field(description="Policy kind.")
+    interval: Duration = Field(description="Time between retraining decisions, e.g. '30 min'.")
+    cluster: Name = Field(description="Cluster that runs the jobs (cloud.clusters).")
+    min_samples: PositiveInt = Field(
+        1, description="New samples needed since the last job for a job to start."
+    )
+    epochs: PositiveInt = Field(1, description="Passes over the training samples per job.")
+
+
+RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain, Field(discriminator="kind")]
+
+
+class Cloud(Strict):
+    """Training clusters and the policy that decides when to retrain."""
+
+    clusters: list[Cluster] = Field(min_length=1, description="Training clusters.")
+    retraining: RetrainingPolicy = Field(
+        default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
+    )
+
+    @field_validator("clusters")
+    @classmethod
+    def _clusters_unique(cls, clusters: list[Cluster]) -> list[Cluster]:
+        return _unique_names(clusters, "cluster")
+
+
+class Detector(Strict):
+    """The object detector the fleet runs, as the hardware models cost it."""
+
+    workload: str = Field(
+        "ssd_mobilenet_v2_300",
+        description="Workload id from hardware_models/workloads/ whose MACs and size are costed.",
+    )
+
+
+class Outputs(Strict):
+    """What a run writes besides summary.json."""
+
+    window: Duration = Field(
+        "60 s", description="Width of the per-vehicle time windows in the vehicle_windows table."
+    )
+    frame_table: bool = Field(
+        False, description="Also write one row per frame (large: fps x vehicles x duration rows)."
+    )
+    plots: bool = Field(True, description="Write PNG plots.")
+
+
+class Scenario(Strict):
+    """A complete fleetsim scenario."""
+
+    name: Name = Field(description="Scenario name.")
+    description: str = Field("", description="Free text shown in reports.")
+    simulation: Simulation = Field(description="Duration, seed, mode.")
+    fleet: Fleet = Field(description="Vehicle groups.")
+    network: Network = Field(description="Links.")
+    cloud: Cloud = Field(description="Clusters and retraining policy.")
+    detector: Detector = Field(default_factory=Detector, description="Costed detector workload.")
+    outputs: Outputs = Field(default_factory=Outputs, description="What a run writes.")

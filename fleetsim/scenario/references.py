@@ -1,0 +1,62 @@
+"""Checks between sections and against the hardware catalog: names that must exist.
+
+Each check returns ``(path, message)`` pairs; the loader turns them into located issues.
+The catalog is passed in (any object with ``devices`` and ``workloads`` by id), so this
+module stays free of the hardware package.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from fleetsim.scenario.models import PeriodicRetrain, Scenario
+
+Path = tuple[str | int, ...]
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {what} '{name}' ({hint}allowed: {', '.join(sorted(known)) or 'none'})"
+
+
+def _devices(catalog, kind: str) -> list[str]:
+    return sorted(i for i, d in catalog.devices.items() if d.kind == kind)
+
+
+def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
+    """Every cross-reference problem in ``scenario``."""
+    problems: list[tuple[Path, str]] = []
+    links = [link.name for link in scenario.network.links]
+    edge = _devices(catalog, "edge")
+    for i, group in enumerate(scenario.fleet.groups):
+        base: Path = ("fleet", "groups", i)
+        if group.link not in links:
+            problems.append(((*base, "link"), _unknown("link", group.link, links)))
+        if group.accelerator not in edge:
+            problems.append(((*base, "accelerator"),
+                             _unknown("edge hardware model", group.accelerator, edge)))
+            continue
+        device = catalog.devices[group.accelerator]
+        usable = sorted({p.precision for p in device.calibration if p.precision in device.peak})
+        if group.precision not in usable:
+            problems.append(((*base, "precision"),
+                             f"{group.accelerator} has no calibrated {group.precision} model "
+                             f"(allowed: {', '.join(usable) or 'none'})"))
+    cloud = _devices(catalog, "cloud")
+    for i, cluster in enumerate(scenario.cloud.clusters):
+        if cluster.device not in cloud:
+            problems.append((("cloud", "clusters", i, "device"),
+                             _unknown("cloud hardware model", cluster.device, cloud)))
+        elif "bf16" not in catalog.devices[cluster.device].peak:
+            problems.append((("cloud", "clusters", i, "device"),
+                             f"{cluster.device} has no bf16 peak to cost training with"))
+    policy = scenario.cloud.retraining
+    clusters = [c.name for c in scenario.cloud.clusters]
+    if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
+        problems.append((("cloud", "retraining", "cluster"),
+                         _unknown("cluster", policy.cluster, clusters)))
+    if scenario.detector.workload not in catalog.workloads:
+        problems.append((("detector", "workload"),
+                         _unknown("workload", scenario.detector.workload, list(catalog.workloads))))
+    return problems
