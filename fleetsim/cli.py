@@ -58,6 +58,22 @@ def validate(file: ScenarioFile) -> None:
                  f"{scenario.simulation.duration:g} s simulated", markup=False, highlight=False)
 
 
+hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
+app.add_typer(hardware, name="hardware")
+
+
+@hardware.command("list")
+def hardware_list() -> None:
+    """List device ids with their kind and name."""
+    with _user_errors():
+        catalog = _catalog()
+    table = Table("id", "kind", "class", "precisions", "name")
+    for device_id in catalog.device_ids():
+        d = catalog.devices[device_id]
+        table.add_row(d.id, d.kind, d.accelerator_class, ", ".join(d.peak), d.name)
+    stdout.print(table)
+
+
 def _progress_enabled(quiet: bool) -> bool:
     return not quiet and stderr.is_terminal and not os.environ.get("CI")
 

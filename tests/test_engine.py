@@ -1,0 +1,146 @@
+"""End-to-end runs: fast path vs reference, conservation, reproducibility, the closed loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fleetsim
+from fleetsim.metrics.columns import TABLE_COLUMNS
+from fleetsim.scenario.models import Scenario
+from tests.conftest import small_scenario_data, with_overrides
+
+
+@pytest.fixture(scope="module")
+def both_modes():
+    data = small_scenario_data()
+    fast = fleetsim.run(Scenario.model_validate(data))
+    ref = fleetsim.run(Scenario.model_validate(
+        with_overrides(data, simulation__mode="reference")))
+    return fast, ref
+
+
+def test_reference_and_vectorised_give_identical_frames(both_modes):
+    fast, ref = both_modes
+    a, b = fast.tables["frames"], ref.tables["frames"]
+    assert len(a) == len(b) > 10_000
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert a["dropped"].any(), "the rpi group must saturate and drop frames"
+
+
+def test_reference_and_vectorised_give_identical_summaries(both_modes):
+    fast, ref = both_modes
+    for s in (fast.summary, ref.summary):
+        s = dict(s)
+    strip = lambda s: {k: v for k, v in s.items() if k != "run"}  # noqa: E731
+    assert json.dumps(strip(fast.summary), sort_keys=True) == json.dumps(
+        strip(ref.summary), sort_keys=True)
+    for name in ("uploads", "training_jobs", "model_swaps"):
+        pd.testing.assert_frame_equal(fast.tables[name], ref.tables[name], check_exact=True)
+
+
+def test_window_length_does_not_change_results(small_data):
+    base = fleetsim.run(Scenario.model_validate(small_data))
+    other = fleetsim.run(Scenario.model_validate(
+        with_overrides(small_data, simulation__window="7 s")))
+    pd.testing.assert_frame_equal(base.tables["frames"], other.tables["frames"], check_exact=True)
+
+
+def test_frames_and_samples_are_conserved(both_modes):
+    fast, _ = both_modes
+    s = fast.summary
+    assert s["frames"]["generated"] == s["frames"]["processed"] + s["frames"]["dropped"]
+    for group in s["groups"].values():
+        f = group["frames"]
+        assert f["generated"] == f["processed"] + f["dropped"]
+    assert sum(g["frames"]["generated"] for g in s["groups"].values()) == s["frames"]["generated"]
+    samples = s["samples"]
+    assert samples["selected"] == samples["uploaded"] + samples["in_flight"] + samples["queued"]
+    assert samples["uploaded"] == fast.tables["uploads"]["samples"].sum()
+    assert s["network"]["uploaded_bytes"] == fast.tables["uploads"]["bytes"].sum()
+    windows = fast.tables["vehicle_windows"]
+    assert windows["frames_generated"].sum() == s["frames"]["generated"]
+    assert windows["energy_j"].sum() == pytest.approx(s["energy"]["edge_j"])
+
+
+def test_frame_counts_follow_camera_rates(small_scenario):
+    results = fleetsim.run(small_scenario)
+    periodic = results.tables["frames"].query("group == 'coral' and camera == 0")
+    per_vehicle = periodic.groupby("vehicle").size()
+    assert (per_vehicle.between(30 * 600 - 1, 30 * 600)).all()
+
+
+def test_loop_closes_samples_train_and_vehicles_switch(both_modes):
+    fast, _ = both_modes
+    s = fast.summary
+    assert s["retraining"]["jobs"] >= 1
+    assert s["retraining"]["deployments"] >= 1
+    swaps = fast.tables["model_swaps"]
+    assert len(swaps) >= 1 and (swaps["to_version"] > swaps["from_version"]).all()
+    frames = fast.tables["frames"]
+    first = swaps.iloc[0]
+    mine = frames[frames["vehicle"] == first["vehicle"]]
+    before = mine[mine["t_capture_s"] < first["t_swap_s"]]["model_version"]
+    after = mine[mine["t_capture_s"] >= first["t_swap_s"]]["model_version"]
+    assert (before <= first["from_version"]).all()
+    assert (after >= first["to_version"]).all() and len(after) > 0
+    jobs = fast.tables["training_jobs"]
+    assert (jobs["t_end_s"] > jobs["t_start_s"]).all() and (jobs["cost_usd"] > 0).all()
+    assert s["network"]["downloaded_bytes"] > 0
+
+
+def test_no_retraining_means_no_jobs(small_data):
+    data = with_overrides(small_data, cloud__retraining={"kind": "never"})
+    results = fleetsim.run(Scenario.model_validate(data))
+    assert results.summary["retraining"]["jobs"] == 0
+    assert results.tables["frames"]["model_version"].eq(0).all()
+
+
+def test_same_seed_same_results_and_seed_matters(small_scenario):
+    a = fleetsim.run(small_scenario)
+    b = fleetsim.run(small_scenario)
+    c = fleetsim.run(small_scenario, seed=4)
+    strip = lambda s: json.dumps({k: v for k, v in s.items() if k != "run"}, sort_keys=True)  # noqa: E731
+    assert strip(a.summary) == strip(b.summary)
+    assert strip(a.summary) != strip(c.summary)
+    assert c.summary["run"]["seed"] == 4
+
+
+def test_every_written_column_is_documented(both_modes):
+    fast, _ = both_modes
+    for name, table in fast.tables.items():
+        assert list(table.columns) == list(TABLE_COLUMNS[name]), name
+
+
+def test_save_writes_every_artefact(tmp_path, small_data):
+    data = with_overrides(small_data, outputs__plots=True)
+    results = fleetsim.run(Scenario.model_validate(data))
+    out = results.save(tmp_path / "run")
+    assert json.loads((out / "summary.json").read_text())["frames"]["generated"] > 0
+    for name in results.tables:
+        back = pd.read_parquet(out / "tables" / f"{name}.parquet")
+        assert len(back) == len(results.tables[name])
+    assert (out / "plots" / "latency_cdf.png").stat().st_size > 10_000
+    assert (out / "plots" / "uploads_and_versions.png").stat().st_size > 10_000
+    resolved = (out / "scenario.resolved.yaml").read_text()
+    assert "queue_capacity: 2" in resolved and "window: 30.0 s" in resolved
+
+
+def test_resolved_scenario_reloads_to_the_same_scenario(tmp_path, small_scenario, catalog):
+    from fleetsim.scenario.loader import load_scenario
+
+    out = fleetsim.run(small_scenario).save(tmp_path / "r")
+    again = load_scenario(out / "scenario.resolved.yaml", catalog)
+    assert again == small_scenario
+
+
+def test_latency_matches_hardware_model_when_idle(small_data):
+    data = with_overrides(small_data, fleet__groups=[small_data["fleet"]["groups"][0]])
+    data["fleet"]["groups"][0]["cameras"] = [{"name": "front", "fps": "10 Hz"}]
+    results = fleetsim.run(Scenario.model_validate(data))
+    latency = results.tables["frames"]["latency_s"].to_numpy()
+    service = results.tables["vehicles"]["inference_latency_s"].iloc[0]
+    assert np.allclose(latency, service, rtol=0, atol=1e-12)
