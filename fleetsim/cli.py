@@ -35,8 +35,7 @@ def _user_errors():
     except FleetsimError as err:
         if os.environ.get("FLEETSIM_DEBUG"):
             raise
-        for line in str(err).splitlines():
-            stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+        typer.echo(str(err), err=True)
         raise typer.Exit(2) from None
 
 
@@ -54,8 +53,8 @@ def validate(file: ScenarioFile) -> None:
     with _user_errors():
         scenario = load_scenario(file, _catalog())
     vehicles = sum(g.count for g in scenario.fleet.groups)
-    stdout.print(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
-                 f"{scenario.simulation.duration:g} s simulated", markup=False, highlight=False)
+    typer.echo(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
+               f"{scenario.simulation.duration:g} s simulated")
 
 
 hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
@@ -103,7 +102,7 @@ def run(
             results = fleetsim.run(scenario, seed=seed, on_progress=on_progress, catalog=catalog)
         folder = results.save(out if out is not None else Path("out") / scenario.name)
     stdout.print(_summary_table(results.summary))
-    stdout.print(f"results written to {folder}", markup=False, highlight=False)
+    typer.echo(f"results written to {folder}")
 
 
 def _fmt(value) -> str:
@@ -139,3 +138,5 @@ def main() -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
+if __name__ == "__main__":
+    main()

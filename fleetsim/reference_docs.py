@@ -9,16 +9,15 @@ from __future__ import annotations
 import sys
 import types
 import typing
-from pathlib import Path
-
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from fleetsim.paths import PROJECT_ROOT
 from fleetsim.metrics.columns import SUMMARY_KEYS, TABLE_COLUMNS, TABLE_DOCS
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.validation import _unwrap
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = PROJECT_ROOT / "docs"
 
 
 def _quantity_kind(annotation) -> str | None:

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
+from fleetsim.paths import PROJECT_ROOT
 from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
 from fleetsim.scenario.validation import validate_document
 from fleetsim.scenario.yamlfile import read_yaml
@@ -19,7 +20,7 @@ ENV_VAR = "FLEETSIM_HARDWARE_MODELS"
 def default_hardware_dir() -> Path:
     """``$FLEETSIM_HARDWARE_MODELS`` if set, else ``hardware_models/`` beside the package."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "hardware_models"
+    return Path(env) if env else PROJECT_ROOT / "hardware_models"
 
 
 @dataclass(frozen=True)

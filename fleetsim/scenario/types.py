@@ -28,8 +28,7 @@ def _positive(kind: str):
     def check(value: float) -> float:
         if not value > 0:
             raise PydanticCustomError(
-                "positive", "must be greater than zero (allowed: a positive value, e.g. {example})",
-                {"example": example},
+                "positive", f"must be greater than zero (allowed: a positive value, e.g. {example})"
             )
         return value
 
@@ -81,8 +80,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 def _name(value: str) -> str:
     if not _NAME.match(value):
         raise PydanticCustomError(
-            "name", "{value!r} is not a valid name (allowed: lower-case letters, digits and _, "
-            "starting with a letter)", {"value": value},
+            "name", f"{value!r} is not a valid name (allowed: lower-case letters, digits and _, "
+            "starting with a letter)",
         )
     return value
 
@@ -97,8 +96,7 @@ def _resolution(value: Any) -> tuple[int, int]:
         if match and int(match[1]) > 0 and int(match[2]) > 0:
             return int(match[1]), int(match[2])
     raise PydanticCustomError(
-        "resolution", "{value!r} is not a resolution (allowed: WIDTHxHEIGHT, e.g. '1920x1080')",
-        {"value": value},
+        "resolution", f"{value!r} is not a resolution (allowed: WIDTHxHEIGHT, e.g. '1920x1080')"
     )
 
 

@@ -1,0 +1,28 @@
+"""Generated reference pages are up to date; the quickstart notebook runs."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from fleetsim import reference_docs
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("page", sorted(reference_docs.PAGES))
+def test_reference_pages_are_current(page):
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert text == reference_docs.PAGES[page](), (
+        f"docs/{page} is stale: run python -m fleetsim.reference_docs")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
+def test_notebooks_are_stored_without_outputs_and_run(name, tmp_path):
+    path = ROOT / "notebooks" / name
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{name} has outputs"
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
