@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 import types
 import typing
+
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from fleetsim.paths import PROJECT_ROOT
 from fleetsim.metrics.columns import SUMMARY_KEYS, TABLE_COLUMNS, TABLE_DOCS
+from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.validation import _unwrap
 

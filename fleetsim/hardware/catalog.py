@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
-from fleetsim.paths import PROJECT_ROOT
 from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.validation import validate_document
 from fleetsim.scenario.yamlfile import read_yaml
 

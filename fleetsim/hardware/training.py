@@ -47,11 +47,11 @@ def training_cost(
     compute_s = flops / (chips * device.peak[TRAINING_PRECISION].value * mfu)
     duration_s = startup_s + compute_s
     it_energy = chips * (device.active_power.value * compute_s + device.idle_power.value * startup_s)
-    hourly = device.hourly_price.value if device.hourly_price else 0.0
+    price_per_s = device.hourly_price.value if device.hourly_price else 0.0  # held in USD/s
     return TrainingCost(
         flops=flops,
         duration_s=duration_s,
         compute_s=compute_s,
         energy_j=it_energy * pue,
-        cost_usd=chips * hourly * duration_s,
+        cost_usd=chips * price_per_s * duration_s,
     )

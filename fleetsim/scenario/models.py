@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from fleetsim.scenario.types import (
     DataRate,
@@ -29,12 +29,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-def _unique_names(items: list, what: str) -> list:
-    names = [item.name for item in items]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate {what} name(s): {', '.join(duplicates)} (names must be unique)")
-    return items
+def _unique_names(what: str) -> AfterValidator:
+    """Validator for a list of named entries whose names must differ."""
+
+    def check(items: list) -> list:
+        names = [item.name for item in items]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate {what} name(s): {', '.join(duplicates)} (names must be unique)")
+        return items
+
+    return AfterValidator(check)
 
 
 class Simulation(Strict):
@@ -88,7 +93,9 @@ class VehicleGroup(Strict):
 
     name: Name = Field(description="Group name, used in tables and under summary 'groups'.")
     count: PositiveInt = Field(description="Number of vehicles in the group.")
-    cameras: list[Camera] = Field(min_length=1, description="Cameras on each vehicle.")
+    cameras: Annotated[list[Camera], _unique_names("camera")] = Field(
+        min_length=1, description="Cameras on each vehicle."
+    )
     accelerator: str = Field(
         description="Edge hardware model id from hardware_models/ (see 'fleetsim hardware list')."
     )
@@ -108,21 +115,15 @@ class VehicleGroup(Strict):
         default_factory=SampleUploads, description="Sample selection and upload."
     )
 
-    @field_validator("cameras")
-    @classmethod
-    def _cameras_unique(cls, cameras: list[Camera]) -> list[Camera]:
-        return _unique_names(cameras, "camera")
 
 
 class Fleet(Strict):
     """The vehicles, in groups."""
 
-    groups: list[VehicleGroup] = Field(min_length=1, description="Vehicle groups.")
+    groups: Annotated[list[VehicleGroup], _unique_names("group")] = Field(
+        min_length=1, description="Vehicle groups."
+    )
 
-    @field_validator("groups")
-    @classmethod
-    def _groups_unique(cls, groups: list[VehicleGroup]) -> list[VehicleGroup]:
-        return _unique_names(groups, "group")
 
 
 class Link(Strict):
@@ -149,12 +150,10 @@ class Link(Strict):
 class Network(Strict):
     """The links vehicles upload samples and download models over."""
 
-    links: list[Link] = Field(min_length=1, description="Available links.")
+    links: Annotated[list[Link], _unique_names("link")] = Field(
+        min_length=1, description="Available links."
+    )
 
-    @field_validator("links")
-    @classmethod
-    def _links_unique(cls, links: list[Link]) -> list[Link]:
-        return _unique_names(links, "link")
 
 
 class Cluster(Strict):
@@ -198,15 +197,13 @@ RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain, Field(discriminator
 class Cloud(Strict):
     """Training clusters and the policy that decides when to retrain."""
 
-    clusters: list[Cluster] = Field(min_length=1, description="Training clusters.")
+    clusters: Annotated[list[Cluster], _unique_names("cluster")] = Field(
+        min_length=1, description="Training clusters."
+    )
     retraining: RetrainingPolicy = Field(
         default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
     )
 
-    @field_validator("clusters")
-    @classmethod
-    def _clusters_unique(cls, clusters: list[Cluster]) -> list[Cluster]:
-        return _unique_names(clusters, "cluster")
 
 
 class Detector(Strict):

@@ -1,0 +1,49 @@
+"""Frames per second of the vectorised per-frame path against the one-event-per-frame
+reference, on the same scenario in the same run (printed as a ratio, not a target).
+
+    .venv/bin/python benchmarks/frame_path.py [--vehicles 20] [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import fleetsim
+from fleetsim.hardware.catalog import load_catalog
+from fleetsim.paths import scenario_file
+from fleetsim.scenario.loader import load_scenario
+from fleetsim.scenario.models import Scenario
+
+
+def scenario(vehicles: int, minutes: float, mode: str) -> Scenario:
+    data = load_scenario(scenario_file("quickstart"), load_catalog()).model_dump(mode="json")
+    data["simulation"].update(duration=f"{minutes} min", mode=mode)
+    groups = data["fleet"]["groups"]
+    total = sum(g["count"] for g in groups)
+    for g in groups:
+        g["count"] = max(1, round(g["count"] * vehicles / total))
+    data["outputs"]["plots"] = False
+    return Scenario.model_validate(data)
+
+
+def frames_per_second(s: Scenario) -> tuple[float, int]:
+    started = time.perf_counter()
+    results = fleetsim.run(s)
+    wall = time.perf_counter() - started
+    return results.summary["frames"]["generated"] / wall, results.summary["frames"]["generated"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--vehicles", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    args = parser.parse_args()
+    fast, n = frames_per_second(scenario(args.vehicles, args.minutes, "vectorised"))
+    ref, _ = frames_per_second(scenario(args.vehicles, args.minutes, "reference"))
+    print(f"frames={n} vehicles={args.vehicles} sim_min={args.minutes}")
+    print(f"vectorised_fps={fast:,.0f} reference_fps={ref:,.0f} ratio={fast / ref:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
