@@ -26,8 +26,10 @@ def latency_cdf(histograms: dict, scenario, ax=None):
             continue
         used = np.flatnonzero(counts)
         lo, hi = used[0], used[-1] + 1
-        cdf = np.cumsum(counts[lo:hi]) / total
-        line, = ax.step(_BIN_UPPER_MS[lo:hi], cdf, where="post", label=name)
+        cdf = np.concatenate([[0.0], np.cumsum(counts[lo:hi]) / total])
+        edges = np.concatenate([[_BIN_UPPER_MS[lo] / 10 ** (1 / BINS_PER_DECADE)],
+                                _BIN_UPPER_MS[lo:hi]])
+        line, = ax.step(edges, cdf, where="post", label=name)
         ax.axvline(deadlines[name] * 1e3, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("capture-to-detection latency (ms); dotted: deadline")
