@@ -33,15 +33,14 @@ class _GroupFrames:
                                  for i in range(n)]), cam.fps, cam.arrivals)
             for cam in spec.cameras
         ]
-        self.sample_keys = [
-            np.array([component_key(seed, "sample", spec.name, i, cam.name) for i in range(n)])
+        self.sample_keys = np.array([  # (camera, vehicle)
+            [component_key(seed, "sample", spec.name, i, cam.name) for i in range(n)]
             for cam in spec.cameras
-        ]
+        ], dtype=np.uint64)
 
     def sampled(self, camera: np.ndarray, local: np.ndarray, counter: np.ndarray) -> np.ndarray:
         """Whether each frame (camera index, local vehicle, per-camera counter) is kept."""
-        keys = np.stack(self.sample_keys)[camera, local]
-        return counter_uniform(keys, counter) < self.members.spec.uploads.fraction
+        return counter_uniform(self.sample_keys[camera, local], counter) < self.members.spec.uploads.fraction
 
 
 def _record(ledger: FrameLedger, vehicles: list[Vehicle], batch: FrameBatch) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -11,6 +10,7 @@ from pathlib import Path
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
 from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
 from fleetsim.paths import PROJECT_ROOT
+from fleetsim.scenario.references import unknown_name_message
 from fleetsim.scenario.validation import validate_document
 from fleetsim.scenario.yamlfile import read_yaml
 
@@ -34,25 +34,19 @@ class Catalog:
         """The device ``device_id`` (of ``kind`` edge/cloud if given), or a clear error."""
         known = self.device_ids(kind)
         if device_id not in known:
-            raise UnknownNameError(unknown_message(f"{kind or ''} hardware model", device_id, known))
+            what = f"{kind} hardware model" if kind else "hardware model"
+            raise UnknownNameError(unknown_name_message(what, device_id, known))
         return self.devices[device_id]
 
     def workload(self, workload_id: str) -> WorkloadSpec:
         """The workload ``workload_id``, or a clear error listing the known ones."""
         if workload_id not in self.workloads:
-            raise UnknownNameError(unknown_message("workload", workload_id, list(self.workloads)))
+            raise UnknownNameError(unknown_name_message("workload", workload_id, list(self.workloads)))
         return self.workloads[workload_id]
 
     def device_ids(self, kind: str | None = None) -> list[str]:
         """Sorted ids, optionally only edge or only cloud devices."""
         return sorted(d for d, spec in self.devices.items() if kind in (None, spec.kind))
-
-
-def unknown_message(what: str, name: str, known: list[str]) -> str:
-    """``unknown X 'name' (did you mean 'y'? known: ...)``."""
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown {what.strip()} '{name}' ({hint}known: {', '.join(sorted(known))})"
 
 
 def _load_dir(directory: Path, model: type) -> dict:

@@ -14,7 +14,8 @@ from fleetsim.scenario.models import PeriodicRetrain, Scenario
 Path = tuple[str | int, ...]
 
 
-def _unknown(what: str, name: str, known: list[str]) -> str:
+def unknown_name_message(what: str, name: str, known: list[str]) -> str:
+    """``unknown <what> 'name' (did you mean 'x'? allowed: a, b, ...)``."""
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"unknown {what} '{name}' ({hint}allowed: {', '.join(sorted(known)) or 'none'})"
@@ -32,10 +33,10 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     for i, group in enumerate(scenario.fleet.groups):
         base: Path = ("fleet", "groups", i)
         if group.link not in links:
-            problems.append(((*base, "link"), _unknown("link", group.link, links)))
+            problems.append(((*base, "link"), unknown_name_message("link", group.link, links)))
         if group.accelerator not in edge:
             problems.append(((*base, "accelerator"),
-                             _unknown("edge hardware model", group.accelerator, edge)))
+                             unknown_name_message("edge hardware model", group.accelerator, edge)))
             continue
         device = catalog.devices[group.accelerator]
         usable = sorted({p.precision for p in device.calibration if p.precision in device.peak})
@@ -47,7 +48,7 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     for i, cluster in enumerate(scenario.cloud.clusters):
         if cluster.device not in cloud:
             problems.append((("cloud", "clusters", i, "device"),
-                             _unknown("cloud hardware model", cluster.device, cloud)))
+                             unknown_name_message("cloud hardware model", cluster.device, cloud)))
         elif "bf16" not in catalog.devices[cluster.device].peak:
             problems.append((("cloud", "clusters", i, "device"),
                              f"{cluster.device} has no bf16 peak to cost training with"))
@@ -55,8 +56,9 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     clusters = [c.name for c in scenario.cloud.clusters]
     if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
         problems.append((("cloud", "retraining", "cluster"),
-                         _unknown("cluster", policy.cluster, clusters)))
+                         unknown_name_message("cluster", policy.cluster, clusters)))
     if scenario.detector.workload not in catalog.workloads:
+        workload = scenario.detector.workload
         problems.append((("detector", "workload"),
-                         _unknown("workload", scenario.detector.workload, list(catalog.workloads))))
+                         unknown_name_message("workload", workload, list(catalog.workloads))))
     return problems
