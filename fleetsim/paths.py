@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetsim.errors import UnknownNameError
+from fleetsim.scenario.references import unknown_name_message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,5 +15,5 @@ def scenario_file(name: str) -> Path:
     path = PROJECT_ROOT / "scenarios" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (PROJECT_ROOT / "scenarios").glob("*.yaml"))
-        raise UnknownNameError(f"unknown scenario '{name}' (known: {', '.join(known)})")
+        raise UnknownNameError(unknown_name_message("scenario", name, known))
     return path

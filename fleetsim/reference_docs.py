@@ -21,18 +21,24 @@ from fleetsim.scenario.validation import _unwrap
 DOCS = PROJECT_ROOT / "docs"
 
 
-def _quantity_kind(annotation) -> str | None:
-    """'time', 'data rate', ... when ``annotation`` is a quantity type, else None."""
+def _quantity_kind(extra: object) -> str | None:
+    """'time', 'data rate', ... from the schema extra a quantity type carries, else None."""
+    if isinstance(extra, dict) and "unit_kind" in extra:
+        return extra["unit_kind"].replace("_", " ")
+    return None
+
+
+def _annotation_quantity_kind(annotation) -> str | None:
     if typing.get_origin(annotation) is typing.Annotated:
         for meta in typing.get_args(annotation)[1:]:
-            extra = getattr(meta, "json_schema_extra", None)
-            if isinstance(extra, dict) and "unit_kind" in extra:
-                return extra["unit_kind"].replace("_", " ")
+            kind = _quantity_kind(getattr(meta, "json_schema_extra", None))
+            if kind:
+                return kind
     return None
 
 
 def _type_name(annotation) -> str:
-    kind = _quantity_kind(annotation)
+    kind = _annotation_quantity_kind(annotation)
     if kind:
         return f"{kind} (with unit)"
     origin = typing.get_origin(annotation)
@@ -88,9 +94,8 @@ def scenario_page() -> str:
         lines += [f"## {model.__name__}", "", (model.__doc__ or "").strip(), "",
                   "| key | type | default | description |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            kind = (f"{extra['unit_kind'].replace('_', ' ')} (with unit)" if "unit_kind" in extra
-                    else _type_name(field.annotation))
+            unit = _quantity_kind(field.json_schema_extra)
+            kind = f"{unit} (with unit)" if unit else _type_name(field.annotation)
             lines.append(f"| `{name}` | {kind} | {_default(field)} | {field.description or ''} |")
         lines.append("")
     return "\n".join(lines)
