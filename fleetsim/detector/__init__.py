@@ -1,0 +1,1 @@
+"""The object detector: model, training, export, quantization, inference, evaluation."""

@@ -1,0 +1,225 @@
+"""Object-detection evaluation: greedy IoU matching and mAP@0.5.
+
+Average precision is PASCAL VOC 2010+ all-point interpolation: the area under the
+monotone (right-to-left maximum) precision envelope over recall. Matching is vectorised
+across (frame, class) groups, looping only over the score rank within a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PAIR_CHUNK = 1 << 16  # candidate pairs whose IoU is computed at once (keeps temporaries in cache)
+
+
+def _coerce(obj: object, dtypes: dict[str, type]) -> None:
+    """Cast a frozen dataclass's columns to their dtypes; they must have one length."""
+    for name, dtype in dtypes.items():
+        object.__setattr__(obj, name, np.asarray(getattr(obj, name), dtype=dtype))
+    object.__setattr__(obj, "box", obj.box.reshape(-1, 4))
+    lengths = {len(getattr(obj, name)) for name in dtypes}
+    if len(lengths) != 1:
+        raise ValueError(f"{type(obj).__name__} columns differ in length: {sorted(lengths)}")
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes found by the detector, one row per box, across many frames."""
+
+    frame: np.ndarray  # int64 (N,) frame index the box belongs to
+    cls: np.ndarray  # int64 (N,) class id
+    score: np.ndarray  # float32 (N,) confidence in [0, 1]
+    box: np.ndarray  # float32 (N, 4) x0, y0, x1, y1 in pixels
+
+    def __post_init__(self) -> None:
+        _coerce(self, {"frame": np.int64, "cls": np.int64, "score": np.float32, "box": np.float32})
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """True boxes, one row per object, across many frames."""
+
+    frame: np.ndarray  # int64 (M,)
+    cls: np.ndarray  # int64 (M,)
+    box: np.ndarray  # float32 (M, 4)
+
+    def __post_init__(self) -> None:
+        _coerce(self, {"frame": np.int64, "cls": np.int64, "box": np.float32})
+
+
+def _area(box: np.ndarray) -> np.ndarray:
+    """Area of boxes given as coordinate rows x0, y0, x1, y1 (first axis); 0 for inverted boxes."""
+    return np.maximum(0.0, box[2] - box[0]) * np.maximum(0.0, box[3] - box[1])
+
+
+def _iou(a: np.ndarray, b: np.ndarray, area_a: np.ndarray, area_b: np.ndarray) -> np.ndarray:
+    """IoU of float64 boxes given as coordinate rows (first axis), broadcasting the rest."""
+    inter = np.maximum(0.0, np.minimum(a[2], b[2]) - np.maximum(a[0], b[0]))
+    inter *= np.maximum(0.0, np.minimum(a[3], b[3]) - np.maximum(a[1], b[1]))
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) float64 IoU between boxes ``a`` (N, 4) and ``b`` (M, 4); 0 for a zero-area union."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4).T
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4).T
+    return _iou(a[:, :, None], b[:, None, :], _area(a)[:, None], _area(b)[None, :])
+
+
+def _by_key_then_score(key: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Order by non-negative int ``key``, then descending score, then index (one stable sort).
+
+    A float32's bits, with the sign bit flipped (all bits for negatives), sort like the floats;
+    inverting them gives descending order. Adding 0.0 turns -0.0 into +0.0 so the two tie.
+    """
+    bits = (np.asarray(score, dtype=np.float32) + np.float32(0.0)).view(np.uint32)
+    descending = ~(bits ^ np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000)))
+    packed = (np.asarray(key).astype(np.uint64) << np.uint64(32)) | descending.astype(np.uint64)
+    return np.argsort(packed, kind="stable")
+
+
+def _group_ids(dets: Detections, truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids of (frame, class), shared by detections and truth, ordered like (frame, class)."""
+    frame = np.concatenate([dets.frame, truth.frame])
+    cls = np.concatenate([dets.cls, truth.cls])
+    order = np.lexsort((cls, frame))
+    f, c = frame[order], cls[order]
+    new = np.r_[True, (f[1:] != f[:-1]) | (c[1:] != c[:-1])]
+    ids = np.empty(len(frame), dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids[: len(dets.frame)], ids[len(dets.frame):]
+
+
+def _close_pairs(dets: Detections, truth: GroundTruth, ranked: np.ndarray, lo: np.ndarray, count: np.ndarray,
+                 truth_order: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, ...]:
+    """(position in ``ranked``, truth row, IoU) of same-group pairs with IoU >= threshold, in that order.
+
+    Detection ``ranked[i]`` pairs with truth rows ``truth_order[lo[i]:lo[i] + count[i]]``.
+    """
+    det_box, truth_box = (np.ascontiguousarray(b.T, dtype=np.float64) for b in (dets.box, truth.box))
+    det_area, truth_area = _area(det_box), _area(truth_box)
+    ends = np.cumsum(count)
+    cuts = np.unique(np.r_[0, np.searchsorted(ends, np.arange(PAIR_CHUNK, ends[-1], PAIR_CHUNK)), len(lo)])
+    parts = []
+    for d0, d1 in zip(cuts[:-1], cuts[1:], strict=True):
+        c = count[d0:d1]
+        pos = np.repeat(np.arange(d0, d1), c)
+        truth_row = truth_order[np.repeat(lo[d0:d1] - (np.cumsum(c) - c), c) + np.arange(len(pos))]
+        det_row = ranked[pos]
+        iou = _iou(np.take(det_box, det_row, axis=1), np.take(truth_box, truth_row, axis=1),
+                   det_area[det_row], truth_area[truth_row])
+        close = iou >= iou_threshold  # farther pairs can never match
+        parts.append((pos[close], truth_row[close], iou[close]))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+def match(dets: Detections, truth: GroundTruth, iou_threshold: float = 0.5) -> np.ndarray:
+    """bool (N,): True where the detection is a true positive.
+
+    Greedy matching within each (frame, class): detections in descending score order (ties by
+    original index) each take the *still unmatched* ground-truth box of that frame and class with the
+    highest IoU (ties by lowest ground-truth index), if that IoU >= ``iou_threshold``. This is the
+    COCO-style variant: unlike the VOC devkit, a detection whose best-overlapping box is already taken
+    may still match another free box. Duplicates, wrong classes and boxes in empty frames are false
+    positives.
+    """
+    n, m = len(dets.frame), len(truth.frame)
+    is_tp = np.zeros(n, dtype=bool)
+    if n == 0 or m == 0:
+        return is_tp
+    det_group, truth_group = _group_ids(dets, truth)
+    ranked = _by_key_then_score(det_group, dets.score)
+    group_ranked = det_group[ranked]
+    starts = np.flatnonzero(np.r_[True, group_ranked[1:] != group_ranked[:-1]])
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    truth_order = np.argsort(truth_group, kind="stable")
+    lo = np.searchsorted(truth_group[truth_order], group_ranked, "left")
+    count = np.searchsorted(truth_group[truth_order], group_ranked, "right") - lo
+    pos, pair_truth, pair_iou = _close_pairs(dets, truth, ranked, lo, count, truth_order, iou_threshold)
+    if len(pos) == 0:
+        return is_tp
+    # Rank by rank (stable, so each detection's pairs stay contiguous and in truth-row order):
+    # at one rank every detection belongs to a different group, so they can all match at once.
+    order = np.argsort(rank[pos], kind="stable")
+    pos, pair_truth, pair_iou = pos[order], pair_truth[order], pair_iou[order]
+    pair_start = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    count = np.diff(np.r_[pair_start, len(pos)])
+    det, rank = ranked[pos[pair_start]], rank[pos[pair_start]]
+    taken = np.zeros(m, dtype=bool)
+    bounds = np.searchsorted(rank, np.arange(rank[-1] + 2))
+    for d0, d1 in zip(bounds[:-1], bounds[1:], strict=True):
+        if d0 == d1:
+            continue
+        a, b = pair_start[d0], pair_start[d1 - 1] + count[d1 - 1]
+        candidates = pair_truth[a:b]
+        iou = np.where(taken[candidates], -np.inf, pair_iou[a:b])
+        best = np.maximum.reduceat(iou, pair_start[d0:d1] - a)
+        hits = np.flatnonzero(iou == np.repeat(best, count[d0:d1]))
+        owner = np.repeat(np.arange(d1 - d0), count[d0:d1])[hits]
+        first = hits[np.r_[True, owner[1:] != owner[:-1]]]  # first best pair of each detection
+        free = best > -np.inf  # some close truth box is still unmatched
+        taken[candidates[first[free]]] = True
+        is_tp[det[d0:d1][free]] = True
+    return is_tp
+
+
+def _ranked_ap(is_tp: np.ndarray, n_truth: int) -> float:
+    """All-point AP of detections already sorted by descending score."""
+    if n_truth == 0:
+        return float("nan")
+    if len(is_tp) == 0:
+        return 0.0
+    precision = np.cumsum(is_tp) / np.arange(1, len(is_tp) + 1)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    return float(envelope[is_tp].sum() / n_truth)  # recall rises by 1/n_truth at each TP
+
+
+def average_precision(score: np.ndarray, is_tp: np.ndarray, n_truth: int) -> float:
+    """All-point interpolated AP (area under the precision envelope over recall). NaN when n_truth == 0."""
+    order = np.argsort(-np.asarray(score), kind="stable")
+    return _ranked_ap(np.asarray(is_tp, dtype=bool)[order], int(n_truth))
+
+
+def _class_aps(cls: np.ndarray, score: np.ndarray, is_tp: np.ndarray, truth_cls: np.ndarray,
+               n_classes: int) -> np.ndarray:
+    """AP of each class 0..n_classes-1 (NaN for classes without truth)."""
+    if np.any(cls < 0) or np.any(cls >= n_classes) or np.any(truth_cls < 0) or np.any(truth_cls >= n_classes):
+        raise ValueError(f"class ids must lie in [0, {n_classes})")
+    n_truth = np.bincount(truth_cls, minlength=n_classes)
+    order = _by_key_then_score(cls, score)
+    bounds = np.searchsorted(cls[order], np.arange(n_classes + 1))
+    ranked_tp = is_tp[order]
+    return np.array([_ranked_ap(ranked_tp[bounds[c]:bounds[c + 1]], n_truth[c]) for c in range(n_classes)])
+
+
+def _mean_present(aps: np.ndarray) -> float:
+    """Mean over the classes that have truth (NaN where none has)."""
+    present = ~np.isnan(aps)
+    return float(aps[present].mean()) if present.any() else float("nan")
+
+
+def map50(dets: Detections, truth: GroundTruth, n_classes: int) -> dict[str, float | list[float]]:
+    """{"map50": mean AP over classes with at least one truth box (NaN if none), "ap50": per-class APs}."""
+    aps = _class_aps(dets.cls, dets.score, match(dets, truth, 0.5), truth.cls, n_classes)
+    return {"map50": _mean_present(aps), "ap50": [float(ap) for ap in aps]}
+
+
+def map50_by_group(dets: Detections, truth: GroundTruth, frame_group: np.ndarray, group_names: list[str],
+                   n_classes: int) -> dict[str, float]:
+    """{group name: mAP@0.5 on that group's frames} for groups with at least one truth box.
+
+    ``frame_group[f]`` is the group index of frame ``f``. Matching is per frame, so it runs once.
+    """
+    frame_group = np.asarray(frame_group, dtype=np.int64)
+    is_tp = match(dets, truth, 0.5)
+    det_group, truth_group = frame_group[dets.frame], frame_group[truth.frame]
+    out: dict[str, float] = {}
+    for g, name in enumerate(group_names):
+        d, t = det_group == g, truth_group == g
+        if t.any():
+            aps = _class_aps(dets.cls[d], dets.score[d], is_tp[d], truth.cls[t], n_classes)
+            out[name] = _mean_present(aps)
+    return out

@@ -1,0 +1,103 @@
+"""Deterministic training and fine-tuning of the detector on rendered frames.
+
+>>> frames = render_dataset(64, seed=1, conditions=clear_day(64, seed=1))   # doctest: +SKIP
+>>> model = train(CenterNet(), frames, epochs=1, seed=1)                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from fleetsim.detector.model import CenterNet
+from fleetsim.detector.targets import encode
+from fleetsim.rng import component_key, stream
+from fleetsim.world import Conditions, FrameBatch, render
+from fleetsim.world.scene import CLASSES
+
+SIZE_WEIGHT, OFFSET_WEIGHT = 0.1, 1.0
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    threads: int = 2
+
+
+def clear_day(n: int, seed: int) -> Conditions:
+    """Training conditions of the shipped baseline: clear weather, full daylight, light noise/blur."""
+    rng = stream(seed, "clear_day")
+    c = Conditions.uniform(n)
+    return Conditions(rng.uniform(0.7, 1.0, n).astype(np.float32), c.weather, c.intensity, c.novelty,
+                      rng.uniform(0.0, 0.15, n).astype(np.float32), rng.uniform(0.0, 0.2, n).astype(np.float32))
+
+
+def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:
+    """``n`` frame keys for a data set; different purposes never share frames."""
+    base = component_key(seed, "dataset", purpose)
+    return (base + np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+
+
+def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "train",
+                   size: tuple[int, int] = (96, 96)) -> FrameBatch:
+    with np.errstate(over="ignore"):
+        keys = frame_keys(n, seed, purpose)
+    return render(keys, conditions, size=size)
+
+
+def to_tensor(images: np.ndarray) -> np.ndarray:
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W) in [0, 1], the detector's input."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+
+
+def detection_loss(outputs, targets) -> torch.Tensor:
+    """CenterNet loss: penalty-reduced focal loss on heatmaps + L1 on size and offset at centres."""
+    heat, size, offset = outputs
+    t_heat, t_size, t_offset, mask = targets
+    heat = heat.clamp(1e-4, 1 - 1e-4)
+    positive = t_heat.eq(1).float()
+    pos_loss = -(torch.log(heat) * (1 - heat) ** 2 * positive).sum()
+    neg_loss = -(torch.log(1 - heat) * heat ** 2 * (1 - t_heat) ** 4 * (1 - positive)).sum()
+    n = positive.sum().clamp(min=1)
+    size_loss = functional.l1_loss(size * mask, t_size * mask, reduction="sum") / n
+    offset_loss = functional.l1_loss(offset * mask, t_offset * mask, reduction="sum") / n
+    return (pos_loss + neg_loss) / n + SIZE_WEIGHT * size_loss + OFFSET_WEIGHT * offset_loss
+
+
+def train(model: CenterNet, frames: FrameBatch, seed: int, settings: TrainingSettings = TrainingSettings(),
+          on_epoch: Callable[[int, float], None] | None = None) -> CenterNet:
+    """Train (or fine-tune) ``model`` in place on ``frames``; same inputs and seed, same weights."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(settings.threads)
+    torch.use_deterministic_algorithms(True)
+    n, height, width, _ = frames.images.shape
+    inputs = torch.from_numpy(to_tensor(frames.images))
+    t = encode(frames.frame, frames.cls, frames.box, n, len(CLASSES), height, width)
+    targets = [torch.from_numpy(a) for a in (t.heatmap, t.size, t.offset, t.mask)]
+    steps = settings.epochs * max(1, -(-n // settings.batch_size))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=steps)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for epoch in range(settings.epochs):
+        order, total = torch.randperm(n, generator=generator), 0.0
+        for start in range(0, n, settings.batch_size):
+            rows = order[start:start + settings.batch_size]
+            loss = detection_loss(model(inputs[rows]), [x[rows] for x in targets])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(rows)
+        if on_epoch is not None:
+            on_epoch(epoch, total / n)
+    model.eval()
+    return model
