@@ -73,6 +73,58 @@ def hardware_list() -> None:
     stdout.print(table)
 
 
+detector = typer.Typer(no_args_is_help=True, help="The real detector: build the baseline, evaluate models.")
+app.add_typer(detector, name="detector")
+
+
+@detector.command("build")
+def detector_build(
+    out: Annotated[Path | None, typer.Option(help="Folder for the models and model card "
+                                             "[default: the shipped baseline folder].")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 1,
+) -> None:
+    """Train the baseline on clear-day frames, export fp32/int8/pruned int8, write the model card."""
+    from fleetsim.detector.baseline import BASELINE_DIR
+    from fleetsim.detector.build import BuildSettings, build
+
+    card = build(out if out is not None else BASELINE_DIR, BuildSettings(seed=seed),
+                 report=lambda line: stderr.print(line))
+    table = Table("variant", "MACs", "params", "bytes", *card["evaluation"]["conditions"])
+    for name, v in card["variants"].items():
+        table.add_row(name, f"{v['macs']:,}", f"{v['params']:,}", f"{v['file_bytes']:,}",
+                      *(f"{v['map50'][c]['map50']:.3f}" for c in card["evaluation"]["conditions"]))
+    stdout.print(table)
+
+
+@detector.command("eval")
+def detector_eval(
+    model: Annotated[str, typer.Option(help="Baseline variant (int8, fp32, pruned_int8) or an .onnx path.")]
+    = "int8",
+    frames: Annotated[int, typer.Option(min=10, help="Frames per condition.")] = 400,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """mAP@0.5 of a model on every evaluation condition (rendered frames, known truth)."""
+    import json
+
+    from fleetsim.detector.baseline import evaluate
+    from fleetsim.detector.registry import resolve_model
+    from fleetsim.detector.runtime import OnnxDetector, model_precision
+
+    with _user_errors():
+        path = resolve_model(model, Path.cwd())
+        scores = evaluate(OnnxDetector(path), frames)
+    report = {"model": str(path), "precision": model_precision(path), "frames_per_condition": frames,
+              "map50": {c: round(s["map50"], 4) for c, s in scores.items()},
+              "ap50_by_class": {c: s["ap50"] for c, s in scores.items()}}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table("condition", "mAP@0.5", title=f"{path.name} ({report['precision']})")
+    for c, value in report["map50"].items():
+        table.add_row(c, f"{value:.3f}")
+    stdout.print(table)
+
+
 def _progress_enabled(quiet: bool) -> bool:
     return not quiet and stderr.is_terminal and not os.environ.get("CI")
 
@@ -124,8 +176,8 @@ def _summary_table(summary: dict) -> Table:
         table.add_row(name, _fmt(fig["frames"]["generated"]), _fmt(fig["frames"]["dropped"]),
                       _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
                       _fmt(lat["deadline_miss_rate"]), _fmt(fig["energy"]["per_frame_mj"]))
-    net, rt = summary["network"], summary["retraining"]
-    table.caption = (f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
+    net, rt, acc = summary["network"], summary["retraining"], summary["accuracy"]
+    table.caption = (f"mAP@0.5 {_fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
                      f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
                      f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s")
     return table

@@ -17,6 +17,8 @@ from fleetsim.cloud.policy import periodic_policy
 from fleetsim.cloud.rollout import BYTES_PER_PARAM, download_and_swap
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
+from fleetsim.detector.registry import ModelRegistry, resolve_model
+from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.uploads import upload_process
@@ -26,6 +28,7 @@ from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.link import SharedLink
 from fleetsim.results import Results, build_results
+from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
 from fleetsim.scenario.models import PeriodicRetrain, Scenario
 
@@ -35,14 +38,16 @@ PROGRESS_STEPS = 200
 
 def _build_fleet(scenario: Scenario, catalog: Catalog) -> list[GroupMembers]:
     workload = catalog.workload(scenario.detector.workload)
+    seed = scenario.simulation.seed
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
         cost = inference_cost(catalog.device(spec.accelerator, "edge"), workload, spec.precision,
                               catalog)
         vehicles = []
         for i in range(spec.count):
-            vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g,
-                                    spec=spec, inference=cost))
+            vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g, local_index=i,
+                                    spec=spec, inference=cost,
+                                    selection_key=component_key(seed, "selection", spec.name, i)))
             index += 1
         groups.append(GroupMembers(index=g, spec=spec, vehicles=vehicles))
     return groups
@@ -64,7 +69,7 @@ def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
 class _Run:
     """Everything one run owns; nothing is shared between runs."""
 
-    def __init__(self, scenario: Scenario, catalog: Catalog):
+    def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None):
         self.scenario = scenario
         self.catalog = catalog
         self.duration = scenario.simulation.duration
@@ -78,16 +83,20 @@ class _Run:
         self.store = SampleStore()
         self.model_versions_released = 0
         seed = scenario.simulation.seed
+        detector = scenario.detector
+        self.registry = ModelRegistry(resolve_model(detector.model, base_dir), detector.threads,
+                                      detector.batch_size)
+        self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
         if scenario.simulation.mode == "reference":
-            self.perception = ReferencePerception(self.env, self.groups, self.vehicles,
-                                                  self.ledger, seed, self.duration)
+            self.perception = ReferencePerception(self.env, self.groups, self.vehicles, self.ledger,
+                                                  self.detection, seed, self.duration)
         else:
             self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
-                                                   seed, self.duration)
+                                                   self.detection, seed, self.duration)
             self.env.process(self._windows())
         for vehicle in self.vehicles:
             uplink = self.links[vehicle.spec.link].up
-            self.env.process(upload_process(self.env, vehicle, uplink, self.perception,
+            self.env.process(upload_process(self.env, vehicle, uplink, self._catch_up,
                                             self.store, self.log, self.duration))
         self._start_retraining()
 
@@ -108,11 +117,17 @@ class _Run:
         params = self.catalog.workload(self.scenario.detector.workload).params.value
         self.log.record("model_versions", version=version, job=job.job_id,
                         t_release_s=self.env.now, samples=job.samples)
+        self.registry.release(version, self.registry.paths[0])  # same weights until retraining is real
         for vehicle in self.vehicles:
             size = params * BYTES_PER_PARAM[vehicle.spec.precision]
             downlink = self.links[vehicle.spec.link].down
             self.env.process(download_and_swap(self.env, vehicle, downlink, version, size,
                                                self.perception, self.log, self.duration))
+
+    def _catch_up(self, now: float) -> None:
+        """Bring frames, detections and sample selection up to ``now``."""
+        self.perception.advance_to(now)
+        self.detection.flush(now)
 
     def _windows(self):
         """Keep the vectorised path within one window of the clock (bounds memory)."""
@@ -148,6 +163,7 @@ class _Run:
         }
         self.log.closed = True
         self.perception.finish()
+        self.detection.finish()
         return at_horizon
 
 
@@ -159,7 +175,9 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     seed give identical results, in one process or many.
     """
     catalog = catalog if catalog is not None else load_catalog()
+    base_dir = None
     if not isinstance(scenario, Scenario):
+        base_dir = Path(scenario).parent
         scenario = load_scenario(scenario, catalog)
     else:
         require_valid(scenario, catalog)
@@ -168,7 +186,7 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
             update={"simulation": scenario.simulation.model_copy(update={"seed": seed})}
         )
     wall = time.perf_counter()
-    sim = _Run(scenario, catalog)
+    sim = _Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
-    return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon,
+    return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
                          wall_s=time.perf_counter() - wall)

@@ -11,7 +11,8 @@ import pandas as pd
 import yaml
 
 from fleetsim.metrics import plots
-from fleetsim.metrics.columns import TABLE_COLUMNS
+from fleetsim.metrics.accuracy import AccuracyRecord
+from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FrameLedger
 from fleetsim.metrics.summary import frame_figures
@@ -45,6 +46,10 @@ class Results:
     def plot_uploads_and_versions(self, axes=None):
         """Cumulative uploads and the fleet's model versions over time; returns the axes."""
         return plots.uploads_and_versions(self.tables, self.scenario, axes=axes)
+
+    def plot_accuracy(self, ax=None):
+        """Fleet mAP@0.5 over time with condition bands and model switches; returns the axes."""
+        return plots.accuracy_over_time(self.tables, ax=ax)
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, scenario.resolved.yaml, tables/*.parquet and plots/*.png."""
@@ -83,13 +88,18 @@ def _vehicles_table(vehicles) -> pd.DataFrame:
 
 
 def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles,
-                  at_horizon: dict, wall_s: float) -> Results:
+                  at_horizon: dict, detection, wall_s: float) -> Results:
     """Assemble tables and the summary once the run has finished."""
     tables = {
         name: log.frame(name, list(columns))
         for name, columns in TABLE_COLUMNS.items()
-        if name not in ("vehicle_windows", "vehicles", "frames")
+        if name not in ("vehicle_windows", "vehicles", "frames", *DETECTION_COLUMNS)
     }
+    accuracy = AccuracyRecord(detection.records, detection.found, detection.truth)
+    tables["detections"] = accuracy.table(ledger.layout.vehicle_names, ledger.layout.group_names,
+                                          ledger.layout.group)
+    tables["accuracy_windows"] = accuracy.windows(scenario.outputs.accuracy_window,
+                                                  scenario.simulation.duration)
     tables["vehicle_windows"] = ledger.vehicle_windows()
     tables["vehicles"] = _vehicles_table(vehicles)
     frames = ledger.frames()
@@ -100,11 +110,12 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     jobs = tables["training_jobs"]
     swaps = tables["model_swaps"]
     summary["samples"] = {
-        "selected": summary["frames"]["sampled"],
+        "selected": int(tables["detections"]["selected"].sum()),
         "uploaded": at_horizon["samples_uploaded"],
         "in_flight": at_horizon["samples_in_flight"],
         "queued": int(sum(len(v.samples) for v in vehicles)),
     }
+    summary["accuracy"] = accuracy.summary()
     summary["network"] = {k: at_horizon[k] for k in (
         "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes")}
     summary["retraining"] = {

@@ -23,10 +23,11 @@ def small_scenario_data() -> dict:
             {"name": "coral", "count": 3, "accelerator": "coral_usb", "deadline": "50 ms",
              "link": "lte", "cameras": [{"name": "front", "fps": "30 Hz"},
                                         {"name": "rear", "fps": "15 Hz", "arrivals": "poisson"}],
-             "uploads": {"fraction": 0.01, "sample_size": "200 kB", "interval": "30 s"}},
+             "uploads": {"selection": {"kind": "random", "fraction": 0.5}, "sample_size": "200 kB",
+                         "interval": "30 s"}},
             {"name": "rpi", "count": 2, "accelerator": "rpi4_cpu", "deadline": "200 ms",
              "link": "lte", "queue_capacity": 1, "cameras": [{"fps": "10 Hz"}],
-             "uploads": {"fraction": 0.02, "interval": "45 s"}},
+             "uploads": {"selection": {"kind": "low_confidence"}, "interval": "45 s"}},
         ]},
         "network": {"links": [{
             "name": "lte", "technology": "lte", "uplink": "2 Mbit/s", "downlink": "10 Mbit/s",

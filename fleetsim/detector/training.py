@@ -35,8 +35,9 @@ def clear_day(n: int, seed: int) -> Conditions:
     """Training conditions of the shipped baseline: clear weather, full daylight, light noise/blur."""
     rng = stream(seed, "clear_day")
     c = Conditions.uniform(n)
+    noise, blur = rng.uniform(0.0, 0.15, n), rng.uniform(0.0, 0.2, n)
     return Conditions(rng.uniform(0.7, 1.0, n).astype(np.float32), c.weather, c.intensity, c.novelty,
-                      rng.uniform(0.0, 0.15, n).astype(np.float32), rng.uniform(0.0, 0.2, n).astype(np.float32))
+                      noise.astype(np.float32), blur.astype(np.float32))
 
 
 def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:

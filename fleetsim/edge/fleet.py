@@ -17,17 +17,20 @@ class SampleQueue:
 
     ready_s: deque = field(default_factory=deque)
     capture_s: deque = field(default_factory=deque)
+    sample_id: deque = field(default_factory=deque)
 
-    def add(self, ready_s: np.ndarray, capture_s: np.ndarray) -> None:
+    def add(self, ready_s: np.ndarray, capture_s: np.ndarray, sample_id: np.ndarray) -> None:
         self.ready_s.extend(ready_s.tolist())
         self.capture_s.extend(capture_s.tolist())
+        self.sample_id.extend(sample_id.tolist())
 
-    def take_ready(self, now: float) -> list[float]:
-        """Remove and return capture times of the samples ready by ``now``."""
+    def take_ready(self, now: float) -> list[int]:
+        """Remove and return the ids of the samples ready by ``now``."""
         taken = []
         while self.ready_s and self.ready_s[0] <= now:
             self.ready_s.popleft()
-            taken.append(self.capture_s.popleft())
+            self.capture_s.popleft()
+            taken.append(self.sample_id.popleft())
         return taken
 
     def __len__(self) -> int:
@@ -41,8 +44,10 @@ class Vehicle:
     index: int
     name: str
     group_index: int
+    local_index: int  # position within its group
     spec: VehicleGroup
     inference: InferenceCost
+    selection_key: np.uint64  # counter-based draws of its sample selection
     model_version: int = 0
     samples: SampleQueue = field(default_factory=SampleQueue)
     samples_in_flight: int = 0

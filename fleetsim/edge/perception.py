@@ -15,14 +15,15 @@ import numpy as np
 import simpy
 
 from fleetsim.edge.cameras import CameraBank
+from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.metrics.ledger import FrameBatch, FrameLedger
-from fleetsim.rng import component_key, counter_uniform
+from fleetsim.rng import component_key
 
 
 class _GroupFrames:
-    """Camera banks (one per camera of the group's vehicle spec) and sample keys."""
+    """Camera banks, one per camera of the group's vehicle spec."""
 
     def __init__(self, members: GroupMembers, seed: int):
         self.members = members
@@ -33,33 +34,15 @@ class _GroupFrames:
                                  for i in range(n)]), cam.fps, cam.arrivals)
             for cam in spec.cameras
         ]
-        self.sample_keys = np.array([  # (camera, vehicle)
-            [component_key(seed, "sample", spec.name, i, cam.name) for i in range(n)]
-            for cam in spec.cameras
-        ], dtype=np.uint64)
-
-    def sampled(self, camera: np.ndarray, local: np.ndarray, counter: np.ndarray) -> np.ndarray:
-        """Whether each frame (camera index, local vehicle, per-camera counter) is kept."""
-        return counter_uniform(self.sample_keys[camera, local], counter) < self.members.spec.uploads.fraction
-
-
-def _record(ledger: FrameLedger, vehicles: list[Vehicle], batch: FrameBatch) -> None:
-    ledger.add(batch)
-    kept = np.flatnonzero(batch.sampled)
-    if kept.size == 0:
-        return
-    order = kept[np.lexsort((batch.done_s[kept], batch.vehicle[kept]))]
-    for v in np.unique(batch.vehicle[order]):
-        rows = order[batch.vehicle[order] == v]
-        vehicles[v].samples.add(batch.done_s[rows], batch.capture_s[rows])
 
 
 class VectorisedPerception:
     """Frames computed in numpy stretches between coarse events."""
 
     def __init__(self, groups: list[GroupMembers], vehicles: list[Vehicle], ledger: FrameLedger,
-                 seed: int, duration_s: float):
+                 detection: FleetDetection, seed: int, duration_s: float):
         self.groups = [_GroupFrames(g, seed) for g in groups]
+        self.detection = detection
         self.queues = [QueueState.empty(len(g.vehicles), g.spec.queue_capacity) for g in groups]
         self.vehicles = vehicles
         self.ledger = ledger
@@ -103,22 +86,25 @@ class VectorisedPerception:
         batch = FrameBatch(
             vehicle=index,
             camera=camera[valid],
+            counter=counters[valid],
             capture_s=times[valid],
             start_s=served.start[valid],
             done_s=served.departure[valid],
             processed=processed,
             model_version=np.array([v.model_version for v in members.vehicles])[local],
-            sampled=processed & frames.sampled(camera[valid], local, counters[valid]),
+            detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
         )
-        _record(self.ledger, self.vehicles, batch)
+        self.ledger.add(batch)
+        self.detection.offer(batch)
 
 
 class ReferencePerception:
     """One SimPy event per frame: each camera a process, each accelerator a Resource."""
 
-    def __init__(self, env: simpy.Environment, groups: list[GroupMembers],
-                 vehicles: list[Vehicle], ledger: FrameLedger, seed: int, duration_s: float):
+    def __init__(self, env: simpy.Environment, groups: list[GroupMembers], vehicles: list[Vehicle],
+                 ledger: FrameLedger, detection: FleetDetection, seed: int, duration_s: float):
         self.env = env
+        self.detection = detection
         self.vehicles = vehicles
         self.ledger = ledger
         self.duration_s = duration_s
@@ -149,7 +135,7 @@ class ReferencePerception:
         accelerator = self.accelerators[vehicle.index]
         in_system = len(accelerator.users) + len(accelerator.queue)
         if in_system > vehicle.spec.queue_capacity:
-            self.rows.append((vehicle.index, camera, self.env.now, np.nan, np.nan, False,
+            self.rows.append((vehicle.index, camera, k, self.env.now, np.nan, np.nan, False,
                               vehicle.model_version, False))
             return
         self.pending.append(self.env.process(self._serve(frames, camera, local, k)))
@@ -162,19 +148,28 @@ class ReferencePerception:
             start = self.env.now
             yield self.env.timeout(vehicle.inference.latency_s)
             done = self.env.now
-        sampled = bool(frames.sampled(np.array([camera]), np.array([local]), np.array([k]))[0])
-        self.rows.append((vehicle.index, camera, capture, start, done, True, version, sampled))
-        if sampled:
-            vehicle.samples.add(np.array([done]), np.array([capture]))
+        row = (vehicle.index, camera, k, capture, start, done, True, version)
+        detected = bool(self.detection.detected(*(np.array([x]) for x in row[:3]))[0])
+        self.rows.append((*row, detected))
+        if detected:
+            self.detection.offer(_batch([(*row, detected)]))
 
     def finish(self) -> None:
         """Let frames still queued at the end of the run complete, then record all frames."""
         self.env.run(simpy.AllOf(self.env, [p for p in self.pending if p.is_alive]))
-        columns = list(zip(*self.rows, strict=True)) if self.rows else [[]] * 8
-        names = ("vehicle", "camera", "capture_s", "start_s", "done_s", "processed",
-                 "model_version", "sampled")
-        arrays = {n: np.array(col) for n, col in zip(names, columns, strict=True)}
-        arrays["vehicle"] = arrays["vehicle"].astype(np.int64)
-        arrays["processed"] = arrays["processed"].astype(bool)
-        arrays["sampled"] = arrays["sampled"].astype(bool)
-        self.ledger.add(FrameBatch(**arrays))
+        self.ledger.add(_batch(self.rows))
+
+
+_ROW_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s", "processed",
+               "model_version", "detected")
+
+
+def _batch(rows: list[tuple]) -> FrameBatch:
+    """A FrameBatch from reference-path row tuples (fields in ``_ROW_FIELDS`` order)."""
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * len(_ROW_FIELDS)
+    arrays = {n: np.array(col) for n, col in zip(_ROW_FIELDS, columns, strict=True)}
+    for name in ("vehicle", "camera", "counter", "model_version"):
+        arrays[name] = arrays[name].astype(np.int64)
+    for name in ("processed", "detected"):
+        arrays[name] = arrays[name].astype(bool)
+    return FrameBatch(**arrays)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import simpy
 
@@ -17,14 +18,17 @@ def next_tick(now: float, interval: float) -> float:
 
 
 def upload_process(env: simpy.Environment, vehicle: Vehicle, uplink: LinkDirection,
-                   perception, store, log: EventLog, duration_s: float):
-    """Every ``uploads.interval``, send all ready samples as one transfer, then wait again."""
+                   catch_up: Callable[[float], None], store, log: EventLog, duration_s: float):
+    """Every ``uploads.interval``, send all ready samples as one transfer, then wait again.
+
+    ``catch_up(now)`` brings frames and sample selection up to the clock first.
+    """
     policy = vehicle.spec.uploads
     while True:
         yield env.timeout(next_tick(env.now, policy.interval) - env.now)
         if env.now >= duration_s:
             return
-        perception.advance_to(env.now)
+        catch_up(env.now)
         captured = vehicle.samples.take_ready(env.now)
         if not captured:
             continue

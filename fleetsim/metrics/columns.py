@@ -14,6 +14,8 @@ TABLE_DOCS: dict[str, str] = {
     "model_versions": "One row per model version released by a finished training job.",
     "model_swaps": "One row per vehicle switching to a newer model version after its download.",
     "frames": "One row per camera frame (only with outputs.frame_table: true).",
+    "detections": "One row per frame really rendered and run through the detector model.",
+    "accuracy_windows": "One row per accuracy window (outputs.accuracy_window): mAP@0.5 over time.",
 }
 
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
@@ -26,7 +28,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "frames_processed": "Captured frames that ran on the accelerator.",
         "frames_dropped": "Captured frames dropped at a full accelerator queue.",
         "frames_late": "Processed frames whose latency exceeded the group deadline.",
-        "frames_sampled": "Processed frames kept as training samples for upload.",
+        "frames_detected": "Processed frames really rendered and run through the detector model.",
         "latency_mean_s": "Mean capture-to-detection latency of processed frames, seconds.",
         "latency_max_s": "Largest latency of a processed frame, seconds.",
         "busy_s": "Accelerator busy time serving the window's frames, seconds.",
@@ -89,16 +91,45 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "latency_s": "t_done_s - t_capture_s, seconds (NaN if dropped).",
         "dropped": "True if the frame arrived to a full queue and was not processed.",
         "model_version": "Model version the vehicle ran when the frame was captured.",
-        "sampled": "True if the frame was kept as a training sample.",
+        "detected": "True if the frame was really rendered and run through the detector model.",
     },
 }
+
+DETECTION_COLUMNS: dict[str, dict[str, str]] = {
+    "detections": {
+        "vehicle": "Vehicle name.",
+        "group": "Vehicle group name.",
+        "camera": "Camera index within the vehicle.",
+        "counter": "Frame number of its camera.",
+        "t_capture_s": "Capture time, seconds.",
+        "t_done_s": "End of inference, seconds.",
+        "model_version": "Model version that detected it.",
+        "condition": "World condition label at capture (e.g. night_fog, day_clear_novel).",
+        "objects": "Ground-truth objects in the frame.",
+        "found": "Detections at or above detector.score_threshold.",
+        "true_positives": "Found detections matching a ground-truth box (IoU >= 0.5, same class).",
+        "false_positives": "found - true_positives.",
+        "confidence": "Highest detection score in the frame (0 if none).",
+        "uncertainty": "Largest 1-|2*score-1| over the frame's detections (1 = a coin toss).",
+        "selected": "True if the frame was kept as a training sample.",
+    },
+    "accuracy_windows": {
+        "t_start_s": "Window start, seconds.",
+        "t_end_s": "Window end, seconds.",
+        "frames": "Detected frames captured in the window.",
+        "map50": "mAP@0.5 over the window's frames (empty if it has no ground truth).",
+        "condition": "Most frequent condition label in the window.",
+        "model_version": "Highest model version seen in the window.",
+    },
+}
+TABLE_COLUMNS.update(DETECTION_COLUMNS)
 
 SUMMARY_KEYS: dict[str, str] = {
     "frames.generated": "Frames captured by every camera during the run.",
     "frames.processed": "Frames that ran on an accelerator (generated = processed + dropped).",
     "frames.dropped": "Frames dropped at a full accelerator queue.",
     "frames.late": "Processed frames whose latency exceeded their group's deadline.",
-    "frames.sampled": "Processed frames kept as training samples.",
+    "frames.detected": "Processed frames really rendered and detected (1 in detector.detect_every).",
     "latency_ms.p50": "Median capture-to-detection latency of processed frames, ms "
     "(from a log histogram, within ~0.6 %).",
     "latency_ms.p95": "95th percentile latency, ms.",
@@ -109,7 +140,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "in time.",
     "energy.edge_j": "Accelerator energy of all vehicles over the run, joules.",
     "energy.per_frame_mj": "energy.edge_j per processed frame, millijoules (idle energy included).",
-    "samples.selected": "Samples kept (= frames.sampled); selected = uploaded + in_flight + queued.",
+    "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued.",
+    "accuracy.frames": "Detected frames the accuracy figures are computed on.",
+    "accuracy.map50_mean": "mAP@0.5 over all detected frames of the run (VOC all-point AP, mean over classes).",
+    "accuracy.map50_by_condition": "mAP@0.5 per world condition label (e.g. day_clear, night_fog).",
+    "accuracy.map50_by_version": "mAP@0.5 per model version, over the frames each version detected.",
     "samples.uploaded": "Samples whose upload finished before the end of the run.",
     "samples.in_flight": "Samples in an upload still crossing the network at the end.",
     "samples.queued": "Samples still waiting on vehicles at the end.",

@@ -40,12 +40,13 @@ class FrameBatch:
 
     vehicle: np.ndarray
     camera: np.ndarray  # camera index within the vehicle
+    counter: np.ndarray  # frame number of its camera
     capture_s: np.ndarray
     start_s: np.ndarray  # NaN for dropped frames
     done_s: np.ndarray  # NaN for dropped frames
     processed: np.ndarray  # bool
     model_version: np.ndarray
-    sampled: np.ndarray  # bool: kept as a training sample
+    detected: np.ndarray  # bool: really rendered and run through the detector
 
 
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
@@ -71,7 +72,7 @@ def histogram_quantile(counts: np.ndarray, q: float) -> float:
 class FrameLedger:
     """Accumulates frames into per-(vehicle, window) counters and latency histograms."""
 
-    COUNTERS = ("generated", "processed", "dropped", "late", "sampled")
+    COUNTERS = ("generated", "processed", "dropped", "late", "detected")
     SUMS = ("latency_sum_s", "busy_s")
 
     def __init__(self, layout: FleetLayout, window_s: float, duration_s: float, keep_frames: bool):
@@ -99,7 +100,7 @@ class FrameLedger:
         done = batch.processed
         late = done & (latency > self.layout.deadline_s[v])
         for name, mask in (("generated", None), ("processed", done), ("dropped", ~done),
-                           ("late", late), ("sampled", batch.sampled)):
+                           ("late", late), ("detected", batch.detected)):
             weights = None if mask is None else mask.astype(np.int64)
             self.counts[name] += np.bincount(cell, weights=weights, minlength=size).astype(np.int64)
         self.sums["latency_sum_s"] += np.bincount(cell[done], latency[done], minlength=size)
@@ -170,6 +171,6 @@ class FrameLedger:
             "latency_s": cols["done_s"] - cols["capture_s"],
             "dropped": ~cols["processed"].astype(bool),
             "model_version": cols["model_version"].astype(np.int64),
-            "sampled": cols["sampled"].astype(bool),
+            "detected": cols["detected"].astype(bool),
         })
         return table.sort_values(["vehicle", "t_capture_s"], kind="stable").reset_index(drop=True)

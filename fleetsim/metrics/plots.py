@@ -1,4 +1,4 @@
-"""PNG plots of a run: latency CDF per group; uploads and model versions over time."""
+"""PNG plots of a run: latency CDF per group; uploads and model versions; accuracy over time."""
 
 from __future__ import annotations
 
@@ -72,6 +72,39 @@ def uploads_and_versions(tables: dict, scenario, axes=None):
     return axes
 
 
+_CONDITION_COLOURS = {"day": "#fff3c4", "dusk": "#f6c9a0", "night": "#9aa6c8"}
+_WEATHER_HATCH = {"rain": "//", "fog": "..", "snow": "xx"}
+
+
+def accuracy_over_time(tables: dict, ax=None):
+    """mAP@0.5 per accuracy window, with condition bands behind and model switches as lines."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    windows = tables["accuracy_windows"]
+    for row in windows.itertuples():
+        if not row.condition:
+            continue
+        time_of_day, weather = row.condition.split("_")[:2]
+        ax.axvspan(row.t_start_s / 60, row.t_end_s / 60, color=_CONDITION_COLOURS[time_of_day], lw=0,
+                   hatch=_WEATHER_HATCH.get(weather), alpha=0.8)
+    centre = (windows["t_start_s"] + windows["t_end_s"]) / 120
+    ax.plot(centre, windows["map50"], marker="o", color="black", label="fleet mAP@0.5")
+    swaps = tables["model_swaps"]
+    for version, t in swaps.groupby("to_version")["t_swap_s"].min().items():
+        ax.axvline(t / 60, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"v{version}", (t / 60, 1.0), color="tab:red", fontsize=8, ha="left", va="top")
+    labels = sorted({c for c in windows["condition"] if c})
+    for label in labels:
+        time_of_day, weather = label.split("_")[:2]
+        ax.fill_between([], [], color=_CONDITION_COLOURS[time_of_day], hatch=_WEATHER_HATCH.get(weather),
+                        label=label)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("simulated time (min)")
+    ax.set_ylabel("mAP@0.5 of detected frames")
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    return ax
+
+
 def save_all(results, folder: Path) -> None:
     """Write every plot of ``results`` as PNG into ``folder``."""
     ax = results.plot_latency_cdf()
@@ -80,3 +113,6 @@ def save_all(results, folder: Path) -> None:
     axes = results.plot_uploads_and_versions()
     axes[0].figure.savefig(folder / "uploads_and_versions.png", dpi=110, bbox_inches="tight")
     plt.close(axes[0].figure)
+    ax = results.plot_accuracy()
+    ax.figure.savefig(folder / "accuracy_over_time.png", dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)

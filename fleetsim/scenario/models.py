@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
+from fleetsim.scenario.base import Strict, _unique_names
 from fleetsim.scenario.types import (
     DataRate,
     DataSize,
@@ -21,25 +22,7 @@ from fleetsim.scenario.types import (
     NonNegativeDuration,
     Resolution,
 )
-
-
-class Strict(BaseModel):
-    """Base of every scenario model: unknown keys rejected, values frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-def _unique_names(what: str) -> AfterValidator:
-    """Validator for a list of named entries whose names must differ."""
-
-    def check(items: list) -> list:
-        names = [item.name for item in items]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate {what} name(s): {', '.join(duplicates)} (names must be unique)")
-        return items
-
-    return AfterValidator(check)
+from fleetsim.scenario.world import World
 
 
 class Simulation(Strict):
@@ -72,16 +55,46 @@ class Camera(Strict):
     )
 
 
-class SampleUploads(Strict):
-    """Which processed frames a vehicle keeps as training samples and how it uploads them."""
+class RandomSelection(Strict):
+    """Keep detected frames at random."""
 
-    fraction: Fraction = Field(
-        0.001, description="Share of processed frames kept as samples for upload, in (0, 1]."
-    )
+    kind: Literal["random"] = Field(description="Selection kind.")
+    fraction: Fraction = Field(0.05, description="Share of detected frames kept, in (0, 1].")
+
+
+class LowConfidenceSelection(Strict):
+    """Keep the frames the detector was least sure about (uncertainty sampling)."""
+
+    kind: Literal["low_confidence"] = Field(description="Selection kind.")
+    uncertainty: Fraction = Field(
+        0.6, description="Keep a frame when some detection's uncertainty 1-|2*score-1| reaches this.")
+
+
+class ConditionTrigger(Strict):
+    """Keep frames seen under chosen conditions (e.g. night or fog)."""
+
+    kind: Literal["condition_trigger"] = Field(description="Selection kind.")
+    conditions: list[Literal["day", "dusk", "night", "rain", "fog", "snow", "novel"]] = Field(
+        min_length=1, description="A frame is kept when its condition label has any of these parts.")
+
+
+SampleSelection = Annotated[RandomSelection | LowConfidenceSelection | ConditionTrigger,
+                            Field(discriminator="kind")]
+
+
+class SampleUploads(Strict):
+    """Which detected frames a vehicle keeps as training samples and how it uploads them."""
+
+    selection: SampleSelection = Field(
+        default_factory=lambda: RandomSelection(kind="random"),
+        description="How detected frames are chosen as samples (kind: random | low_confidence | "
+        "condition_trigger).")
+    max_rate: Frequency = Field(
+        "120 / h", description="Cap on samples one vehicle keeps, e.g. '120 / h' (token bucket).")
     sample_size: DataSize = Field(
         "200 kB",
-        description="Bytes one sample occupies on the network (an encoded camera frame), "
-        "e.g. '200 kB'.",
+        description="Bytes one sample occupies on the network (an encoded camera frame, not the "
+        "rendered proxy), e.g. '200 kB'.",
     )
     interval: Duration = Field(
         "60 s", description="How often an idle vehicle uploads the samples it has ready."
@@ -111,6 +124,7 @@ class VehicleGroup(Strict):
         "queue is dropped.",
     )
     link: Name = Field(description="Name of the network link the vehicles use (network.links).")
+    region: Name = Field("default", description="Region the vehicles drive in (world.regions).")
     uploads: SampleUploads = Field(
         default_factory=SampleUploads, description="Sample selection and upload."
     )
@@ -207,12 +221,20 @@ class Cloud(Strict):
 
 
 class Detector(Strict):
-    """The object detector the fleet runs, as the hardware models cost it."""
+    """The object detector the fleet runs: the real model and the workload the hardware costs."""
 
     workload: str = Field(
         "ssd_mobilenet_v2_300",
         description="Workload id from hardware_models/workloads/ whose MACs and size are costed.",
     )
+    model: str = Field(
+        "int8", description="Shipped baseline variant (int8 | fp32 | pruned_int8) or a path to an .onnx file.")
+    detect_every: PositiveInt = Field(
+        300, description="Really render and detect 1 in this many frames of each camera.")
+    batch_size: PositiveInt = Field(256, description="Frames per ONNX Runtime call.")
+    threads: PositiveInt = Field(2, description="ONNX Runtime and rendering threads.")
+    score_threshold: Fraction = Field(
+        0.3, description="A detection at or above this score counts as found (true or false positive).")
 
 
 class Outputs(Strict):
@@ -220,6 +242,9 @@ class Outputs(Strict):
 
     window: Duration = Field(
         "60 s", description="Width of the per-vehicle time windows in the vehicle_windows table."
+    )
+    accuracy_window: Duration = Field(
+        "10 min", description="Width of the time windows of the accuracy_windows table."
     )
     frame_table: bool = Field(
         False, description="Also write one row per frame (large: fps x vehicles x duration rows)."
@@ -236,5 +261,6 @@ class Scenario(Strict):
     fleet: Fleet = Field(description="Vehicle groups.")
     network: Network = Field(description="Links.")
     cloud: Cloud = Field(description="Clusters and retraining policy.")
-    detector: Detector = Field(default_factory=Detector, description="Costed detector workload.")
+    detector: Detector = Field(default_factory=Detector, description="Detector model and costed workload.")
+    world: World = Field(default_factory=World, description="Rendered frames and conditions over time.")
     outputs: Outputs = Field(default_factory=Outputs, description="What a run writes.")

@@ -57,8 +57,27 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
         problems.append((("cloud", "retraining", "cluster"),
                          unknown_name_message("cluster", policy.cluster, clusters)))
+    problems += _region_references(scenario)
     if scenario.detector.workload not in catalog.workloads:
         workload = scenario.detector.workload
         problems.append((("detector", "workload"),
                          unknown_name_message("workload", workload, list(catalog.workloads))))
+    return problems
+
+
+def _region_references(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Groups and condition events must name regions listed in world.regions."""
+    regions = list(scenario.world.regions)
+    problems: list[tuple[Path, str]] = []
+    for i, group in enumerate(scenario.fleet.groups):
+        if group.region not in regions:
+            problems.append((("fleet", "groups", i, "region"), unknown_name_message("region", group.region, regions)))
+    conditions = scenario.world.conditions
+    events = [(("world", "conditions", "weather", i), e) for i, e in enumerate(conditions.weather)]
+    if conditions.novelty is not None:
+        events.append((("world", "conditions", "novelty"), conditions.novelty))
+    for base, event in events:
+        for j, region in enumerate(event.regions or []):
+            if region not in regions:
+                problems.append(((*base, "regions", j), unknown_name_message("region", region, regions)))
     return problems

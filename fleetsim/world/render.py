@@ -32,7 +32,7 @@ PARTS = MAX_OBJECTS * PARTS_PER_OBJECT
 CODES = PARTS + 1  # 'no part' plus one code per part
 CHUNK = 64
 MIN_VISIBLE = 0.3  # objects less visible than this (occluded or cut off) are not ground truth
-MIN_HEIGHT_PX = 4
+MIN_HEIGHT_PX = 4  # boxes shorter than this are drawn but not counted
 
 
 @dataclass(frozen=True)

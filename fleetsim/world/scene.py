@@ -22,12 +22,12 @@ PARTS_PER_OBJECT = 2
 CAMERA_HEIGHT_M = 1.5
 HORIZON = 0.4  # horizon row as a share of frame height
 FOCAL = 0.9  # focal length as a share of frame width (about 58 degrees field of view)
-NEAREST_M, FARTHEST_M = 4.0, 24.0
+NEAREST_M, FARTHEST_M = 4.0, 20.0
 
 # Per class: slot share, height and width in metres (min, max), lateral position range (|X|, metres).
 CLASS_SHARE = np.array([0.45, 0.25, 0.15, 0.15])
 HEIGHT_M = np.array([[1.4, 1.7], [1.55, 1.9], [1.6, 1.9], [2.2, 2.8]])
-WIDTH_M = np.array([[1.7, 2.0], [0.45, 0.65], [1.5, 1.8], [0.6, 0.8]])
+WIDTH_M = np.array([[1.7, 2.0], [0.55, 0.75], [1.5, 1.8], [0.9, 1.2]])
 LATERAL_M = np.array([[0.0, 5.5], [3.8, 7.5], [2.6, 4.2], [5.0, 7.5]])
 # Unseen shapes (novelty): a tall van, a pedestrian under an umbrella, a cargo bike, a wide board sign.
 NOVEL_HEIGHT = np.array([2.6, 1.9, 1.7, 2.4])

@@ -1,0 +1,54 @@
+"""ONNX export (dynamic batch) and static int8 quantization with ONNX Runtime.
+
+Quantization is QDQ with per-channel int8 weights and uint8 activations, calibrated
+on rendered frames. ``reduce_range`` keeps weights to 7 bits: on CPUs without VNNI
+(AVX2 only) ONNX Runtime's u8s8 kernels add pairs of products in int16 and can
+saturate, which with 8-bit weights showed as heatmap errors of ~0.4 instead of ~0.06.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+from fleetsim.detector.model import CenterNet
+from fleetsim.detector.training import to_tensor
+
+INPUT = "frames"
+OUTPUTS = ("heatmap", "size", "offset")
+OPSET = 17
+
+
+def export_onnx(model: CenterNet, path: Path, size: tuple[int, int] = (96, 96)) -> Path:
+    """Write ``model`` as fp32 ONNX with a dynamic batch axis."""
+    model.eval()
+    width, height = size
+    batch = {0: "batch"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
+        torch.onnx.export(model, torch.zeros(1, 3, height, width), str(path), dynamo=False,
+                          input_names=[INPUT], output_names=list(OUTPUTS), opset_version=OPSET,
+                          dynamic_axes={name: batch for name in (INPUT, *OUTPUTS)})
+    onnx.checker.check_model(str(path))
+    return path
+
+
+class _Frames(CalibrationDataReader):
+    def __init__(self, images: np.ndarray, batch: int = 32):
+        self._batches = iter([{INPUT: to_tensor(images[i:i + batch])} for i in range(0, len(images), batch)])
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def quantize_int8(fp32: Path, int8: Path, calibration_images: np.ndarray, reduce_range: bool = True) -> Path:
+    """Static QDQ int8 quantization of ``fp32`` calibrated on ``calibration_images`` (uint8 NHWC)."""
+    quantize_static(str(fp32), str(int8), _Frames(calibration_images), quant_format=QuantFormat.QDQ,
+                    per_channel=True, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    return int8

@@ -1,0 +1,41 @@
+"""Model versions the fleet can run: version -> ONNX file, with one session per version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetsim.detector.baseline import VARIANTS, baseline_path
+from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.errors import FleetsimError
+
+
+def resolve_model(spec: str, base_dir: Path | None = None) -> Path:
+    """A scenario's ``detector.model``: a baseline variant name or a path to an .onnx file."""
+    if spec in VARIANTS:
+        return baseline_path(spec)
+    path = Path(spec)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.suffix != ".onnx" or not path.is_file():
+        raise FleetsimError(f"detector.model: {spec!r} is neither a baseline variant "
+                            f"({', '.join(VARIANTS)}) nor an existing .onnx file")
+    return path
+
+
+class ModelRegistry:
+    """Released detector versions; version 0 is the model the fleet starts with."""
+
+    def __init__(self, initial: Path, threads: int, batch_size: int):
+        self.paths = {0: Path(initial)}
+        self.threads = threads
+        self.batch_size = batch_size
+        self._sessions: dict[Path, OnnxDetector] = {}
+
+    def release(self, version: int, path: Path) -> None:
+        self.paths[version] = Path(path)
+
+    def detector(self, version: int) -> OnnxDetector:
+        path = self.paths[version]
+        if path not in self._sessions:
+            self._sessions[path] = OnnxDetector(path, self.threads, self.batch_size)
+        return self._sessions[path]

@@ -1,0 +1,149 @@
+"""Real detection of a share of the fleet's frames, and sample selection from its results.
+
+Every camera's frames numbered ``phase + k * detect_every`` (phase drawn per camera)
+are rendered under the world's conditions at their capture time and run through the
+vehicle's current model with ONNX Runtime, batched across the whole fleet. Frames wait
+until a flush (an upload tick or the end of the run) takes every frame finished by
+then, so the vectorised and the one-event-per-frame paths detect the same batches.
+Each detected frame's correctness is recorded; selection policies pick samples from
+them, within a per-vehicle rate cap (token bucket), and keep their pixels and truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fleetsim.detector.dataset import SampleArchive
+from fleetsim.detector.evaluation import Detections, GroundTruth, match
+from fleetsim.detector.registry import ModelRegistry
+from fleetsim.edge.fleet import Vehicle
+from fleetsim.edge.selection import candidates
+from fleetsim.metrics.ledger import FrameBatch
+from fleetsim.rng import component_key
+from fleetsim.scenario.models import Scenario
+from fleetsim.world import render
+from fleetsim.world.schedule import ConditionSchedule
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
+
+
+class FleetDetection:
+    """Pending detected frames, their results, and the samples chosen from them."""
+
+    def __init__(self, scenario: Scenario, vehicles: list[Vehicle], registry: ModelRegistry, seed: int):
+        self.scenario = scenario
+        self.vehicles = vehicles
+        self.registry = registry
+        self.every = scenario.detector.detect_every
+        self.schedule = ConditionSchedule(scenario.world)
+        self.region = np.array([self.schedule.region_index(v.spec.region) for v in vehicles])
+        cameras = max(len(v.spec.cameras) for v in vehicles)
+        self.frame_keys = np.array([[component_key(seed, "frame", v.spec.name, v.local_index, c)
+                                     for c in range(cameras)] for v in vehicles], dtype=np.uint64)
+        self.phase = (self.frame_keys % np.uint64(self.every)).astype(np.int64)
+        self.tokens = np.array([1.0] * len(vehicles))
+        self.token_time = np.zeros(len(vehicles))
+        self.archive = SampleArchive()
+        self._pending = {name: [] for name in _FIELDS}
+        self.records: list[dict[str, np.ndarray]] = []
+        self.found: list[Detections] = []
+        self.truth: list[GroundTruth] = []
+        self.frames_done = 0
+
+    def detected(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
+        """Which frames (by vehicle, camera, per-camera counter) are really detected."""
+        return np.mod(counter, self.every) == self.phase[vehicle, camera]
+
+    def offer(self, batch: FrameBatch) -> None:
+        """Queue the batch's detected frames until the next flush."""
+        rows = np.flatnonzero(batch.detected)
+        for name in _FIELDS:
+            self._pending[name].append(getattr(batch, name)[rows])
+
+    def flush(self, now: float, select: bool = True) -> None:
+        """Detect every pending frame finished by ``now``; optionally select samples."""
+        pending = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self._pending.items()}
+        ready = pending["done_s"] <= now
+        for name in _FIELDS:
+            self._pending[name] = [pending[name][~ready]]
+        if not ready.any():
+            return
+        frames = {k: v[ready] for k, v in pending.items()}
+        order = np.lexsort((frames["counter"], frames["camera"], frames["vehicle"], frames["done_s"]))
+        frames = {k: v[order] for k, v in frames.items()}
+        self._detect(frames, now if select else None)
+
+    def finish(self) -> None:
+        """Detect the frames still pending at the end (no samples are selected after the horizon)."""
+        self.flush(np.inf, select=False)
+
+    def _detect(self, f: dict[str, np.ndarray], now: float | None) -> None:
+        vehicle = f["vehicle"].astype(np.int64)
+        camera = f["camera"].astype(np.int64)
+        counter = f["counter"].astype(np.int64)
+        conditions = self.schedule.at(f["capture_s"], self.region[vehicle])
+        with np.errstate(over="ignore"):
+            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * _GOLDEN)
+        detector = self.scenario.detector
+        frames = render(keys, conditions, size=self.scenario.world.frame_size, threads=detector.threads)
+        found = _per_version(self.registry, frames.images, f["model_version"].astype(np.int64))
+        truth = GroundTruth(frames.frame, frames.cls, frames.box)
+        offset = self.frames_done
+        is_tp = match(found, truth)
+        kept = found.score >= detector.score_threshold
+        n = len(vehicle)
+        uncertainty = np.zeros(n)
+        np.maximum.at(uncertainty, found.frame, 1 - np.abs(2 * found.score - 1))
+        confidence = np.zeros(n)
+        np.maximum.at(confidence, found.frame, found.score)
+        record = {
+            "vehicle": vehicle, "camera": camera, "counter": counter, "capture_s": f["capture_s"], "done_s": f["done_s"],
+            "model_version": f["model_version"].astype(np.int64),
+            "condition": conditions.label_codes(),
+            "objects": np.bincount(truth.frame, minlength=n),
+            "found": np.bincount(found.frame[kept], minlength=n),
+            "true_positives": np.bincount(found.frame[kept & is_tp], minlength=n),
+            "confidence": confidence,
+            "uncertainty": uncertainty,
+            "selected": np.zeros(n, dtype=bool),
+        }
+        record["false_positives"] = record["found"] - record["true_positives"]
+        if now is not None:
+            record["selected"] = self._select(frames, record, now)
+        self.records.append(record)
+        self.found.append(Detections(found.frame + offset, found.cls, found.score, found.box))
+        self.truth.append(GroundTruth(truth.frame + offset, truth.cls, truth.box))
+        self.frames_done += n
+
+    def _select(self, frames, record: dict[str, np.ndarray], now: float) -> np.ndarray:
+        """Per vehicle, keep candidate frames in priority order while the rate cap allows."""
+        selected = np.zeros(len(record["vehicle"]), dtype=bool)
+        for v in np.unique(record["vehicle"]):
+            vehicle = self.vehicles[v]
+            uploads = vehicle.spec.uploads
+            rows = np.flatnonzero(record["vehicle"] == v)
+            wanted = rows[candidates(uploads.selection, vehicle, record, frames.conditions, rows)]
+            cap = max(1.0, uploads.max_rate * uploads.interval)
+            self.tokens[v] = min(cap, self.tokens[v] + (now - self.token_time[v]) * uploads.max_rate)
+            self.token_time[v] = now
+            take = wanted[: int(self.tokens[v])]
+            self.tokens[v] -= len(take)
+            selected[take] = True
+            if len(take):
+                ids = self.archive.add(frames, take)
+                vehicle.samples.add(record["done_s"][take], record["capture_s"][take], ids)
+        return selected
+
+
+def _per_version(registry: ModelRegistry, images: np.ndarray, version: np.ndarray) -> Detections:
+    """Run each frame through the model version its vehicle had when it captured it."""
+    parts = []
+    for v in np.unique(version):
+        rows = np.flatnonzero(version == v)
+        d = registry.detector(int(v)).detect(images[rows])
+        parts.append(Detections(rows[d.frame], d.cls, d.score, d.box))
+    if not parts:
+        return Detections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                          np.zeros((0, 4), np.float32))
+    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("frame", "cls", "score", "box")))

@@ -1,0 +1,47 @@
+"""Sample selection policies: which detected frames a vehicle keeps for retraining.
+
+Each policy returns the candidate rows in priority order; the caller keeps as many as
+the vehicle's rate cap allows. ``random`` keeps a share of frames (a counter-based draw
+per frame, so it does not depend on batching), ``low_confidence`` keeps the frames with
+an ambiguous detection, most ambiguous first, and ``condition_trigger`` keeps frames
+seen under chosen conditions (night, fog, novel objects, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fleetsim.rng import counter_uniform
+from fleetsim.scenario.models import ConditionTrigger, LowConfidenceSelection, RandomSelection
+from fleetsim.world import Conditions
+from fleetsim.world.conditions import TIMES_OF_DAY, WEATHERS
+
+
+def candidates(policy, vehicle, record: dict[str, np.ndarray], conditions: Conditions,
+               rows: np.ndarray) -> np.ndarray:
+    """Indices into ``rows`` of the frames ``policy`` wants, best first."""
+    if isinstance(policy, RandomSelection):
+        draw = counter_uniform(vehicle.selection_key, record["counter"][rows] * 64 + record["camera"][rows])
+        return np.flatnonzero(draw < policy.fraction)
+    if isinstance(policy, LowConfidenceSelection):
+        uncertainty = record["uncertainty"][rows]
+        keep = np.flatnonzero(uncertainty >= policy.uncertainty)
+        return keep[np.argsort(-uncertainty[keep], kind="stable")]
+    if isinstance(policy, ConditionTrigger):
+        return np.flatnonzero(matches_condition(conditions.take(rows), policy.conditions))
+    raise TypeError(f"unknown selection policy {type(policy).__name__}")
+
+
+def matches_condition(conditions: Conditions, parts: list[str]) -> np.ndarray:
+    """Whether each frame's condition has any of ``parts`` (time of day, weather or 'novel')."""
+    time_of_day = conditions.time_of_day()
+    weather = np.where(conditions.intensity > 0, conditions.weather, 0)
+    hit = np.zeros(len(conditions), dtype=bool)
+    for part in parts:
+        if part in TIMES_OF_DAY:
+            hit |= time_of_day == TIMES_OF_DAY.index(part)
+        elif part in WEATHERS:
+            hit |= weather == WEATHERS.index(part)
+        elif part == "novel":
+            hit |= conditions.novelty > 0
+    return hit

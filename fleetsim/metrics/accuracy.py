@@ -1,0 +1,87 @@
+"""Accuracy of the fleet's real detections: per frame, per condition, per version, over time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group
+from fleetsim.world.conditions import all_labels
+from fleetsim.world.scene import CLASSES
+
+
+def _concat(parts, cls):
+    if not parts:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), *(
+            [np.zeros(0, np.float32)] if cls is Detections else []), np.zeros((0, 4), np.float32))
+    return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
+
+
+class AccuracyRecord:
+    """Everything the fleet detected, gathered once the run is over."""
+
+    def __init__(self, records: list[dict[str, np.ndarray]], found: list[Detections],
+                 truth: list[GroundTruth]):
+        names = records[0].keys() if records else ()
+        self.frames = {k: np.concatenate([r[k] for r in records]) for k in names}
+        self.found = _concat(found, Detections)
+        self.truth = _concat(truth, GroundTruth)
+
+    def __len__(self) -> int:
+        return len(self.frames.get("vehicle", ()))
+
+    def table(self, vehicle_names: list[str], group_names: list[str], vehicle_group: np.ndarray) -> pd.DataFrame:
+        if not len(self):
+            return pd.DataFrame({c: [] for c in (
+                "vehicle", "group", "camera", "counter", "t_capture_s", "t_done_s", "model_version",
+                "condition", "objects", "found", "true_positives", "false_positives", "confidence",
+                "uncertainty", "selected")})
+        f = self.frames
+        v = f["vehicle"]
+        return pd.DataFrame({
+            "vehicle": np.array(vehicle_names, dtype=object)[v],
+            "group": np.array(group_names, dtype=object)[vehicle_group[v]],
+            "camera": f["camera"], "counter": f["counter"],
+            "t_capture_s": f["capture_s"], "t_done_s": f["done_s"],
+            "model_version": f["model_version"],
+            "condition": np.array(all_labels(), dtype=object)[f["condition"]],
+            "objects": f["objects"], "found": f["found"], "true_positives": f["true_positives"],
+            "false_positives": f["false_positives"], "confidence": f["confidence"],
+            "uncertainty": f["uncertainty"], "selected": f["selected"],
+        })
+
+    def summary(self) -> dict:
+        if not len(self):
+            return {"frames": 0, "map50_mean": None, "map50_by_condition": {}, "map50_by_version": {}}
+        labels = all_labels()
+        by_condition = map50_by_group(self.found, self.truth, self.frames["condition"], labels, len(CLASSES))
+        versions = np.unique(self.frames["model_version"])
+        index = np.searchsorted(versions, self.frames["model_version"])
+        by_version = map50_by_group(self.found, self.truth, index, [str(v) for v in versions], len(CLASSES))
+        return {"frames": len(self),
+                "map50_mean": _clean(map50(self.found, self.truth, len(CLASSES))["map50"]),
+                "map50_by_condition": {k: _clean(v) for k, v in sorted(by_condition.items())},
+                "map50_by_version": {k: _clean(v) for k, v in by_version.items()}}
+
+    def windows(self, window_s: float, duration_s: float) -> pd.DataFrame:
+        """mAP@0.5 per time window of capture times."""
+        count = max(1, int(np.ceil(duration_s / window_s)))
+        starts = np.arange(count) * window_s
+        out = pd.DataFrame({"t_start_s": starts, "t_end_s": np.minimum(starts + window_s, duration_s),
+                            "frames": 0, "map50": np.nan, "condition": "", "model_version": 0})
+        if not len(self):
+            return out
+        window = np.minimum((self.frames["capture_s"] // window_s).astype(np.int64), count - 1)
+        scores = map50_by_group(self.found, self.truth, window, [str(w) for w in range(count)], len(CLASSES))
+        labels = np.array(all_labels(), dtype=object)
+        for w in np.unique(window):
+            rows = window == w
+            codes = np.bincount(self.frames["condition"][rows])
+            out.loc[w, ["frames", "condition", "model_version"]] = (
+                int(rows.sum()), labels[codes.argmax()], int(self.frames["model_version"][rows].max()))
+            out.loc[w, "map50"] = scores.get(str(w), np.nan)
+        return out
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
