@@ -177,7 +177,8 @@ def _summary_table(summary: dict) -> Table:
                       _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
                       _fmt(lat["deadline_miss_rate"]), _fmt(fig["energy"]["per_frame_mj"]))
     net, rt, acc = summary["network"], summary["retraining"], summary["accuracy"]
-    table.caption = (f"mAP@0.5 {_fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
+    table.caption = (f"mAP@0.5 {_fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; "
+                     f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
                      f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
                      f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s")
     return table

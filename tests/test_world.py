@@ -48,12 +48,12 @@ def test_ground_truth_has_every_class_inside_the_frame_and_in_perspective():
     frames = render(np.arange(2000, dtype=np.uint64), Conditions.uniform(2000))
     assert set(np.unique(frames.cls)) == set(range(len(CLASSES)))
     box = frames.box
-    assert (box[:, 0] >= 0).all() and (box[:, 2] <= 96).all() and (box[:, 1] >= 0).all() and (box[:, 3] <= 96).all()
+    assert (box >= 0).all() and (box <= 96).all()
     assert (box[:, 2] > box[:, 0]).all() and (box[:, 3] > box[:, 1]).all()
     cars = (frames.cls == 0) & (frames.visible > 0.99) & (box[:, 3] < 96)
     below_horizon = box[cars, 3] - horizon_row(96)
-    ratio = (box[cars, 3] - box[cars, 1]) / below_horizon  # height / (foot - horizon) = h_real / camera height
-    assert ratio.min() > 0.8 and ratio.max() < 1.25  # cars 1.4-1.7 m tall, camera 1.5 m high (+ pixel rounding)
+    ratio = (box[cars, 3] - box[cars, 1]) / below_horizon  # = real height / camera height
+    assert ratio.min() > 0.8 and ratio.max() < 1.25  # cars 1.4-1.7 m, camera at 1.5 m, pixel rounding
     assert (frames.visible < 0.9).any(), "some objects should be partly occluded or cut off"
     assert np.bincount(frames.frame).max() <= MAX_OBJECTS
 

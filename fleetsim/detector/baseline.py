@@ -19,7 +19,8 @@ from fleetsim.world import Conditions, FrameBatch
 from fleetsim.world.scene import CLASSES
 
 BASELINE_DIR = Path(__file__).parent / "baseline"
-VARIANTS = {"fp32": "baseline_fp32.onnx", "int8": "baseline_int8.onnx", "pruned_int8": "baseline_pruned_int8.onnx"}
+VARIANTS = {"fp32": "baseline_fp32.onnx", "int8": "baseline_int8.onnx",
+            "pruned_int8": "baseline_pruned_int8.onnx"}
 WEIGHTS = "baseline.pt"
 CARD = "model_card.json"
 EVAL_SEED = 7

@@ -54,10 +54,12 @@ class BuildSettings:
     recovery_conditions: tuple[str, ...] = field(default=("night_clear", "day_fog"))
 
 
-def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(), report: Report = print) -> dict:
+def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
+          report: Report = print) -> dict:
     """Train and write every variant plus ``model_card.json`` into ``out``; return the card."""
     out.mkdir(parents=True, exist_ok=True)
-    frames = render_dataset(settings.train_frames, settings.seed, clear_day(settings.train_frames, settings.seed))
+    n = settings.train_frames
+    frames = render_dataset(n, settings.seed, clear_day(n, settings.seed))
     report(f"training on {settings.train_frames} clear-day frames ({frames.frame.size} objects)")
     model = train(CenterNet(), frames, settings.seed, settings.training,
                   on_epoch=lambda e, loss: report(f"  epoch {e + 1}: loss {loss:.3f}"))
@@ -116,7 +118,8 @@ def recovery(model: CenterNet, baseline: dict[str, dict], settings: BuildSetting
         tuned = train(copy.deepcopy(model), frames, settings.seed, settings.recovery_training)
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = export_onnx(tuned, Path(tmp) / "tuned_fp32.onnx")
-            int8 = quantize_int8(fp32, Path(tmp) / "tuned_int8.onnx", frames.images[: settings.calibration_frames])
+            calibration = frames.images[: settings.calibration_frames]
+            int8 = quantize_int8(fp32, Path(tmp) / "tuned_int8.onnx", calibration)
             after = evaluate(OnnxDetector(int8), settings.eval_frames, (condition, "day_clear"))
         out[condition] = {"frames": n, "epochs": settings.recovery_training.epochs,
                           "int8_map50_before": baseline[condition]["map50"],

@@ -8,6 +8,8 @@ saturate, which with 8-bit weights showed as heatmap errors of ~0.4 instead of ~
 
 from __future__ import annotations
 
+import logging
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import onnx
 import torch
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.training import to_tensor
@@ -48,7 +51,16 @@ class _Frames(CalibrationDataReader):
 
 def quantize_int8(fp32: Path, int8: Path, calibration_images: np.ndarray, reduce_range: bool = True) -> Path:
     """Static QDQ int8 quantization of ``fp32`` calibrated on ``calibration_images`` (uint8 NHWC)."""
-    quantize_static(str(fp32), str(int8), _Frames(calibration_images), quant_format=QuantFormat.QDQ,
-                    per_channel=True, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared))  # shape inference and graph clean-up first
+        quieter = logging.getLogger()
+        level = quieter.level
+        quieter.setLevel(logging.ERROR)
+        try:
+            quantize_static(str(prepared), str(int8), _Frames(calibration_images),
+                            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        finally:
+            quieter.setLevel(level)
     return int8

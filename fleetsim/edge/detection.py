@@ -98,7 +98,8 @@ class FleetDetection:
         confidence = np.zeros(n)
         np.maximum.at(confidence, found.frame, found.score)
         record = {
-            "vehicle": vehicle, "camera": camera, "counter": counter, "capture_s": f["capture_s"], "done_s": f["done_s"],
+            "vehicle": vehicle, "camera": camera, "counter": counter,
+            "capture_s": f["capture_s"], "done_s": f["done_s"],
             "model_version": f["model_version"].astype(np.int64),
             "condition": conditions.label_codes(),
             "objects": np.bincount(truth.frame, minlength=n),
@@ -146,4 +147,5 @@ def _per_version(registry: ModelRegistry, images: np.ndarray, version: np.ndarra
     if not parts:
         return Detections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
                           np.zeros((0, 4), np.float32))
-    return Detections(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("frame", "cls", "score", "box")))
+    return Detections(*(np.concatenate([getattr(p, k) for p in parts])
+                        for k in ("frame", "cls", "score", "box")))

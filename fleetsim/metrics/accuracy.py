@@ -30,7 +30,8 @@ class AccuracyRecord:
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
 
-    def table(self, vehicle_names: list[str], group_names: list[str], vehicle_group: np.ndarray) -> pd.DataFrame:
+    def table(self, vehicle_names: list[str], group_names: list[str],
+              vehicle_group: np.ndarray) -> pd.DataFrame:
         if not len(self):
             return pd.DataFrame({c: [] for c in (
                 "vehicle", "group", "camera", "counter", "t_capture_s", "t_done_s", "model_version",

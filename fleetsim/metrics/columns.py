@@ -142,7 +142,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "energy.per_frame_mj": "energy.edge_j per processed frame, millijoules (idle energy included).",
     "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued.",
     "accuracy.frames": "Detected frames the accuracy figures are computed on.",
-    "accuracy.map50_mean": "mAP@0.5 over all detected frames of the run (VOC all-point AP, mean over classes).",
+    "accuracy.map50_mean": "mAP@0.5 over all detected frames of the run (VOC all-point AP, "
+    "mean over classes).",
     "accuracy.map50_by_condition": "mAP@0.5 per world condition label (e.g. day_clear, night_fog).",
     "accuracy.map50_by_version": "mAP@0.5 per model version, over the frames each version detected.",
     "samples.uploaded": "Samples whose upload finished before the end of the run.",

@@ -228,7 +228,8 @@ class Detector(Strict):
         description="Workload id from hardware_models/workloads/ whose MACs and size are costed.",
     )
     model: str = Field(
-        "int8", description="Shipped baseline variant (int8 | fp32 | pruned_int8) or a path to an .onnx file.")
+        "int8",
+        description="Shipped baseline variant (int8 | fp32 | pruned_int8) or a path to an .onnx file.")
     detect_every: PositiveInt = Field(
         300, description="Really render and detect 1 in this many frames of each camera.")
     batch_size: PositiveInt = Field(256, description="Frames per ONNX Runtime call.")

@@ -71,7 +71,8 @@ def _region_references(scenario: Scenario) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
     for i, group in enumerate(scenario.fleet.groups):
         if group.region not in regions:
-            problems.append((("fleet", "groups", i, "region"), unknown_name_message("region", group.region, regions)))
+            problems.append((("fleet", "groups", i, "region"),
+                             unknown_name_message("region", group.region, regions)))
     conditions = scenario.world.conditions
     events = [(("world", "conditions", "weather", i), e) for i, e in enumerate(conditions.weather)]
     if conditions.novelty is not None:

@@ -35,7 +35,8 @@ class WeatherEvent(Strict):
     weather: Literal["rain", "fog", "snow"] = Field(description="Kind of weather.")
     start: NonNegativeDuration = Field(description="Simulation time the spell begins, e.g. '30 min'.")
     duration: Duration = Field(description="How long it lasts.")
-    intensity: ShareOrZero = Field(0.7, description="Strength in [0, 1] (fog: thickness, rain/snow: density).")
+    intensity: ShareOrZero = Field(
+        0.7, description="Strength in [0, 1] (fog: thickness, rain/snow: density).")
     regions: list[Name] | None = Field(
         None, description="Regions it covers (world.regions); all regions when omitted.")
 

@@ -51,7 +51,8 @@ class ConditionSchedule:
             light = daylight(d.start_clock + times_s, d.sunrise, d.sunset)
         weather, intensity = np.zeros(n, np.int8), np.zeros(n, np.float32)
         for event in spec.weather:
-            on = (times_s >= event.start) & (times_s < event.start + event.duration) & self._covers(event, region)
+            during = (times_s >= event.start) & (times_s < event.start + event.duration)
+            on = during & self._covers(event, region)
             weather[on] = WEATHERS.index(event.weather)
             intensity[on] = event.intensity
         novelty = np.zeros(n, np.float32)
