@@ -21,12 +21,12 @@ def small_scenario_data() -> dict:
         "simulation": {"duration": "10 min", "seed": 3},
         "fleet": {"groups": [
             {"name": "coral", "count": 3, "accelerator": "coral_usb", "deadline": "50 ms",
-             "link": "lte", "cameras": [{"name": "front", "fps": "30 Hz"},
+             "link": "lte", "region": "town", "cameras": [{"name": "front", "fps": "30 Hz"},
                                         {"name": "rear", "fps": "15 Hz", "arrivals": "poisson"}],
              "uploads": {"selection": {"kind": "random", "fraction": 0.5}, "sample_size": "200 kB",
                          "interval": "30 s"}},
             {"name": "rpi", "count": 2, "accelerator": "rpi4_cpu", "deadline": "200 ms",
-             "link": "lte", "queue_capacity": 1, "cameras": [{"fps": "10 Hz"}],
+             "link": "lte", "queue_capacity": 1, "region": "ring", "cameras": [{"fps": "10 Hz"}],
              "uploads": {"selection": {"kind": "low_confidence"}, "interval": "45 s"}},
         ]},
         "network": {"links": [{
@@ -38,7 +38,11 @@ def small_scenario_data() -> dict:
             "retraining": {"kind": "periodic", "interval": "2 min", "cluster": "gpus",
                            "min_samples": 5},
         },
-        "outputs": {"window": "30 s", "frame_table": True, "plots": False},
+        "detector": {"detect_every": 20},
+        "world": {"regions": ["town", "ring"], "conditions": {
+            "diurnal": {"start_clock": "1195 min", "sunset": "20 h"},
+            "weather": [{"weather": "fog", "start": "4 min", "duration": "3 min", "regions": ["ring"]}]}},
+        "outputs": {"window": "30 s", "accuracy_window": "2 min", "frame_table": True, "plots": False},
     }
 
 

@@ -36,7 +36,7 @@ def test_reference_and_vectorised_give_identical_summaries(both_modes):
     strip = lambda s: {k: v for k, v in s.items() if k != "run"}  # noqa: E731
     assert json.dumps(strip(fast.summary), sort_keys=True) == json.dumps(
         strip(ref.summary), sort_keys=True)
-    for name in ("uploads", "training_jobs", "model_swaps"):
+    for name in ("uploads", "training_jobs", "model_swaps", "detections", "accuracy_windows"):
         pd.testing.assert_frame_equal(fast.tables[name], ref.tables[name], check_exact=True)
 
 
@@ -59,8 +59,13 @@ def test_frames_and_samples_are_conserved(both_modes):
     assert samples["selected"] == samples["uploaded"] + samples["in_flight"] + samples["queued"]
     assert samples["uploaded"] == fast.tables["uploads"]["samples"].sum()
     assert s["network"]["uploaded_bytes"] == fast.tables["uploads"]["bytes"].sum()
+    detections = fast.tables["detections"]
+    assert len(detections) == s["frames"]["detected"] == s["accuracy"]["frames"] > 100
+    assert samples["selected"] == detections["selected"].sum() > 0
+    assert (detections["found"] == detections["true_positives"] + detections["false_positives"]).all()
     windows = fast.tables["vehicle_windows"]
     assert windows["frames_generated"].sum() == s["frames"]["generated"]
+    assert windows["frames_detected"].sum() == s["frames"]["detected"]
     assert windows["energy_j"].sum() == pytest.approx(s["energy"]["edge_j"])
 
 
@@ -123,6 +128,7 @@ def test_save_writes_every_artefact(tmp_path, small_data):
         assert len(back) == len(results.tables[name])
     assert (out / "plots" / "latency_cdf.png").stat().st_size > 10_000
     assert (out / "plots" / "uploads_and_versions.png").stat().st_size > 10_000
+    assert (out / "plots" / "accuracy_over_time.png").stat().st_size > 10_000
     resolved = (out / "scenario.resolved.yaml").read_text()
     assert "queue_capacity: 2" in resolved and "window: 30.0 s" in resolved
 
@@ -173,3 +179,30 @@ def test_cli_run_writes_the_run_folder(tmp_path, small_data):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["run"]["seed"] == 5
     assert "results written to" in result.stdout and result.stderr == ""
+
+
+def test_detections_follow_the_world_and_the_selection_policies(both_modes):
+    fast, _ = both_modes
+    det = fast.tables["detections"]
+    frames = fast.tables["frames"]
+    detected = frames[frames["detected"]]
+    assert not detected["dropped"].any(), "only processed frames are detected"
+    assert set(det["condition"]) >= {"day_clear", "dusk_clear", "dusk_fog"}
+    assert (det.loc[det["group"] == "coral", "condition"].str.contains("fog")).sum() == 0  # fog on the ring only
+    accuracy = fast.summary["accuracy"]
+    assert set(accuracy["map50_by_condition"]) <= set(det["condition"])
+    assert 0.0 < accuracy["map50_mean"] <= 1.0
+    rpi = det[det["group"] == "rpi"]  # low_confidence: every kept frame had an ambiguous detection
+    assert (rpi.loc[rpi["selected"], "uncertainty"] >= 0.6).all()
+    cap = 1 + 120 / 3600 * 600  # token bucket: one to start with plus max_rate x duration
+    assert det.groupby("vehicle")["selected"].sum().max() <= cap
+    windows = fast.tables["accuracy_windows"]
+    assert windows["frames"].sum() == len(det)
+
+
+def test_condition_trigger_keeps_only_matching_frames(small_data):
+    data = with_overrides(small_data, fleet__groups__0__uploads__selection={
+        "kind": "condition_trigger", "conditions": ["dusk"]})
+    det = fleetsim.run(Scenario.model_validate(data)).tables["detections"]
+    kept = det[(det["group"] == "coral") & det["selected"]]
+    assert len(kept) > 0 and kept["condition"].str.startswith("dusk").all()

@@ -92,6 +92,20 @@ def _first_issue(tmp_path, data) -> re.Match:
     ({"fleet__groups__0__link": "5G"}, "fleet.groups[0].link", "'5G' is not a valid name"),
     ({"fleet__groups__0__cameras__0__resolution": "big"},
      "fleet.groups[0].cameras[0].resolution", "WIDTHxHEIGHT"),
+    ({"fleet__groups__0__region": "downtown"}, "fleet.groups[0].region", "allowed: ring, town"),
+    ({"world__conditions__weather__0__regions": ["rings"]}, "world.conditions.weather[0].regions[0]",
+     "did you mean 'ring'"),
+    ({"world__conditions__weather__0__weather": "hail"}, "world.conditions.weather[0].weather",
+     "allowed: 'rain', 'fog' or 'snow'"),
+    ({"world__conditions__diurnal__sunrise": "21 h"}, "world.conditions.diurnal",
+     "sunrise must come before sunset"),
+    ({"world__frame_size": "96"}, "world.frame_size", "WIDTHxHEIGHT"),
+    ({"fleet__groups__0__uploads__selection__kind": "smart"}, "fleet.groups[0].uploads.selection",
+     "unknown kind"),
+    ({"fleet__groups__0__uploads__selection": {"kind": "condition_trigger", "conditions": ["dawn"]}},
+     "fleet.groups[0].uploads.selection.conditions[0]", "'night'"),
+    ({"fleet__groups__0__uploads__max_rate": "5 MB"}, "fleet.groups[0].uploads.max_rate", "frequency"),
+    ({"detector__detect_every": 0}, "detector.detect_every", "allowed: > 0"),
 ])
 def test_bad_values_are_located_and_explained(tmp_path, overrides, path, fragment):
     match = _first_issue(tmp_path, with_overrides(small_scenario_data(), **overrides))

@@ -33,7 +33,7 @@ from fleetsim.detector.model import CenterNet
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
+from fleetsim.detector.training import TrainingSettings, clear_day, initial_model, render_dataset, train
 from fleetsim.world import Conditions
 from fleetsim.world.scene import CLASSES
 
@@ -61,7 +61,7 @@ def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
     n = settings.train_frames
     frames = render_dataset(n, settings.seed, clear_day(n, settings.seed))
     report(f"training on {settings.train_frames} clear-day frames ({frames.frame.size} objects)")
-    model = train(CenterNet(), frames, settings.seed, settings.training,
+    model = train(initial_model(settings.seed), frames, settings.seed, settings.training,
                   on_epoch=lambda e, loss: report(f"  epoch {e + 1}: loss {loss:.3f}"))
     torch.save(model.state_dict(), out / WEIGHTS)
     calibration = frames.images[: settings.calibration_frames]

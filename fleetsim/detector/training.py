@@ -1,7 +1,7 @@
 """Deterministic training and fine-tuning of the detector on rendered frames.
 
 >>> frames = render_dataset(64, seed=1, conditions=clear_day(64, seed=1))   # doctest: +SKIP
->>> model = train(CenterNet(), frames, epochs=1, seed=1)                  # doctest: +SKIP
+>>> model = train(initial_model(1), frames, seed=1)                        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from fleetsim.detector.model import CenterNet
+from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
 from fleetsim.detector.targets import encode
 from fleetsim.rng import component_key, stream
 from fleetsim.world import Conditions, FrameBatch, render
@@ -56,6 +56,12 @@ def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "tr
 def to_tensor(images: np.ndarray) -> np.ndarray:
     """uint8 (B, H, W, 3) -> float32 (B, 3, H, W) in [0, 1], the detector's input."""
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+
+
+def initial_model(seed: int, widths: tuple[int, ...] = DEFAULT_WIDTHS) -> CenterNet:
+    """A freshly initialised detector; the same seed gives the same starting weights."""
+    torch.manual_seed(seed)
+    return CenterNet(widths)
 
 
 def detection_loss(outputs, targets) -> torch.Tensor:

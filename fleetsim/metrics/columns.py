@@ -110,7 +110,7 @@ DETECTION_COLUMNS: dict[str, dict[str, str]] = {
         "true_positives": "Found detections matching a ground-truth box (IoU >= 0.5, same class).",
         "false_positives": "found - true_positives.",
         "confidence": "Highest detection score in the frame (0 if none).",
-        "uncertainty": "Largest 1-|2*score-1| over the frame's detections (1 = a coin toss).",
+        "uncertainty": "Largest 1 - abs(2*score - 1) over the frame's detections (1 = a coin toss).",
         "selected": "True if the frame was kept as a training sample.",
     },
     "accuracy_windows": {

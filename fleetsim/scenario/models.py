@@ -67,7 +67,7 @@ class LowConfidenceSelection(Strict):
 
     kind: Literal["low_confidence"] = Field(description="Selection kind.")
     uncertainty: Fraction = Field(
-        0.6, description="Keep a frame when some detection's uncertainty 1-|2*score-1| reaches this.")
+        0.6, description="Keep a frame when some detection's uncertainty 1 - abs(2*score - 1) reaches this.")
 
 
 class ConditionTrigger(Strict):
@@ -87,7 +87,7 @@ class SampleUploads(Strict):
 
     selection: SampleSelection = Field(
         default_factory=lambda: RandomSelection(kind="random"),
-        description="How detected frames are chosen as samples (kind: random | low_confidence | "
+        description="How detected frames are chosen as samples (kind: random, low_confidence or "
         "condition_trigger).")
     max_rate: Frequency = Field(
         "120 / h", description="Cap on samples one vehicle keeps, e.g. '120 / h' (token bucket).")
@@ -229,7 +229,7 @@ class Detector(Strict):
     )
     model: str = Field(
         "int8",
-        description="Shipped baseline variant (int8 | fp32 | pruned_int8) or a path to an .onnx file.")
+        description="Shipped baseline variant (int8, fp32 or pruned_int8) or a path to an .onnx file.")
     detect_every: PositiveInt = Field(
         300, description="Really render and detect 1 in this many frames of each camera.")
     batch_size: PositiveInt = Field(256, description="Frames per ONNX Runtime call.")

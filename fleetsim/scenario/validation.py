@@ -120,7 +120,8 @@ def _drop_tags(root: type[BaseModel], loc: tuple) -> tuple:
     out: list = []
     for part in loc:
         options = _candidates(root, tuple(out))
-        if len(options) > 1 and any(_tag(t) == part for t in options if isinstance(t, type)):
+        models = [t for t in options if isinstance(t, type) and issubclass(t, BaseModel)]
+        if len(options) > 1 and any(_tag(t) == part for t in models):
             continue
         out.append(part)
     return tuple(out)

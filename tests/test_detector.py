@@ -1,0 +1,146 @@
+"""The detector: targets and decoding, training, pruning, export, quantization, the shipped baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fleetsim.cli import app
+from fleetsim.detector.baseline import EVAL_CONDITIONS, VARIANTS, baseline_path, read_card
+from fleetsim.detector.evaluation import GroundTruth, map50
+from fleetsim.detector.export import export_onnx
+from fleetsim.detector.model import BLOCKS, STRIDE, CenterNet
+from fleetsim.detector.profile import profile
+from fleetsim.detector.pruning import prune_channels
+from fleetsim.detector.registry import resolve_model
+from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.detector.targets import decode, encode
+from fleetsim.detector.training import (
+    TrainingSettings,
+    clear_day,
+    initial_model,
+    render_dataset,
+    to_tensor,
+    train,
+)
+from fleetsim.errors import FleetsimError
+from fleetsim.world.scene import CLASSES
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return render_dataset(48, seed=5, conditions=clear_day(48, seed=5), purpose="test")
+
+
+def test_decoding_the_targets_gives_back_the_ground_truth(frames):
+    n, h, w, _ = frames.images.shape
+    t = encode(frames.frame, frames.cls, frames.box, n, len(CLASSES), h, w)
+    cell = np.floor((frames.box[:, :2] + frames.box[:, 2:]) / (2 * STRIDE)).astype(int)
+    key = ((frames.frame * 10 + frames.cls) * 100 + cell[:, 1]) * 100 + cell[:, 0]
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    unique = ~np.isin(frames.frame, frames.frame[counts[inverse] > 1])  # frames with no shared centre cell
+    found = decode(t.heatmap, t.size, t.offset, threshold=0.5)
+    keep = unique[found.frame] if len(found.frame) else np.zeros(0, bool)
+    truth = GroundTruth(frames.frame[unique], frames.cls[unique], frames.box[unique])
+    assert map50(type(found)(found.frame[keep], found.cls[keep], found.score[keep], found.box[keep]),
+                 truth, len(CLASSES))["map50"] == 1.0
+    assert (found.score[keep] == 1.0).all()
+
+
+def test_training_is_deterministic(frames):
+    settings = TrainingSettings(epochs=1, batch_size=16)
+    a = train(initial_model(3), frames, seed=3, settings=settings).state_dict()
+    b = train(initial_model(3), frames, seed=3, settings=settings).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = train(initial_model(3), frames, seed=4, settings=settings).state_dict()
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_pruning_keeps_the_strongest_channels_and_really_removes_them():
+    torch.manual_seed(0)
+    model = CenterNet().eval()
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        same = prune_channels(model, 1.0)
+        assert all(torch.equal(a, b) for a, b in zip(model(x), same(x), strict=True))
+        thin = prune_channels(model, 0.5)
+        assert [t.shape for t in thin(x)] == [t.shape for t in model(x)]
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(thin) < 0.35 * count(model)
+    with pytest.raises(ValueError, match="keep must be in"):
+        prune_channels(model, 0.0)
+
+
+def test_onnx_export_matches_torch_and_macs_match_the_architecture(tmp_path):
+    torch.manual_seed(1)
+    model = CenterNet().eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    x = np.random.default_rng(0).random((3, 3, 96, 96), dtype=np.float32)
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(torch.from_numpy(x))]
+    got = OnnxDetector(path).session.run(None, {"frames": x})
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    macs, size, c_in = 0, 96, 3
+    for width, (stride, _) in zip(model.widths, BLOCKS, strict=True):
+        size //= stride
+        macs += size * size * width * c_in * 9
+        c_in = width
+    macs += size * size * c_in * (len(CLASSES) + 2 + 2)  # the three 1x1 heads
+    assert profile(path).macs == macs
+
+
+def test_detection_does_not_depend_on_batching(frames):
+    detector = OnnxDetector(baseline_path("int8"), batch_size=7)
+    together = detector.heads(frames.images[:14])
+    single = OnnxDetector(baseline_path("int8"), batch_size=1)
+    alone = [single.heads(frames.images[i:i + 1]) for i in range(14)]
+    for k in range(3):
+        np.testing.assert_array_equal(together[k], np.concatenate([a[k] for a in alone]))
+
+
+def test_shipped_baseline_meets_its_quality_bar():
+    card = read_card()
+    int8, fp32 = card["variants"]["int8"]["map50"], card["variants"]["fp32"]["map50"]
+    assert int8["day_clear"]["map50"] >= 0.70
+    assert abs(int8["day_clear"]["map50"] - fp32["day_clear"]["map50"]) <= 0.03
+    assert int8["night_clear"]["map50"] < int8["day_clear"]["map50"] - 0.1  # the world's drift hurts
+    assert int8["day_fog"]["map50"] < int8["day_clear"]["map50"] - 0.1
+    assert card["int8_vs_fp32"]["heatmap_max_abs_error"] < 0.1
+    pruned = card["variants"]["pruned_int8"]
+    assert pruned["macs"] < 0.4 * card["variants"]["int8"]["macs"]
+    for variant, name in VARIANTS.items():
+        assert baseline_path(variant).stat().st_size == card["variants"][variant]["file_bytes"]
+        assert card["variants"][variant]["file"] == name
+    for row in card["recovery"].values():
+        assert row["frames"] <= 1000
+        assert row["int8_map50_after"] > row["int8_map50_before"]
+
+
+def test_eval_cli_prints_json_per_condition():
+    result = CliRunner().invoke(app, ["detector", "eval", "--json", "--frames", "40"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["precision"] == "int8"
+    assert set(report["map50"]) == set(EVAL_CONDITIONS)
+    assert all(0.0 <= v <= 1.0 for v in report["map50"].values())
+
+
+def test_unknown_models_are_rejected_clearly(tmp_path):
+    with pytest.raises(FleetsimError, match="neither a baseline variant"):
+        resolve_model("int4")
+    result = CliRunner().invoke(app, ["detector", "eval", "--model", str(tmp_path / "missing.onnx")])
+    assert result.exit_code == 2
+    assert "neither a baseline variant (fp32, int8, pruned_int8) nor an existing .onnx file" in result.output
+
+
+def test_to_tensor_layout():
+    images = np.zeros((2, 4, 5, 3), np.uint8)
+    images[1, 2, 3] = (255, 0, 51)
+    x = to_tensor(images)
+    assert x.shape == (2, 3, 4, 5) and x.dtype == np.float32
+    np.testing.assert_allclose(x[1, :, 2, 3], [1.0, 0.0, 0.2])
