@@ -65,21 +65,21 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     keys = np.arange(args.frames, dtype=np.uint64) * np.uint64(2654435761)
-    batch = 4096
     for name, conditions in (("clear_day", Conditions.uniform(args.frames)),
                              ("drifting_mix", drifting_mix(args.frames))):
         render(keys[:256], conditions.take(np.arange(256)), size=size, threads=args.threads)  # warm caches
-
-        def fleet() -> None:
-            for i in range(0, args.frames, batch):
-                rows = np.arange(i, min(i + batch, args.frames))
-                render(keys[rows], conditions.take(rows), size=size, threads=args.threads)
-
-        fast = timed(fleet, args.frames)
-        n_base = min(args.frames, 4096)
-        base = timed(lambda: painter(keys[:n_base], conditions.take(np.arange(n_base)), size), n_base)
+        fast = timed(lambda c=conditions: fleet_batches(keys, c, size, args.threads), args.frames)
+        n = min(args.frames, 4096)
+        base = timed(lambda c=conditions, n=n: painter(keys[:n], c.take(np.arange(n)), size), n)
         print(f"{name:13s} size={args.size} threads={args.threads} render_fps={fast:,.0f} "
               f"painter_fps={base:,.0f} ratio={fast / base:.1f}x")
+
+
+def fleet_batches(keys: np.ndarray, conditions: Conditions, size, threads: int, batch: int = 4096) -> None:
+    """Render ``keys`` in batches of ``batch``, as the simulation does."""
+    for i in range(0, len(keys), batch):
+        rows = np.arange(i, min(i + batch, len(keys)))
+        render(keys[rows], conditions.take(rows), size=size, threads=threads)
 
 
 if __name__ == "__main__":
