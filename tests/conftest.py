@@ -38,9 +38,9 @@ def small_scenario_data() -> dict:
             "retraining": {"kind": "periodic", "interval": "2 min", "cluster": "gpus",
                            "min_samples": 5},
         },
-        "detector": {"detect_every": 20},
+        "detector": {"detect_every": 60},
         "world": {"regions": ["town", "ring"], "conditions": {
-            "diurnal": {"start_clock": "1195 min", "sunset": "20 h"},
+            "diurnal": {"start_clock": "1170 min", "sunset": "20 h"},
             "weather": [{"weather": "fog", "start": "4 min", "duration": "3 min", "regions": ["ring"]}]}},
         "outputs": {"window": "30 s", "accuracy_window": "2 min", "frame_table": True, "plots": False},
     }

@@ -187,7 +187,8 @@ def test_detections_follow_the_world_and_the_selection_policies(both_modes):
     frames = fast.tables["frames"]
     detected = frames[frames["detected"]]
     assert not detected["dropped"].any(), "only processed frames are detected"
-    assert set(det["condition"]) >= {"day_clear", "dusk_clear", "dusk_fog"}
+    assert set(det["condition"]) >= {"day_clear", "dusk_clear"}  # the sun sets during the run
+    assert det.loc[det["group"] == "rpi", "condition"].str.contains("fog").any()
     town = det.loc[det["group"] == "coral", "condition"]
     assert not town.str.contains("fog").any()  # the fog covers the ring only
     accuracy = fast.summary["accuracy"]
