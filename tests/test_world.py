@@ -124,3 +124,15 @@ def test_schedule_weather_regions_novelty_and_labels():
     region = np.array([0, 0, 0, 1, 1, 0, 1])
     assert schedule.at(t, region).labels() == [
         "day_clear", "day_rain", "day_rain", "day_fog", "day_clear", "day_clear_novel", "day_clear"]
+
+
+def test_subset_and_concat_keep_each_frame_with_its_objects():
+    frames = render(KEYS[:30], Conditions.uniform(30))
+    rows = np.array([7, 2, 19])
+    part = frames.subset(rows)
+    both = type(frames).concat([part, frames.subset(np.array([4]))])
+    assert len(both) == 4
+    for new, old in enumerate([7, 2, 19, 4]):
+        np.testing.assert_array_equal(both.images[new], frames.images[old])
+        np.testing.assert_array_equal(both.box[both.frame == new], frames.box[frames.frame == old])
+        np.testing.assert_array_equal(both.cls[both.frame == new], frames.cls[frames.frame == old])

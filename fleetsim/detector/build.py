@@ -34,7 +34,7 @@ from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, initial_model, render_dataset, train
-from fleetsim.world import Conditions
+from fleetsim.world import Conditions, FrameBatch
 from fleetsim.world.scene import CLASSES
 
 Report = Callable[[str], None]
@@ -74,6 +74,7 @@ def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
     export_onnx(thin, pruned_fp32)
     quantize_int8(pruned_fp32, paths["pruned_int8"], calibration)
     pruned_fp32.unlink()
+    probe = eval_set("day_clear", 128).images
     variants = {}
     for variant, path in paths.items():
         report(f"evaluating {variant}")
@@ -88,15 +89,23 @@ def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
         "widths": {"baseline": list(model.widths), "pruned": list(thin.widths)},
         "quantization": {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
                          "reduce_range": True, "calibration_frames": settings.calibration_frames},
-        "int8_vs_fp32": int8_agreement(paths["fp32"], paths["int8"], eval_set("day_clear", 128).images),
+        "int8_vs_fp32": int8_agreement(paths["fp32"], paths["int8"], probe),
+        "int8_without_reduce_range_vs_fp32": full_range_agreement(paths["fp32"], calibration, probe),
         "variants": variants,
-        "recovery": recovery(model, variants["int8"]["map50"], settings, report),
+        "recovery": recovery(model, variants["int8"]["map50"], frames, settings, report),
         "evaluation": {"frames_per_condition": settings.eval_frames, "conditions": EVAL_CONDITIONS},
         "built_with": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                        "machine": platform.machine()},
     }
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def full_range_agreement(fp32: Path, calibration: np.ndarray, images: np.ndarray) -> dict[str, float]:
+    """The same check for a quantization with 8-bit weights (no reduce_range): the AVX2 pitfall."""
+    with tempfile.TemporaryDirectory() as tmp:
+        int8 = quantize_int8(fp32, Path(tmp) / "full_range.onnx", calibration, reduce_range=False)
+        return int8_agreement(fp32, int8, images)
 
 
 def int8_agreement(fp32: Path, int8: Path, images: np.ndarray) -> dict[str, float]:
@@ -107,23 +116,31 @@ def int8_agreement(fp32: Path, int8: Path, images: np.ndarray) -> dict[str, floa
             "heatmap_mean_abs_error": round(float(diff.mean()), 5)}
 
 
-def recovery(model: CenterNet, baseline: dict[str, dict], settings: BuildSettings, report: Report) -> dict:
-    """Fine-tune copies of ``model`` on a few frames of each unseen condition; int8 mAP before and after."""
+def recovery(model: CenterNet, baseline: dict[str, dict], replay: FrameBatch, settings: BuildSettings,
+             report: Report) -> dict:
+    """Fine-tune copies of ``model`` on a few frames of each unseen condition, alone and mixed
+    with as many replayed clear-day frames; int8 mAP before and after, on it and on clear day."""
     out = {}
+    n = settings.recovery_frames
     for condition in settings.recovery_conditions:
-        n = settings.recovery_frames
         frames = render_dataset(n, settings.seed, Conditions.uniform(n, **EVAL_CONDITIONS[condition]),
                                 purpose=f"recovery_{condition}")
-        report(f"fine-tuning on {n} {condition} frames")
-        tuned = train(copy.deepcopy(model), frames, settings.seed, settings.recovery_training)
-        with tempfile.TemporaryDirectory() as tmp:
-            fp32 = export_onnx(tuned, Path(tmp) / "tuned_fp32.onnx")
-            calibration = frames.images[: settings.calibration_frames]
-            int8 = quantize_int8(fp32, Path(tmp) / "tuned_int8.onnx", calibration)
-            after = evaluate(OnnxDetector(int8), settings.eval_frames, (condition, "day_clear"))
-        out[condition] = {"frames": n, "epochs": settings.recovery_training.epochs,
-                          "int8_map50_before": baseline[condition]["map50"],
-                          "int8_map50_after": after[condition]["map50"],
-                          "day_clear_before": baseline["day_clear"]["map50"],
-                          "day_clear_after": after["day_clear"]["map50"]}
+        row = {"frames": n, "epochs": settings.recovery_training.epochs,
+               "int8_map50_before": baseline[condition]["map50"],
+               "day_clear_before": baseline["day_clear"]["map50"]}
+        mixed = FrameBatch.concat([frames, replay.subset(np.arange(n))])
+        for name, data in (("new_only", frames), ("with_replay", mixed)):
+            report(f"fine-tuning on {n} {condition} frames ({name})")
+            tuned = train(copy.deepcopy(model), data, settings.seed, settings.recovery_training)
+            after = _int8_scores(tuned, data.images[: settings.calibration_frames], condition, settings)
+            row[f"int8_map50_after_{name}"] = after[condition]["map50"]
+            row[f"day_clear_after_{name}"] = after["day_clear"]["map50"]
+        out[condition] = row
     return out
+
+
+def _int8_scores(model: CenterNet, calibration: np.ndarray, condition: str, settings: BuildSettings) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, Path(tmp) / "tuned_fp32.onnx")
+        int8 = quantize_int8(fp32, Path(tmp) / "tuned_int8.onnx", calibration)
+        return evaluate(OnnxDetector(int8), settings.eval_frames, (condition, "day_clear"))

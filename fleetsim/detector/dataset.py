@@ -4,38 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import FrameBatch
 
 
 class SampleArchive:
-    """Append-only store of selected frames; ``frames(ids)`` gives them back as a FrameBatch."""
+    """Append-only store of selected frames; ``frames(ids)`` gives them back as one FrameBatch."""
 
     def __init__(self) -> None:
-        self._images: list[np.ndarray] = []
-        self._truth: list[tuple[np.ndarray, np.ndarray]] = []  # (cls, box) per sample
-        self._conditions: list[Conditions] = []
+        self._samples: list[FrameBatch] = []  # one frame each, pixels copied out of the render buffer
 
     def __len__(self) -> int:
-        return len(self._images)
+        return len(self._samples)
 
     def add(self, frames: FrameBatch, rows: np.ndarray) -> np.ndarray:
         """Keep frames ``rows`` of ``frames``; return their new sample ids."""
-        first = len(self._images)
+        first = len(self._samples)
         for row in rows:
-            objects = frames.frame == row
-            self._images.append(np.ascontiguousarray(frames.images[row]))
-            self._truth.append((frames.cls[objects], frames.box[objects]))
-        self._conditions.append(frames.conditions.take(rows))
+            one = frames.subset(np.array([row]))
+            self._samples.append(FrameBatch(np.ascontiguousarray(one.images), *(
+                getattr(one, f) for f in ("frame", "cls", "box", "visible", "novel", "conditions"))))
         return np.arange(first, first + len(rows))
 
     def frames(self, ids: np.ndarray) -> FrameBatch:
-        ids = np.asarray(ids, dtype=np.int64)
-        counts = [len(self._truth[i][0]) for i in ids]
-        conditions = Conditions.concat(self._conditions) if self._conditions else Conditions.uniform(0)
-        return FrameBatch(
-            images=np.stack([self._images[i] for i in ids]) if len(ids) else np.zeros((0, 1, 1, 3), np.uint8),
-            frame=np.repeat(np.arange(len(ids)), counts),
-            cls=np.concatenate([self._truth[i][0] for i in ids] or [np.zeros(0, np.int64)]),
-            box=np.concatenate([self._truth[i][1] for i in ids] or [np.zeros((0, 4), np.float32)]),
-            visible=np.ones(sum(counts), np.float32), novel=np.zeros(sum(counts), bool),
-            conditions=conditions.take(ids))
+        if len(ids) == 0:
+            raise ValueError("no sample ids given")
+        return FrameBatch.concat([self._samples[i] for i in ids])

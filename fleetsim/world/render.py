@@ -47,6 +47,29 @@ class FrameBatch:
     novel: np.ndarray  # bool (M,) object has an unseen colour/shape
     conditions: Conditions
 
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, rows: np.ndarray) -> FrameBatch:
+        """Frames ``rows`` (in that order) with their objects, frame indices renumbered."""
+        rows = np.asarray(rows, dtype=np.int64)
+        new_index = np.full(len(self), -1)
+        new_index[rows] = np.arange(len(rows))
+        keep = np.flatnonzero(new_index[self.frame] >= 0)
+        keep = keep[np.argsort(new_index[self.frame[keep]], kind="stable")]
+        return FrameBatch(self.images[rows], new_index[self.frame[keep]], self.cls[keep], self.box[keep],
+                          self.visible[keep], self.novel[keep], self.conditions.take(rows))
+
+    @staticmethod
+    def concat(batches: list[FrameBatch]) -> FrameBatch:
+        """One batch holding ``batches`` one after the other."""
+        offsets = np.cumsum([0] + [len(b) for b in batches[:-1]])
+        return FrameBatch(np.concatenate([b.images for b in batches]),
+                          np.concatenate([b.frame + o for b, o in zip(batches, offsets, strict=True)]),
+                          *(np.concatenate([getattr(b, f) for b in batches])
+                            for f in ("cls", "box", "visible", "novel")),
+                          Conditions.concat([b.conditions for b in batches]))
+
 
 def render(keys: np.ndarray, conditions: Conditions, size: tuple[int, int] = (96, 96),
            threads: int = 2) -> FrameBatch:
