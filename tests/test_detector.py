@@ -148,3 +148,12 @@ def test_to_tensor_layout():
     x = to_tensor(images)
     assert x.shape == (2, 3, 4, 5) and x.dtype == np.float32
     np.testing.assert_allclose(x[1, :, 2, 3], [1.0, 0.0, 0.2])
+
+
+@pytest.mark.parametrize("variant, workload", [("int8", "fleetsim_centernet_96"),
+                                               ("pruned_int8", "fleetsim_centernet_96_pruned")])
+def test_hardware_workloads_match_the_shipped_graphs(catalog, variant, workload):
+    """The hardware models cost the real detector variants with their counted MACs."""
+    graph = profile(baseline_path(variant))
+    spec = catalog.workload(workload)
+    assert spec.macs.value == graph.macs and spec.params.value == graph.params

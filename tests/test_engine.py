@@ -208,3 +208,19 @@ def test_condition_trigger_keeps_only_matching_frames(small_data):
     det = fleetsim.run(Scenario.model_validate(data)).tables["detections"]
     kept = det[(det["group"] == "coral") & det["selected"]]
     assert len(kept) > 0 and kept["condition"].str.startswith("dusk").all()
+
+
+def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
+    from fleetsim.engine import _Run  # the run's internals: its cloud store and sample archive
+
+    sim = _Run(small_scenario, catalog)
+    at_horizon = sim.execute(None)
+    ids = sim.store.sample_ids
+    assert len(ids) == at_horizon["samples_uploaded"] > 0
+    samples = sim.detection.archive.frames(np.array(ids))
+    assert samples.images.shape == (len(ids), 96, 96, 3) and samples.images.dtype == np.uint8
+    records = {k: np.concatenate([r[k] for r in sim.detection.records]) for k in ("selected", "objects")}
+    kept = sim.detection.archive.frames(np.arange(len(sim.detection.archive)))
+    assert len(kept) == records["selected"].sum()
+    assert len(kept.box) == records["objects"][records["selected"]].sum()  # every object's box travels along
+    assert (samples.images.reshape(len(ids), -1).std(axis=1) > 0).all()  # real pictures, not blanks

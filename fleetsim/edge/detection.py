@@ -42,7 +42,7 @@ class FleetDetection:
         self.frame_keys = np.array([[component_key(seed, "frame", v.spec.name, v.local_index, c)
                                      for c in range(cameras)] for v in vehicles], dtype=np.uint64)
         self.phase = (self.frame_keys % np.uint64(self.every)).astype(np.int64)
-        self.tokens = np.array([1.0] * len(vehicles))
+        self.tokens = np.ones(len(vehicles))  # a vehicle may keep its first sample at once
         self.token_time = np.zeros(len(vehicles))
         self.archive = SampleArchive()
         self._pending = {name: [] for name in _FIELDS}
