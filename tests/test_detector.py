@@ -122,7 +122,7 @@ def test_shipped_baseline_meets_its_quality_bar():
         assert row["frames"] <= 1000
         assert row["int8_map50_after_new_only"] > row["int8_map50_before"] + 0.3
         assert row["int8_map50_after_with_replay"] > row["int8_map50_before"] + 0.3
-        assert row["day_clear_after_with_replay"] > row["day_clear_after_new_only"]  # replay limits forgetting
+        assert row["day_clear_after_with_replay"] > row["day_clear_after_new_only"]  # less forgetting
 
 
 def test_eval_cli_prints_json_per_condition():
