@@ -173,22 +173,22 @@ def _render_chunk(out, rows, cols, layout, table, conditions, overlay) -> None:
     for k, which in enumerate(layout):
         np.add(index[k], maps[which], out=index[k])
     index += (np.arange(n, dtype=np.intp) * (CODES * 16) - 127 * 16)[:, None, None]
-    np.take(table.reshape(-1), index, out=out, mode="clip")
+    np.take(table.reshape(-1), index, out=out, mode="wrap")  # indices are in range; wrap skips checks
     _weather_overlay(out, conditions, overlay)
     _sensor(out, conditions, overlay, mask)
 
 
 def _weather_overlay(out, conditions: Conditions, overlay) -> None:
-    """Rain streaks and snowflakes: brighten pixels under the pattern (packed max per byte)."""
+    """Rain streaks and snowflakes: brighten pixels under the pattern (per-byte max, in place)."""
+    pixels = out.view(np.uint8)
     for name in ("rain", "snow"):
         which = np.flatnonzero((conditions.weather == WEATHERS.index(name)) & (conditions.intensity > 0))
         if len(which) == 0:
             continue
         level = np.minimum((conditions.intensity[which] * 3).astype(np.int64), 2)
-        pattern = overlay_bank(name, out.shape[2], out.shape[1])[level, overlay[which]]
-        frames = out[which].view(np.uint8)
-        np.maximum(frames, pattern.view(np.uint8), out=frames)
-        out[which] = frames.view(np.uint32)
+        bank = overlay_bank(name, out.shape[2], out.shape[1]).view(np.uint8)
+        for k, lv, pattern in zip(which, level, overlay[which], strict=True):
+            np.maximum(pixels[k], bank[lv, pattern], out=pixels[k])
 
 
 _NOISE_MASKS = np.array([0, 0x010101, 0x030303, 0x070707, 0x0F0F0F, 0x1F1F1F], dtype=np.uint32)
@@ -196,27 +196,31 @@ _HALF = np.uint32(0x7F7F7F7F)
 
 
 def _sensor(out, conditions: Conditions, overlay, scratch) -> None:
-    """Sensor noise (low bits flipped; more gain, more noise at night) and motion blur."""
+    """Sensor noise (low bits flipped; more gain, more noise at night) and motion blur, in place."""
     gain_noise = conditions.noise + 0.5 * (1 - conditions.daylight) ** 2
-    level = np.minimum(np.ceil(gain_noise * 5).astype(np.int64), 5)
-    if level.any():  # frames without noise get mask 0, which flips nothing
-        bits = overlay_bank("noise", out.shape[2], out.shape[1])[0]
-        np.take(bits, overlay, axis=0, out=scratch)
-        scratch &= _NOISE_MASKS[level][:, None, None]
-        out ^= scratch
+    level = np.minimum(np.round(gain_noise * 5).astype(np.int64), 5)  # in fifths; below 0.1 no bit flips
+    bits = overlay_bank("noise", out.shape[2], out.shape[1])[0]
+    flips = scratch[0]
+    for k in np.flatnonzero(level):
+        np.bitwise_and(bits[overlay[k]], _NOISE_MASKS[level[k]], out=flips)
+        out[k] ^= flips
     passes = np.minimum(np.round(conditions.blur * 3).astype(np.int64), 3)
-    for k in range(1, 4):
-        which = np.flatnonzero(passes >= k)
-        if len(which):
-            out[which] = _blur_rows(out[which], shift=1 if k % 2 else -1)
+    for k in np.flatnonzero(passes):
+        for p in range(passes[k]):
+            _blur_row_pass(out[k], scratch[0], shift=1 if p % 2 == 0 else -1)
 
 
-def _blur_rows(words: np.ndarray, shift: int) -> np.ndarray:
-    """Average each pixel with its neighbour on one side, per byte of packed RGBA words."""
-    neighbour = np.roll(words, shift, axis=-1)
-    edge = 0 if shift > 0 else -1
-    neighbour[..., edge] = words[..., edge]
-    return (words & neighbour) + (((words ^ neighbour) >> 1) & _HALF)
+def _blur_row_pass(words: np.ndarray, neighbour: np.ndarray, shift: int) -> None:
+    """Average each pixel with its neighbour on one side, per byte of packed RGBA words (in place)."""
+    if shift > 0:
+        neighbour[:, 1:] = words[:, :-1]
+        neighbour[:, 0] = words[:, 0]
+    else:
+        neighbour[:, :-1] = words[:, 1:]
+        neighbour[:, -1] = words[:, -1]
+    carry = (words ^ neighbour) >> 1
+    words &= neighbour
+    words += carry & _HALF
 
 
 def _with_truth(images, scene: Scene, coverage, conditions) -> FrameBatch:
