@@ -100,6 +100,7 @@ def _first_issue(tmp_path, data) -> re.Match:
     ({"world__conditions__diurnal__sunrise": "21 h"}, "world.conditions.diurnal",
      "sunrise must come before sunset"),
     ({"world__frame_size": "96"}, "world.frame_size", "WIDTHxHEIGHT"),
+    ({"world__frame_size": "30x96"}, "world.frame_size", "multiple of 4 from 32 to 512"),
     ({"fleet__groups__0__uploads__selection__kind": "smart"}, "fleet.groups[0].uploads.selection",
      "unknown kind"),
     ({"fleet__groups__0__uploads__selection": {"kind": "condition_trigger", "conditions": ["dawn"]}},

@@ -136,3 +136,8 @@ def test_subset_and_concat_keep_each_frame_with_its_objects():
         np.testing.assert_array_equal(both.images[new], frames.images[old])
         np.testing.assert_array_equal(both.box[both.frame == new], frames.box[frames.frame == old])
         np.testing.assert_array_equal(both.cls[both.frame == new], frames.cls[frames.frame == old])
+
+
+def test_an_empty_batch_renders_nothing():
+    frames = render(np.zeros(0, np.uint64), Conditions.uniform(0))
+    assert frames.images.shape == (0, 96, 96, 3) and len(frames.box) == 0

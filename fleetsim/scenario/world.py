@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fleetsim.scenario.base import Strict
 from fleetsim.scenario.types import Duration, Name, NonNegativeDuration, Resolution
@@ -62,6 +62,14 @@ class WorldConditions(Strict):
 
 class World(Strict):
     """The rendered world the fleet drives through."""
+
+    @field_validator("frame_size")
+    @classmethod
+    def _detector_can_see_it(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if not all(32 <= side <= 512 and side % 4 == 0 for side in size):
+            raise ValueError(f"{size[0]}x{size[1]} is not a usable frame size (allowed: each side a "
+                             "multiple of 4 from 32 to 512, the detector's stride and range)")
+        return size
 
     frame_size: Resolution = Field(
         "96x96", description="Size of the rendered proxy frames the detector sees, WIDTHxHEIGHT.")

@@ -107,9 +107,9 @@ def part_colours(scene: Scene, c: Conditions) -> np.ndarray:
     beam = headlight[:, None, None] * np.exp(-dist / 10) * (1 + 3 * _RETROREFLECTIVE[cls, part])
     night = (1 - c.daylight.astype(np.float64))[:, None, None, None]
     lit = albedo * (ambient[:, None, None, :] + beam[..., None]) + night * _EMISSIVE[cls, part]
-    shape = lit.shape
-    flat = lit.reshape(shape[0], -1, 3)
-    return _fogged(flat, np.broadcast_to(dist, shape[:-1]).reshape(shape[0], -1), c)
+    b, objects, parts, _ = lit.shape
+    flat = lit.reshape(b, objects * parts, 3)
+    return _fogged(flat, np.broadcast_to(dist, (b, objects, parts)).reshape(b, objects * parts), c)
 
 
 def _fogged(colour: np.ndarray, distance: np.ndarray, c: Conditions) -> np.ndarray:

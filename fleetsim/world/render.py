@@ -132,7 +132,7 @@ def _colour_table(scene: Scene, conditions: Conditions) -> np.ndarray:
     table = np.empty((len(bg), CODES, bg.shape[1]), dtype=np.uint32)
     table[:, 0] = bg
     table[:, 1:] = parts[:, :, None]
-    return table.reshape(len(bg), -1)
+    return table.reshape(len(bg), CODES * bg.shape[1])
 
 
 def _pack(rgb: np.ndarray) -> np.ndarray:
