@@ -73,7 +73,7 @@ def uploads_and_versions(tables: dict, scenario, axes=None):
 
 
 _CONDITION_COLOURS = {"day": "#fff3c4", "dusk": "#f6c9a0", "night": "#9aa6c8"}
-_WEATHER_HATCH = {"rain": "//", "fog": "..", "snow": "xx"}
+_WEATHER_HATCH = {"rain": "///", "fog": "...", "snow": "xxx"}
 
 
 def accuracy_over_time(tables: dict, ax=None):
@@ -85,8 +85,8 @@ def accuracy_over_time(tables: dict, ax=None):
         if not row.condition:
             continue
         time_of_day, weather = row.condition.split("_")[:2]
-        ax.axvspan(row.t_start_s / 60, row.t_end_s / 60, color=_CONDITION_COLOURS[time_of_day], lw=0,
-                   hatch=_WEATHER_HATCH.get(weather), alpha=0.8)
+        ax.axvspan(row.t_start_s / 60, row.t_end_s / 60, facecolor=_CONDITION_COLOURS[time_of_day], lw=0,
+                   edgecolor="grey", hatch=_WEATHER_HATCH.get(weather), alpha=0.8)
     centre = (windows["t_start_s"] + windows["t_end_s"]) / 120
     ax.plot(centre, windows["map50"], marker="o", color="black", label="fleet mAP@0.5")
     swaps = tables["model_swaps"]
@@ -96,8 +96,8 @@ def accuracy_over_time(tables: dict, ax=None):
     labels = sorted({c for c in windows["condition"] if c})
     for label in labels:
         time_of_day, weather = label.split("_")[:2]
-        ax.fill_between([], [], color=_CONDITION_COLOURS[time_of_day], hatch=_WEATHER_HATCH.get(weather),
-                        label=label)
+        ax.fill_between([], [], facecolor=_CONDITION_COLOURS[time_of_day], edgecolor="grey",
+                        hatch=_WEATHER_HATCH.get(weather), label=label)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("simulated time (min)")
     ax.set_ylabel("mAP@0.5 of detected frames")
