@@ -92,3 +92,10 @@ def test_training_cost_known_answer(catalog):
     energy = 2 * (device.active_power.value * compute + device.idle_power.value * 60.0) * 1.1
     assert cost.energy_j == pytest.approx(energy)
     assert cost.cost_usd == pytest.approx(2 * device.hourly_price.value * (60.0 + compute))
+
+
+def test_every_measurement_point_names_a_known_workload(catalog):
+    for device in catalog.devices.values():
+        for point in (*device.calibration, *device.validation):
+            assert point.workload in catalog.workloads, f"{device.id}: unknown workload {point.workload}"
+            assert point.precision in device.peak, f"{device.id}: no peak at {point.precision}"

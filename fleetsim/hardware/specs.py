@@ -14,6 +14,7 @@ from fleetsim.scenario.models import Strict
 from fleetsim.scenario.types import (
     ComputeRate,
     DataRate,
+    DataSize,
     Duration,
     Name,
     NonNegativeDuration,
@@ -44,6 +45,17 @@ class CalibrationPoint(Strict):
     source: str = Field(min_length=3, description="Where the measurement was published.")
 
 
+OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "activation", "pooling",
+                        "resize", "reshape_concat", "softmax", "nms"]
+
+
+class HostLink(Strict):
+    """How inputs and outputs reach an accelerator that is not on the host's memory bus."""
+
+    kind: Literal["usb2", "usb3", "pcie", "m2", "soc"] = Field(description="Link type.")
+    bandwidth: Sourced[DataRate] = Field(description="Effective host-device transfer rate.")
+
+
 class DeviceSpec(Strict):
     """One accelerator (edge or cloud) as the hardware models see it."""
 
@@ -58,6 +70,14 @@ class DeviceSpec(Strict):
         min_length=1, description="Dense peak throughput per supported precision (ops/s)."
     )
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
+    on_chip_memory: Sourced[DataSize] | None = Field(
+        None, description="SRAM that holds weights (beyond it they stream from DRAM or the host).")
+    host_link: HostLink | None = Field(None, description="Link to the host, for add-on accelerators.")
+    operators: list[OperatorClass] | None = Field(
+        None, description="Operator classes it runs natively; others fall back to the host CPU "
+        "(omit when it runs everything).")
+    power_modes: dict[Name, Sourced[Power]] = Field(
+        default_factory=dict, description="Named power modes and their power caps (e.g. Jetson nvpmodel).")
     active_power: Sourced[Power] = Field(description="Power while computing.")
     idle_power: Sourced[NonNegativePower] = Field(description="Power while idle.")
     call_overhead: Sourced[NonNegativeDuration] | None = Field(
@@ -70,6 +90,9 @@ class DeviceSpec(Strict):
     calibration: list[CalibrationPoint] = Field(
         default_factory=list, description="Published measurements the efficiency is fitted to."
     )
+    validation: list[CalibrationPoint] = Field(
+        default_factory=list,
+        description="Further published measurements, never fitted on, used to check predictions.")
     notes: str = Field("", description="Caveats on how the sources measured.")
 
 
