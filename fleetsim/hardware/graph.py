@@ -1,0 +1,91 @@
+"""Per-layer workload profile of an ONNX graph: op class, MACs, weight and activation sizes.
+
+Shapes are inferred at batch 1. A quantized (QDQ) graph profiles like its float graph:
+QuantizeLinear/DequantizeLinear nodes are bookkeeping, and a Conv's weight is followed
+back through its DequantizeLinear to the stored tensor. Element counts are returned, so
+the inference model can price them at any precision's bytes per element.
+
+>>> layers = profile_graph("fleetsim/detector/baseline/baseline_int8.onnx")   # doctest: +SKIP
+>>> sum(layer.macs for layer in layers)                                         # doctest: +SKIP
+47665152
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, shape_inference
+
+_OP_CLASS = {
+    "Conv": "conv", "ConvTranspose": "conv", "QLinearConv": "conv", "ConvInteger": "conv",
+    "MatMul": "matmul", "Gemm": "matmul", "MatMulInteger": "matmul", "QLinearMatMul": "matmul",
+    "Relu": "activation", "Sigmoid": "activation", "Clip": "activation", "LeakyRelu": "activation",
+    "HardSigmoid": "activation", "HardSwish": "activation", "Tanh": "activation", "Mul": "elementwise",
+    "Add": "elementwise", "Sub": "elementwise", "Div": "elementwise", "BatchNormalization": "elementwise",
+    "MaxPool": "pooling", "AveragePool": "pooling", "GlobalAveragePool": "pooling",
+    "Resize": "resize", "Upsample": "resize", "Softmax": "softmax", "NonMaxSuppression": "nms",
+    "Reshape": "reshape_concat", "Concat": "reshape_concat", "Transpose": "reshape_concat",
+    "Flatten": "reshape_concat", "Squeeze": "reshape_concat", "Unsqueeze": "reshape_concat",
+    "Slice": "reshape_concat", "Split": "reshape_concat",
+}
+_BOOKKEEPING = {"QuantizeLinear", "DequantizeLinear", "Identity", "Shape", "Constant", "Cast"}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One compute node of a graph at batch 1."""
+
+    name: str
+    op_class: str  # see fleetsim.hardware.specs.OperatorClass
+    macs: int  # multiply-accumulates (0 for data movement)
+    weights: int  # weight elements read
+    inputs: int  # activation elements read
+    outputs: int  # activation elements written
+
+
+def profile_graph(path: Path | str) -> list[Layer]:
+    """The compute layers of the ONNX graph at ``path``, in graph order."""
+    model = onnx.load(str(path))
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_value:
+            dims[0].dim_value = 1
+    inferred = shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in (*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input)}
+    weights = {t.name: t for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    layers = []
+    for node in model.graph.node:
+        if node.op_type in _BOOKKEEPING:
+            continue
+        op_class = _OP_CLASS.get(node.op_type, "elementwise")
+        activations = [n for n in node.input if n and _weight(n, weights, producers) is None]
+        out = int(np.prod(shapes.get(node.output[0], [0]) or [0]))
+        read = sum(int(np.prod(shapes.get(n, [0]) or [0])) for n in activations)
+        stored = [w for n in node.input[1:] if n and (w := _weight(n, weights, producers)) is not None]
+        macs = 0
+        if op_class == "conv" and stored:
+            kernel = stored[0]
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            macs = out * int(np.prod(kernel.shape[1:]))
+            if group > 1 and group == kernel.shape[0]:
+                op_class = "depthwise_conv"
+        elif op_class == "matmul" and stored:
+            macs = out * stored[0].shape[0]
+        layers.append(Layer(node.name or node.output[0], op_class, macs,
+                            sum(w.size for w in stored), read, out))
+    return layers
+
+
+def _weight(name: str, weights, producers) -> np.ndarray | None:
+    """A stored tensor feeding ``name``, following DequantizeLinear back to it; None for activations."""
+    if name in weights:
+        return numpy_helper.to_array(weights[name])
+    node = producers.get(name)
+    if node is not None and node.op_type in ("DequantizeLinear", "Identity"):
+        return _weight(node.input[0], weights, producers)
+    return None
