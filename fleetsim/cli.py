@@ -57,20 +57,9 @@ def validate(file: ScenarioFile) -> None:
                f"{scenario.simulation.duration:g} s simulated")
 
 
-hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
+from fleetsim.cli_hardware import hardware  # noqa: E402  (after the shared helpers it imports)
+
 app.add_typer(hardware, name="hardware")
-
-
-@hardware.command("list")
-def hardware_list() -> None:
-    """List device ids with their kind and name."""
-    with _user_errors():
-        catalog = _catalog()
-    table = Table("id", "kind", "class", "precisions", "name")
-    for device_id in catalog.device_ids():
-        d = catalog.devices[device_id]
-        table.add_row(d.id, d.kind, d.accelerator_class, ", ".join(d.peak), d.name)
-    stdout.print(table)
 
 
 detector = typer.Typer(no_args_is_help=True, help="The real detector: build the baseline, evaluate models.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,13 @@ def _overhead_s(device: DeviceSpec) -> float:
     return device.call_overhead.value if device.call_overhead else 0.0
 
 
-def fitted_efficiency(device: DeviceSpec, precision: str, catalog: Catalog) -> float:
-    """Geometric mean of achieved/peak over the device's calibration points at ``precision``."""
+def fitted_efficiency(device: DeviceSpec, precision: str, catalog: Catalog,
+                      points: list[CalibrationPoint] | None = None) -> float:
+    """Geometric mean of achieved/peak over calibration ``points`` at ``precision``
+    (the device's own calibration points when None)."""
     peak = device.peak[precision].value
     ratios = []
-    for point in device.calibration:
+    for point in device.calibration if points is None else points:
         if point.precision != precision:
             continue
         work_s = point.latency - _overhead_s(device)
@@ -67,11 +69,18 @@ def inference_cost(
     device: DeviceSpec, workload: WorkloadSpec, precision: str, catalog: Catalog
 ) -> InferenceCost:
     """Latency and energy of one batch-1 inference of ``workload`` on ``device``."""
+    return batch_cost(device, workload.macs.value, precision, catalog, batch=1)
+
+
+def batch_cost(device: DeviceSpec, macs: float, precision: str, catalog: Catalog, batch: int = 1,
+               efficiency: float | None = None) -> InferenceCost:
+    """Latency and energy of one call running ``batch`` inferences of ``macs`` each; the call
+    overhead is paid once per call (the batch effect of this model)."""
     if not supported(device, precision):
         raise FleetsimError(
             f"{device.id} cannot run {precision} (allowed: {', '.join(sorted(device.peak))})"
         )
-    eff = fitted_efficiency(device, precision, catalog)
-    latency = _overhead_s(device) + 2 * workload.macs.value / (device.peak[precision].value * eff)
+    eff = fitted_efficiency(device, precision, catalog) if efficiency is None else efficiency
+    latency = _overhead_s(device) + batch * 2 * macs / (device.peak[precision].value * eff)
     return InferenceCost(latency_s=latency, energy_j=latency * device.active_power.value,
                          efficiency=eff)

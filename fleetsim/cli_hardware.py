@@ -1,0 +1,125 @@
+"""``fleetsim hardware``: list, show, predict and validate the hardware models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fleetsim.cli import _catalog, _user_errors, stdout
+from fleetsim.errors import FleetsimError
+
+hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@hardware.command("list")
+def hardware_list() -> None:
+    """List device ids with their kind and name."""
+    with _user_errors():
+        catalog = _catalog()
+    table = Table("id", "kind", "class", "precisions", "name")
+    for device_id in catalog.device_ids():
+        d = catalog.devices[device_id]
+        table.add_row(d.id, d.kind, d.accelerator_class, ", ".join(d.peak), d.name)
+    stdout.print(table)
+
+
+@hardware.command("show")
+def hardware_show(item: Annotated[str, typer.Argument(help="Device or workload id.")],
+                  as_json: AsJson = False) -> None:
+    """Every field of a device or workload file, with its source."""
+    with _user_errors():
+        catalog = _catalog()
+        spec = catalog.workloads.get(item) or catalog.device(item)
+    data = spec.model_dump(mode="json")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("field", "value", "source", title=f"{item}: {data['name']}", show_lines=True)
+    for key, value in data.items():
+        for name, entry in _flatten(key, value):
+            if isinstance(entry, dict) and "value" in entry and "source" in entry:
+                table.add_row(name, str(entry["value"]), entry["source"])
+            elif isinstance(entry, dict) and "latency" in entry:
+                point = f"{entry['workload']} {entry['precision']} {entry['latency']}"
+                table.add_row(name, point, entry["source"])
+            else:
+                table.add_row(name, str(entry), "")
+    stdout.print(table)
+
+
+def _flatten(key: str, value):
+    """(name, leaf) pairs; sourced numbers and measurement points are leaves."""
+    if isinstance(value, dict) and not ({"value", "source"} <= value.keys()):
+        for k, v in value.items():
+            yield from _flatten(f"{key}.{k}", v)
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for i, v in enumerate(value):
+            yield from _flatten(f"{key}[{i}]", v)
+    else:
+        yield key, value
+
+
+@hardware.command("predict")
+def hardware_predict(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    workload: Annotated[str, typer.Argument(help="Workload id, or a path to an .onnx file.")],
+    precision: Annotated[str | None, typer.Option(help="int8, fp16, bf16 or fp32 [default: int8 if "
+                                                  "calibrated, else the device's first].")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Inferences per call.")] = 1,
+    as_json: AsJson = False,
+) -> None:
+    """Predicted latency and energy of one call of WORKLOAD on DEVICE."""
+    from fleetsim.hardware.graph import profile_graph
+    from fleetsim.hardware.inference import batch_cost, calibrated_precisions
+
+    with _user_errors():
+        catalog = _catalog()
+        spec = catalog.device(device)
+        if workload.endswith(".onnx"):
+            path = Path(workload)
+            if not path.is_file():
+                raise FleetsimError(f"{workload}: no such ONNX file (WORKLOAD is a workload id or an "
+                                    ".onnx path)")
+            macs = float(sum(layer.macs for layer in profile_graph(path)))
+        else:
+            macs = catalog.workload(workload).macs.value
+        usable = calibrated_precisions(spec)
+        chosen = precision or ("int8" if "int8" in usable else (usable or sorted(spec.peak))[0])
+        cost = batch_cost(spec, macs, chosen, catalog, batch=batch)
+    result = {"device": device, "workload": workload, "precision": chosen, "batch": batch,
+              "macs": macs, "latency_ms": cost.latency_s * 1e3, "energy_mj": cost.energy_j * 1e3,
+              "throughput_fps": batch / cost.latency_s, "efficiency": cost.efficiency}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("quantity", "value", title=f"{workload} on {device} ({chosen}, batch {batch})")
+    for key, value in result.items():
+        table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
+    stdout.print(table)
+
+
+@hardware.command("validate")
+def hardware_validate(as_json: AsJson = False) -> None:
+    """Predicted vs published latency of every measurement point, with leave-one-out errors."""
+    from fleetsim.hardware.calibration import validate_catalog
+
+    with _user_errors():
+        report = validate_catalog(_catalog())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table("device", "workload", "prec", "kind", "published ms", "predicted ms", "error", "LOO error")
+    for p in report["points"]:
+        loo = "-" if p["loo_error"] is None else f"{p['loo_error']:+.0%}"
+        table.add_row(p["device"], p["workload"], p["precision"], p["kind"], f"{p['published_ms']:.3g}",
+                      f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
+    stdout.print(table)
+    overall = report["overall"]
+    median = overall["loo_median_abs_error"]
+    typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
+               f"{'-' if median is None else f'{median:.0%}'}, worst factor {overall['loo_worst_ratio']}")
