@@ -23,7 +23,9 @@ from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
+from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
+from fleetsim.hardware.specs import WorkloadSpec
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.link import SharedLink
@@ -36,8 +38,14 @@ ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
 
 
-def _build_fleet(scenario: Scenario, catalog: Catalog) -> list[GroupMembers]:
-    workload = catalog.workload(scenario.detector.workload)
+def costed_workload(scenario: Scenario, catalog: Catalog, model: Path) -> WorkloadSpec:
+    """The workload the hardware models cost: the scenario's choice, else the detector's own graph."""
+    if scenario.detector.workload is not None:
+        return catalog.workload(scenario.detector.workload)
+    return workload_from_graph(model)
+
+
+def _build_fleet(scenario: Scenario, catalog: Catalog, workload: WorkloadSpec) -> list[GroupMembers]:
     seed = scenario.simulation.seed
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
@@ -74,7 +82,10 @@ class _Run:
         self.catalog = catalog
         self.duration = scenario.simulation.duration
         self.env = simpy.Environment()
-        self.groups = _build_fleet(scenario, catalog)
+        detector = scenario.detector
+        model = resolve_model(detector.model, base_dir)
+        self.workload = costed_workload(scenario, catalog, model)
+        self.groups = _build_fleet(scenario, catalog, self.workload)
         self.vehicles = [v for g in self.groups for v in g.vehicles]
         self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
@@ -83,9 +94,7 @@ class _Run:
         self.store = SampleStore()
         self.model_versions_released = 0
         seed = scenario.simulation.seed
-        detector = scenario.detector
-        self.registry = ModelRegistry(resolve_model(detector.model, base_dir), detector.threads,
-                                      detector.batch_size)
+        self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
         self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
         if scenario.simulation.mode == "reference":
             self.perception = ReferencePerception(self.env, self.groups, self.vehicles, self.ledger,
@@ -106,7 +115,7 @@ class _Run:
             return
         spec = next(c for c in self.scenario.cloud.clusters if c.name == policy.cluster)
         cluster = TrainingCluster(self.env, spec, self.catalog.device(spec.device, "cloud"),
-                                  self.catalog.workload(self.scenario.detector.workload), self.log)
+                                  self.workload, self.log)
         self.env.process(periodic_policy(self.env, policy, self.store, cluster, self._release,
                                          self.duration))
 
@@ -114,7 +123,7 @@ class _Run:
         """A job finished: release its model as the next version and roll it out."""
         self.model_versions_released += 1
         version = self.model_versions_released
-        params = self.catalog.workload(self.scenario.detector.workload).params.value
+        params = self.workload.params.value
         self.log.record("model_versions", version=version, job=job.job_id,
                         t_release_s=self.env.now, samples=job.samples)
         self.registry.release(version, self.registry.paths[0])  # same weights until retraining is real

@@ -38,7 +38,7 @@ def small_scenario_data() -> dict:
             "retraining": {"kind": "periodic", "interval": "2 min", "cluster": "gpus",
                            "min_samples": 5},
         },
-        "detector": {"detect_every": 60},
+        "detector": {"detect_every": 60, "workload": "ssd_mobilenet_v2_300"},
         "world": {"regions": ["town", "ring"], "conditions": {
             "diurnal": {"start_clock": "1170 min", "sunset": "20 h"},
             "weather": [{"weather": "fog", "start": "4 min", "duration": "3 min", "regions": ["ring"]}]}},

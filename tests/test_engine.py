@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -224,3 +225,15 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
     assert len(kept) == records["selected"].sum()
     assert len(kept.box) == records["objects"][records["selected"]].sum()  # every object's box travels along
     assert (samples.images.reshape(len(ids), -1).std(axis=1) > 0).all()  # real pictures, not blanks
+
+
+def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalog):
+    from fleetsim.hardware.inference import inference_cost
+
+    data = copy.deepcopy(small_data)
+    del data["detector"]["workload"]
+    results = fleetsim.run(Scenario.model_validate(data))
+    own = catalog.workload("fleetsim_centernet_96")  # MACs counted from the same graph
+    expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog).latency_s
+    vehicles = results.tables["vehicles"]
+    assert vehicles.loc[vehicles["group"] == "coral", "inference_latency_s"].eq(expected).all()

@@ -12,12 +12,15 @@ the inference model can price them at any precision's bytes per element.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
+
+from fleetsim.hardware.specs import WorkloadSpec
 
 _OP_CLASS = {
     "Conv": "conv", "ConvTranspose": "conv", "QLinearConv": "conv", "ConvInteger": "conv",
@@ -89,3 +92,16 @@ def _weight(name: str, weights, producers) -> np.ndarray | None:
     if node is not None and node.op_type in ("DequantizeLinear", "Identity"):
         return _weight(node.input[0], weights, producers)
     return None
+
+
+def workload_from_graph(path: Path | str) -> WorkloadSpec:
+    """A workload spec whose MACs and weights are counted from the ONNX graph at ``path``."""
+    path = Path(path)
+    layers = profile_graph(path)
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    source = f"counted from the ONNX graph {path.name} by fleetsim.hardware.graph (batch 1)"
+    return WorkloadSpec(
+        schema_version=1, id=re.sub(r"[^a-z0-9_]", "_", path.stem.lower()).lstrip("_0123456789") or "graph",
+        name=f"{path.name} (ONNX graph)", input_size=dims[-1].dim_value or 1,
+        macs={"value": float(sum(layer.macs for layer in layers)), "source": source},
+        params={"value": float(sum(layer.weights for layer in layers)), "source": source})

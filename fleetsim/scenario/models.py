@@ -223,9 +223,10 @@ class Cloud(Strict):
 class Detector(Strict):
     """The object detector the fleet runs: the real model and the workload the hardware costs."""
 
-    workload: str = Field(
-        "ssd_mobilenet_v2_300",
-        description="Workload id from hardware_models/workloads/ whose MACs and size are costed.",
+    workload: str | None = Field(
+        None,
+        description="Workload id from hardware_models/workloads/ the hardware models cost per frame "
+        "(e.g. a production-sized ssd_mobilenet_v2_300); when omitted, the graph of detector.model.",
     )
     model: str = Field(
         "int8",

@@ -58,7 +58,7 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
         problems.append((("cloud", "retraining", "cluster"),
                          unknown_name_message("cluster", policy.cluster, clusters)))
     problems += _region_references(scenario)
-    if scenario.detector.workload not in catalog.workloads:
+    if scenario.detector.workload is not None and scenario.detector.workload not in catalog.workloads:
         workload = scenario.detector.workload
         problems.append((("detector", "workload"),
                          unknown_name_message("workload", workload, list(catalog.workloads))))
