@@ -120,6 +120,7 @@ def hardware_validate(as_json: AsJson = False) -> None:
                       f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
     stdout.print(table)
     overall = report["overall"]
-    median = overall["loo_median_abs_error"]
+    median, worst = overall["loo_median_abs_error"], overall["loo_worst_ratio"]
     typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
-               f"{'-' if median is None else f'{median:.0%}'}, worst factor {overall['loo_worst_ratio']}")
+               f"{'-' if median is None else f'{median:.0%}'}, worst factor "
+               f"{'-' if worst is None else f'{worst:.1f}x'}")
