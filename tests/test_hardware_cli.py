@@ -59,3 +59,11 @@ def test_show_prints_sources_and_validate_reports_leave_one_out():
     summary = report["devices"]["coral_usb"]
     median = statistics.median(abs(p["loo_error"]) for p in coral)
     assert summary["loo_median_abs_error"] == pytest.approx(median)
+
+
+def test_validate_and_show_tables_render():
+    validated = runner.invoke(app, ["hardware", "validate"])
+    assert validated.exit_code == 0
+    assert "leave-one-out:" in validated.output and "worst factor" in validated.output
+    shown = runner.invoke(app, ["hardware", "show", "hailo8"])
+    assert shown.exit_code == 0 and "peak.int8" in shown.output
