@@ -8,41 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fleetsim.errors import FleetsimError
+from fleetsim.cli_hardware import hardware
+from fleetsim.cli_shared import _catalog, _user_errors, stderr, stdout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate vehicle fleets running detectors on edge accelerators.")
-stderr = Console(stderr=True)
-stdout = Console()
-
 ScenarioFile = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
-
-
-@contextmanager
-def _user_errors():
-    """Turn FleetsimError into one clear message and exit code 2."""
-    try:
-        yield
-    except FleetsimError as err:
-        if os.environ.get("FLEETSIM_DEBUG"):
-            raise
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
-
-
-def _catalog():
-    from fleetsim.hardware.catalog import load_catalog
-
-    return load_catalog()
+app.add_typer(hardware, name="hardware")
 
 
 @app.command()
@@ -55,11 +34,6 @@ def validate(file: ScenarioFile) -> None:
     vehicles = sum(g.count for g in scenario.fleet.groups)
     typer.echo(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
                f"{scenario.simulation.duration:g} s simulated")
-
-
-from fleetsim.cli_hardware import hardware  # noqa: E402  (after the shared helpers it imports)
-
-app.add_typer(hardware, name="hardware")
 
 
 detector = typer.Typer(no_args_is_help=True, help="The real detector: build the baseline, evaluate models.")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fleetsim.cli import _catalog, _user_errors, stdout
+from fleetsim.cli_shared import _catalog, _user_errors, stdout
 from fleetsim.errors import FleetsimError
 
 hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
