@@ -237,3 +237,12 @@ def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalo
     expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog).latency_s
     vehicles = results.tables["vehicles"]
     assert vehicles.loc[vehicles["group"] == "coral", "inference_latency_s"].eq(expected).all()
+
+
+def test_detections_do_not_depend_on_threads_or_batch_size(both_modes, small_data):
+    """Same scenario and seed, other ONNX Runtime/rendering threads and batch: same detections."""
+    fast, _ = both_modes
+    other = fleetsim.run(Scenario.model_validate(
+        with_overrides(small_data, detector__threads=1, detector__batch_size=7)))
+    pd.testing.assert_frame_equal(fast.tables["detections"], other.tables["detections"], check_exact=True)
+    assert fast.summary["accuracy"] == other.summary["accuracy"]
