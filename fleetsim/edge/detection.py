@@ -133,7 +133,7 @@ class FleetDetection:
             selected[take] = True
             if len(take):
                 ids = self.archive.add(frames, take)
-                vehicle.samples.add(record["done_s"][take], record["capture_s"][take], ids)
+                vehicle.samples.add(record["done_s"][take], ids)
         return selected
 
 

@@ -16,12 +16,10 @@ class SampleQueue:
     """Samples a vehicle kept, waiting for upload, in order of readiness."""
 
     ready_s: deque = field(default_factory=deque)
-    capture_s: deque = field(default_factory=deque)
     sample_id: deque = field(default_factory=deque)
 
-    def add(self, ready_s: np.ndarray, capture_s: np.ndarray, sample_id: np.ndarray) -> None:
+    def add(self, ready_s: np.ndarray, sample_id: np.ndarray) -> None:
         self.ready_s.extend(ready_s.tolist())
-        self.capture_s.extend(capture_s.tolist())
         self.sample_id.extend(sample_id.tolist())
 
     def take_ready(self, now: float) -> list[int]:
@@ -29,7 +27,6 @@ class SampleQueue:
         taken = []
         while self.ready_s and self.ready_s[0] <= now:
             self.ready_s.popleft()
-            self.capture_s.popleft()
             taken.append(self.sample_id.popleft())
         return taken
 
