@@ -7,7 +7,7 @@ across (frame, class) groups, looping only over the score rank within a group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -24,8 +24,18 @@ def _coerce(obj: object, dtypes: dict[str, type]) -> None:
         raise ValueError(f"{type(obj).__name__} columns differ in length: {sorted(lengths)}")
 
 
+class _Rows:
+    """Row sets (one row per box) that can be stacked."""
+
+    @classmethod
+    def concat(cls, parts: list) -> _Rows:
+        """One set holding ``parts`` row after row (frame indices kept); empty for no parts."""
+        names = [f.name for f in fields(cls)]
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) if parts else [] for n in names))
+
+
 @dataclass(frozen=True)
-class Detections:
+class Detections(_Rows):
     """Boxes found by the detector, one row per box, across many frames."""
 
     frame: np.ndarray  # int64 (N,) frame index the box belongs to
@@ -38,7 +48,7 @@ class Detections:
 
 
 @dataclass(frozen=True)
-class GroundTruth:
+class GroundTruth(_Rows):
     """True boxes, one row per object, across many frames."""
 
     frame: np.ndarray  # int64 (M,)

@@ -46,5 +46,5 @@ class OnnxDetector:
     def detect(self, images: np.ndarray, threshold: float = 0.05) -> Detections:
         """Boxes found in each frame (``Detections.frame`` indexes ``images``)."""
         if len(images) == 0:
-            return decode(*(np.zeros((0, c, 1, 1), np.float32) for c in (4, 2, 2)), threshold=threshold)
+            return Detections.concat([])
         return decode(*self.heads(images), threshold=threshold)

@@ -144,8 +144,4 @@ def _per_version(registry: ModelRegistry, images: np.ndarray, version: np.ndarra
         rows = np.flatnonzero(version == v)
         d = registry.detector(int(v)).detect(images[rows])
         parts.append(Detections(rows[d.frame], d.cls, d.score, d.box))
-    if not parts:
-        return Detections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
-                          np.zeros((0, 4), np.float32))
-    return Detections(*(np.concatenate([getattr(p, k) for p in parts])
-                        for k in ("frame", "cls", "score", "box")))
+    return Detections.concat(parts)

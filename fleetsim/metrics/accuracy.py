@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group
+from fleetsim.metrics.columns import DETECTION_COLUMNS
 from fleetsim.world.conditions import all_labels
 from fleetsim.world.scene import CLASSES
-
-
-def _concat(parts, cls):
-    if not parts:
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), *(
-            [np.zeros(0, np.float32)] if cls is Detections else []), np.zeros((0, 4), np.float32))
-    return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
 
 class AccuracyRecord:
@@ -24,8 +18,8 @@ class AccuracyRecord:
                  truth: list[GroundTruth]):
         names = records[0].keys() if records else ()
         self.frames = {k: np.concatenate([r[k] for r in records]) for k in names}
-        self.found = _concat(found, Detections)
-        self.truth = _concat(truth, GroundTruth)
+        self.found = Detections.concat(found)
+        self.truth = GroundTruth.concat(truth)
 
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
@@ -33,10 +27,7 @@ class AccuracyRecord:
     def table(self, vehicle_names: list[str], group_names: list[str],
               vehicle_group: np.ndarray) -> pd.DataFrame:
         if not len(self):
-            return pd.DataFrame({c: [] for c in (
-                "vehicle", "group", "camera", "counter", "t_capture_s", "t_done_s", "model_version",
-                "condition", "objects", "found", "true_positives", "false_positives", "confidence",
-                "uncertainty", "selected")})
+            return pd.DataFrame({c: [] for c in DETECTION_COLUMNS["detections"]})
         f = self.frames
         v = f["vehicle"]
         return pd.DataFrame({
