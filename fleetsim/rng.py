@@ -34,7 +34,7 @@ def component_key(seed: int, *key: str | int) -> np.uint64:
     return seq.generate_state(1, np.uint64)[0]
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: the SplitMix64 step
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
@@ -49,7 +49,7 @@ def counter_uniform(keys: np.ndarray | np.uint64, counters: np.ndarray | int) ->
     keys = np.asarray(keys, dtype=np.uint64)
     counters = np.asarray(counters, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        z = keys + (counters + np.uint64(1)) * _GOLDEN
+        z = keys + (counters + np.uint64(1)) * GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))

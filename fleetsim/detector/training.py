@@ -15,7 +15,7 @@ from torch.nn import functional
 
 from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
 from fleetsim.detector.targets import encode
-from fleetsim.rng import component_key, stream
+from fleetsim.rng import GOLDEN, component_key, stream
 from fleetsim.world import Conditions, FrameBatch, render
 from fleetsim.world.scene import CLASSES
 
@@ -43,7 +43,7 @@ def clear_day(n: int, seed: int) -> Conditions:
 def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:
     """``n`` frame keys for a data set; different purposes never share frames."""
     base = component_key(seed, "dataset", purpose)
-    return (base + np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+    return (base + np.arange(n, dtype=np.uint64) * GOLDEN).astype(np.uint64)
 
 
 def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "train",

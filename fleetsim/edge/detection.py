@@ -19,12 +19,11 @@ from fleetsim.detector.registry import ModelRegistry
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
 from fleetsim.metrics.ledger import FrameBatch
-from fleetsim.rng import component_key
+from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
 from fleetsim.world import render
 from fleetsim.world.schedule import ConditionSchedule
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
 
 
@@ -84,7 +83,7 @@ class FleetDetection:
         counter = f["counter"].astype(np.int64)
         conditions = self.schedule.at(f["capture_s"], self.region[vehicle])
         with np.errstate(over="ignore"):
-            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * _GOLDEN)
+            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
         detector = self.scenario.detector
         frames = render(keys, conditions, size=self.scenario.world.frame_size, threads=detector.threads)
         found = _per_version(self.registry, frames.images, f["model_version"].astype(np.int64))

@@ -35,7 +35,7 @@ def candidates(policy, vehicle, record: dict[str, np.ndarray], conditions: Condi
 def matches_condition(conditions: Conditions, parts: list[str]) -> np.ndarray:
     """Whether each frame's condition has any of ``parts`` (time of day, weather or 'novel')."""
     time_of_day = conditions.time_of_day()
-    weather = np.where(conditions.intensity > 0, conditions.weather, 0)
+    weather = conditions.weather_seen()
     hit = np.zeros(len(conditions), dtype=bool)
     for part in parts:
         if part in TIMES_OF_DAY:

@@ -62,11 +62,13 @@ class Conditions:
         """Index into TIMES_OF_DAY per frame."""
         return np.where(self.daylight >= DAY_FROM, 0, np.where(self.daylight >= NIGHT_BELOW, 1, 2))
 
+    def weather_seen(self) -> np.ndarray:
+        """Index into WEATHERS per frame; weather of zero intensity counts as clear."""
+        return np.where(self.intensity > 0, self.weather, 0).astype(np.int64)
+
     def label_codes(self) -> np.ndarray:
         """Integer code per frame into ``all_labels()``."""
-        clear = (self.weather == 0) | (self.intensity <= 0)
-        weather = np.where(clear, 0, self.weather).astype(np.int64)
-        return (self.time_of_day() * len(WEATHERS) + weather) * 2 + (self.novelty > 0)
+        return (self.time_of_day() * len(WEATHERS) + self.weather_seen()) * 2 + (self.novelty > 0)
 
     def labels(self) -> list[str]:
         names = all_labels()
