@@ -226,12 +226,9 @@ def _blur_row_pass(words: np.ndarray, neighbour: np.ndarray, shift: int) -> None
 def _with_truth(images, scene: Scene, coverage, conditions) -> FrameBatch:
     """Ground-truth boxes: union of each object's box parts, cut to the frame, minus occlusion."""
     b, o = scene.active.shape
-    span = coverage.reshape(b, o, PARTS_PER_OBJECT, 4).astype(np.float64)
-    use = scene.box_part[..., None]
-    box = np.concatenate([np.where(use, span, np.inf)[..., :2].min(axis=2),
-                          np.where(use, span, -np.inf)[..., 2:].max(axis=2)], axis=-1)
-    area = np.maximum(box[..., 2] - box[..., 0], 0) * np.maximum(box[..., 3] - box[..., 1], 0)
-    full = _full_area(scene)
+    box = _union_box(coverage.reshape(b, o, PARTS_PER_OBJECT, 4), scene.box_part)  # pixels drawn
+    area = _area(box)
+    full = _area(_union_box(scene.parts, scene.box_part))  # before cutting at the frame edges
     ix = np.clip(np.minimum(box[:, :, None, 2], box[:, None, :, 2])
                  - np.maximum(box[:, :, None, 0], box[:, None, :, 0]), 0, None)
     iy = np.clip(np.minimum(box[:, :, None, 3], box[:, None, :, 3])
@@ -247,10 +244,12 @@ def _with_truth(images, scene: Scene, coverage, conditions) -> FrameBatch:
                       novel=scene.novel[frame, slot], conditions=conditions)
 
 
-def _full_area(scene: Scene) -> np.ndarray:
-    """Area of each object's box before cutting at the frame edges."""
-    p = scene.parts.astype(np.float64)
-    use = scene.box_part[..., None]
-    lo = np.where(use, p, np.inf)[..., :2].min(axis=2)
-    hi = np.where(use, p, -np.inf)[..., 2:].max(axis=2)
-    return np.prod(np.maximum(hi - lo, 0), axis=-1)
+def _union_box(rects: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """(..., 4) box around the rectangles (..., parts, 4) selected by ``use`` (..., parts)."""
+    rects, use = rects.astype(np.float64), use[..., None]
+    return np.concatenate([np.where(use, rects, np.inf)[..., :2].min(axis=-2),
+                           np.where(use, rects, -np.inf)[..., 2:].max(axis=-2)], axis=-1)
+
+
+def _area(box: np.ndarray) -> np.ndarray:
+    return np.maximum(box[..., 2] - box[..., 0], 0) * np.maximum(box[..., 3] - box[..., 1], 0)
