@@ -7,6 +7,7 @@ import pandas as pd
 
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group
 from fleetsim.metrics.columns import DETECTION_COLUMNS
+from fleetsim.metrics.summary import finite_or_none
 from fleetsim.world.conditions import all_labels
 from fleetsim.world.scene import CLASSES
 
@@ -51,9 +52,9 @@ class AccuracyRecord:
         index = np.searchsorted(versions, self.frames["model_version"])
         by_version = map50_by_group(self.found, self.truth, index, [str(v) for v in versions], len(CLASSES))
         return {"frames": len(self),
-                "map50_mean": _clean(map50(self.found, self.truth, len(CLASSES))["map50"]),
-                "map50_by_condition": {k: _clean(v) for k, v in sorted(by_condition.items())},
-                "map50_by_version": {k: _clean(v) for k, v in by_version.items()}}
+                "map50_mean": finite_or_none(map50(self.found, self.truth, len(CLASSES))["map50"]),
+                "map50_by_condition": {k: finite_or_none(v) for k, v in sorted(by_condition.items())},
+                "map50_by_version": {k: finite_or_none(v) for k, v in by_version.items()}}
 
     def windows(self, window_s: float, duration_s: float) -> pd.DataFrame:
         """mAP@0.5 per time window of capture times."""
@@ -73,7 +74,3 @@ class AccuracyRecord:
                 int(rows.sum()), labels[codes.argmax()], int(self.frames["model_version"][rows].max()))
             out.loc[w, "map50"] = scores.get(str(w), np.nan)
         return out
-
-
-def _clean(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)

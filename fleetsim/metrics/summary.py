@@ -9,7 +9,7 @@ import numpy as np
 from fleetsim.metrics.ledger import FrameLedger, histogram_quantile
 
 
-def _clean(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     """JSON-safe float: NaN and infinities become null."""
     return float(value) if math.isfinite(value) else None
 
@@ -27,11 +27,11 @@ def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
     return {
         "frames": total,
         "latency_ms": {
-            "p50": _clean(histogram_quantile(histogram, 0.50) * 1e3),
-            "p95": _clean(histogram_quantile(histogram, 0.95) * 1e3),
-            "p99": _clean(histogram_quantile(histogram, 0.99) * 1e3),
-            "mean": _clean(latency_sum / processed * 1e3) if processed else None,
-            "max": _clean(latency_max * 1e3) if processed else None,
+            "p50": finite_or_none(histogram_quantile(histogram, 0.50) * 1e3),
+            "p95": finite_or_none(histogram_quantile(histogram, 0.95) * 1e3),
+            "p99": finite_or_none(histogram_quantile(histogram, 0.99) * 1e3),
+            "mean": finite_or_none(latency_sum / processed * 1e3) if processed else None,
+            "max": finite_or_none(latency_max * 1e3) if processed else None,
             "deadline_miss_rate": misses / total["generated"] if total["generated"] else None,
         },
         "energy": {
