@@ -28,7 +28,7 @@ from fleetsim.detector.baseline import (
     eval_set,
     evaluate,
 )
-from fleetsim.detector.export import export_onnx, quantize_int8
+from fleetsim.detector.export import export_int8, export_onnx, quantize_int8
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
@@ -70,10 +70,7 @@ def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
     quantize_int8(paths["fp32"], paths["int8"], calibration)
     report(f"pruning to {settings.prune_keep:.0%} of channels and fine-tuning")
     thin = train(prune_channels(model, settings.prune_keep), frames, settings.seed, settings.prune_training)
-    pruned_fp32 = out / "pruned_fp32.onnx"
-    export_onnx(thin, pruned_fp32)
-    quantize_int8(pruned_fp32, paths["pruned_int8"], calibration)
-    pruned_fp32.unlink()
+    export_int8(thin, paths["pruned_int8"], calibration)
     probe = eval_set("day_clear", 128).images
     variants = {}
     for variant, path in paths.items():
@@ -141,6 +138,5 @@ def recovery(model: CenterNet, baseline: dict[str, dict], replay: FrameBatch, se
 
 def _int8_scores(model: CenterNet, calibration: np.ndarray, condition: str, settings: BuildSettings) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model, Path(tmp) / "tuned_fp32.onnx")
-        int8 = quantize_int8(fp32, Path(tmp) / "tuned_int8.onnx", calibration)
+        int8 = export_int8(model, Path(tmp) / "tuned_int8.onnx", calibration)
         return evaluate(OnnxDetector(int8), settings.eval_frames, (condition, "day_clear"))

@@ -64,3 +64,10 @@ def quantize_int8(fp32: Path, int8: Path, calibration_images: np.ndarray, reduce
         finally:
             quieter.setLevel(level)
     return int8
+
+
+def export_int8(model: CenterNet, int8: Path, calibration_images: np.ndarray) -> Path:
+    """Export ``model`` and quantize it to ``int8`` in one go (the fp32 graph is not kept)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")
+        return quantize_int8(fp32, int8, calibration_images)
