@@ -74,7 +74,7 @@ def hardware_predict(
     as_json: AsJson = False,
 ) -> None:
     """Predicted latency and energy of one call of WORKLOAD on DEVICE."""
-    from fleetsim.hardware.graph import profile_graph
+    from fleetsim.hardware.graph import workload_from_graph
     from fleetsim.hardware.inference import batch_cost, calibrated_precisions
 
     with _user_errors():
@@ -85,7 +85,7 @@ def hardware_predict(
             if not path.is_file():
                 raise FleetsimError(f"{workload}: no such ONNX file (WORKLOAD is a workload id or an "
                                     ".onnx path)")
-            macs = float(sum(layer.macs for layer in profile_graph(path)))
+            macs = workload_from_graph(path).macs.value
         else:
             macs = catalog.workload(workload).macs.value
         usable = calibrated_precisions(spec)
