@@ -44,8 +44,9 @@ def hardware_show(item: Annotated[str, typer.Argument(help="Device or workload i
         for name, entry in _flatten(key, value):
             if isinstance(entry, dict) and "value" in entry and "source" in entry:
                 table.add_row(name, str(entry["value"]), entry["source"])
-            elif isinstance(entry, dict) and "latency" in entry:
-                point = f"{entry['workload']} {entry['precision']} {entry['latency']}"
+            elif isinstance(entry, dict) and "workload" in entry:
+                figure = entry["latency"] or entry["throughput"]
+                point = f"{entry['workload']} {entry['precision']} {figure} ({entry['scope']})"
                 table.add_row(name, point, entry["source"])
             else:
                 table.add_row(name, str(entry), "")
@@ -71,11 +72,12 @@ def hardware_predict(
     precision: Annotated[str | None, typer.Option(help="int8, fp16, bf16 or fp32 [default: int8 if "
                                                   "calibrated, else the device's first].")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Inferences per call.")] = 1,
+    throttled: Annotated[bool, typer.Option(help="At the device's sustained (thermally throttled) speed.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Predicted latency and energy of one call of WORKLOAD on DEVICE."""
+    """Predicted latency and energy of one call of WORKLOAD on DEVICE (per-layer roofline)."""
     from fleetsim.hardware.graph import workload_from_graph
-    from fleetsim.hardware.inference import batch_cost, calibrated_precisions
+    from fleetsim.hardware.inference import calibrated_precisions, inference_cost
 
     with _user_errors():
         catalog = _catalog()
@@ -85,15 +87,21 @@ def hardware_predict(
             if not path.is_file():
                 raise FleetsimError(f"{workload}: no such ONNX file (WORKLOAD is a workload id or an "
                                     ".onnx path)")
-            macs = workload_from_graph(path).macs.value
+            costed = workload_from_graph(path)
         else:
-            macs = catalog.workload(workload).macs.value
+            costed = catalog.profile(workload)
         usable = calibrated_precisions(spec)
         chosen = precision or ("int8" if "int8" in usable else (usable or sorted(spec.peak))[0])
-        cost = batch_cost(spec, macs, chosen, catalog, batch=batch)
+        cost = inference_cost(spec, costed, chosen, catalog, batch=batch, throttled=throttled)
     result = {"device": device, "workload": workload, "precision": chosen, "batch": batch,
-              "macs": macs, "latency_ms": cost.latency_s * 1e3, "energy_mj": cost.energy_j * 1e3,
-              "throughput_fps": batch / cost.latency_s, "efficiency": cost.efficiency}
+              "calibrated": chosen in usable, "throttled": throttled and spec.thermal is not None,
+              "macs": costed.macs, "per_layer": costed.per_layer, "layers": len(costed.layers),
+              "latency_ms": cost.latency_s * 1e3, "energy_mj": cost.energy_j * 1e3,
+              "throughput_fps": batch / cost.latency_s, "efficiency": cost.efficiency,
+              "layers_ms": cost.layers_s * 1e3, "memory_bound_layers": cost.memory_bound_layers,
+              "overhead_ms": cost.overhead_s * 1e3, "transfer_ms": cost.transfer_s * 1e3,
+              "spill_ms": cost.spill_s * 1e3, "fallback_ms": cost.fallback_s * 1e3,
+              "fallback_layers": cost.fallback_layers}
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -113,14 +121,35 @@ def hardware_validate(as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table("device", "workload", "prec", "kind", "published ms", "predicted ms", "error", "LOO error")
+    table = Table("device", "workload", "prec", "kind", "published ms", "predicted ms", "error", "LOO error",
+                  title="ms per inference (latency / batch, or 1 / throughput); * = published totals only")
     for p in report["points"]:
         loo = "-" if p["loo_error"] is None else f"{p['loo_error']:+.0%}"
-        table.add_row(p["device"], p["workload"], p["precision"], p["kind"], f"{p['published_ms']:.3g}",
-                      f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
+        kind = p["kind"] if p["scope"] == "model" else f"{p['kind']} (pipeline)"
+        table.add_row(p["device"], p["workload"] + ("" if p["per_layer"] else " *"), p["precision"], kind,
+                      f"{p['published_ms']:.3g}", f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
     stdout.print(table)
+    devices = Table("device", "calibration points", "LOO median |error|", "LOO worst", "validation points",
+                    "validation median |error|", "validation worst", title="per device")
+    for name, d in report["devices"].items():
+        if "problem" in d:
+            devices.add_row(name, d["problem"], "", "", "", "", "")
+            continue
+        devices.add_row(name, str(d["calibration_points"]), _pct(d["loo_median_abs_error"]),
+                        _factor(d["loo_worst_ratio"]), str(d["validation_points"]),
+                        _pct(d["validation_median_abs_error"]), _factor(d["validation_worst_ratio"]))
+    stdout.print(devices)
     overall = report["overall"]
-    median, worst = overall["loo_median_abs_error"], overall["loo_worst_ratio"]
     typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
-               f"{'-' if median is None else f'{median:.0%}'}, worst factor "
-               f"{'-' if worst is None else f'{worst:.1f}x'}")
+               f"{_pct(overall['loo_median_abs_error'])}, worst factor {_factor(overall['loo_worst_ratio'])}; "
+               f"validation: {overall['validation_points']} points, median |error| "
+               f"{_pct(overall['validation_median_abs_error'])}, worst factor "
+               f"{_factor(overall['validation_worst_ratio'])}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _factor(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"

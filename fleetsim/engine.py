@@ -25,7 +25,7 @@ from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
-from fleetsim.hardware.specs import WorkloadSpec
+from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.link import SharedLink
@@ -38,14 +38,14 @@ ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
 
 
-def costed_workload(scenario: Scenario, catalog: Catalog, model: Path) -> WorkloadSpec:
+def costed_workload(scenario: Scenario, catalog: Catalog, model: Path) -> Workload:
     """The workload the hardware models cost: the scenario's choice, else the detector's own graph."""
     if scenario.detector.workload is not None:
-        return catalog.workload(scenario.detector.workload)
+        return catalog.profile(scenario.detector.workload)
     return workload_from_graph(model)
 
 
-def _build_fleet(scenario: Scenario, catalog: Catalog, workload: WorkloadSpec) -> list[GroupMembers]:
+def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> list[GroupMembers]:
     seed = scenario.simulation.seed
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
@@ -123,7 +123,7 @@ class _Run:
         """A job finished: release its model as the next version and roll it out."""
         self.model_versions_released += 1
         version = self.model_versions_released
-        params = self.workload.params.value
+        params = self.workload.spec.params.value
         self.log.record("model_versions", version=version, job=job.job_id,
                         t_release_s=self.env.now, samples=job.samples)
         self.registry.release(version, self.registry.paths[0])  # same weights until retraining is real

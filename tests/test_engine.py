@@ -233,7 +233,7 @@ def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalo
     data = copy.deepcopy(small_data)
     del data["detector"]["workload"]
     results = fleetsim.run(Scenario.model_validate(data))
-    own = catalog.workload("fleetsim_centernet_96")  # MACs counted from the same graph
+    own = catalog.profile("fleetsim_centernet_96")  # layers profiled from the same graph
     expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog).latency_s
     vehicles = results.tables["vehicles"]
     assert vehicles.loc[vehicles["group"] == "coral", "inference_latency_s"].eq(expected).all()

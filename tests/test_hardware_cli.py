@@ -23,7 +23,7 @@ def _json(*args):
 
 def test_predict_matches_the_model_and_batches_amortise_the_call_overhead(catalog):
     one = _json("predict", "coral_usb", "mobilenet_v2_224")
-    device, workload = catalog.device("coral_usb"), catalog.workload("mobilenet_v2_224")
+    device, workload = catalog.device("coral_usb"), catalog.profile("mobilenet_v2_224")
     expected = inference_cost(device, workload, "int8", catalog)
     assert one["latency_ms"] == pytest.approx(expected.latency_s * 1e3)
     assert one["energy_mj"] == pytest.approx(expected.energy_j * 1e3)

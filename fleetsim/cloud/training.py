@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import simpy
 
-from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.training import training_cost
+from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.models import Cluster
 
@@ -26,7 +27,7 @@ class TrainingCluster:
     """A cluster spec, its device model, and a SimPy resource of concurrent job slots."""
 
     def __init__(self, env: simpy.Environment, spec: Cluster, device: DeviceSpec,
-                 workload: WorkloadSpec, log: EventLog):
+                 workload: Workload, log: EventLog):
         self.env = env
         self.spec = spec
         self.device = device
@@ -42,13 +43,14 @@ class TrainingCluster:
             cost = training_cost(
                 self.device, self.workload, chips=self.spec.chips, mfu=self.spec.mfu,
                 pue=self.spec.pue, startup_s=self.spec.startup, samples=job.samples,
-                epochs=job.epochs,
+                epochs=job.epochs, checkpoint_interval_s=self.spec.checkpoint_interval,
+                checkpoint_bandwidth=self.spec.checkpoint_bandwidth,
             )
             yield self.env.timeout(cost.duration_s)
         self.log.record(
             "training_jobs", job=job.job_id, cluster=self.spec.name, device=self.device.id,
             chips=self.spec.chips, samples=job.samples, epochs=job.epochs,
             t_submit_s=job.submitted_s, t_start_s=started, t_end_s=self.env.now,
-            flops=cost.flops, energy_j=cost.energy_j, cost_usd=cost.cost_usd,
+            flops=cost.flops, checkpoint_s=cost.checkpoint_s, energy_j=cost.energy_j, cost_usd=cost.cost_usd,
         )
         return cost

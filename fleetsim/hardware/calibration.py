@@ -1,9 +1,9 @@
 """How well the hardware models predict published measurements.
 
-Every calibration point is predicted twice: with the efficiency fitted on all of the
-device's points (in-sample) and with it fitted on the others only (leave-one-out, the
-honest figure; missing when the point is the only one at its precision). Validation
-points are never fitted on and are predicted with the full fit.
+Every calibration point is predicted twice: with the parameters fitted on all of the
+device's points (in-sample) and with them fitted on the other points only (leave-one-out,
+the honest figure). Validation points are never fitted on and use the full fit.
+Errors compare time per inference (latency / batch, or 1 / throughput).
 """
 
 from __future__ import annotations
@@ -13,18 +13,22 @@ from dataclasses import asdict, dataclass
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.inference import batch_cost, calibrated_precisions, fitted_efficiency
-from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
+from fleetsim.hardware.fit import device_fit, fit_points, point_terms
+from fleetsim.hardware.inference import evaluate
+from fleetsim.hardware.specs import DeviceSpec
 
 
 @dataclass(frozen=True)
 class PointCheck:
-    """One published latency against the model's predictions."""
+    """One published measurement against the model's predictions (ms per inference)."""
 
     device: str
     workload: str
     precision: str
     kind: str  # 'calibration' or 'validation'
+    scope: str  # 'model' or 'pipeline'
+    metric: str  # 'latency' or 'throughput'
+    per_layer: bool  # False when the workload is costed from published totals only
     published_ms: float
     predicted_ms: float
     loo_predicted_ms: float | None
@@ -40,37 +44,34 @@ class PointCheck:
 
 def check_device(device: DeviceSpec, catalog: Catalog) -> list[PointCheck]:
     """Every calibration and validation point of ``device``, predicted."""
+    full = device_fit(device, catalog)
+    calibration = [point_terms(device, p, catalog) for p in device.calibration]
     checks = []
-    usable = set(calibrated_precisions(device))
-    for i, point in enumerate(device.calibration):
-        others = [p for j, p in enumerate(device.calibration) if j != i and p.precision == point.precision]
-        loo = None
-        if others:
-            efficiency = fitted_efficiency(device, point.precision, catalog, others)
-            loo = _predict_ms(device, point, catalog, efficiency)
-        checks.append(_check(device, point, "calibration", catalog, loo))
+    for i, terms in enumerate(calibration):
+        loo_fit = fit_points(device, calibration[:i] + calibration[i + 1:])
+        checks.append(_check(device, terms, "calibration", catalog, full, loo_fit))
     for point in device.validation:
-        if point.precision in usable:
-            checks.append(_check(device, point, "validation", catalog, None))
+        checks.append(_check(device, point_terms(device, point, catalog), "validation", catalog, full, None))
     return checks
 
 
-def _check(device, point: CalibrationPoint, kind: str, catalog: Catalog, loo: float | None) -> PointCheck:
-    predicted = _predict_ms(device, point, catalog, fitted_efficiency(device, point.precision, catalog))
-    return PointCheck(device.id, point.workload, point.precision, kind, point.latency * 1e3, predicted, loo)
+def _check(device, terms, kind: str, catalog: Catalog, fit, loo_fit) -> PointCheck:
+    def per_inference_ms(chosen) -> float:
+        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen, terms.batch).latency_s) * 1e3
 
-
-def _predict_ms(device, point: CalibrationPoint, catalog: Catalog, efficiency: float) -> float:
-    macs = catalog.workload(point.workload).macs.value
-    return batch_cost(device, macs, point.precision, catalog, efficiency=efficiency).latency_s * 1e3
+    point = terms.point
+    return PointCheck(device.id, point.workload, point.precision, kind, point.scope,
+                      "throughput" if terms.throughput else "latency",
+                      catalog.profile(point.workload).per_layer, point.seconds_per_inference * 1e3,
+                      per_inference_ms(fit), None if loo_fit is None else per_inference_ms(loo_fit))
 
 
 def validate_catalog(catalog: Catalog) -> dict:
-    """Per-point checks and per-device summaries for every device with calibration points."""
+    """Per-point checks, per-device summaries (with fitted parameters) and overall scores."""
     points, devices = [], {}
     for device_id in catalog.device_ids():
         device = catalog.devices[device_id]
-        if not device.calibration:
+        if not (device.calibration or device.validation):
             continue
         try:
             checks = check_device(device, catalog)
@@ -78,27 +79,30 @@ def validate_catalog(catalog: Catalog) -> dict:
             devices[device_id] = {"problem": str(err)}
             continue
         points += checks
-        devices[device_id] = _summary(checks)
-    loo = [abs(c.loo_error) for c in points if c.loo_error is not None]
+        fit = device_fit(device, catalog)
+        devices[device_id] = {**_summary(checks), "fit": asdict(fit)}
+    loo = [c for c in points if c.loo_error is not None]
+    validation = [c for c in points if c.kind == "validation"]
     return {
         "points": [{**asdict(c), "error": c.error, "loo_error": c.loo_error} for c in points],
         "devices": devices,
-        "overall": {"loo_points": len(loo), "loo_median_abs_error": _median(loo),
-                    "loo_worst_ratio": _worst([c for c in points if c.loo_error is not None], loo=True),
-                    "validation_median_abs_error": _median(
-                        [abs(c.error) for c in points if c.kind == "validation"])},
+        "overall": {"loo_points": len(loo), "loo_median_abs_error": _median([abs(c.loo_error) for c in loo]),
+                    "loo_worst_ratio": _worst(loo, loo=True),
+                    "validation_points": len(validation),
+                    "validation_median_abs_error": _median([abs(c.error) for c in validation]),
+                    "validation_worst_ratio": _worst(validation, loo=False)},
     }
 
 
 def _summary(checks: list[PointCheck]) -> dict:
     loo = [c for c in checks if c.loo_error is not None]
     validation = [c for c in checks if c.kind == "validation"]
-    return {"calibration_points": sum(c.kind == "calibration" for c in checks),
-            "loo_points": len(loo),
+    return {"calibration_points": len(loo),
             "loo_median_abs_error": _median([abs(c.loo_error) for c in loo]),
             "loo_worst_ratio": _worst(loo, loo=True),
             "validation_points": len(validation),
-            "validation_median_abs_error": _median([abs(c.error) for c in validation])}
+            "validation_median_abs_error": _median([abs(c.error) for c in validation]),
+            "validation_worst_ratio": _worst(validation, loo=False)}
 
 
 def _median(values: list[float]) -> float | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
 from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.workload import Workload
 from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.references import unknown_name_message
 from fleetsim.scenario.validation import validate_document
@@ -29,6 +30,9 @@ class Catalog:
 
     devices: dict[str, DeviceSpec]
     workloads: dict[str, WorkloadSpec]
+    root: Path
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+    """Derived results (workload profiles, device fits) computed once per catalog."""
 
     def device(self, device_id: str, kind: str | None = None) -> DeviceSpec:
         """The device ``device_id`` (of ``kind`` edge/cloud if given), or a clear error."""
@@ -43,6 +47,18 @@ class Catalog:
         if workload_id not in self.workloads:
             raise UnknownNameError(unknown_name_message("workload", workload_id, list(self.workloads)))
         return self.workloads[workload_id]
+
+    def profile(self, workload_id: str) -> Workload:
+        """The workload ``workload_id`` with its per-layer profile, or its totals if it has none."""
+        key = ("profile", workload_id)
+        if key not in self.memo:
+            from fleetsim.hardware.profiles import read_profile
+
+            spec = self.workload(workload_id)
+            path = self.root / "workloads" / "profiles" / f"{workload_id}.csv"
+            self.memo[key] = (Workload(spec, tuple(read_profile(path)), per_layer=True) if path.is_file()
+                              else Workload.from_totals(spec))
+        return self.memo[key]
 
     def device_ids(self, kind: str | None = None) -> list[str]:
         """Sorted ids, optionally only edge or only cloud devices."""
@@ -69,4 +85,31 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     devices: dict[str, DeviceSpec] = {}
     for sub in ("edge", "cloud"):
         devices.update(_load_dir(root / sub, DeviceSpec))
-    return Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec))
+    catalog = Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec), root=root)
+    check_references(catalog)
+    return catalog
+
+
+def check_references(catalog: Catalog) -> None:
+    """Host CPUs and measured workloads that device files name must exist in the catalog."""
+    issues = []
+    cpus = [d for d in catalog.device_ids() if catalog.devices[d].accelerator_class == "cpu"]
+    for device in catalog.devices.values():
+        path = str(catalog.root / device.kind / f"{device.id}.yaml")
+        hosts = [("host_cpu", device.host_cpu)] + [
+            (f"{kind}[{i}].host", p.host) for kind in ("calibration", "validation")
+            for i, p in enumerate(getattr(device, kind))]
+        for field_name, host in hosts:
+            if host is not None and host not in cpus:
+                issues.append(Issue(path, None, field_name, f"unknown host CPU '{host}' "
+                                    f"(allowed: {', '.join(cpus)})"))
+        for kind in ("calibration", "validation"):
+            for i, point in enumerate(getattr(device, kind)):
+                if point.workload not in catalog.workloads:
+                    issues.append(Issue(path, None, f"{kind}[{i}].workload", unknown_name_message(
+                        "workload", point.workload, sorted(catalog.workloads))))
+                elif point.precision not in device.peak:
+                    issues.append(Issue(path, None, f"{kind}[{i}].precision", f"no peak at {point.precision} "
+                                        f"(allowed: {', '.join(device.peak)})"))
+    if issues:
+        raise ScenarioError(issues)

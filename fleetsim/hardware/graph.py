@@ -13,7 +13,6 @@ the inference model can price them at any precision's bytes per element.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from fleetsim.hardware.specs import WorkloadSpec
+from fleetsim.hardware.workload import Layer, Workload
 
 _OP_CLASS = {
     "Conv": "conv", "ConvTranspose": "conv", "QLinearConv": "conv", "ConvInteger": "conv",
@@ -35,18 +35,6 @@ _OP_CLASS = {
     "Slice": "reshape_concat", "Split": "reshape_concat",
 }
 _BOOKKEEPING = {"QuantizeLinear", "DequantizeLinear", "Identity", "Shape", "Constant", "Cast"}
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One compute node of a graph at batch 1."""
-
-    name: str
-    op_class: str  # see fleetsim.hardware.specs.OperatorClass
-    macs: int  # multiply-accumulates (0 for data movement)
-    weights: int  # weight elements read
-    inputs: int  # activation elements read
-    outputs: int  # activation elements written
 
 
 def profile_graph(path: Path | str) -> list[Layer]:
@@ -94,14 +82,15 @@ def _weight(name: str, weights, producers) -> np.ndarray | None:
     return None
 
 
-def workload_from_graph(path: Path | str) -> WorkloadSpec:
-    """A workload spec whose MACs and weights are counted from the ONNX graph at ``path``."""
+def workload_from_graph(path: Path | str) -> Workload:
+    """The workload of the ONNX graph at ``path``: its layers, and a spec with their totals."""
     path = Path(path)
     layers = profile_graph(path)
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     source = f"counted from the ONNX graph {path.name} by fleetsim.hardware.graph (batch 1)"
-    return WorkloadSpec(
+    spec = WorkloadSpec(
         schema_version=1, id=re.sub(r"[^a-z0-9_]", "_", path.stem.lower()).lstrip("_0123456789") or "graph",
         name=f"{path.name} (ONNX graph)", input_size=dims[-1].dim_value or 1,
         macs={"value": float(sum(layer.macs for layer in layers)), "source": source},
         params={"value": float(sum(layer.weights for layer in layers)), "source": source})
+    return Workload(spec, tuple(layers), per_layer=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Generic, Literal, TypeVar
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, model_validator
 
 from fleetsim.scenario.models import Strict
 from fleetsim.scenario.types import (
@@ -16,6 +16,8 @@ from fleetsim.scenario.types import (
     DataRate,
     DataSize,
     Duration,
+    Fraction,
+    Frequency,
     Name,
     NonNegativeDuration,
     NonNegativePower,
@@ -37,12 +39,43 @@ class Sourced(Strict, Generic[T]):
 
 
 class CalibrationPoint(Strict):
-    """A published latency of one workload on this device, used to fit its efficiency."""
+    """One published measurement of a workload on this device: the latency of one call, or a
+    steady-state throughput (pipelined or large-batch runs such as MLPerf Offline)."""
 
     workload: Name = Field(description="Workload id from hardware_models/workloads/.")
     precision: Precision = Field(description="Precision the measurement ran at.")
-    latency: Duration = Field(description="Published per-inference latency at batch 1.")
+    latency: Duration | None = Field(None, description="Published time of one call of `batch` inferences.")
+    throughput: Frequency | None = Field(
+        None, description="Published steady-state inferences per second (instead of a latency).")
+    batch: int = Field(1, ge=1, description="Inferences per call of a latency measurement.")
+    host: Name | None = Field(
+        None, description="Host CPU device id of this set-up, when it is not the device's host_cpu.")
+    scope: Literal["model", "pipeline"] = Field(
+        "model", description="'model': the network alone; 'pipeline': also host pre/post-processing "
+        "(not predicted, so only allowed under validation).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
+
+    @model_validator(mode="after")
+    def _one_figure(self):
+        if (self.latency is None) == (self.throughput is None):
+            raise ValueError("give exactly one of latency or throughput (allowed: latency: '7.3 ms' "
+                             "or throughput: '1036 fps')")
+        if self.throughput is not None and self.batch != 1:
+            raise ValueError("batch belongs to a latency measurement (allowed: omit batch with throughput)")
+        return self
+
+    @property
+    def seconds_per_inference(self) -> float:
+        """Published time per inference: latency / batch, or 1 / throughput."""
+        return self.latency / self.batch if self.latency is not None else 1 / self.throughput
+
+
+class Thermal(Strict):
+    """Sustained-load throttling: after ``time_to_throttle`` at full load the device runs at
+    ``sustained_fraction`` of its unthrottled speed."""
+
+    time_to_throttle: Sourced[Duration] = Field(description="Time at full load before clocks drop.")
+    sustained_fraction: Sourced[Fraction] = Field(description="Speed kept once throttled (0-1].")
 
 
 OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "activation", "pooling",
@@ -76,6 +109,9 @@ class DeviceSpec(Strict):
     operators: list[OperatorClass] | None = Field(
         None, description="Operator classes it runs natively; others fall back to the host CPU "
         "(omit when it runs everything).")
+    host_cpu: Name | None = Field(
+        None, description="CPU device id that feeds this accelerator and runs the operators it cannot.")
+    thermal: Thermal | None = Field(None, description="Throttling under sustained load.")
     power_modes: dict[Name, Sourced[Power]] = Field(
         default_factory=dict, description="Named power modes and their power caps (e.g. Jetson nvpmodel).")
     active_power: Sourced[Power] = Field(description="Power while computing.")
@@ -94,6 +130,13 @@ class DeviceSpec(Strict):
         default_factory=list,
         description="Further published measurements, never fitted on, used to check predictions.")
     notes: str = Field("", description="Caveats on how the sources measured.")
+
+    @model_validator(mode="after")
+    def _calibration_is_model_only(self):
+        if any(p.scope == "pipeline" for p in self.calibration):
+            raise ValueError("calibration points must have scope 'model' (allowed: move pipeline "
+                             "timings, which include host work, under validation)")
+        return self
 
 
 class WorkloadSpec(Strict):

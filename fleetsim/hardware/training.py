@@ -1,21 +1,32 @@
 """Cloud training time, energy and cost of a detector fine-tune on a cluster.
 
-    FLOPs    = 3 * (2 * MACs) * samples * epochs        (backward ~ 2x forward)
-    time     = startup + FLOPs / (chips * peak[bf16] * MFU)
-    energy   = chips * (active power * compute time + idle power * startup) * PUE
-    cost     = chips * hourly price * time
+    FLOPs        = 3 x (2 x MACs) x samples x epochs        (backward ~ 2x forward)
+    compute time = FLOPs / (chips x peak[training precision] x MFU)
+    checkpoints  = one every checkpoint interval of compute, and one at the end; each writes
+                   weights + Adam moments (3 x fp32 per parameter) at the checkpoint bandwidth
+    time         = start-up + compute time + checkpoint time
+    energy       = chips x (active power x compute time + idle power x (start-up + checkpoints)) x PUE
+    cost         = chips x price per chip-hour x time
+
+GPUs and TPUs differ in the figures the device file gives (the bf16 tensor-core or MXU
+peak, power, price) and in what the cluster sets: MFU and start-up (a TPU job compiles its
+XLA program first; see the cluster's ``source``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fleetsim.errors import FleetsimError
-from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.specs import DeviceSpec
+from fleetsim.hardware.workload import Workload
 
 TRAINING_PRECISION = "bf16"
 BACKWARD_FACTOR = 3.0
 """Training step FLOPs over forward FLOPs (forward + backward of activations and weights)."""
+CHECKPOINT_BYTES_PER_PARAM = 12
+"""fp32 weights plus the two fp32 Adam moments."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +36,15 @@ class TrainingCost:
     flops: float
     duration_s: float
     compute_s: float
+    checkpoints: int
+    checkpoint_s: float
     energy_j: float
     cost_usd: float
 
 
 def training_cost(
     device: DeviceSpec,
-    workload: WorkloadSpec,
+    workload: Workload,
     *,
     chips: int,
     mfu: float,
@@ -39,19 +52,28 @@ def training_cost(
     startup_s: float,
     samples: int,
     epochs: int,
+    checkpoint_interval_s: float = math.inf,
+    checkpoint_bandwidth: float = math.inf,
 ) -> TrainingCost:
     """Cost of training ``workload`` on ``samples`` x ``epochs`` with ``chips`` devices."""
     if TRAINING_PRECISION not in device.peak:
-        raise FleetsimError(f"{device.id} has no {TRAINING_PRECISION} peak; cannot cost training")
-    flops = BACKWARD_FACTOR * 2 * workload.macs.value * samples * epochs
+        raise FleetsimError(f"{device.id} has no {TRAINING_PRECISION} peak; cannot cost training "
+                            f"(allowed: a device with a {TRAINING_PRECISION} peak)")
+    flops = BACKWARD_FACTOR * 2 * workload.macs * samples * epochs
     compute_s = flops / (chips * device.peak[TRAINING_PRECISION].value * mfu)
-    duration_s = startup_s + compute_s
-    it_energy = chips * (device.active_power.value * compute_s + device.idle_power.value * startup_s)
+    checkpoints = (math.ceil(compute_s / checkpoint_interval_s) if compute_s > 0 else 0) or 1
+    write_s = CHECKPOINT_BYTES_PER_PARAM * workload.spec.params.value / checkpoint_bandwidth
+    checkpoint_s = checkpoints * write_s
+    duration_s = startup_s + compute_s + checkpoint_s
+    it_energy = chips * (device.active_power.value * compute_s
+                         + device.idle_power.value * (startup_s + checkpoint_s))
     price_per_s = device.hourly_price.value if device.hourly_price else 0.0  # held in USD/s
     return TrainingCost(
         flops=flops,
         duration_s=duration_s,
         compute_s=compute_s,
+        checkpoints=checkpoints,
+        checkpoint_s=checkpoint_s,
         energy_j=it_energy * pue,
         cost_usd=chips * price_per_s * duration_s,
     )

@@ -63,6 +63,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "t_start_s": "Start on the cluster, seconds.",
         "t_end_s": "Completion, seconds.",
         "flops": "Training FLOPs (3 x forward FLOPs x samples x epochs).",
+        "checkpoint_s": "Time spent writing checkpoints (included in t_end_s - t_start_s), seconds.",
         "energy_j": "Facility energy (IT energy x PUE), joules.",
         "cost_usd": "Price of the chip-hours used, US dollars.",
     },

@@ -184,7 +184,11 @@ class Cluster(Strict):
     startup: NonNegativeDuration = Field(
         "5 min", description="Fixed per-job time to provision, compile and stage data."
     )
-    source: str = Field(min_length=1, description="Where mfu, pue and startup come from.")
+    checkpoint_interval: Duration = Field(
+        "10 min", description="Compute time between checkpoints (one more is written at the end).")
+    checkpoint_bandwidth: DataRate = Field(
+        "1 GB/s", description="Rate a checkpoint (weights + optimizer state) is written to storage.")
+    source: str = Field(min_length=1, description="Where mfu, pue, startup and checkpointing come from.")
 
 
 class NeverRetrain(Strict):

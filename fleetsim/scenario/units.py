@@ -37,6 +37,7 @@ minute = 60 * second = min
 hour = 3600 * second = h = hr
 day = 86400 * second = d
 hertz = 1 / second = Hz
+frame_per_second = hertz = fps
 byte = [information] = B
 bit = 0.125 * byte
 watt = [power] = W

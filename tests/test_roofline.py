@@ -1,0 +1,172 @@
+"""The per-layer roofline inference model and its fit: known answers on hand-made devices."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fleetsim.errors import FleetsimError, ScenarioError
+from fleetsim.hardware.catalog import Catalog, check_references
+from fleetsim.hardware.fit import PointTerms, device_fit, fit_points, point_terms
+from fleetsim.hardware.inference import DeviceFit, call_terms, evaluate
+from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
+from fleetsim.hardware.workload import Layer, Workload
+
+SRC = {"source": "test figure"}
+FIT = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.25}, depthwise=0.2, layer_overhead_s=1e-5)
+
+
+def _device(**fields) -> DeviceSpec:
+    base = dict(schema_version=1, id="chip", name="test chip", kind="edge", accelerator_class="npu",
+                peak={"int8": {"value": "1 TOPS", **SRC}, "fp32": {"value": "0.25 TOPS", **SRC}},
+                active_power={"value": "2 W", **SRC}, idle_power={"value": "0.5 W", **SRC})
+    return DeviceSpec.model_validate({**base, **fields})
+
+
+def _workload(*layers: Layer, side: int = 10) -> Workload:
+    spec = WorkloadSpec(schema_version=1, id="net", name="net", input_size=side,
+                        macs={"value": float(sum(x.macs for x in layers) or 1), **SRC},
+                        params={"value": float(sum(x.weights for x in layers) or 1), **SRC})
+    return Workload(spec, layers, per_layer=True)
+
+
+def _catalog(*devices: DeviceSpec) -> Catalog:
+    return Catalog(devices={d.id: d for d in devices}, workloads={}, root=Path("."))
+
+
+CONV = Layer("conv", "conv", macs=10**9, weights=1000, inputs=300, outputs=800)
+DEPTHWISE = Layer("dw", "depthwise_conv", macs=10**8, weights=90, inputs=800, outputs=800)
+NMS = Layer("nms", "nms", 0, 0, 4000, 0)
+
+
+def _cost(device, workload, fit=FIT, batch=1, precision="int8", throttled=False, catalog=None):
+    terms = call_terms(device, workload, precision, catalog or _catalog(device), batch)
+    return evaluate(device, terms, fit, batch, throttled)
+
+
+def test_compute_bound_layers_follow_peak_efficiency_and_class_factor():
+    cost = _cost(_device(call_overhead={"value": "1 ms", **SRC}), _workload(CONV, DEPTHWISE))
+    conv_s = 2e9 / (1e12 * 0.5)
+    dw_s = 2e8 / (1e12 * 0.5 * 0.2)
+    assert cost.latency_s == pytest.approx(1e-3 + conv_s + dw_s + 2 * 1e-5, rel=1e-12)
+    assert cost.energy_j == pytest.approx(2.0 * cost.latency_s)
+    assert cost.memory_bound_layers == 0
+
+
+def test_memory_bound_layer_takes_bytes_over_bandwidth():
+    big = Layer("fc", "matmul", macs=10**6, weights=10**8, inputs=10, outputs=10)
+    cost = _cost(_device(memory_bandwidth={"value": "10 GB/s", **SRC}), _workload(big))
+    assert cost.latency_s == pytest.approx((1e8 + 20) / 1e10 + 1e-5, rel=1e-12)
+    assert cost.memory_bound_layers == 1
+
+
+def test_weights_beyond_on_chip_memory_stream_over_the_host_link_every_inference():
+    heavy = Layer("conv", "conv", macs=10**6, weights=10 * 10**6, inputs=300, outputs=10)
+    device = _device(on_chip_memory={"value": "8 MB", **SRC},
+                     host_link={"kind": "usb3", "bandwidth": {"value": "100 MB/s", **SRC}})
+    one, four = _cost(device, _workload(heavy)), _cost(device, _workload(heavy), batch=4)
+    assert one.spill_s == pytest.approx(2e6 / 1e8)
+    assert one.transfer_s == pytest.approx((300 + 10) / 1e8)  # int8 input image and output, 1 B each
+    assert four.spill_s == pytest.approx(4 * one.spill_s) and four.transfer_s == pytest.approx(4 * one.transfer_s)
+
+
+def test_unsupported_operator_and_everything_after_run_on_the_host_cpu():
+    host = _device(id="host", accelerator_class="cpu", active_power={"value": "5 W", **SRC})
+    device = _device(operators=["conv", "depthwise_conv"], host_cpu="host")
+    catalog = _catalog(device, host)
+    tail = Layer("after", "conv", macs=10**7, weights=10, inputs=10, outputs=10)
+    workload = _workload(CONV, NMS, tail)
+    terms = call_terms(device, workload, "int8", catalog)
+    host_alone = evaluate(host, call_terms(host, _workload(NMS, tail), "int8", catalog),
+                          device_fit(host, catalog), 1)  # the host priced with its own (prior-only) fit
+    assert terms.fallback_layers == 2 and len(terms.compute_s) == 1
+    assert terms.fallback_s == pytest.approx(host_alone.latency_s, rel=1e-12)
+    cost = evaluate(device, terms, FIT, 1)
+    assert cost.energy_j == pytest.approx(2.0 * (cost.latency_s - cost.fallback_s) + 5.0 * cost.fallback_s)
+
+
+def test_unsupported_operator_without_a_host_is_a_clear_error():
+    device = _device(operators=["conv"])
+    with pytest.raises(FleetsimError, match="cannot run nms layers of net and names no host_cpu"):
+        call_terms(device, _workload(CONV, NMS), "int8", _catalog(device))
+
+
+def test_batch_pays_the_call_overhead_once():
+    device = _device(call_overhead={"value": "2 ms", **SRC})
+    one, eight = _cost(device, _workload(CONV)), _cost(device, _workload(CONV), batch=8)
+    assert eight.latency_s - 2e-3 == pytest.approx(8 * (one.latency_s - 2e-3) - 7 * 1e-5, rel=1e-12)
+
+
+def test_thermal_throttling_slows_compute_by_the_sustained_fraction():
+    device = _device(thermal={"time_to_throttle": {"value": "5 min", **SRC},
+                              "sustained_fraction": {"value": 0.5, **SRC}})
+    fresh, hot = _cost(device, _workload(CONV)), _cost(device, _workload(CONV), throttled=True)
+    assert hot.layers_s == pytest.approx(2 * fresh.layers_s)
+
+
+def test_fit_recovers_the_parameters_that_generated_the_measurements():
+    device = _device()
+    catalog = _catalog(device)
+    truth = DeviceFit(efficiency={"int8": 0.4, "fp32": 0.3}, depthwise=0.1, layer_overhead_s=2e-5)
+    tiny = Layer("relu", "activation", 0, 0, 100, 100)
+    shapes = [(CONV,), (CONV, DEPTHWISE), (DEPTHWISE,) * 5, (CONV,) * 3 + (DEPTHWISE,) * 40, (tiny,) * 300]
+    points = []
+    for layers in shapes:
+        workload = _workload(*layers)
+        for precision in ("int8", "fp32"):
+            latency = _cost(device, workload, truth, precision=precision).latency_s
+            point = CalibrationPoint(workload="net", precision=precision, latency=f"{latency} s", source="test")
+            points.append(PointTerms(point, call_terms(device, workload, precision, catalog), 1, False))
+    exact = fit_points(device, points, measurement_sigma=1e-4)  # noise-free points outweigh the priors
+    assert exact.efficiency["int8"] == pytest.approx(0.4, rel=1e-3)
+    assert exact.efficiency["fp32"] == pytest.approx(0.3, rel=1e-3)
+    assert exact.depthwise == pytest.approx(0.1, rel=1e-3)
+    assert exact.layer_overhead_s == pytest.approx(2e-5, rel=1e-3)
+    default = fit_points(device, points)  # 25 % scatter assumed: the priors pull, predictions stay close
+    for p in points:
+        assert evaluate(device, p.terms, default, 1).latency_s == pytest.approx(p.point.latency, rel=0.06)
+
+
+def test_throughput_points_are_predicted_at_steady_state():
+    device = _device(call_overhead={"value": "5 ms", **SRC})
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", source="test")
+    terms = point_terms(device, point, catalog)
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT, terms.batch).latency_s)
+    assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5 / terms.batch, rel=1e-12)  # no call overhead
+    assert point.seconds_per_inference == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"latency": "1 ms", "throughput": "10 fps"}, "exactly one of latency or throughput"),
+    ({}, "exactly one of latency or throughput"),
+    ({"throughput": "10 fps", "batch": 4}, "batch belongs to a latency measurement"),
+])
+def test_bad_measurement_points_are_rejected(fields, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        CalibrationPoint(workload="net", precision="int8", source="test", **fields)
+
+
+def test_pipeline_timings_cannot_be_fitted_on():
+    point = {"workload": "net", "precision": "int8", "latency": "1 ms", "scope": "pipeline", "source": "test"}
+    with pytest.raises(ValueError, match="move pipeline timings"):
+        _device(calibration=[point])
+    assert _device(validation=[point]).validation[0].scope == "pipeline"
+
+
+def test_unknown_host_cpu_lists_the_known_ones():
+    host = _device(id="host", accelerator_class="cpu")
+    device = _device(host_cpu="hots")
+    with pytest.raises(ScenarioError, match="unknown host CPU 'hots' \\(allowed: host\\)"):
+        check_references(_catalog(device, host))
+
+
+def test_fit_with_no_points_falls_back_to_the_priors():
+    fitted = fit_points(_device(), [])
+    assert fitted.efficiency["int8"] == pytest.approx(0.3)
+    assert math.isclose(fitted.layer_overhead_s, 5e-6)
+    assert np.isfinite(list(fitted.efficiency.values())).all()
