@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
+from fleetsim.errors import FleetsimError
 from fleetsim.hardware.specs import WorkloadSpec
 from fleetsim.hardware.workload import Layer, Workload
 
@@ -44,7 +45,7 @@ def profile_graph(path: Path | str) -> list[Layer]:
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].dim_value:
             dims[0].dim_value = 1
-    inferred = shape_inference.infer_shapes(model)
+    inferred = shape_inference.infer_shapes(model, data_prop=True)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in (*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input)}
     weights = {t.name: t for t in model.graph.initializer}
@@ -66,7 +67,12 @@ def profile_graph(path: Path | str) -> list[Layer]:
             if group > 1 and group == kernel.shape[0]:
                 op_class = "depthwise_conv"
         elif op_class == "matmul" and stored:
-            macs = out * stored[0].shape[0]
+            transposed = any(a.name == "transB" and a.i for a in node.attribute)
+            macs = out * stored[0].shape[1 if transposed else 0]
+        if op_class in ("conv", "depthwise_conv", "matmul") and stored and not out:
+            raise FleetsimError(f"{Path(path).name}: shape inference left the output of "
+                                f"{node.name or node.op_type} unknown, so its MACs cannot be counted "
+                                "(allowed: graphs with static shapes at batch 1)")
         layers.append(Layer(node.name or node.output[0], op_class, macs,
                             sum(w.size for w in stored), read, out))
     return layers
