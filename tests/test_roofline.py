@@ -70,7 +70,8 @@ def test_weights_beyond_on_chip_memory_stream_over_the_host_link_every_inference
     one, four = _cost(device, _workload(heavy)), _cost(device, _workload(heavy), batch=4)
     assert one.spill_s == pytest.approx(2e6 / 1e8)
     assert one.transfer_s == pytest.approx((300 + 10) / 1e8)  # int8 input image and output, 1 B each
-    assert four.spill_s == pytest.approx(4 * one.spill_s) and four.transfer_s == pytest.approx(4 * one.transfer_s)
+    assert four.spill_s == pytest.approx(4 * one.spill_s)
+    assert four.transfer_s == pytest.approx(4 * one.transfer_s)
 
 
 def test_unsupported_operator_and_everything_after_run_on_the_host_cpu():
@@ -118,7 +119,8 @@ def test_fit_recovers_the_parameters_that_generated_the_measurements():
         workload = _workload(*layers)
         for precision in ("int8", "fp32"):
             latency = _cost(device, workload, truth, precision=precision).latency_s
-            point = CalibrationPoint(workload="net", precision=precision, latency=f"{latency} s", source="test")
+            point = CalibrationPoint(workload="net", precision=precision, latency=f"{latency} s",
+                                     source="test")
             points.append(PointTerms(point, call_terms(device, workload, precision, catalog), 1, False))
     exact = fit_points(device, points, measurement_sigma=1e-4)  # noise-free points outweigh the priors
     assert exact.efficiency["int8"] == pytest.approx(0.4, rel=1e-3)

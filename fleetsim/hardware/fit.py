@@ -82,7 +82,8 @@ def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
     efficiency = {base: math.exp(theta[0])}
     for i, p in enumerate(others):
         efficiency[p] = math.exp(theta[0] + theta[1 + i])
-    return DeviceFit(efficiency=efficiency, depthwise=math.exp(theta[-2]), layer_overhead_s=math.exp(theta[-1]))
+    return DeviceFit(efficiency=efficiency, depthwise=math.exp(theta[-2]),
+                     layer_overhead_s=math.exp(theta[-1]))
 
 
 def _base_precision(device: DeviceSpec, points: list[PointTerms]) -> str:
