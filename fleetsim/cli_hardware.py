@@ -72,7 +72,8 @@ def hardware_predict(
     precision: Annotated[str | None, typer.Option(help="int8, fp16, bf16 or fp32 [default: int8 if "
                                                   "calibrated, else the device's first].")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Inferences per call.")] = 1,
-    throttled: Annotated[bool, typer.Option(help="At the device's sustained (thermally throttled) speed.")] = False,
+    throttled: Annotated[bool, typer.Option(
+        help="At the device's sustained (thermally throttled) speed.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Predicted latency and energy of one call of WORKLOAD on DEVICE (per-layer roofline)."""
@@ -141,7 +142,8 @@ def hardware_validate(as_json: AsJson = False) -> None:
     stdout.print(devices)
     overall = report["overall"]
     typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
-               f"{_pct(overall['loo_median_abs_error'])}, worst factor {_factor(overall['loo_worst_ratio'])}; "
+               f"{_pct(overall['loo_median_abs_error'])}, worst factor "
+               f"{_factor(overall['loo_worst_ratio'])}; "
                f"validation: {overall['validation_points']} points, median |error| "
                f"{_pct(overall['validation_median_abs_error'])}, worst factor "
                f"{_factor(overall['validation_worst_ratio'])}")
