@@ -49,6 +49,13 @@ class FrameBatch:
     detected: np.ndarray  # bool: really rendered and run through the detector
 
 
+NS = 1e9
+
+
+def _whole_ns(seconds: np.ndarray) -> np.ndarray:
+    return np.round(seconds * NS)
+
+
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
     """Index of the log-spaced latency bin of each latency."""
     raw = np.floor((np.log10(np.maximum(latency_s, 1e-300)) - LOG10_MIN_S) * BINS_PER_DECADE)
@@ -74,6 +81,8 @@ class FrameLedger:
 
     COUNTERS = ("generated", "processed", "dropped", "late", "detected")
     SUMS = ("latency_sum_s", "busy_s")
+    """Held as whole nanoseconds (integer-valued floats, exact below 2**53), so sums do not
+    depend on the order frames arrive in batches; read back in seconds."""
 
     def __init__(self, layout: FleetLayout, window_s: float, duration_s: float, keep_frames: bool):
         self.layout = layout
@@ -103,9 +112,9 @@ class FrameLedger:
                            ("late", late), ("detected", batch.detected)):
             weights = None if mask is None else mask.astype(np.int64)
             self.counts[name] += np.bincount(cell, weights=weights, minlength=size).astype(np.int64)
-        self.sums["latency_sum_s"] += np.bincount(cell[done], latency[done], minlength=size)
+        self.sums["latency_sum_s"] += np.bincount(cell[done], _whole_ns(latency[done]), minlength=size)
         service = batch.done_s - batch.start_s
-        self.sums["busy_s"] += np.bincount(cell[done], service[done], minlength=size)
+        self.sums["busy_s"] += np.bincount(cell[done], _whole_ns(service[done]), minlength=size)
         np.maximum.at(self.latency_max_s, cell[done], latency[done])
         group = self.layout.group[v[done]]
         flat = group * N_BINS + histogram_bin(latency[done])
@@ -119,13 +128,14 @@ class FrameLedger:
         """Sum of counter or sum ``name`` over all windows (optionally some vehicles)."""
         values = self.counts[name] if name in self.counts else self.sums[name]
         grid = values.reshape(self.windows, self.layout.vehicles)
-        return float(grid.sum() if vehicles is None else grid[:, vehicles].sum())
+        total = float(grid.sum() if vehicles is None else grid[:, vehicles].sum())
+        return total if name in self.counts else total / NS
 
     def edge_energy_j(self, vehicles: np.ndarray | None = None) -> float:
         """Idle power over the whole run plus (active - idle) power while busy."""
         lay = self.layout
         idx = np.arange(lay.vehicles) if vehicles is None else vehicles
-        busy = self.sums["busy_s"].reshape(self.windows, lay.vehicles)[:, idx].sum(axis=0)
+        busy = self.sums["busy_s"].reshape(self.windows, lay.vehicles)[:, idx].sum(axis=0) / NS
         extra = lay.active_power_w[idx] - lay.idle_power_w[idx]
         return float((lay.idle_power_w[idx] * self.duration_s + extra * busy).sum())
 
@@ -137,14 +147,14 @@ class FrameLedger:
         t0 = w * self.window_s
         t1 = np.minimum(t0 + self.window_s, self.duration_s)
         processed = self.counts["processed"]
-        busy = self.sums["busy_s"]
+        busy = self.sums["busy_s"] / NS
         table = pd.DataFrame({
             "vehicle": np.array(lay.vehicle_names, dtype=object)[v],
             "group": np.array(lay.group_names, dtype=object)[lay.group[v]],
             "t_start_s": t0.astype(float),
             "t_end_s": t1.astype(float),
             **{f"frames_{name}": self.counts[name] for name in self.COUNTERS},
-            "latency_mean_s": np.divide(self.sums["latency_sum_s"], processed,
+            "latency_mean_s": np.divide(self.sums["latency_sum_s"] / NS, processed,
                                         out=np.full(len(v), np.nan), where=processed > 0),
             "latency_max_s": np.where(processed > 0, self.latency_max_s, np.nan),
             "busy_s": busy,
