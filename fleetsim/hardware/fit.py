@@ -87,7 +87,7 @@ def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
 
 
 def _base_precision(device: DeviceSpec, points: list[PointTerms]) -> str:
-    """The most-measured precision (int8 on ties), else the device's int8 or first precision."""
+    """The most-measured precision, preferring int8 on ties (and when there are no points)."""
     counts = {p: sum(t.point.precision == p for t in points) for p in device.peak}
     return max(sorted(device.peak), key=lambda p: (counts[p], p == "int8"))
 
