@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
 from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
-from fleetsim.hardware.workload import Workload
+from fleetsim.hardware.workload import Workload, profile_path, read_profile
 from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.references import unknown_name_message
 from fleetsim.scenario.validation import validate_document
@@ -52,10 +52,8 @@ class Catalog:
         """The workload ``workload_id`` with its per-layer profile, or its totals if it has none."""
         key = ("profile", workload_id)
         if key not in self.memo:
-            from fleetsim.hardware.profiles import read_profile
-
             spec = self.workload(workload_id)
-            path = self.root / "workloads" / "profiles" / f"{workload_id}.csv"
+            path = profile_path(self.root, workload_id)
             self.memo[key] = (Workload(spec, tuple(read_profile(path)), per_layer=True) if path.is_file()
                               else Workload.from_totals(spec))
         return self.memo[key]

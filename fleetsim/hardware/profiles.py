@@ -1,4 +1,4 @@
-"""Per-layer workload profiles of the reference architectures, stored as CSV.
+"""Generate the per-layer workload profiles stored as CSV (read by ``fleetsim.hardware.workload``).
 
 ``hardware_models/workloads/profiles/<id>.csv`` holds one row per compute layer of the
 architecture's ONNX graph at batch 1 (see :mod:`fleetsim.hardware.graph`). The files are
@@ -9,20 +9,17 @@ generated, never hand-edited:
 
 from __future__ import annotations
 
-import csv
 import sys
 import tempfile
 import warnings
-from dataclasses import astuple, fields
 from pathlib import Path
 
 import torch
 
 from fleetsim.hardware.architectures import Architecture, architecture, architecture_ids
 from fleetsim.hardware.graph import profile_graph
-from fleetsim.hardware.workload import Layer
+from fleetsim.hardware.workload import Layer, profile_path, write_profile
 
-COLUMNS = [f.name for f in fields(Layer)]
 OPSET = 17
 
 
@@ -46,27 +43,6 @@ def architecture_layers(arch: Architecture) -> list[Layer]:
     return layers
 
 
-def write_profile(layers: list[Layer], path: Path) -> Path:
-    """Write ``layers`` as CSV with a header row."""
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(astuple(layer) for layer in layers)
-    return path
-
-
-def read_profile(path: Path) -> list[Layer]:
-    """The layers stored at ``path``."""
-    with path.open(newline="") as src:
-        rows = list(csv.DictReader(src))
-    return [Layer(r["name"], r["op_class"], int(r["macs"]), int(r["weights"]), int(r["inputs"]),
-                  int(r["outputs"])) for r in rows]
-
-
-def profile_dir(hardware_dir: Path) -> Path:
-    return hardware_dir / "workloads" / "profiles"
-
-
 def detector_graphs() -> dict[str, Path]:
     """Workload ids of the project's shipped detector variants and their ONNX files."""
     from fleetsim.detector.baseline import baseline_path
@@ -86,11 +62,10 @@ def workload_layers(workload_id: str) -> list[Layer]:
 def main(argv: list[str]) -> None:
     from fleetsim.hardware.catalog import default_hardware_dir
 
-    target = profile_dir(default_hardware_dir())
-    target.mkdir(parents=True, exist_ok=True)
+    root = default_hardware_dir()
     for workload_id in argv or [*detector_graphs(), *architecture_ids()]:
         layers = workload_layers(workload_id)
-        write_profile(layers, target / f"{workload_id}.csv")
+        write_profile(layers, profile_path(root, workload_id))
         print(f"{workload_id}: {len(layers)} layers, {sum(x.macs for x in layers) / 1e9:.3f} GMAC, "
               f"{sum(x.weights for x in layers) / 1e6:.2f} M weights")
 

@@ -7,7 +7,9 @@ A workload known only by published totals is costed as one dense layer (``per_la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
 
 from fleetsim.hardware.specs import WorkloadSpec
 
@@ -51,3 +53,26 @@ class Workload:
         """One dense layer holding the published MACs and weights."""
         layer = Layer("totals", "conv", int(spec.macs.value), int(spec.params.value), 0, 0)
         return cls(spec, (layer,), per_layer=False)
+
+
+def profile_path(hardware_dir: Path, workload_id: str) -> Path:
+    """Where the stored per-layer profile of ``workload_id`` lives."""
+    return hardware_dir / "workloads" / "profiles" / f"{workload_id}.csv"
+
+
+def write_profile(layers: list[Layer], path: Path) -> Path:
+    """Write ``layers`` as CSV with a header row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(f.name for f in fields(Layer))
+        writer.writerows(astuple(layer) for layer in layers)
+    return path
+
+
+def read_profile(path: Path) -> list[Layer]:
+    """The layers stored at ``path``."""
+    with path.open(newline="") as src:
+        rows = list(csv.DictReader(src))
+    return [Layer(r["name"], r["op_class"], int(r["macs"]), int(r["weights"]), int(r["inputs"]),
+                  int(r["outputs"])) for r in rows]
