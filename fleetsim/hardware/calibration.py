@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.fit import device_fit, fit_points, point_terms
+from fleetsim.hardware.fit import calibration_terms, device_fit, fit_points, point_terms
 from fleetsim.hardware.inference import evaluate
 from fleetsim.hardware.specs import DeviceSpec
 
@@ -45,7 +45,7 @@ class PointCheck:
 def check_device(device: DeviceSpec, catalog: Catalog) -> list[PointCheck]:
     """Every calibration and validation point of ``device``, predicted."""
     full = device_fit(device, catalog)
-    calibration = [point_terms(device, p, catalog) for p in device.calibration]
+    calibration = calibration_terms(device, catalog)
     checks = []
     for i, terms in enumerate(calibration):
         loo_fit = fit_points(device, calibration[:i] + calibration[i + 1:])
@@ -81,23 +81,18 @@ def validate_catalog(catalog: Catalog) -> dict:
         points += checks
         fit = device_fit(device, catalog)
         devices[device_id] = {**_summary(checks), "fit": asdict(fit)}
-    loo = [c for c in points if c.loo_error is not None]
-    validation = [c for c in points if c.kind == "validation"]
     return {
         "points": [{**asdict(c), "error": c.error, "loo_error": c.loo_error} for c in points],
         "devices": devices,
-        "overall": {"loo_points": len(loo), "loo_median_abs_error": _median([abs(c.loo_error) for c in loo]),
-                    "loo_worst_ratio": _worst(loo, loo=True),
-                    "validation_points": len(validation),
-                    "validation_median_abs_error": _median([abs(c.error) for c in validation]),
-                    "validation_worst_ratio": _worst(validation, loo=False)},
+        "overall": _summary(points),
     }
 
 
 def _summary(checks: list[PointCheck]) -> dict:
     loo = [c for c in checks if c.loo_error is not None]
     validation = [c for c in checks if c.kind == "validation"]
-    return {"calibration_points": len(loo),
+    return {"calibration_points": sum(c.kind == "calibration" for c in checks),
+            "loo_points": len(loo),
             "loo_median_abs_error": _median([abs(c.loo_error) for c in loo]),
             "loo_worst_ratio": _worst(loo, loo=True),
             "validation_points": len(validation),

@@ -56,11 +56,19 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     return PointTerms(point, terms, batch, throughput)
 
 
+def calibration_terms(device: DeviceSpec, catalog: Catalog) -> list[PointTerms]:
+    """Terms of every calibration point of ``device`` (computed once per catalog)."""
+    key = ("calibration terms", device.id)
+    if key not in catalog.memo:
+        catalog.memo[key] = [point_terms(device, p, catalog) for p in device.calibration]
+    return catalog.memo[key]
+
+
 def device_fit(device: DeviceSpec, catalog: Catalog) -> DeviceFit:
     """The device's parameters fitted on all its calibration points (computed once per catalog)."""
     key = ("fit", device.id)
     if key not in catalog.memo:
-        catalog.memo[key] = fit_points(device, [point_terms(device, p, catalog) for p in device.calibration])
+        catalog.memo[key] = fit_points(device, calibration_terms(device, catalog))
     return catalog.memo[key]
 
 
