@@ -61,7 +61,7 @@ def training_cost(
                             f"(allowed: a device with a {TRAINING_PRECISION} peak)")
     flops = BACKWARD_FACTOR * 2 * workload.macs * samples * epochs
     compute_s = flops / (chips * device.peak[TRAINING_PRECISION].value * mfu)
-    checkpoints = (math.ceil(compute_s / checkpoint_interval_s) if compute_s > 0 else 0) or 1
+    checkpoints = max(1, math.ceil(compute_s / checkpoint_interval_s))
     write_s = CHECKPOINT_BYTES_PER_PARAM * workload.spec.params.value / checkpoint_bandwidth
     checkpoint_s = checkpoints * write_s
     duration_s = startup_s + compute_s + checkpoint_s
