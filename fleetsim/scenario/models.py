@@ -185,9 +185,12 @@ class Cluster(Strict):
         "5 min", description="Fixed per-job time to provision, compile and stage data."
     )
     checkpoint_interval: Duration = Field(
-        "10 min", description="Compute time between checkpoints (one more is written at the end).")
+        "10 min", description="Compute time between checkpoints (one more is written at the end); a policy "
+        "choice, not a hardware figure.")
     checkpoint_bandwidth: DataRate = Field(
-        "1 GB/s", description="Rate a checkpoint (weights + optimizer state) is written to storage.")
+        "1000 MiB/s", description="Rate a checkpoint (weights + optimizer state) is written to storage. "
+        "Default: the most one Amazon EBS gp3 volume can be provisioned for, 1,000 MiB/s (Amazon EC2 API "
+        "reference, CreateVolume, Throughput).")
     source: str = Field(min_length=1, description="Where mfu, pue, startup and checkpointing come from.")
 
 
