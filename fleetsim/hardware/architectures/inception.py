@@ -13,16 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from fleetsim.hardware.architectures import Architecture, register
-
-Kernel = int | tuple[int, int]
+from fleetsim.hardware.architectures.mobilenet import Kernel, conv_bn
 
 
 def conv(c_in: int, c_out: int, k: Kernel, stride: int = 1, same: bool = True) -> nn.Sequential:
     """Conv (no bias) + batch norm + ReLU; ``same`` pads to keep the size, else 'valid'."""
-    kh, kw = (k, k) if isinstance(k, int) else k
-    padding = (kh // 2, kw // 2) if same else 0
-    return nn.Sequential(nn.Conv2d(c_in, c_out, (kh, kw), stride, padding, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU())
+    return conv_bn(c_in, c_out, k, stride, act=nn.ReLU, padding=None if same else 0)
 
 
 def chain(c_in: int, *convs: tuple[int, Kernel]) -> nn.Sequential:

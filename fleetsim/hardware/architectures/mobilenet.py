@@ -1,9 +1,10 @@
 """MobileNet v1 and v2 ImageNet classifiers (TF-slim layout, 1001 classes), and their blocks.
 
 The blocks here (:func:`conv_bn`, :class:`InvertedResidual`, :class:`FusedConv`) are shared
-with the SSD and EfficientDet families. Convolutions pad by ``k // 2``, which gives the same
-output sizes (so the same MACs) as TensorFlow's 'SAME' padding. Both classifiers end, as in
-TF-slim, in a 1x1 convolution to 1001 logits (ImageNet plus background) after global pooling.
+with the other families; :func:`conv_bn` is every family's Conv-BN-activation block.
+Convolutions pad by ``k // 2``, which gives the same output sizes (so the same MACs) as
+TensorFlow's 'SAME' padding. Both classifiers end, as in TF-slim, in a 1x1 convolution to
+1001 logits (ImageNet plus background) after global pooling.
 
 - ``mobilenet_v1_224``: 3x3 stem and 13 depthwise-separable blocks (Howard et al., Table 1).
 - ``mobilenet_v2_224``: 3x3 stem, 17 inverted residual bottlenecks, 1x1 conv to 1280
@@ -11,6 +12,8 @@ TF-slim, in a 1x1 convolution to 1001 logits (ImageNet plus background) after gl
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from torch import Tensor, nn
 
@@ -25,10 +28,16 @@ V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96,
              (6, 320, 1, 1))
 
 
-def conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1,
-            act: type[nn.Module] | None = nn.ReLU6) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) + batch norm, followed by ``act`` unless it is None."""
-    layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+Kernel = int | tuple[int, int]
+
+
+def conv_bn(c_in: int, c_out: int, k: Kernel = 1, stride: int = 1, groups: int = 1,
+            act: Callable[[], nn.Module] | None = nn.ReLU6, padding: Kernel | None = None) -> nn.Sequential:
+    """Conv (no bias; 'same' padding unless ``padding`` is given) + batch norm, followed by ``act``
+    unless it is None. The Conv-BN-activation block of every architecture family here."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    pad = (kh // 2, kw // 2) if padding is None else padding
+    layers = [nn.Conv2d(c_in, c_out, (kh, kw), stride, pad, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
     return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
 
 

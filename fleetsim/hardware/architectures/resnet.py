@@ -14,15 +14,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fleetsim.hardware.architectures import Architecture, register
+from fleetsim.hardware.architectures.mobilenet import conv_bn
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck width, units); output is 4 x width
 EXPANSION = 4
-
-
-def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) + batch norm, optionally followed by ReLU."""
-    layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out)]
-    return nn.Sequential(*layers, nn.ReLU()) if relu else nn.Sequential(*layers)
 
 
 class Bottleneck(nn.Module):
@@ -31,10 +26,11 @@ class Bottleneck(nn.Module):
     def __init__(self, c_in: int, width: int, stride: int):
         super().__init__()
         c_out = width * EXPANSION
-        self.residual = nn.Sequential(conv_bn(c_in, width, 1), conv_bn(width, width, 3, stride),
-                                      conv_bn(width, c_out, 1, relu=False))
+        self.residual = nn.Sequential(conv_bn(c_in, width, 1, act=nn.ReLU),
+                                      conv_bn(width, width, 3, stride, act=nn.ReLU),
+                                      conv_bn(width, c_out, 1, act=None))
         if c_in != c_out:
-            self.shortcut = conv_bn(c_in, c_out, 1, stride, relu=False)
+            self.shortcut = conv_bn(c_in, c_out, 1, stride, act=None)
         elif stride > 1:
             self.shortcut = nn.MaxPool2d(1, stride)
         else:
@@ -47,7 +43,7 @@ class Bottleneck(nn.Module):
 
 def resnet50(stride_in_last_unit: bool, classes: int = 1000) -> nn.Module:
     """ResNet-50; ``stride_in_last_unit`` selects the TF-slim layout over the torchvision one."""
-    layers: list[nn.Module] = [conv_bn(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1)]
+    layers: list[nn.Module] = [conv_bn(3, 64, 7, 2, act=nn.ReLU), nn.MaxPool2d(3, 2, 1)]
     c_in = 64
     for index, (width, units) in enumerate(STAGES):
         for unit in range(units):

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from fleetsim.hardware.architectures import Architecture, register
+from fleetsim.hardware.architectures.mobilenet import conv_bn
 
 CLASSES = 80
 ANCHORS = 3  # anchor boxes per cell of the anchor-based heads
@@ -40,9 +41,7 @@ LEAKY: Activation = partial(nn.LeakyReLU, 0.1)
 def conv(c_in: int, c_out: int, k: int = 1, s: int = 1, p: int | None = None, g: int = 1,
          act: Activation | None = nn.SiLU) -> nn.Sequential:
     """Conv (no bias, 'same' padding unless ``p``) + batch norm + activation (none if ``act`` is None)."""
-    layers = [nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, groups=g, bias=False),
-              nn.BatchNorm2d(c_out)]
-    return nn.Sequential(*layers, act() if act else nn.Identity())
+    return conv_bn(c_in, c_out, k, s, groups=g, act=act, padding=p)
 
 
 class Residual(nn.Module):
