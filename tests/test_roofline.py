@@ -44,7 +44,7 @@ NMS = Layer("nms", "nms", 0, 0, 4000, 0)
 
 def _cost(device, workload, fit=FIT, batch=1, precision="int8", throttled=False, catalog=None):
     terms = call_terms(device, workload, precision, catalog or _catalog(device), batch)
-    return evaluate(device, terms, fit, batch, throttled)
+    return evaluate(device, terms, fit, throttled)
 
 
 def test_compute_bound_layers_follow_peak_efficiency_and_class_factor():
@@ -82,10 +82,10 @@ def test_unsupported_operator_and_everything_after_run_on_the_host_cpu():
     workload = _workload(CONV, NMS, tail)
     terms = call_terms(device, workload, "int8", catalog)
     host_alone = evaluate(host, call_terms(host, _workload(NMS, tail), "int8", catalog),
-                          device_fit(host, catalog), 1)  # the host priced with its own (prior-only) fit
+                          device_fit(host, catalog))  # the host priced with its own (prior-only) fit
     assert terms.fallback_layers == 2 and len(terms.compute_s) == 1
     assert terms.fallback_s == pytest.approx(host_alone.latency_s, rel=1e-12)
-    cost = evaluate(device, terms, FIT, 1)
+    cost = evaluate(device, terms, FIT)
     assert cost.energy_j == pytest.approx(2.0 * (cost.latency_s - cost.fallback_s) + 5.0 * cost.fallback_s)
 
 
@@ -129,7 +129,7 @@ def test_fit_recovers_the_parameters_that_generated_the_measurements():
     assert exact.layer_overhead_s == pytest.approx(2e-5, rel=1e-3)
     default = fit_points(device, points)  # 25 % scatter assumed: the priors pull, predictions stay close
     for p in points:
-        assert evaluate(device, p.terms, default, 1).latency_s == pytest.approx(p.point.latency, rel=0.06)
+        assert evaluate(device, p.terms, default).latency_s == pytest.approx(p.point.latency, rel=0.06)
 
 
 def test_throughput_points_are_predicted_at_steady_state():
@@ -138,7 +138,7 @@ def test_throughput_points_are_predicted_at_steady_state():
     catalog.memo[("profile", "net")] = _workload(CONV)
     point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", source="test")
     terms = point_terms(device, point, catalog)
-    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT, terms.batch).latency_s)
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT).latency_s)
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5 / terms.batch, rel=1e-12)  # no call overhead
     assert point.seconds_per_inference == pytest.approx(0.01)
 

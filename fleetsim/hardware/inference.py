@@ -84,7 +84,6 @@ class InferenceCost:
     fallback_s: float
     fallback_layers: int
     efficiency: float
-    batch: int
 
 
 def supported(device: DeviceSpec, precision: str) -> bool:
@@ -104,11 +103,10 @@ def inference_cost(device: DeviceSpec, workload: Workload, precision: str, catal
     from fleetsim.hardware.fit import device_fit
 
     terms = call_terms(device, workload, precision, catalog, batch, host)
-    return evaluate(device, terms, device_fit(device, catalog), batch, throttled)
+    return evaluate(device, terms, device_fit(device, catalog), throttled)
 
 
-def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, batch: int,
-             throttled: bool = False) -> InferenceCost:
+def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bool = False) -> InferenceCost:
     """Price ``terms`` with the fitted parameters ``fit``."""
     efficiency = fit.efficiency[terms.precision]
     if throttled and device.thermal is not None:
@@ -124,8 +122,7 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, batch: int,
         energy_j=device.active_power.value * device_s + terms.host_power_w * terms.fallback_s,
         layers_s=layers_s, memory_bound_layers=int((terms.memory_s > compute).sum()),
         overhead_s=overhead, transfer_s=terms.transfer_s, spill_s=terms.spill_s,
-        fallback_s=terms.fallback_s, fallback_layers=terms.fallback_layers, efficiency=efficiency,
-        batch=batch)
+        fallback_s=terms.fallback_s, fallback_layers=terms.fallback_layers, efficiency=efficiency)
 
 
 def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
