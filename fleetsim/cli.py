@@ -131,13 +131,13 @@ def _fmt(value) -> str:
 def _summary_table(summary: dict) -> Table:
     table = Table(title=f"fleetsim: {summary['run']['scenario']}", show_lines=False)
     table.add_column("group")
-    for col in ("frames", "dropped", "p50 ms", "p95 ms", "p99 ms", "miss rate", "mJ/frame"):
+    for col in ("frames", "dropped", "failed", "p50 ms", "p95 ms", "p99 ms", "miss rate", "mJ/frame"):
         table.add_column(col, justify="right")
     rows = [(name, fig) for name, fig in summary["groups"].items()] + [("all", summary)]
     for name, fig in rows:
         lat = fig["latency_ms"]
         table.add_row(name, _fmt(fig["frames"]["generated"]), _fmt(fig["frames"]["dropped"]),
-                      _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
+                      _fmt(fig["frames"]["failed"]), _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
                       _fmt(lat["deadline_miss_rate"]), _fmt(fig["energy"]["per_frame_mj"]))
     net, rt, acc = summary["network"], summary["retraining"], summary["accuracy"]
     table.caption = (f"mAP@0.5 {_fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; "

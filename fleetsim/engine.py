@@ -19,6 +19,7 @@ from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.edge.detection import FleetDetection
+from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
 from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.uploads import upload_process
@@ -49,13 +50,25 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
     seed = scenario.simulation.seed
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
-        cost = inference_cost(catalog.device(spec.accelerator, "edge"), workload, spec.precision,
-                              catalog)
+        device = catalog.device(spec.accelerator, "edge")
+        cost = inference_cost(device, workload, spec.precision, catalog)
+        throttled, throttle_at = None, np.inf
+        if spec.faults.thermal_throttling is not None:
+            hot = throttled_device(device, spec.faults.thermal_throttling,
+                                   f"fleet.groups[{g}].faults.thermal_throttling")
+            throttled = inference_cost(hot, workload, spec.precision, catalog, throttled=True)
+            throttle_at = hot.thermal.time_to_throttle.value
+        failures = spec.faults.failures
         vehicles = []
         for i in range(spec.count):
+            failure_key = component_key(seed, "failures", spec.name, i) if failures else None
+            outages = (outage_schedule(failure_key, failures, scenario.simulation.duration)
+                       if failures else Outages.none())
             vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g, local_index=i,
                                     spec=spec, inference=cost,
-                                    selection_key=component_key(seed, "selection", spec.name, i)))
+                                    selection_key=component_key(seed, "selection", spec.name, i),
+                                    throttled=throttled, throttle_at_s=throttle_at,
+                                    failure_key=failure_key, outages=outages))
             index += 1
         groups.append(GroupMembers(index=g, spec=spec, vehicles=vehicles))
     return groups

@@ -15,7 +15,7 @@ from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FrameLedger
-from fleetsim.metrics.summary import frame_figures
+from fleetsim.metrics.summary import fault_figures, frame_figures
 from fleetsim.scenario.models import Scenario
 
 
@@ -66,12 +66,20 @@ class Results:
         return out
 
 
-def _group_figures(ledger: FrameLedger, groups: list[str]) -> dict:
+def _group_figures(ledger: FrameLedger, groups: list[str], vehicles) -> dict:
     out = {}
     for g, name in enumerate(groups):
         members = np.flatnonzero(ledger.layout.group == g)
         out[name] = frame_figures(ledger, members, ledger.histograms[g])
+        out[name]["faults"] = fault_figures([vehicles[i] for i in members], ledger.duration_s)
     return out
+
+
+def _outages_table(vehicles) -> pd.DataFrame:
+    rows = [(v.name, v.spec.name, onset, back) for v in vehicles
+            for onset, back in zip(v.outages.onset_s, v.outages.back_s, strict=True)]
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS["outages"])).astype(
+        {"t_fail_s": float, "t_back_s": float})
 
 
 def _vehicles_table(vehicles) -> pd.DataFrame:
@@ -81,6 +89,7 @@ def _vehicles_table(vehicles) -> pd.DataFrame:
         "accelerator": [v.spec.accelerator for v in vehicles],
         "precision": [v.spec.precision for v in vehicles],
         "inference_latency_s": [v.inference.latency_s for v in vehicles],
+        "throttled_latency_s": [v.throttled.latency_s if v.throttled else np.nan for v in vehicles],
         "inference_energy_j": [v.inference.energy_j for v in vehicles],
         "final_model_version": [v.model_version for v in vehicles],
         "samples_queued_at_end": [len(v.samples) for v in vehicles],
@@ -93,7 +102,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     tables = {
         name: log.frame(name, list(columns))
         for name, columns in TABLE_COLUMNS.items()
-        if name not in ("vehicle_windows", "vehicles", "frames", *DETECTION_COLUMNS)
+        if name not in ("vehicle_windows", "vehicles", "outages", "frames", *DETECTION_COLUMNS)
     }
     accuracy = AccuracyRecord(detection.records, detection.found, detection.truth)
     tables["detections"] = accuracy.table(ledger.layout.vehicle_names, ledger.layout.group_names,
@@ -102,6 +111,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
                                                   scenario.simulation.duration)
     tables["vehicle_windows"] = ledger.vehicle_windows()
     tables["vehicles"] = _vehicles_table(vehicles)
+    tables["outages"] = _outages_table(vehicles)
     frames = ledger.frames()
     if frames is not None:
         tables["frames"] = frames
@@ -109,6 +119,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     summary = frame_figures(ledger, None, ledger.histograms.sum(axis=0))
     jobs = tables["training_jobs"]
     swaps = tables["model_swaps"]
+    summary["faults"] = fault_figures(vehicles, scenario.simulation.duration)
     summary["samples"] = {
         "selected": int(tables["detections"]["selected"].sum()),
         "uploaded": at_horizon["samples_uploaded"],
@@ -134,7 +145,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "sim_s": scenario.simulation.duration,
         "wall_s": wall_s,
     }
-    summary["groups"] = _group_figures(ledger, groups)
+    summary["groups"] = _group_figures(ledger, groups, vehicles)
     histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
     return Results(scenario=scenario, summary=summary, tables=tables,
                    latency_histograms=histograms)

@@ -51,6 +51,7 @@ def test_window_length_does_not_change_results(small_data):
 def test_frames_and_samples_are_conserved(both_modes):
     fast, _ = both_modes
     s = fast.summary
+    assert s["frames"]["failed"] == s["faults"]["failures"] == 0
     assert s["frames"]["generated"] == s["frames"]["processed"] + s["frames"]["dropped"]
     for group in s["groups"].values():
         f = group["frames"]

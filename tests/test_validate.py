@@ -107,6 +107,15 @@ def _first_issue(tmp_path, data) -> re.Match:
      "fleet.groups[0].uploads.selection.conditions[0]", "'night'"),
     ({"fleet__groups__0__uploads__max_rate": "5 MB"}, "fleet.groups[0].uploads.max_rate", "frequency"),
     ({"detector__detect_every": 0}, "detector.detect_every", "allowed: > 0"),
+    ({"fleet__groups__0__faults": {"thermal_throttling": {"after": "10 min"}}},
+     "fleet.groups[0].faults.thermal_throttling", "coral_usb has no sourced thermal figures; set "
+     "sustained_fraction"),
+    ({"fleet__groups__0__faults": {"thermal_throttling": {"after": "1 min", "sustained_fraction": 0}}},
+     "fleet.groups[0].faults.thermal_throttling.sustained_fraction", "allowed: > 0"),
+    ({"fleet__groups__0__faults": {"failures": {"mtbf": "100 h"}}},
+     "fleet.groups[0].faults.failures.repair", "required field is missing"),
+    ({"fleet__groups__0__faults": {"failure": {"mtbf": "100 h"}}},
+     "fleet.groups[0].faults.failure", "did you mean 'failures'"),
 ])
 def test_bad_values_are_located_and_explained(tmp_path, overrides, path, fragment):
     match = _first_issue(tmp_path, with_overrides(small_scenario_data(), **overrides))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fleetsim.edge.faults import Outages
 from fleetsim.hardware.inference import InferenceCost
 from fleetsim.scenario.models import VehicleGroup
 
@@ -45,9 +46,18 @@ class Vehicle:
     spec: VehicleGroup
     inference: InferenceCost
     selection_key: np.uint64  # counter-based draws of its sample selection
+    throttled: InferenceCost | None = None  # cost once thermally throttled, if it throttles
+    throttle_at_s: float = np.inf  # throttling onset, seconds into the run
+    failure_key: np.uint64 | None = None  # counter-based up-time draws, if it fails
+    outages: Outages = field(default_factory=Outages.none)
     model_version: int = 0
     samples: SampleQueue = field(default_factory=SampleQueue)
     samples_in_flight: int = 0
+
+    def service_s(self, capture_s: float) -> float:
+        """Accelerator time of a frame captured at ``capture_s``."""
+        cost = self.throttled if capture_s >= self.throttle_at_s else self.inference
+        return cost.latency_s
 
 
 @dataclass

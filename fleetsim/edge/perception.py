@@ -16,6 +16,7 @@ import simpy
 
 from fleetsim.edge.cameras import CameraBank
 from fleetsim.edge.detection import FleetDetection
+from fleetsim.edge.faults import padded, up_time
 from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.metrics.ledger import FrameBatch, FrameLedger
@@ -23,17 +24,27 @@ from fleetsim.rng import component_key
 
 
 class _GroupFrames:
-    """Camera banks, one per camera of the group's vehicle spec."""
+    """Camera banks, one per camera of the group's vehicle spec, and service-time arrays."""
 
     def __init__(self, members: GroupMembers, seed: int):
         self.members = members
         spec = members.spec
-        n = len(members.vehicles)
+        vehicles = members.vehicles
+        n = len(vehicles)
         self.banks = [
             CameraBank(np.array([component_key(seed, "camera", spec.name, i, cam.name)
                                  for i in range(n)]), cam.fps, cam.arrivals)
             for cam in spec.cameras
         ]
+        self.latency_s = np.array([v.inference.latency_s for v in vehicles])
+        self.throttle_at_s = np.array([v.throttle_at_s for v in vehicles])
+        self.throttled_s = np.array([(v.throttled or v.inference).latency_s for v in vehicles])
+        self.outages = padded([v.outages for v in vehicles]) if spec.faults.failures else None
+
+    def service_s(self, capture_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Service time of each frame (V, N) by capture time, and whether it is throttled."""
+        throttled = capture_s >= self.throttle_at_s[:, None]
+        return np.where(throttled, self.throttled_s[:, None], self.latency_s[:, None]), throttled
 
 
 class VectorisedPerception:
@@ -77,8 +88,8 @@ class VectorisedPerception:
         times = np.take_along_axis(times, order, axis=1)
         counters = np.take_along_axis(counters, order, axis=1)
         camera = np.take_along_axis(camera, order, axis=1)
-        service = np.array([v.inference.latency_s for v in members.vehicles])
-        served = serve(queue, times, np.broadcast_to(service[:, None], times.shape))
+        service, throttled = frames.service_s(times)
+        served = serve(queue, times, service, frames.outages)
         valid = np.isfinite(times)
         local = np.broadcast_to(np.arange(n)[:, None], times.shape)[valid]
         index = members.indices[local]
@@ -91,6 +102,8 @@ class VectorisedPerception:
             start_s=served.start[valid],
             done_s=served.departure[valid],
             processed=processed,
+            failed=served.failed[valid],
+            throttled=processed & throttled[valid],
             model_version=np.array([v.model_version for v in members.vehicles])[local],
             detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
         )
@@ -112,10 +125,16 @@ class ReferencePerception:
         self.pending: list[simpy.Process] = []
         self.groups = [_GroupFrames(g, seed) for g in groups]
         self.accelerators = {v.index: simpy.Resource(env, capacity=1) for v in vehicles}
+        self.in_system: dict[int, set[simpy.Process]] = {v.index: set() for v in vehicles}
+        self.down: set[int] = set()
         for frames in self.groups:
             for c, bank in enumerate(frames.banks):
                 for local in range(len(bank)):
                     env.process(self._camera(frames, c, local))
+            failures = frames.members.spec.faults.failures
+            if failures is not None:
+                for vehicle in frames.members.vehicles:
+                    env.process(self._failures(vehicle, failures))
 
     def advance_to(self, t: float) -> None:
         """Nothing to catch up: frames happen as events."""
@@ -130,25 +149,51 @@ class ReferencePerception:
             self._arrive(frames, camera, local, k)
             k += 1
 
+    def _failures(self, vehicle: Vehicle, failures):
+        """Fail after each up-time, lose every frame in the system, come back after repair."""
+        k = 0
+        while True:
+            yield self.env.timeout(up_time(vehicle.failure_key, failures, k))
+            if self.env.now >= self.duration_s:
+                return
+            self.down.add(vehicle.index)
+            for process in list(self.in_system[vehicle.index]):
+                process.interrupt("accelerator failed")
+            yield self.env.timeout(failures.repair)
+            self.down.discard(vehicle.index)
+            k += 1
+
     def _arrive(self, frames: _GroupFrames, camera: int, local: int, k: int) -> None:
         vehicle = frames.members.vehicles[local]
         accelerator = self.accelerators[vehicle.index]
         in_system = len(accelerator.users) + len(accelerator.queue)
-        if in_system > vehicle.spec.queue_capacity:
-            self.rows.append((vehicle.index, camera, k, self.env.now, np.nan, np.nan, False,
-                              vehicle.model_version, False))
+        if vehicle.index in self.down or in_system > vehicle.spec.queue_capacity:
+            self._unserved(vehicle, camera, k, self.env.now, failed=vehicle.index in self.down)
             return
-        self.pending.append(self.env.process(self._serve(frames, camera, local, k)))
+        process = self.env.process(self._serve(frames, camera, local, k))
+        self.in_system[vehicle.index].add(process)
+        self.pending.append(process)
+
+    def _unserved(self, vehicle: Vehicle, camera: int, k: int, capture: float, failed: bool) -> None:
+        self.rows.append((vehicle.index, camera, k, capture, np.nan, np.nan, False, failed, False,
+                          vehicle.model_version, False))
 
     def _serve(self, frames: _GroupFrames, camera: int, local: int, k: int):
         vehicle = frames.members.vehicles[local]
         capture, version = self.env.now, vehicle.model_version
-        with self.accelerators[vehicle.index].request() as request:
-            yield request
-            start = self.env.now
-            yield self.env.timeout(vehicle.inference.latency_s)
-            done = self.env.now
-        row = (vehicle.index, camera, k, capture, start, done, True, version)
+        try:
+            with self.accelerators[vehicle.index].request() as request:
+                yield request
+                start = self.env.now
+                yield self.env.timeout(vehicle.service_s(capture))
+                done = self.env.now
+        except simpy.Interrupt:
+            self._unserved(vehicle, camera, k, capture, failed=True)
+            return
+        finally:
+            self.in_system[vehicle.index].discard(self.env.active_process)
+        throttled = capture >= vehicle.throttle_at_s
+        row = (vehicle.index, camera, k, capture, start, done, True, False, throttled, version)
         detected = bool(self.detection.detected(*(np.array([x]) for x in row[:3]))[0])
         self.rows.append((*row, detected))
         if detected:
@@ -161,7 +206,7 @@ class ReferencePerception:
 
 
 _ROW_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s", "processed",
-               "model_version", "detected")
+               "failed", "throttled", "model_version", "detected")
 
 
 def _batch(rows: list[tuple]) -> FrameBatch:
@@ -170,6 +215,6 @@ def _batch(rows: list[tuple]) -> FrameBatch:
     arrays = {n: np.array(col) for n, col in zip(_ROW_FIELDS, columns, strict=True)}
     for name in ("vehicle", "camera", "counter", "model_version"):
         arrays[name] = arrays[name].astype(np.int64)
-    for name in ("processed", "detected"):
+    for name in ("processed", "failed", "throttled", "detected"):
         arrays[name] = arrays[name].astype(bool)
     return FrameBatch(**arrays)

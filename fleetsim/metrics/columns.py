@@ -13,6 +13,7 @@ TABLE_DOCS: dict[str, str] = {
     "training_jobs": "One row per completed cloud training job.",
     "model_versions": "One row per model version released by a finished training job.",
     "model_swaps": "One row per vehicle switching to a newer model version after its download.",
+    "outages": "One row per accelerator failure (fleet.groups[].faults.failures).",
     "frames": "One row per camera frame (only with outputs.frame_table: true).",
     "detections": "One row per frame really rendered and run through the detector model.",
     "accuracy_windows": "One row per accuracy window (outputs.accuracy_window): mAP@0.5 over time.",
@@ -27,8 +28,11 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "frames_generated": "Frames captured in the window.",
         "frames_processed": "Captured frames that ran on the accelerator.",
         "frames_dropped": "Captured frames dropped at a full accelerator queue.",
+        "frames_failed": "Captured frames lost to an accelerator failure (down, or queued or "
+        "in service when it failed).",
         "frames_late": "Processed frames whose latency exceeded the group deadline.",
         "frames_detected": "Processed frames really rendered and run through the detector model.",
+        "frames_throttled": "Processed frames served at the thermally throttled speed.",
         "latency_mean_s": "Mean capture-to-detection latency of processed frames, seconds.",
         "latency_max_s": "Largest latency of a processed frame, seconds.",
         "busy_s": "Accelerator busy time serving the window's frames, seconds.",
@@ -40,9 +44,17 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "accelerator": "Edge hardware model id.",
         "precision": "Precision the detector runs at.",
         "inference_latency_s": "Modelled time of one inference (accelerator service time), seconds.",
+        "throttled_latency_s": "The same once thermally throttled, seconds (NaN if the group does "
+        "not throttle).",
         "inference_energy_j": "Modelled energy of one inference at active power, joules.",
         "final_model_version": "Model version the vehicle ran at the end (0 = shipped model).",
         "samples_queued_at_end": "Samples still waiting on the vehicle for upload at the end.",
+    },
+    "outages": {
+        "vehicle": "Vehicle whose accelerator failed.",
+        "group": "Its group.",
+        "t_fail_s": "Failure time, seconds (frames queued or in service then are lost).",
+        "t_back_s": "End of the repair, seconds (may lie beyond the run's end).",
     },
     "uploads": {
         "vehicle": "Uploading vehicle.",
@@ -87,10 +99,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "group": "Vehicle group name.",
         "camera": "Camera index within the vehicle (order of fleet.groups[].cameras).",
         "t_capture_s": "Capture time, seconds.",
-        "t_start_s": "Start of inference, seconds (NaN if dropped).",
-        "t_done_s": "End of inference, seconds (NaN if dropped).",
-        "latency_s": "t_done_s - t_capture_s, seconds (NaN if dropped).",
+        "t_start_s": "Start of inference, seconds (NaN if dropped or failed).",
+        "t_done_s": "End of inference, seconds (NaN if dropped or failed).",
+        "latency_s": "t_done_s - t_capture_s, seconds (NaN if dropped or failed).",
         "dropped": "True if the frame arrived to a full queue and was not processed.",
+        "failed": "True if the frame was lost to an accelerator failure.",
+        "throttled": "True if the frame was served at the thermally throttled speed.",
         "model_version": "Model version the vehicle ran when the frame was captured.",
         "detected": "True if the frame was really rendered and run through the detector model.",
     },
@@ -127,8 +141,11 @@ TABLE_COLUMNS.update(DETECTION_COLUMNS)
 
 SUMMARY_KEYS: dict[str, str] = {
     "frames.generated": "Frames captured by every camera during the run.",
-    "frames.processed": "Frames that ran on an accelerator (generated = processed + dropped).",
+    "frames.processed": "Frames that ran on an accelerator (generated = processed + dropped + "
+    "failed).",
     "frames.dropped": "Frames dropped at a full accelerator queue.",
+    "frames.failed": "Frames lost to an accelerator failure (fleet.groups[].faults.failures).",
+    "frames.throttled": "Processed frames served at the thermally throttled speed.",
     "frames.late": "Processed frames whose latency exceeded their group's deadline.",
     "frames.detected": "Processed frames really rendered and detected (1 in detector.detect_every).",
     "latency_ms.p50": "Median capture-to-detection latency of processed frames, ms "
@@ -137,8 +154,12 @@ SUMMARY_KEYS: dict[str, str] = {
     "latency_ms.p99": "99th percentile latency, ms.",
     "latency_ms.mean": "Mean latency of processed frames, ms (exact).",
     "latency_ms.max": "Largest latency of a processed frame, ms (exact).",
-    "latency_ms.deadline_miss_rate": "(late + dropped) / generated: frames without a detection "
+    "latency_ms.deadline_miss_rate": "(late + dropped + failed) / generated: frames without a detection "
     "in time.",
+    "faults.failures": "Accelerator failures that started during the run, over all vehicles.",
+    "faults.down_s": "Accelerator time spent failed within the run, summed over vehicles, seconds "
+    "(counted at idle power in energy.edge_j).",
+    "faults.availability": "1 - down_s / (vehicles x run duration).",
     "energy.edge_j": "Accelerator energy of all vehicles over the run, joules.",
     "energy.per_frame_mj": "energy.edge_j per processed frame, millijoules (idle energy included).",
     "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued.",
@@ -170,4 +191,5 @@ SUMMARY_KEYS: dict[str, str] = {
     "groups.<name>.frames.*": "The frames section for one vehicle group.",
     "groups.<name>.latency_ms.*": "The latency_ms section for one vehicle group.",
     "groups.<name>.energy.*": "The energy section for one vehicle group.",
+    "groups.<name>.faults.*": "The faults section for one vehicle group.",
 }

@@ -44,7 +44,9 @@ class FrameBatch:
     capture_s: np.ndarray
     start_s: np.ndarray  # NaN for dropped frames
     done_s: np.ndarray  # NaN for dropped frames
-    processed: np.ndarray  # bool
+    processed: np.ndarray  # bool: served to completion
+    failed: np.ndarray  # bool: lost to an accelerator outage (else, if not processed, dropped)
+    throttled: np.ndarray  # bool: served at the thermally throttled speed
     model_version: np.ndarray
     detected: np.ndarray  # bool: really rendered and run through the detector
 
@@ -79,7 +81,7 @@ def histogram_quantile(counts: np.ndarray, q: float) -> float:
 class FrameLedger:
     """Accumulates frames into per-(vehicle, window) counters and latency histograms."""
 
-    COUNTERS = ("generated", "processed", "dropped", "late", "detected")
+    COUNTERS = ("generated", "processed", "dropped", "failed", "late", "detected", "throttled")
     SUMS = ("latency_sum_s", "busy_s")
     """Held as whole nanoseconds (integer-valued floats, exact below 2**53), so sums do not
     depend on the order frames arrive in batches; read back in seconds."""
@@ -108,8 +110,10 @@ class FrameLedger:
         latency = batch.done_s - batch.capture_s
         done = batch.processed
         late = done & (latency > self.layout.deadline_s[v])
-        for name, mask in (("generated", None), ("processed", done), ("dropped", ~done),
-                           ("late", late), ("detected", batch.detected)):
+        for name, mask in (("generated", None), ("processed", done),
+                           ("dropped", ~done & ~batch.failed), ("failed", batch.failed),
+                           ("late", late), ("detected", batch.detected),
+                           ("throttled", batch.throttled)):
             weights = None if mask is None else mask.astype(np.int64)
             self.counts[name] += np.bincount(cell, weights=weights, minlength=size).astype(np.int64)
         self.sums["latency_sum_s"] += np.bincount(cell[done], _whole_ns(latency[done]), minlength=size)
@@ -179,7 +183,9 @@ class FrameLedger:
             "t_start_s": cols["start_s"],
             "t_done_s": cols["done_s"],
             "latency_s": cols["done_s"] - cols["capture_s"],
-            "dropped": ~cols["processed"].astype(bool),
+            "dropped": ~cols["processed"].astype(bool) & ~cols["failed"].astype(bool),
+            "failed": cols["failed"].astype(bool),
+            "throttled": cols["throttled"].astype(bool),
             "model_version": cols["model_version"].astype(np.int64),
             "detected": cols["detected"].astype(bool),
         })

@@ -23,7 +23,7 @@ def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
     grid = ledger.latency_max_s.reshape(ledger.windows, ledger.layout.vehicles)
     latency_max = (grid if vehicles is None else grid[:, vehicles]).max(initial=0.0)
     edge_j = ledger.edge_energy_j(vehicles)
-    misses = total["late"] + total["dropped"]
+    misses = total["late"] + total["dropped"] + total["failed"]
     return {
         "frames": total,
         "latency_ms": {
@@ -38,4 +38,14 @@ def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
             "edge_j": edge_j,
             "per_frame_mj": edge_j / processed * 1e3 if processed else None,
         },
+    }
+
+
+def fault_figures(vehicles, duration_s: float) -> dict:
+    """faults section for some vehicles: failures, time down and availability."""
+    down_s = sum(v.outages.down_s(duration_s) for v in vehicles)
+    return {
+        "failures": int(sum(len(v.outages.onset_s) for v in vehicles)),
+        "down_s": down_s,
+        "availability": 1.0 - down_s / (len(vehicles) * duration_s) if vehicles else None,
     }

@@ -101,6 +101,34 @@ class SampleUploads(Strict):
     )
 
 
+class ThermalThrottling(Strict):
+    """The accelerator slows to its sustained speed once it has run hot."""
+
+    after: Duration | None = Field(
+        None, description="Time from the start of the run until clocks drop, e.g. '10 min'; "
+        "default: the accelerator's thermal.time_to_throttle.")
+    sustained_fraction: Fraction | None = Field(
+        None, description="Compute speed once throttled, as a share of the unthrottled one; "
+        "default: the accelerator's thermal.sustained_fraction.")
+
+
+class Failures(Strict):
+    """Accelerator crashes: exponential up-times, then a fixed repair time."""
+
+    mtbf: Duration = Field(description="Mean time between failures (mean up-time), e.g. '2000 h'.")
+    repair: Duration = Field(description="Time a failed accelerator stays down, e.g. '30 min'.")
+
+
+class Faults(Strict):
+    """Optional accelerator faults; frames lost to a failure are counted as frames.failed."""
+
+    thermal_throttling: ThermalThrottling | None = Field(
+        None, description="Serve frames captured after the onset at the throttled speed.")
+    failures: Failures | None = Field(
+        None, description="Fail and repair; frames captured while down, or queued or in service "
+        "at the failure, are lost.")
+
+
 class VehicleGroup(Strict):
     """Vehicles that share cameras, accelerator, deadline and network link."""
 
@@ -128,6 +156,7 @@ class VehicleGroup(Strict):
     uploads: SampleUploads = Field(
         default_factory=SampleUploads, description="Sample selection and upload."
     )
+    faults: Faults = Field(default_factory=Faults, description="Accelerator faults (none by default).")
 
 
 

@@ -44,6 +44,14 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
             problems.append(((*base, "precision"),
                              f"{group.accelerator} has no calibrated {group.precision} model "
                              f"(allowed: {', '.join(usable) or 'none'})"))
+        throttling = group.faults.thermal_throttling
+        if throttling is not None and device.thermal is None:
+            missing = [f for f in ("after", "sustained_fraction") if getattr(throttling, f) is None]
+            if missing:
+                problems.append(((*base, "faults", "thermal_throttling"),
+                                 f"{group.accelerator} has no sourced thermal figures; set "
+                                 f"{' and '.join(missing)} (allowed: after as a duration, "
+                                 f"sustained_fraction in (0, 1])"))
     cloud = _devices(catalog, "cloud")
     for i, cluster in enumerate(scenario.cloud.clusters):
         if cluster.device not in cloud:
