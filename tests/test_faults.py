@@ -150,3 +150,18 @@ def test_throttled_frames_run_at_the_sustained_speed(faulty_runs):
     np.testing.assert_allclose(service[~after], base, rtol=1e-9)
     assert vehicles.loc[vehicles["group"] == "rpi", "throttled_latency_s"].isna().all()
     assert fast.summary["groups"]["coral"]["frames"]["throttled"] == int(after.sum())
+
+
+def test_throttling_defaults_to_the_device_thermal_figures(catalog):
+    from fleetsim.hardware.inference import inference_cost
+
+    data = with_overrides(small_scenario_data(), simulation__duration="2 min")
+    data["fleet"]["groups"][1]["faults"] = {"thermal_throttling": {}}
+    results = fleetsim.run(Scenario.model_validate(data))
+    device = catalog.devices["rpi4_cpu"]
+    hot = inference_cost(device, catalog.profile("ssd_mobilenet_v2_300"), "int8", catalog, throttled=True)
+    vehicles = results.tables["vehicles"]
+    assert (vehicles.loc[vehicles["group"] == "rpi", "throttled_latency_s"] == hot.latency_s).all()
+    frames = results.tables["frames"].query("group == 'rpi'")
+    onset = device.thermal.time_to_throttle.value
+    assert frames["throttled"].eq(frames["t_capture_s"].ge(onset) & frames["t_done_s"].notna()).all()

@@ -11,7 +11,7 @@ import pytest
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.hardware.catalog import Catalog, check_references
 from fleetsim.hardware.fit import PointTerms, device_fit, fit_points, point_terms
-from fleetsim.hardware.inference import DeviceFit, call_terms, evaluate
+from fleetsim.hardware.inference import THROUGHPUT_BATCH, DeviceFit, call_terms, evaluate, fused_layers
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
 from fleetsim.hardware.workload import Layer, Workload
 
@@ -79,14 +79,58 @@ def test_unsupported_operator_and_everything_after_run_on_the_host_cpu():
     device = _device(operators=["conv", "depthwise_conv"], host_cpu="host")
     catalog = _catalog(device, host)
     tail = Layer("after", "conv", macs=10**7, weights=10, inputs=10, outputs=10)
-    workload = _workload(CONV, NMS, tail)
-    terms = call_terms(device, workload, "int8", catalog)
-    host_alone = evaluate(host, call_terms(host, _workload(NMS, tail), "int8", catalog),
-                          device_fit(host, catalog))  # the host priced with its own (prior-only) fit
+    terms = call_terms(device, _workload(CONV, NMS, tail), "int8", catalog)
+    prior = device_fit(host, catalog)  # the host priced with its own (prior-only) fit
+    rate = 1e12 * prior.efficiency["int8"]
     assert terms.fallback_layers == 2 and len(terms.compute_s) == 1
-    assert terms.fallback_s == pytest.approx(host_alone.latency_s, rel=1e-12)
+    assert terms.fallback_s == pytest.approx(2e7 / rate + 2 * prior.layer_overhead_s, rel=1e-12)
+    # nms reads its 4000 box codes and the 800 scores the device hands over, at 1 op each
+    assert terms.host_postprocess_s == pytest.approx((4000 + 800) / rate, rel=1e-12)
     cost = evaluate(device, terms, FIT)
+    host_s = terms.fallback_s + FIT.postprocess * terms.host_postprocess_s
+    assert cost.fallback_s == pytest.approx(host_s, rel=1e-12)
     assert cost.energy_j == pytest.approx(2.0 * (cost.latency_s - cost.fallback_s) + 5.0 * cost.fallback_s)
+
+
+def test_nms_on_the_device_reads_the_scores_and_costs_postprocess_ops_per_element():
+    fit = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.25}, depthwise=0.2, layer_overhead_s=0.0,
+                    postprocess=50.0)
+    cost = _cost(_device(), _workload(CONV, NMS), fit)
+    assert cost.latency_s == pytest.approx(2e9 / 5e11 + 50.0 * (4000 + 800) / 5e11, rel=1e-12)
+
+
+def test_pointwise_layers_fold_into_the_conv_they_follow():
+    relu = Layer("relu", "activation", 0, 0, 800, 800)
+    add = Layer("add", "elementwise", 0, 0, 1600, 800)  # residual add: reads the skip tensor too
+    pool = Layer("pool", "pooling", 0, 0, 800, 200)
+    fused = fused_layers((CONV, relu, add, pool, relu))
+    assert [x.name for x in fused] == ["conv+relu+add", "pool", "relu"]  # the last relu follows a pool
+    assert fused[0].inputs == 300 + 800 and fused[0].outputs == 800 and fused[0].macs == CONV.macs
+    device = _device(memory_bandwidth={"value": "1 GB/s", **SRC})
+    plain, with_pointwise = _cost(device, _workload(CONV)), _cost(device, _workload(CONV, relu, add))
+    assert with_pointwise.overhead_s == pytest.approx(plain.overhead_s)  # one kernel launch, not three
+
+
+def test_multi_context_device_pays_switches_and_weight_reloads_per_call():
+    link = {"kind": "pcie", "bandwidth": {"value": "1 GB/s", **SRC}}
+    device = _device(multi_context={"value": True, **SRC}, host_link=link)
+    fit = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.25}, depthwise=0.2, layer_overhead_s=0.0,
+                    context_switch_s=1e-3, context_layers=10.0, context_bytes=1e9)
+    small, big = _workload(*[CONV] * 5), _workload(*[CONV] * 30)
+    assert _cost(device, small, fit).latency_s == pytest.approx(_cost(_device(host_link=link), small, fit)
+                                                                .latency_s, rel=1e-6)
+    terms = call_terms(device, big, "int8", _catalog(device))
+    switches = 30 / 10 + 30 * 1000 / 1e9 - 1  # three contexts' worth of layers: two switches per call
+    expected = switches * 1e-3 + 30 * 1000 / 1e9  # and every context's weights reloaded once
+    assert terms.context_s(fit) == pytest.approx(expected, rel=1e-6)
+    batched = call_terms(device, big, "int8", _catalog(device), batch=4)
+    assert batched.context_s(fit) == pytest.approx(expected, rel=1e-6)  # once per call, not per inference
+
+
+def test_multi_context_needs_a_host_link():
+    device = _device(multi_context={"value": True, **SRC})
+    with pytest.raises(FleetsimError, match="multi_context needs a host_link"):
+        call_terms(device, _workload(CONV), "int8", _catalog(device))
 
 
 def test_unsupported_operator_without_a_host_is_a_clear_error():
@@ -141,12 +185,23 @@ def test_throughput_points_are_predicted_at_steady_state():
     per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT).latency_s)
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5 / terms.batch, rel=1e-12)  # no call overhead
     assert point.seconds_per_inference == pytest.approx(0.01)
+    assert terms.batch == THROUGHPUT_BATCH
+
+
+def test_throughput_measured_at_a_stated_batch_is_predicted_at_it():
+    device = _device(call_overhead={"value": "5 ms", **SRC})
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", batch=1, source="test")
+    terms = point_terms(device, point, catalog)
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT).latency_s)
+    assert terms.batch == 1
+    assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5, rel=1e-12)  # the layer overhead is not amortised
 
 
 @pytest.mark.parametrize("fields, fragment", [
     ({"latency": "1 ms", "throughput": "10 fps"}, "exactly one of latency or throughput"),
     ({}, "exactly one of latency or throughput"),
-    ({"throughput": "10 fps", "batch": 4}, "batch belongs to a latency measurement"),
 ])
 def test_bad_measurement_points_are_rejected(fields, fragment):
     with pytest.raises(ValueError, match=fragment):

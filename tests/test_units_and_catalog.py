@@ -97,6 +97,35 @@ def test_training_cost_known_answer(catalog):
     assert cost.cost_usd == pytest.approx(2 * device.hourly_price.value * (60.0 + compute + write))
 
 
+def test_every_cloud_device_has_sourced_training_figures_that_differ_by_family(catalog):
+    cloud = {d.id: d for d in catalog.devices.values() if d.kind == "cloud"}
+    for device in cloud.values():
+        figures = device.training
+        assert figures is not None, device.id
+        assert 0 < figures.mfu.value <= 1 and figures.startup.value > 0
+        assert "mlcommons" in figures.mfu.source.lower() or "proxy" in figures.mfu.source
+    assert cloud["tpu_v4"].training.startup.value > 4 * cloud["h100"].training.startup.value  # XLA compile
+    mfu = {name: device.training.mfu.value for name, device in cloud.items()}
+    assert mfu["tpu_v4"] > mfu["a100"] > mfu["h100"]
+
+
+def test_a_cluster_without_mfu_or_startup_takes_the_device_figures(catalog):
+    import simpy
+
+    from fleetsim.cloud.training import TrainingCluster
+    from fleetsim.metrics.events import EventLog
+    from fleetsim.scenario.models import Cluster
+
+    device, workload = catalog.devices["tpu_v4"], catalog.profile("ssd_mobilenet_v2_300")
+    own = TrainingCluster(simpy.Environment(), Cluster(name="t", device="tpu_v4", chips=4, source="x"),
+                          device, workload, EventLog())
+    assert own.mfu == device.training.mfu.value and own.startup_s == device.training.startup.value
+    set_ = TrainingCluster(simpy.Environment(), Cluster(name="t", device="tpu_v4", chips=4, mfu=0.5,
+                                                        startup="1 min", source="x"),
+                           device, workload, EventLog())
+    assert (set_.mfu, set_.startup_s) == (0.5, 60.0)
+
+
 def test_every_measurement_point_names_a_known_workload(catalog):
     for device in catalog.devices.values():
         for point in (*device.calibration, *device.validation):

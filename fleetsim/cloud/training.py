@@ -34,6 +34,9 @@ class TrainingCluster:
         self.workload = workload
         self.log = log
         self.slots = simpy.Resource(env, capacity=spec.concurrent_jobs)
+        figures = device.training
+        self.mfu = spec.mfu if spec.mfu is not None else figures.mfu.value
+        self.startup_s = spec.startup if spec.startup is not None else figures.startup.value
 
     def run(self, job: TrainingJob):
         """SimPy process: wait for a slot, train for the modelled duration, return the cost."""
@@ -41,8 +44,8 @@ class TrainingCluster:
             yield slot
             started = self.env.now
             cost = training_cost(
-                self.device, self.workload, chips=self.spec.chips, mfu=self.spec.mfu,
-                pue=self.spec.pue, startup_s=self.spec.startup, samples=job.samples,
+                self.device, self.workload, chips=self.spec.chips, mfu=self.mfu,
+                pue=self.spec.pue, startup_s=self.startup_s, samples=job.samples,
                 epochs=job.epochs, checkpoint_interval_s=self.spec.checkpoint_interval,
                 checkpoint_bandwidth=self.spec.checkpoint_bandwidth,
             )

@@ -1,7 +1,9 @@
 """Fit a device's roofline parameters to its published calibration points.
 
 Parameters (all in log space): the efficiency at the device's base precision, an offset
-for every other precision, the depthwise-conv factor and the per-layer overhead. The fit
+for every other precision, the depthwise-conv factor, the per-layer overhead, the
+post-processing work per element and, used only by ``multi_context`` devices, the context
+switch time and the layers and weight bytes one context holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
@@ -10,7 +12,15 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 - efficiency: median 0.3 of peak, x/÷ e^1.5;
 - another precision: the base efficiency x/÷ e^0.7;
 - depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC);
-- layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch).
+- layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch);
+- detection post-processing: 100 roofline ops per element read x/÷ e^2 (scalar, branchy
+  decode / threshold / sort code runs far below the SIMD rate the efficiency describes);
+- context switch: 1 ms x/÷ e^2 (reconfiguring the chip and moving the boundary activations);
+- one context holds 150 layers x/÷ e^1 and 20 MB of weights x/÷ e^1 (the 20 MB is an
+  unverified forum figure for the Hailo-8's on-chip memory, used only as a prior centre).
+
+Throughput points are predicted at the batch they were measured at when the point gives
+one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``.
 
 Measurement scatter is taken as 25 % (log sigma 0.25) when weighing points against priors.
 """
@@ -24,7 +34,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.inference import THROUGHPUT_BATCH, CallTerms, DeviceFit, call_terms
+from fleetsim.hardware.inference import THROUGHPUT_BATCH, CallTerms, DeviceFit, call_terms, context_s
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
 
 MEASUREMENT_SIGMA = 0.25
@@ -32,6 +42,10 @@ PRIOR_EFFICIENCY = (math.log(0.3), 1.5)
 PRIOR_PRECISION_OFFSET = (0.0, 0.7)
 PRIOR_DEPTHWISE = (math.log(0.3), 1.0)
 PRIOR_LAYER_OVERHEAD = (math.log(5e-6), 2.0)
+PRIOR_POSTPROCESS = (math.log(100.0), 2.0)
+PRIOR_CONTEXT_SWITCH = (math.log(1e-3), 2.0)
+PRIOR_CONTEXT_LAYERS = (math.log(150.0), 1.0)
+PRIOR_CONTEXT_BYTES = (math.log(20e6), 1.0)
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class PointTerms:
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
     """The fit-independent terms of predicting ``point``."""
     throughput = point.throughput is not None
-    batch = THROUGHPUT_BATCH if throughput else point.batch
+    batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
     terms = call_terms(device, catalog.profile(point.workload), point.precision, catalog, batch, point.host)
     return PointTerms(point, terms, batch, throughput)
 
@@ -72,6 +86,12 @@ def device_fit(device: DeviceSpec, catalog: Catalog) -> DeviceFit:
     return catalog.memo[key]
 
 
+TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEAD),
+        ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
+        ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES))
+"""The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
+
+
 def fit_points(device: DeviceSpec, points: list[PointTerms],
                measurement_sigma: float = MEASUREMENT_SIGMA) -> DeviceFit:
     """Parameters of ``device`` fitted on ``points`` (priors alone when there are none); a smaller
@@ -79,7 +99,7 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     precisions = sorted(device.peak)
     base = _base_precision(device, points)
     others = [p for p in precisions if p != base]
-    start = np.array([PRIOR_EFFICIENCY[0], *[0.0] * len(others), PRIOR_DEPTHWISE[0], PRIOR_LAYER_OVERHEAD[0]])
+    start = np.array([PRIOR_EFFICIENCY[0], *[0.0] * len(others), *(prior[0] for _, prior in TAIL)])
     if not points:
         return _to_fit(start, base, others)
     problem = _Problem(points, others, measurement_sigma)
@@ -90,8 +110,9 @@ def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
     efficiency = {base: math.exp(theta[0])}
     for i, p in enumerate(others):
         efficiency[p] = math.exp(theta[0] + theta[1 + i])
-    return DeviceFit(efficiency=efficiency, depthwise=math.exp(theta[-2]),
-                     layer_overhead_s=math.exp(theta[-1]))
+    tail = theta[1 + len(others):]
+    named = {name: math.exp(v) for (name, _), v in zip(TAIL, tail, strict=True)}
+    return DeviceFit(efficiency=efficiency, **named)
 
 
 def _base_precision(device: DeviceSpec, points: list[PointTerms]) -> str:
@@ -115,22 +136,34 @@ class _Problem:
         self.compute = np.concatenate([t.terms.compute_s for t in points])
         self.memory = np.concatenate([t.terms.memory_s for t in points])
         self.depthwise = np.concatenate([t.terms.depthwise for t in points])
+        self.post = np.concatenate([t.terms.postprocess_mask for t in points])
+        self.host_post = np.array([t.terms.host_postprocess_s for t in points])
+        self.multi = np.array([t.terms.context_reload_s is not None for t in points])
+        self.reload = np.array([t.terms.context_reload_s or 0.0 for t in points])
+        self.weight_bytes = np.array([t.terms.weight_bytes for t in points])
         index = {p: i + 1 for i, p in enumerate(others)}
         self.offset_index = np.array([index.get(t.terms.precision, 0) for t in points], dtype=int)
 
     def predicted(self, theta: np.ndarray) -> np.ndarray:
         """Time per inference of every point."""
-        offsets = np.concatenate([[0.0], theta[1:1 + len(self.others)]])
-        log_eff = theta[0] + offsets[self.offset_index][self.owner] + np.where(self.depthwise, theta[-2], 0)
+        n = 1 + len(self.others)
+        offsets = np.concatenate([[0.0], theta[1:n]])
+        log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes = theta[n:]
+        log_eff = (theta[0] + offsets[self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
+                   - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
         call = (self.fixed + np.bincount(self.owner, layer_s, minlength=len(self.fixed))
-                + self.layers * math.exp(theta[-1]))
+                + self.layers * math.exp(log_layer) + self.host_post * math.exp(log_post))
+        if self.multi.any():
+            switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
+                                  math.exp(log_ctx_layers), math.exp(log_ctx_bytes))
+            call = call + np.where(self.multi, switching, 0.0)
         return (call - self.call) / self.batch
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
+        n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
         priors = [(theta[0] - PRIOR_EFFICIENCY[0]) / PRIOR_EFFICIENCY[1],
-                  *((theta[1:1 + len(self.others)] - PRIOR_PRECISION_OFFSET[0]) / PRIOR_PRECISION_OFFSET[1]),
-                  (theta[-2] - PRIOR_DEPTHWISE[0]) / PRIOR_DEPTHWISE[1],
-                  (theta[-1] - PRIOR_LAYER_OVERHEAD[0]) / PRIOR_LAYER_OVERHEAD[1]]
+                  *((theta[1:n] - PRIOR_PRECISION_OFFSET[0]) / PRIOR_PRECISION_OFFSET[1]),
+                  *((theta[n + i] - prior[0]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
         return np.concatenate([errors, priors])

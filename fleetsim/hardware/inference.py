@@ -2,21 +2,37 @@
 
 For one call of ``batch`` inferences at one precision:
 
+    layers     = the workload's layers as runtimes execute them (:func:`fused_layers`): an
+                 activation or element-wise layer of its predecessor's shape that follows a
+                 conv/matmul runs inside that kernel (TensorRT, TFLite fused activations, the
+                 Edge TPU and Hailo compilers all fuse these), so it has no launch and no memory
+                 round trip of its own
     layer time = max(compute, memory) + layer overhead
       compute  = 2 x MACs x batch / (peak[precision] x efficiency[precision] x class factor)
-                 (a layer without MACs counts one op per activation element it touches)
+                 (a layer without MACs counts one op per activation element it touches; an nms
+                 layer reads the class scores handed to it as well as its box codes and costs
+                 ``postprocess`` roofline ops per element: decode, threshold and sort are
+                 scalar, branchy code)
       memory   = (weights + activations x batch) x bytes per element / memory bandwidth
                  (a device without DRAM bandwidth keeps activations and resident weights on chip)
     call       = call overhead + the device's layer times
                + host-link transfer of the input and of the tensor leaving the device
                + weights beyond on-chip memory, streamed once per inference
+               + context switching, on a ``multi_context`` (dataflow) device: a model needs
+                 layers / context_layers + weight bytes / context_bytes contexts' worth of
+                 the chip; each context beyond the first costs one switch per call, and with a
+                 switch every context's weights are reloaded over the host link per call
                + fallback: from the first layer of an op class the device cannot run, every
-                 layer runs on the host CPU (with that CPU's own roofline)
-    energy     = active power x device time + host CPU active power x fallback time
+                 layer runs on the host CPU (with that CPU's own roofline and fit), except that
+                 the post-processing work of an nms layer is priced at the host's roofline rate
+                 times the accelerator's fitted ``postprocess`` factor (only the accelerator's
+                 measurements, which include it, can pin it down)
+    energy     = active power x device time + host CPU active power x host time
 
-The efficiency per precision, the depthwise factor and the layer overhead are fitted per
-device to published measurements (:mod:`fleetsim.hardware.fit`). Idle power over idle time
-is added by the simulation, which knows how long the accelerator sat idle.
+The efficiency per precision, the depthwise factor, the layer overhead, the post-processing
+factor and the context parameters are fitted per device to published measurements
+(:mod:`fleetsim.hardware.fit`). Idle power over idle time is added by the simulation, which
+knows how long the accelerator sat idle.
 
 >>> from fleetsim.hardware.catalog import load_catalog
 >>> catalog = load_catalog()
@@ -26,17 +42,20 @@ is added by the simulation, which knows how long the accelerator sat idle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.specs import DeviceSpec
-from fleetsim.hardware.workload import Workload
+from fleetsim.hardware.workload import Layer, Workload
 
 BYTES_PER_ELEMENT = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 MAC_CLASSES = ("conv", "depthwise_conv", "matmul")
+FUSABLE_CLASSES = ("activation", "elementwise")
+CONTEXT_SMOOTHING = 0.05
+"""Width (in contexts) over which the switch count bends from 0 to its linear growth."""
 THROUGHPUT_BATCH = 32
 """Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
@@ -48,6 +67,10 @@ class DeviceFit:
     efficiency: dict[str, float]  # precision -> achieved / peak on dense conv and matmul
     depthwise: float  # depthwise-conv efficiency relative to dense
     layer_overhead_s: float  # fixed time per layer (kernel launch, op dispatch)
+    postprocess: float = 1.0  # roofline ops per element that detection post-processing reads
+    context_switch_s: float = 1e-3  # fixed time of one context switch (multi-context devices)
+    context_layers: float = 150.0  # layers one context holds
+    context_bytes: float = 20e6  # weight bytes one context holds
 
 
 @dataclass(frozen=True)
@@ -64,10 +87,26 @@ class CallTerms:
     fallback_s: float
     fallback_layers: int
     host_power_w: float
+    postprocess: np.ndarray | None = None  # per device layer, bool: detection post-processing
+    host_postprocess_s: float = 0.0  # post-processing on the host at 1 op per element read
+    weight_bytes: float = 0.0  # weights of the device's layers
+    context_reload_s: float | None = None  # all weights over the host link; None: single context
+
+    def context_s(self, fit: DeviceFit) -> float:
+        """Context switches of one call and the weight reloads they cost (0 on a single-context device)."""
+        if self.context_reload_s is None:
+            return 0.0
+        return float(context_s(len(self.compute_s), self.weight_bytes, self.context_reload_s,
+                               fit.context_switch_s, fit.context_layers, fit.context_bytes))
 
     @property
     def fixed_s(self) -> float:
         return self.call_overhead_s + self.transfer_s + self.spill_s + self.fallback_s
+
+    @property
+    def postprocess_mask(self) -> np.ndarray:
+        return (np.zeros(len(self.compute_s), dtype=bool) if self.postprocess is None
+                else self.postprocess)
 
 
 @dataclass(frozen=True)
@@ -112,17 +151,19 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
     if throttled and device.thermal is not None:
         efficiency *= device.thermal.sustained_fraction.value
     rate = np.where(terms.depthwise, efficiency * fit.depthwise, efficiency)
+    rate = np.where(terms.postprocess_mask, rate / fit.postprocess, rate)
     compute = terms.compute_s / rate
     layers = np.maximum(compute, terms.memory_s)
     layers_s = float(layers.sum())
     overhead = terms.call_overhead_s + fit.layer_overhead_s * len(layers)
-    device_s = layers_s + overhead + terms.transfer_s + terms.spill_s
+    device_s = layers_s + overhead + terms.transfer_s + terms.spill_s + terms.context_s(fit)
+    host_s = terms.fallback_s + fit.postprocess * terms.host_postprocess_s
     return InferenceCost(
-        latency_s=device_s + terms.fallback_s,
-        energy_j=device.active_power.value * device_s + terms.host_power_w * terms.fallback_s,
+        latency_s=device_s + host_s,
+        energy_j=device.active_power.value * device_s + terms.host_power_w * host_s,
         layers_s=layers_s, memory_bound_layers=int((terms.memory_s > compute).sum()),
         overhead_s=overhead, transfer_s=terms.transfer_s, spill_s=terms.spill_s,
-        fallback_s=terms.fallback_s, fallback_layers=terms.fallback_layers, efficiency=efficiency)
+        fallback_s=host_s, fallback_layers=terms.fallback_layers, efficiency=efficiency)
 
 
 def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
@@ -130,8 +171,37 @@ def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     """Everything about one call that does not depend on the device's fitted parameters."""
     if not supported(device, precision):
         raise FleetsimError(f"{device.id} cannot run {precision} (allowed: {', '.join(sorted(device.peak))})")
-    layers = workload.layers
-    cut = _first_unsupported(device, workload)
+    return _layer_terms(device, workload, fused_layers(workload.layers), precision, catalog, batch, host)
+
+
+def fused_layers(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """``layers`` as runtimes execute them: pointwise layers folded into the layer they follow,
+    and detection post-processing reading the scores handed to it.
+
+    An activation or element-wise layer that keeps its predecessor's output shape, following a
+    MAC layer (or a layer already folded into one), runs inside that layer's kernel: no launch of
+    its own, no round trip of the tensor through memory; only a further operand it reads (the
+    skip tensor of a residual add) adds traffic. An ``nms`` layer also reads the tensor of the
+    layer before it (the class scores), not only its box codes.
+    """
+    out: list[Layer] = []
+    fusable = False
+    for layer in layers:
+        if layer.op_class == "nms" and out:
+            layer = replace(layer, inputs=layer.inputs + out[-1].outputs)
+        if fusable and layer.op_class in FUSABLE_CLASSES and layer.outputs == out[-1].outputs:
+            prev = out[-1]
+            extra = max(0, layer.inputs - prev.outputs)  # e.g. the skip tensor of a residual add
+            out[-1] = replace(prev, name=f"{prev.name}+{layer.name}", inputs=prev.inputs + extra)
+            continue
+        out.append(layer)
+        fusable = layer.op_class in MAC_CLASSES
+    return tuple(out)
+
+
+def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ...], precision: str,
+                 catalog: Catalog, batch: int, host: str | None) -> CallTerms:
+    cut = _first_unsupported(device, layers)
     on_device = layers[:cut]
     element = BYTES_PER_ELEMENT[precision]
     macs = np.array([x.macs for x in on_device], dtype=float)
@@ -143,12 +213,10 @@ def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     bandwidth = device.memory_bandwidth.value if device.memory_bandwidth else None
     memory = ((weights + touched * batch) * element / bandwidth if bandwidth
               else np.zeros(len(on_device)))
-    fallback_s, host_power = 0.0, 0.0
+    fallback_s, host_post_s, host_power = 0.0, 0.0, 0.0
     if cut < len(layers):
         host_device = _host(device, workload, catalog, host, layers[cut].op_class)
-        host_precision = precision if precision in host_device.peak else "fp32"
-        rest = Workload(workload.spec, layers[cut:], workload.per_layer)
-        fallback_s = inference_cost(host_device, rest, host_precision, catalog, batch).latency_s
+        fallback_s, host_post_s = _fallback(host_device, workload, layers[cut:], precision, catalog, batch)
         host_power = host_device.active_power.value
     leaving = on_device[-1].outputs if on_device else 0
     transfer = 0.0
@@ -161,15 +229,56 @@ def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: 
         precision=precision,
         call_overhead_s=device.call_overhead.value if device.call_overhead else 0.0,
         transfer_s=transfer, spill_s=_spill_s(device, float(weights.sum()) * element) * batch,
-        fallback_s=fallback_s, fallback_layers=len(layers) - cut, host_power_w=host_power)
+        fallback_s=fallback_s, fallback_layers=len(layers) - cut, host_power_w=host_power,
+        postprocess=np.array([x.op_class == "nms" for x in on_device], dtype=bool),
+        host_postprocess_s=host_post_s, weight_bytes=float(weights.sum()) * element,
+        context_reload_s=_reload_s(device, float(weights.sum()) * element))
 
 
-def _first_unsupported(device: DeviceSpec, workload: Workload) -> int:
+def context_s(layers, weight_bytes, reload_s, switch_s: float, per_context_layers: float,
+              per_context_bytes: float):
+    """Time a multi-context call spends switching contexts (works on arrays too).
+
+    A model needs ``layers / per_context_layers + weight_bytes / per_context_bytes`` contexts'
+    worth of the chip; every context beyond the first is one switch per call (smoothed so the
+    fit sees a gradient near one context), and once there is a switch every context's weights
+    are reloaded over the host link per call (``reload_s``).
+    """
+    load = layers / per_context_layers + weight_bytes / per_context_bytes
+    switches = CONTEXT_SMOOTHING * np.logaddexp(0.0, (load - 1) / CONTEXT_SMOOTHING)
+    return switches * switch_s + np.minimum(switches, 1.0) * reload_s
+
+
+def _reload_s(device: DeviceSpec, weight_bytes: float) -> float | None:
+    if device.multi_context is None or not device.multi_context.value:
+        return None
+    if device.host_link is None:
+        raise FleetsimError(f"{device.id}: multi_context needs a host_link to reload weights over")
+    return weight_bytes / device.host_link.bandwidth.value
+
+
+def _fallback(host: DeviceSpec, workload: Workload, layers: tuple[Layer, ...], precision: str,
+              catalog: Catalog, batch: int) -> tuple[float, float]:
+    """Host time of the layers after the cut, priced with the host's own fit, with detection
+    post-processing split off at one roofline op per element (the accelerator's fit scales it)."""
+    from fleetsim.hardware.fit import device_fit
+
+    host_precision = precision if precision in host.peak else "fp32"
+    terms = _layer_terms(host, workload, layers, host_precision, catalog, batch, None)
+    fit = device_fit(host, catalog)
+    post = terms.postprocess_mask
+    post_s = float(terms.compute_s[post].sum()) / fit.efficiency[host_precision]
+    rest = replace(terms, compute_s=np.where(post, 0.0, terms.compute_s),
+                   memory_s=np.where(post, 0.0, terms.memory_s))
+    return evaluate(host, rest, fit).latency_s, post_s
+
+
+def _first_unsupported(device: DeviceSpec, layers: tuple[Layer, ...]) -> int:
     """Index of the first layer the device cannot run (the layer count when it runs them all)."""
     if device.operators is None:
-        return len(workload.layers)
+        return len(layers)
     native = set(device.operators)
-    return next((i for i, x in enumerate(workload.layers) if x.op_class not in native), len(workload.layers))
+    return next((i for i, x in enumerate(layers) if x.op_class not in native), len(layers))
 
 
 def _host(device: DeviceSpec, workload: Workload, catalog: Catalog, host: str | None,

@@ -47,7 +47,9 @@ class CalibrationPoint(Strict):
     latency: Duration | None = Field(None, description="Published time of one call of `batch` inferences.")
     throughput: Frequency | None = Field(
         None, description="Published steady-state inferences per second (instead of a latency).")
-    batch: int = Field(1, ge=1, description="Inferences per call of a latency measurement.")
+    batch: int | None = Field(
+        None, ge=1, description="Inferences per call: of a latency measurement (default 1), or the batch a "
+        "throughput was measured at (default: a large batch, fleetsim.hardware.inference.THROUGHPUT_BATCH).")
     host: Name | None = Field(
         None, description="Host CPU device id of this set-up, when it is not the device's host_cpu.")
     scope: Literal["model", "pipeline"] = Field(
@@ -60,14 +62,12 @@ class CalibrationPoint(Strict):
         if (self.latency is None) == (self.throughput is None):
             raise ValueError("give exactly one of latency or throughput (allowed: latency: '7.3 ms' "
                              "or throughput: '1036 fps')")
-        if self.throughput is not None and self.batch != 1:
-            raise ValueError("batch belongs to a latency measurement (allowed: omit batch with throughput)")
         return self
 
     @property
     def seconds_per_inference(self) -> float:
         """Published time per inference: latency / batch, or 1 / throughput."""
-        return self.latency / self.batch if self.latency is not None else 1 / self.throughput
+        return self.latency / (self.batch or 1) if self.latency is not None else 1 / self.throughput
 
 
 class Thermal(Strict):
@@ -76,6 +76,16 @@ class Thermal(Strict):
 
     time_to_throttle: Sourced[Duration] = Field(description="Time at full load before clocks drop.")
     sustained_fraction: Sourced[Fraction] = Field(description="Speed kept once throttled (0-1].")
+
+
+class TrainingFigures(Strict):
+    """What a cloud device achieves when it trains a convolutional vision model."""
+
+    mfu: Sourced[Fraction] = Field(
+        description="Model FLOPs utilisation (model FLOPs / peak bf16 x time), a published CNN run.")
+    startup: Sourced[Duration] = Field(
+        description="In-job initialisation before the first step (framework, compile, data pipeline); "
+        "provisioning a node is not included.")
 
 
 OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "activation", "pooling",
@@ -111,7 +121,12 @@ class DeviceSpec(Strict):
         "(omit when it runs everything).")
     host_cpu: Name | None = Field(
         None, description="CPU device id that feeds this accelerator and runs the operators it cannot.")
+    multi_context: Sourced[bool] | None = Field(
+        None, description="True for a dataflow chip that holds a whole model on chip and splits one too "
+        "large for it into contexts, switched (and their weights reloaded over the host link) every call.")
     thermal: Thermal | None = Field(None, description="Throttling under sustained load.")
+    training: TrainingFigures | None = Field(
+        None, description="Training defaults of a cloud device (a cluster may override them).")
     power_modes: dict[Name, Sourced[Power]] = Field(
         default_factory=dict, description="Named power modes and their power caps (e.g. Jetson nvpmodel).")
     active_power: Sourced[Power] = Field(description="Power while computing.")

@@ -206,13 +206,13 @@ class Cluster(Strict):
     device: str = Field(description="Cloud hardware model id from hardware_models/.")
     chips: PositiveInt = Field(description="Accelerators (GPUs or TPU chips) one job uses.")
     concurrent_jobs: PositiveInt = Field(1, description="Jobs the cluster runs at once.")
-    mfu: Fraction = Field(
-        0.2, description="Model FLOPs utilisation of a detector fine-tune, in (0, 1]."
-    )
+    mfu: Fraction | None = Field(
+        None, description="Model FLOPs utilisation of a detector fine-tune, in (0, 1]; default: the "
+        "device's training.mfu (a published CNN training run).")
     pue: float = Field(1.1, ge=1.0, le=3.0, description="Data-centre power usage effectiveness.")
-    startup: NonNegativeDuration = Field(
-        "5 min", description="Fixed per-job time to provision, compile and stage data."
-    )
+    startup: NonNegativeDuration | None = Field(
+        None, description="Fixed per-job time to provision, compile and stage data; default: the "
+        "device's training.startup (in-job initialisation only, no node provisioning).")
     checkpoint_interval: Duration = Field(
         "10 min", description="Compute time between checkpoints (one more is written at the end); a policy "
         "choice, not a hardware figure.")

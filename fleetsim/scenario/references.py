@@ -60,6 +60,12 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
         elif "bf16" not in catalog.devices[cluster.device].peak:
             problems.append((("cloud", "clusters", i, "device"),
                              f"{cluster.device} has no bf16 peak to cost training with"))
+        elif catalog.devices[cluster.device].training is None:
+            for name in ("mfu", "startup"):
+                if getattr(cluster, name) is None:
+                    problems.append((("cloud", "clusters", i, name),
+                                     f"{cluster.device} has no training figures; set {name} "
+                                     f"(allowed: a value with its source in the cluster's source)"))
     policy = scenario.cloud.retraining
     clusters = [c.name for c in scenario.cloud.clusters]
     if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
