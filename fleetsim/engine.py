@@ -20,7 +20,7 @@ from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
-from fleetsim.edge.fleet import GroupMembers, Vehicle
+from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
@@ -29,7 +29,8 @@ from fleetsim.hardware.inference import inference_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
-from fleetsim.network.link import SharedLink
+from fleetsim.network.build import build_network
+from fleetsim.network.topology import DOWN, UP
 from fleetsim.results import Results, build_results
 from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
@@ -67,6 +68,8 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
             vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g, local_index=i,
                                     spec=spec, inference=cost,
                                     selection_key=component_key(seed, "selection", spec.name, i),
+                                    samples=UploadBuffer(spec.uploads.buffer, spec.uploads.sample_size,
+                                                         spec.uploads.eviction),
                                     throttled=throttled, throttle_at_s=throttle_at,
                                     failure_key=failure_key, outages=outages))
             index += 1
@@ -103,7 +106,7 @@ class _Run:
         self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
         self.log = EventLog()
-        self.links = {spec.name: SharedLink(self.env, spec) for spec in scenario.network.links}
+        self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles)
         self.store = SampleStore()
         self.model_versions_released = 0
         seed = scenario.simulation.seed
@@ -116,9 +119,9 @@ class _Run:
             self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
                                                    self.detection, seed, self.duration)
             self.env.process(self._windows())
+        region = scenario.cloud.region
         for vehicle in self.vehicles:
-            uplink = self.links[vehicle.spec.link].up
-            self.env.process(upload_process(self.env, vehicle, uplink, self._catch_up,
+            self.env.process(upload_process(self.env, vehicle, self.network, region, self._catch_up,
                                             self.store, self.log, self.duration))
         self._start_retraining()
 
@@ -140,11 +143,12 @@ class _Run:
         self.log.record("model_versions", version=version, job=job.job_id,
                         t_release_s=self.env.now, samples=job.samples)
         self.registry.release(version, self.registry.paths[0])  # same weights until retraining is real
+        cloud = self.scenario.cloud
         for vehicle in self.vehicles:
             size = params * BYTES_PER_PARAM[vehicle.spec.precision]
-            downlink = self.links[vehicle.spec.link].down
-            self.env.process(download_and_swap(self.env, vehicle, downlink, version, size,
-                                               self.perception, self.log, self.duration))
+            self.env.process(download_and_swap(self.env, vehicle, self.network, cloud.region, version,
+                                               size, cloud.rollout, self.perception, self.log,
+                                               self.duration))
 
     def _catch_up(self, now: float) -> None:
         """Bring frames, detections and sample selection up to ``now``."""
@@ -173,12 +177,16 @@ class _Run:
         self.env.run(until=self.duration)
         if on_progress is not None:
             on_progress(self.duration, self.duration)
+        self.network.finish()
+        net = self.network
         at_horizon = {
-            "uploaded_bytes": sum(link.up.bytes_delivered for link in self.links.values()),
-            "downloaded_bytes": sum(link.down.bytes_delivered for link in self.links.values()),
-            "upload_in_flight_bytes": sum(link.up.bytes_in_flight for link in self.links.values()),
-            "download_in_flight_bytes": sum(
-                link.down.bytes_in_flight for link in self.links.values()),
+            "uploaded_bytes": float(net.bytes_delivered[UP]),
+            "downloaded_bytes": float(net.bytes_delivered[DOWN]),
+            "upload_in_flight_bytes": float(net.bytes_in_flight[UP]),
+            "download_in_flight_bytes": float(net.bytes_in_flight[DOWN]),
+            "retransmitted_bytes": net.bytes_retransmitted,
+            "restarted_bytes": net.bytes_restarted,
+            "transfers": net.transfers,
             "samples_uploaded": self.store.received,
             "samples_in_flight": sum(v.samples_in_flight for v in self.vehicles),
             "model_versions_released": self.model_versions_released,
@@ -211,4 +219,4 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     sim = _Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
     return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
-                         wall_s=time.perf_counter() - wall)
+                         sim.network, wall_s=time.perf_counter() - wall)

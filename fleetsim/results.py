@@ -16,6 +16,7 @@ from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FrameLedger
 from fleetsim.metrics.summary import fault_figures, frame_figures
+from fleetsim.network.coverage import GAP, HANDOVER
 from fleetsim.scenario.models import Scenario
 
 
@@ -82,7 +83,8 @@ def _outages_table(vehicles) -> pd.DataFrame:
         {"t_fail_s": float, "t_back_s": float})
 
 
-def _vehicles_table(vehicles) -> pd.DataFrame:
+def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
+    attachments = network.attachments
     return pd.DataFrame({
         "vehicle": [v.name for v in vehicles],
         "group": [v.spec.name for v in vehicles],
@@ -93,11 +95,16 @@ def _vehicles_table(vehicles) -> pd.DataFrame:
         "inference_energy_j": [v.inference.energy_j for v in vehicles],
         "final_model_version": [v.model_version for v in vehicles],
         "samples_queued_at_end": [len(v.samples) for v in vehicles],
+        "samples_evicted": [v.samples.evicted for v in vehicles],
+        "radio_energy_j": network.radio.joules.copy(),
+        "handovers": [a.handovers for a in attachments],
+        "coverage_gap_s": [a.time_in(GAP, duration_s) for a in attachments],
+        "handover_s": [a.time_in(HANDOVER, duration_s) for a in attachments],
     })
 
 
 def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles,
-                  at_horizon: dict, detection, wall_s: float) -> Results:
+                  at_horizon: dict, detection, network, wall_s: float) -> Results:
     """Assemble tables and the summary once the run has finished."""
     tables = {
         name: log.frame(name, list(columns))
@@ -110,7 +117,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     tables["accuracy_windows"] = accuracy.windows(scenario.outputs.accuracy_window,
                                                   scenario.simulation.duration)
     tables["vehicle_windows"] = ledger.vehicle_windows()
-    tables["vehicles"] = _vehicles_table(vehicles)
+    tables["vehicles"] = _vehicles_table(vehicles, network, scenario.simulation.duration)
     tables["outages"] = _outages_table(vehicles)
     frames = ledger.frames()
     if frames is not None:
@@ -125,10 +132,16 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "uploaded": at_horizon["samples_uploaded"],
         "in_flight": at_horizon["samples_in_flight"],
         "queued": int(sum(len(v.samples) for v in vehicles)),
+        "evicted": int(sum(v.samples.evicted for v in vehicles)),
     }
     summary["accuracy"] = accuracy.summary()
     summary["network"] = {k: at_horizon[k] for k in (
-        "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes")}
+        "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes",
+        "retransmitted_bytes", "restarted_bytes", "transfers")}
+    vehicles_table = tables["vehicles"]
+    summary["network"]["handovers"] = int(vehicles_table["handovers"].sum())
+    summary["network"]["coverage_gap_s"] = float(vehicles_table["coverage_gap_s"].sum())
+    summary["energy"]["radio_j"] = float(vehicles_table["radio_energy_j"].sum())
     summary["retraining"] = {
         "jobs": len(jobs),
         "models_released": at_horizon["model_versions_released"],
@@ -146,6 +159,9 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "wall_s": wall_s,
     }
     summary["groups"] = _group_figures(ledger, groups, vehicles)
+    radio = vehicles_table.groupby("group", sort=False)["radio_energy_j"].sum()
+    for name in groups:
+        summary["groups"][name]["energy"]["radio_j"] = float(radio.get(name, 0.0))
     histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
     return Results(scenario=scenario, summary=summary, tables=tables,
                    latency_histograms=histograms)

@@ -21,17 +21,19 @@ def small_scenario_data() -> dict:
         "simulation": {"duration": "10 min", "seed": 3},
         "fleet": {"groups": [
             {"name": "coral", "count": 3, "accelerator": "coral_usb", "deadline": "50 ms",
-             "link": "lte", "region": "town", "cameras": [{"name": "front", "fps": "30 Hz"},
+             "route": "loop", "region": "town", "cameras": [{"name": "front", "fps": "30 Hz"},
                                         {"name": "rear", "fps": "15 Hz", "arrivals": "poisson"}],
              "uploads": {"selection": {"kind": "random", "fraction": 0.5}, "sample_size": "200 kB",
                          "interval": "30 s"}},
             {"name": "rpi", "count": 2, "accelerator": "rpi4_cpu", "deadline": "200 ms",
-             "link": "lte", "queue_capacity": 1, "region": "ring", "cameras": [{"fps": "10 Hz"}],
+             "cell": "town_lte", "queue_capacity": 1, "region": "ring", "cameras": [{"fps": "10 Hz"}],
              "uploads": {"selection": {"kind": "low_confidence"}, "interval": "45 s"}},
         ]},
-        "network": {"links": [{
-            "name": "lte", "technology": "lte", "uplink": "2 Mbit/s", "downlink": "10 Mbit/s",
-            "uplink_capacity": "5 Mbit/s", "latency": "40 ms", "source": "test values"}]},
+        "network": {
+            "backhauls": [{"name": "core", "source": "test values"}],
+            "cells": [{"name": "town_lte", "technology": "lte", "backhaul": "core",
+                       "uplink_capacity": "5 Mbit/s", "source": "test values"}],
+            "depots": [{"name": "yard", "backhaul": "core"}]},
         "cloud": {
             "clusters": [{"name": "gpus", "device": "a100", "chips": 1, "startup": "30 s",
                           "source": "test values"}],
@@ -39,7 +41,10 @@ def small_scenario_data() -> dict:
                            "min_samples": 5},
         },
         "detector": {"detect_every": 60, "workload": "ssd_mobilenet_v2_300"},
-        "world": {"regions": ["town", "ring"], "conditions": {
+        "world": {"regions": ["town", "ring"], "routes": [{"name": "loop", "legs": [
+            {"length": "3 km", "speed": "36 km/h", "cell": "town_lte"},
+            {"length": "300 m", "speed": "36 km/h"},
+            {"depot": "yard", "duration": "1 min"}]}], "conditions": {
             "diurnal": {"start_clock": "1170 min", "sunset": "20 h"},
             "weather": [{"weather": "fog", "start": "4 min", "duration": "3 min", "regions": ["ring"]}]}},
         "outputs": {"window": "30 s", "accuracy_window": "2 min", "frame_table": True, "plots": False},

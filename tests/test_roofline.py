@@ -182,7 +182,7 @@ def test_throughput_points_are_predicted_at_steady_state():
     catalog.memo[("profile", "net")] = _workload(CONV)
     point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", source="test")
     terms = point_terms(device, point, catalog)
-    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT).latency_s)
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT))
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5 / terms.batch, rel=1e-12)  # no call overhead
     assert point.seconds_per_inference == pytest.approx(0.01)
     assert terms.batch == THROUGHPUT_BATCH
@@ -194,9 +194,51 @@ def test_throughput_measured_at_a_stated_batch_is_predicted_at_it():
     catalog.memo[("profile", "net")] = _workload(CONV)
     point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", batch=1, source="test")
     terms = point_terms(device, point, catalog)
-    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT).latency_s)
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT))
     assert terms.batch == 1
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5, rel=1e-12)  # the layer overhead is not amortised
+
+
+def test_streaming_throughput_is_set_by_the_slowest_stage_not_their_sum():
+    device = _device(host_link={"kind": "pcie", "bandwidth": {"value": "100 kB/s", **SRC}})
+    catalog = _catalog(device)
+    workload = catalog.memo[("profile", "net")] = _workload(CONV)
+    stream = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", batch=1, source="test")
+    single = CalibrationPoint(workload="net", precision="int8", latency="10 ms", source="test")
+    stream_terms, single_terms = point_terms(device, stream, catalog), point_terms(device, single, catalog)
+    cost = evaluate(device, stream_terms.terms, FIT)
+    compute_s, transfer_s = 2e9 / 5e11 + 1e-5, (workload.input_elements + CONV.outputs) / 1e5
+    assert transfer_s > compute_s  # the host link is the bottleneck stage
+    assert stream_terms.seconds_per_inference(cost) == pytest.approx(transfer_s, rel=1e-12)
+    latency = single_terms.seconds_per_inference(evaluate(device, single_terms.terms, FIT))
+    assert latency == pytest.approx(compute_s + transfer_s, rel=1e-12)  # a latency adds the stages
+
+
+def test_fitted_efficiencies_never_exceed_peak():
+    device = _device()
+    catalog = _catalog(device)
+    workload = _workload(CONV)
+    points = []
+    for precision in ("int8", "fp32"):  # measured faster than the peak allows
+        terms = call_terms(device, workload, precision, catalog)
+        point = CalibrationPoint(workload="net", precision=precision,
+                                 latency=f"{0.5 * float(terms.compute_s.sum())} s", source="test")
+        points.append(PointTerms(point, terms, 1, False))
+    fitted = fit_points(device, points)
+    assert max(fitted.efficiency.values()) <= 1.0 + 1e-12
+    assert fitted.efficiency["int8"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_fp32_convolutions_run_at_the_tf32_peak_when_the_gpu_has_one():
+    relu = Layer("act", "activation", 0, 0, 800, 800)
+    pool = Layer("pool", "pooling", 0, 0, 800, 200)
+    plain, tf32 = _device(), _device(tf32_peak={"value": "1 TOPS", **SRC})
+    fit = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.5}, depthwise=0.2, layer_overhead_s=0.0)
+    slow, fast = (_cost(d, _workload(CONV, relu, pool), fit, precision="fp32") for d in (plain, tf32))
+    assert slow.layers_s == pytest.approx((2e9 + 1000) / (0.25e12 * 0.5), rel=1e-12)
+    assert fast.layers_s == pytest.approx(2e9 / (1e12 * 0.5) + 1000 / (0.25e12 * 0.5), rel=1e-12)
+    int8 = _cost(tf32, _workload(CONV), fit)  # other precisions keep their own peak
+    assert int8.layers_s == pytest.approx(2e9 / (1e12 * 0.5), rel=1e-12)
 
 
 @pytest.mark.parametrize("fields, fragment", [

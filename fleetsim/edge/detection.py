@@ -132,7 +132,7 @@ class FleetDetection:
             selected[take] = True
             if len(take):
                 ids = self.archive.add(frames, take)
-                vehicle.samples.add(record["done_s"][take], ids)
+                vehicle.samples.add(record["done_s"][take], ids, record["uncertainty"][take])
         return selected
 
 

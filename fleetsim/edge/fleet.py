@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,23 +11,45 @@ from fleetsim.hardware.inference import InferenceCost
 from fleetsim.scenario.models import VehicleGroup
 
 
-@dataclass
-class SampleQueue:
-    """Samples a vehicle kept, waiting for upload, in order of readiness."""
+class UploadBuffer:
+    """Samples a vehicle kept, waiting for upload, in a store of bounded bytes.
 
-    ready_s: deque = field(default_factory=deque)
-    sample_id: deque = field(default_factory=deque)
+    When a new sample does not fit, the eviction policy drops the oldest, the lowest-priority
+    or the incoming sample; every eviction is counted. Priority is the frame's detection
+    uncertainty (the most informative samples first).
+    """
 
-    def add(self, ready_s: np.ndarray, sample_id: np.ndarray) -> None:
-        self.ready_s.extend(ready_s.tolist())
-        self.sample_id.extend(sample_id.tolist())
+    def __init__(self, capacity_bytes: float, sample_bytes: float, eviction: str):
+        self.capacity = int(capacity_bytes // sample_bytes)
+        self.eviction = eviction
+        self.ready_s: list[float] = []
+        self.sample_id: list[int] = []
+        self.priority: list[float] = []
+        self.evicted = 0
 
-    def take_ready(self, now: float) -> list[int]:
-        """Remove and return the ids of the samples ready by ``now``."""
-        taken = []
-        while self.ready_s and self.ready_s[0] <= now:
-            self.ready_s.popleft()
-            taken.append(self.sample_id.popleft())
+    def add(self, ready_s: np.ndarray, sample_id: np.ndarray, priority: np.ndarray) -> None:
+        for r, i, p in zip(ready_s.tolist(), sample_id.tolist(), priority.tolist(), strict=True):
+            if len(self.ready_s) >= self.capacity:
+                self.evicted += 1
+                if self.eviction == "newest" or self.capacity == 0:
+                    continue
+                drop = 0 if self.eviction == "oldest" else min(
+                    range(len(self.priority)), key=self.priority.__getitem__)
+                del self.ready_s[drop], self.sample_id[drop], self.priority[drop]
+            self.ready_s.append(r)
+            self.sample_id.append(i)
+            self.priority.append(p)
+
+    def take_ready(self, now: float, min_priority: float = -np.inf, limit: int | None = None) -> list[int]:
+        """Remove and return ids of samples ready by ``now`` with at least ``min_priority``,
+        highest priority first (ties: oldest first), at most ``limit``."""
+        rows = [k for k, (r, p) in enumerate(zip(self.ready_s, self.priority, strict=True))
+                if r <= now and p >= min_priority]
+        rows.sort(key=lambda k: -self.priority[k])
+        rows = rows[:limit]
+        taken = [self.sample_id[k] for k in rows]
+        for k in sorted(rows, reverse=True):
+            del self.ready_s[k], self.sample_id[k], self.priority[k]
         return taken
 
     def __len__(self) -> int:
@@ -46,12 +67,12 @@ class Vehicle:
     spec: VehicleGroup
     inference: InferenceCost
     selection_key: np.uint64  # counter-based draws of its sample selection
+    samples: UploadBuffer  # kept samples waiting for upload
     throttled: InferenceCost | None = None  # cost once thermally throttled, if it throttles
     throttle_at_s: float = np.inf  # throttling onset, seconds into the run
     failure_key: np.uint64 | None = None  # counter-based up-time draws, if it fails
     outages: Outages = field(default_factory=Outages.none)
     model_version: int = 0
-    samples: SampleQueue = field(default_factory=SampleQueue)
     samples_in_flight: int = 0
 
     def service_s(self, capture_s: float) -> float:

@@ -1,4 +1,10 @@
-"""Vehicles upload the samples they kept, on a shared clock, over their link's uplink."""
+"""Vehicles upload the samples they kept, on a shared clock, over the network they are on.
+
+Every ``uploads.interval`` a vehicle with a network sends its ready samples, highest
+priority first (at most ``uploads.batch``), as one transfer to the cloud region. Over a
+cell, ``uploads.cellular`` may hold back all samples or all but the urgent ones for the
+depot's WiFi; with no network (a coverage gap) the vehicle waits for the next tick.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ import simpy
 
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.metrics.events import EventLog
-from fleetsim.network.link import LinkDirection
+from fleetsim.network.coverage import NONE
+from fleetsim.network.flows import FlowNetwork
+from fleetsim.network.topology import UP
 
 
 def next_tick(now: float, interval: float) -> float:
@@ -17,26 +25,37 @@ def next_tick(now: float, interval: float) -> float:
     return (math.floor(now / interval) + 1) * interval
 
 
-def upload_process(env: simpy.Environment, vehicle: Vehicle, uplink: LinkDirection,
+def upload_process(env: simpy.Environment, vehicle: Vehicle, network: FlowNetwork, region: str,
                    catch_up: Callable[[float], None], store, log: EventLog, duration_s: float):
-    """Every ``uploads.interval``, send all ready samples as one transfer, then wait again.
+    """Upload ready samples every interval, then wait again.
 
     ``catch_up(now)`` brings frames and sample selection up to the clock first.
     """
     policy = vehicle.spec.uploads
+    attachment = network.attachments[vehicle.index]
     while True:
         yield env.timeout(next_tick(env.now, policy.interval) - env.now)
         if env.now >= duration_s:
             return
+        access = attachment.access_at(env.now)
+        if access == NONE:
+            continue
+        technology = network.topology.accesses[access].technology.id
+        floor = -math.inf
+        if technology != "wifi":
+            if policy.cellular == "none":
+                continue
+            if policy.cellular == "urgent":
+                floor = policy.urgent_priority
         catch_up(env.now)
-        captured = vehicle.samples.take_ready(env.now)
+        captured = vehicle.samples.take_ready(env.now, floor, policy.batch)
         if not captured:
             continue
         size = len(captured) * policy.sample_size
         vehicle.samples_in_flight += len(captured)
-        started = env.now
-        yield uplink.transfer(size)
+        result = yield network.transfer(vehicle.index, UP, size, region)
         vehicle.samples_in_flight -= len(captured)
         store.receive(vehicle, captured, env.now)
-        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, t_start_s=started,
-                   t_end_s=env.now, samples=len(captured), bytes=size)
+        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, technology=technology,
+                   t_start_s=result.started_s, t_end_s=env.now, samples=len(captured), bytes=size,
+                   wire_bytes=result.wire_bytes, paused_s=result.paused_s)

@@ -57,7 +57,7 @@ def check_device(device: DeviceSpec, catalog: Catalog) -> list[PointCheck]:
 
 def _check(device, terms, kind: str, catalog: Catalog, fit, loo_fit) -> PointCheck:
     def per_inference_ms(chosen) -> float:
-        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen).latency_s) * 1e3
+        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen)) * 1e3
 
     point = terms.point
     return PointCheck(device.id, point.workload, point.precision, kind, point.scope,

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
-from fleetsim.hardware.specs import DeviceSpec, WorkloadSpec
+from fleetsim.hardware.specs import DeviceSpec, TechnologySpec, WorkloadSpec
 from fleetsim.hardware.workload import Workload, profile_path, read_profile
 from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.references import unknown_name_message
@@ -26,11 +26,12 @@ def default_hardware_dir() -> Path:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Devices and workloads by id."""
+    """Devices, workloads and radio technologies by id."""
 
     devices: dict[str, DeviceSpec]
     workloads: dict[str, WorkloadSpec]
     root: Path
+    technologies: dict[str, TechnologySpec] = field(default_factory=dict)
     memo: dict = field(default_factory=dict, compare=False, repr=False)
     """Derived results (workload profiles, device fits) computed once per catalog."""
 
@@ -76,14 +77,16 @@ def _load_dir(directory: Path, model: type) -> dict:
 
 @cache
 def load_catalog(directory: Path | None = None) -> Catalog:
-    """Read every device (``*/``) and workload (``workloads/``) file under ``directory``."""
+    """Read every device (``edge/``, ``cloud/``), workload (``workloads/``) and radio
+    technology (``network/``) file under ``directory``."""
     root = Path(directory) if directory is not None else default_hardware_dir()
     if not root.is_dir():
         raise UnknownNameError(f"{root}: hardware models directory not found (set {ENV_VAR})")
     devices: dict[str, DeviceSpec] = {}
     for sub in ("edge", "cloud"):
         devices.update(_load_dir(root / sub, DeviceSpec))
-    catalog = Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec), root=root)
+    catalog = Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec), root=root,
+                      technologies=_load_dir(root / "network", TechnologySpec))
     check_references(catalog)
     return catalog
 

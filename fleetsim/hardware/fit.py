@@ -1,7 +1,7 @@
 """Fit a device's roofline parameters to its published calibration points.
 
-Parameters (all in log space): the efficiency at the device's base precision, an offset
-for every other precision, the depthwise-conv factor, the per-layer overhead, the
+Parameters (all in log space): the efficiency at the device's base precision, the efficiency
+at every other precision, the depthwise-conv factor, the per-layer overhead, the
 post-processing work per element and, used only by ``multi_context`` devices, the context
 switch time and the layers and weight bytes one context holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
@@ -11,6 +11,9 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 
 - efficiency: median 0.3 of peak, x/÷ e^1.5;
 - another precision: the base efficiency x/÷ e^0.7;
+- every efficiency is bounded to at most 1: no kernel runs above the peak it is counted
+  against (a bound, not a prior: the fit stops at peak rather than trading an unphysical
+  efficiency against the other parameters);
 - depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC);
 - layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch);
 - detection post-processing: 100 roofline ops per element read x/÷ e^2 (scalar, branchy
@@ -20,7 +23,10 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   unverified forum figure for the Hailo-8's on-chip memory, used only as a prior centre).
 
 Throughput points are predicted at the batch they were measured at when the point gives
-one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``.
+one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
+steady-state interval (:class:`~fleetsim.hardware.inference.InferenceCost`): in a streaming or
+Offline run the host link, the device and the host work on different calls at once, so the
+slowest stage, not their sum, sets the rate. Latency points add the stages in series.
 
 Measurement scatter is taken as 25 % (log sigma 0.25) when weighing points against priors.
 """
@@ -34,7 +40,14 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.inference import THROUGHPUT_BATCH, CallTerms, DeviceFit, call_terms, context_s
+from fleetsim.hardware.inference import (
+    THROUGHPUT_BATCH,
+    CallTerms,
+    DeviceFit,
+    InferenceCost,
+    call_terms,
+    context_s,
+)
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
 
 MEASUREMENT_SIGMA = 0.25
@@ -57,9 +70,10 @@ class PointTerms:
     batch: int
     throughput: bool
 
-    def seconds_per_inference(self, call_s: float) -> float:
-        time = call_s - self.terms.call_overhead_s if self.throughput else call_s
-        return time / self.batch
+    def seconds_per_inference(self, cost: InferenceCost) -> float:
+        """Predicted time per inference: the call's latency, or its steady-state interval for a
+        throughput point, over the batch."""
+        return (cost.interval_s if self.throughput else cost.latency_s) / self.batch
 
 
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
@@ -99,17 +113,20 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     precisions = sorted(device.peak)
     base = _base_precision(device, points)
     others = [p for p in precisions if p != base]
-    start = np.array([PRIOR_EFFICIENCY[0], *[0.0] * len(others), *(prior[0] for _, prior in TAIL)])
+    n = 1 + len(others)
+    start = np.array([*[PRIOR_EFFICIENCY[0]] * n, *(prior[0] for _, prior in TAIL)])
     if not points:
         return _to_fit(start, base, others)
     problem = _Problem(points, others, measurement_sigma)
-    return _to_fit(least_squares(problem.residuals, start, method="trf").x, base, others)
+    upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
+    return _to_fit(least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x,
+                   base, others)
 
 
 def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
     efficiency = {base: math.exp(theta[0])}
     for i, p in enumerate(others):
-        efficiency[p] = math.exp(theta[0] + theta[1 + i])
+        efficiency[p] = math.exp(theta[1 + i])
     tail = theta[1 + len(others):]
     named = {name: math.exp(v) for (name, _), v in zip(TAIL, tail, strict=True)}
     return DeviceFit(efficiency=efficiency, **named)
@@ -127,8 +144,11 @@ class _Problem:
     def __init__(self, points: list[PointTerms], others: list[str], measurement_sigma: float):
         self.others, self.sigma = others, measurement_sigma
         self.published = np.array([t.point.seconds_per_inference for t in points])
-        self.fixed = np.array([t.terms.fixed_s for t in points])
-        self.call = np.array([t.terms.call_overhead_s if t.throughput else 0.0 for t in points])
+        self.device_fixed = np.array([t.terms.call_overhead_s + t.terms.spill_s for t in points])
+        self.transfer = np.array([t.terms.transfer_s for t in points])
+        self.fallback = np.array([t.terms.fallback_s for t in points])
+        self.throughput = np.array([t.throughput for t in points], dtype=bool)
+        self.call = np.array([t.terms.call_overhead_s for t in points])
         self.batch = np.array([t.batch for t in points], dtype=float)
         self.layers = np.array([len(t.terms.compute_s) for t in points], dtype=float)
         self.owner = np.concatenate([np.full(len(t.terms.compute_s), i, dtype=int)
@@ -147,23 +167,24 @@ class _Problem:
     def predicted(self, theta: np.ndarray) -> np.ndarray:
         """Time per inference of every point."""
         n = 1 + len(self.others)
-        offsets = np.concatenate([[0.0], theta[1:n]])
         log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes = theta[n:]
-        log_eff = (theta[0] + offsets[self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
+        log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
-        call = (self.fixed + np.bincount(self.owner, layer_s, minlength=len(self.fixed))
-                + self.layers * math.exp(log_layer) + self.host_post * math.exp(log_post))
+        device = (self.device_fixed + np.bincount(self.owner, layer_s, minlength=len(self.published))
+                  + self.layers * math.exp(log_layer))
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes))
-            call = call + np.where(self.multi, switching, 0.0)
-        return (call - self.call) / self.batch
+            device = device + np.where(self.multi, switching, 0.0)
+        host = self.fallback + self.host_post * math.exp(log_post)
+        interval = np.maximum(np.maximum(device - self.call, self.transfer), host)
+        return np.where(self.throughput, interval, device + self.transfer + host) / self.batch
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
         priors = [(theta[0] - PRIOR_EFFICIENCY[0]) / PRIOR_EFFICIENCY[1],
-                  *((theta[1:n] - PRIOR_PRECISION_OFFSET[0]) / PRIOR_PRECISION_OFFSET[1]),
+                  *((theta[1:n] - theta[0] - PRIOR_PRECISION_OFFSET[0]) / PRIOR_PRECISION_OFFSET[1]),
                   *((theta[n + i] - prior[0]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
         return np.concatenate([errors, priors])

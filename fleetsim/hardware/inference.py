@@ -9,6 +9,9 @@ For one call of ``batch`` inferences at one precision:
                  round trip of its own
     layer time = max(compute, memory) + layer overhead
       compute  = 2 x MACs x batch / (peak[precision] x efficiency[precision] x class factor)
+                 (fp32 conv/matmul layers on a GPU with a ``tf32_peak`` count against that peak:
+                 TensorRT's kTF32 builder flag and cuDNN's default math both let fp32 inner
+                 products run on the TF32 tensor cores)
                  (a layer without MACs counts one op per activation element it touches; an nms
                  layer reads the class scores handed to it as well as its box codes and costs
                  ``postprocess`` roofline ops per element: decode, threshold and sort are
@@ -28,6 +31,10 @@ For one call of ``batch`` inferences at one precision:
                  times the accelerator's fitted ``postprocess`` factor (only the accelerator's
                  measurements, which include it, can pin it down)
     energy     = active power x device time + host CPU active power x host time
+    interval   = steady-state time per call when calls are pipelined (a streaming or large-batch
+                 throughput measurement): the host link's DMA, the device's layers and the host's
+                 work on consecutive calls overlap, so the slowest of the three stages sets the
+                 rate, max(device time - call overhead, transfer, host time); a latency is their sum
 
 The efficiency per precision, the depthwise factor, the layer overhead, the post-processing
 factor and the context parameters are fitted per device to published measurements
@@ -123,6 +130,7 @@ class InferenceCost:
     fallback_s: float
     fallback_layers: int
     efficiency: float
+    interval_s: float = 0.0  # steady-state time per call when calls are pipelined (the slowest stage)
 
 
 def supported(device: DeviceSpec, precision: str) -> bool:
@@ -156,10 +164,12 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
     layers = np.maximum(compute, terms.memory_s)
     layers_s = float(layers.sum())
     overhead = terms.call_overhead_s + fit.layer_overhead_s * len(layers)
-    device_s = layers_s + overhead + terms.transfer_s + terms.spill_s + terms.context_s(fit)
+    compute_stage_s = layers_s + overhead + terms.spill_s + terms.context_s(fit)
+    device_s = compute_stage_s + terms.transfer_s
     host_s = terms.fallback_s + fit.postprocess * terms.host_postprocess_s
     return InferenceCost(
         latency_s=device_s + host_s,
+        interval_s=max(compute_stage_s - terms.call_overhead_s, terms.transfer_s, host_s),
         energy_j=device.active_power.value * device_s + terms.host_power_w * host_s,
         layers_s=layers_s, memory_bound_layers=int((terms.memory_s > compute).sum()),
         overhead_s=overhead, transfer_s=terms.transfer_s, spill_s=terms.spill_s,
@@ -209,7 +219,9 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
     touched = np.array([x.inputs + x.outputs for x in on_device], dtype=float)
     is_mac = np.array([x.op_class in MAC_CLASSES for x in on_device], dtype=bool)
     ops = np.where(is_mac, 2 * macs, touched) * batch
-    peak = device.peak[precision].value
+    peak = np.full(len(on_device), device.peak[precision].value)
+    if precision == "fp32" and device.tf32_peak is not None:
+        peak = np.where(is_mac, device.tf32_peak.value, peak)
     bandwidth = device.memory_bandwidth.value if device.memory_bandwidth else None
     memory = ((weights + touched * batch) * element / bandwidth if bandwidth
               else np.zeros(len(on_device)))

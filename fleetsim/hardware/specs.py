@@ -16,8 +16,10 @@ from fleetsim.scenario.types import (
     DataRate,
     DataSize,
     Duration,
+    EnergyPerData,
     Fraction,
     Frequency,
+    Length,
     Name,
     NonNegativeDuration,
     NonNegativePower,
@@ -112,6 +114,9 @@ class DeviceSpec(Strict):
     peak: dict[Precision, Sourced[ComputeRate]] = Field(
         min_length=1, description="Dense peak throughput per supported precision (ops/s)."
     )
+    tf32_peak: Sourced[ComputeRate] | None = Field(
+        None, description="Dense TF32 tensor-core peak (ops/s) of a GPU whose runtimes run fp32 convolutions "
+        "and matmuls as TF32 by default (Ampere and later); the other fp32 layers keep peak['fp32'].")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
     on_chip_memory: Sourced[DataSize] | None = Field(
         None, description="SRAM that holds weights (beyond it they stream from DRAM or the host).")
@@ -163,3 +168,70 @@ class WorkloadSpec(Strict):
     input_size: int = Field(gt=0, description="Square input side in pixels.")
     macs: Sourced[PositiveFloat] = Field(description="Multiply-accumulates per inference.")
     params: Sourced[PositiveFloat] = Field(description="Number of weights.")
+
+
+class RateSpread(Strict):
+    """What one vehicle reaches in one direction: lognormal with this median and p90."""
+
+    median: Sourced[DataRate] = Field(description="Median rate of one vehicle (drive tests).")
+    p90: Sourced[DataRate] = Field(description="90th percentile rate of one vehicle.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RateSpread:
+        if not self.p90.value > self.median.value:
+            raise ValueError("p90 must exceed the median (allowed: p90 > median)")
+        return self
+
+
+class Handover(Strict):
+    """Handovers while driving: how long each interrupts data, how often they happen."""
+
+    interruption_median: Sourced[Duration] = Field(description="Median data interruption of one handover.")
+    interruption_p90: Sourced[Duration] = Field(description="90th percentile interruption.")
+    spacing: Sourced[Length] = Field(description="Mean driving distance between handovers.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Handover:
+        if not self.interruption_p90.value > self.interruption_median.value:
+            raise ValueError("interruption_p90 must exceed interruption_median")
+        return self
+
+
+class RadioPower(Strict):
+    """Radio power model: P = base + uplink_energy x uplink bit rate + downlink_energy x downlink
+    bit rate while connected, a promotion before, and a tail after the last packet."""
+
+    promotion: Sourced[NonNegativeDuration] = Field(description="Idle-to-connected promotion delay.")
+    promotion_power: Sourced[NonNegativePower] = Field(description="Power during promotion.")
+    base_power: Sourced[NonNegativePower] = Field(description="Connected power at zero throughput.")
+    uplink_energy: Sourced[EnergyPerData] = Field(
+        description="Extra energy per uplink bit, e.g. '438 nJ/bit'.")
+    downlink_energy: Sourced[EnergyPerData] = Field(description="Extra energy per downlink bit.")
+    tail: Sourced[NonNegativeDuration] = Field(description="Time connected after the last packet.")
+    tail_power: Sourced[NonNegativePower] = Field(description="Power during the tail.")
+
+
+class TechnologySpec(Strict):
+    """A radio access technology's measured behaviour for vehicles (hardware_models/network/)."""
+
+    schema_version: Literal[1] = Field(description="Format version of this file.")
+    id: Literal["lte", "nr_sub6", "nr_mmwave", "wifi"] = Field(description="Technology id.")
+    name: str = Field(description="Human-readable name and measurement context.")
+    uplink: RateSpread = Field(description="Per-vehicle uplink rate.")
+    downlink: RateSpread = Field(description="Per-vehicle downlink rate.")
+    cell_uplink_capacity: Sourced[DataRate] = Field(
+        description="Default uplink capacity of one cell or AP.")
+    cell_downlink_capacity: Sourced[DataRate] = Field(
+        description="Default downlink capacity of one cell or AP.")
+    latency: Sourced[NonNegativeDuration] = Field(description="One-way delay from the vehicle to the core.")
+    jitter: Sourced[NonNegativeDuration] = Field(description="Standard deviation of the one-way delay.")
+    loss_rate: Sourced[float] = Field(description="Packet loss probability, in [0, 0.5).")
+    handover: Handover | None = Field(None, description="Handovers while driving (none for WiFi).")
+    radio: RadioPower = Field(description="Radio power model.")
+    notes: str = Field("", description="Caveats.")
+
+    @model_validator(mode="after")
+    def _loss(self) -> TechnologySpec:
+        if not 0 <= self.loss_rate.value < 0.5:
+            raise ValueError("loss_rate must be in [0, 0.5) (allowed: a probability such as 0.001)")
+        return self

@@ -49,6 +49,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "inference_energy_j": "Modelled energy of one inference at active power, joules.",
         "final_model_version": "Model version the vehicle ran at the end (0 = shipped model).",
         "samples_queued_at_end": "Samples still waiting on the vehicle for upload at the end.",
+        "samples_evicted": "Samples its full upload buffer dropped (uploads.eviction).",
+        "radio_energy_j": "Radio energy: promotions, connected base power, energy per bit sent and "
+        "received, tails; joules.",
+        "handovers": "Handovers along its route during the run.",
+        "coverage_gap_s": "Seconds without coverage (route stretches with no cell).",
+        "handover_s": "Seconds of data interruption by handovers.",
     },
     "outages": {
         "vehicle": "Vehicle whose accelerator failed.",
@@ -59,10 +65,13 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "uploads": {
         "vehicle": "Uploading vehicle.",
         "group": "Its group.",
+        "technology": "Technology the upload started on (lte, nr_sub6, nr_mmwave, wifi).",
         "t_start_s": "Transfer start, seconds.",
         "t_end_s": "Arrival of the last byte in the cloud, seconds.",
         "samples": "Samples in the transfer.",
-        "bytes": "Bytes transferred.",
+        "bytes": "Payload bytes transferred.",
+        "wire_bytes": "Bytes sent: payload plus retransmissions after loss.",
+        "paused_s": "Seconds the transfer waited without a network (gaps, handovers).",
     },
     "training_jobs": {
         "job": "Job number, from 1.",
@@ -93,6 +102,9 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "t_download_start_s": "Start of the model download, seconds.",
         "t_swap_s": "Time of the switch (download complete), seconds.",
         "bytes": "Model bytes downloaded.",
+        "chunks": "Chunks the download took (cloud.rollout.chunk_size).",
+        "chunk_restarts": "Chunks started over after a pause longer than cloud.rollout.resume_timeout.",
+        "paused_s": "Seconds the download waited without a network.",
     },
     "frames": {
         "vehicle": "Vehicle name.",
@@ -162,7 +174,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "faults.availability": "1 - down_s / (vehicles x run duration).",
     "energy.edge_j": "Accelerator energy of all vehicles over the run, joules.",
     "energy.per_frame_mj": "energy.edge_j per processed frame, millijoules (idle energy included).",
-    "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued.",
+    "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued "
+    "+ evicted.",
+    "samples.evicted": "Samples dropped by full on-vehicle upload buffers.",
     "accuracy.frames": "Detected frames the accuracy figures are computed on.",
     "accuracy.map50_mean": "mAP@0.5 over all detected frames of the run (VOC all-point AP, "
     "mean over classes).",
@@ -175,6 +189,13 @@ SUMMARY_KEYS: dict[str, str] = {
     "network.downloaded_bytes": "Bytes of model downloads delivered to vehicles.",
     "network.upload_in_flight_bytes": "Upload bytes offered but not delivered at the end.",
     "network.download_in_flight_bytes": "Download bytes offered but not delivered at the end.",
+    "network.retransmitted_bytes": "Bytes sent again after packet loss (both directions).",
+    "network.restarted_bytes": "Progress thrown away by download chunks that restarted after a pause "
+    "longer than cloud.rollout.resume_timeout.",
+    "network.transfers": "Transfers started (uploads and download chunks).",
+    "network.handovers": "Handovers of all vehicles along their routes.",
+    "network.coverage_gap_s": "Vehicle-seconds without coverage.",
+    "energy.radio_j": "Radio energy of all vehicles (network.radio model per technology), joules.",
     "retraining.jobs": "Training jobs completed.",
     "retraining.models_released": "Model versions released by completed jobs.",
     "retraining.deployments": "Released versions that at least one vehicle switched to.",

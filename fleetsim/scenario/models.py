@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.network import Network
 from fleetsim.scenario.types import (
     DataRate,
     DataSize,
@@ -99,6 +100,18 @@ class SampleUploads(Strict):
     interval: Duration = Field(
         "60 s", description="How often an idle vehicle uploads the samples it has ready."
     )
+    batch: PositiveInt | None = Field(
+        None, description="Most samples in one upload, highest priority first; omitted: all ready.")
+    buffer: DataSize = Field(
+        "1 GB", description="On-vehicle storage for samples waiting to upload (a policy choice).")
+    eviction: Literal["oldest", "lowest_priority", "newest"] = Field(
+        "lowest_priority", description="Which sample a full buffer drops: the oldest, the one the "
+        "detector was surest about, or the incoming one. Every eviction is counted.")
+    cellular: Literal["all", "urgent", "none"] = Field(
+        "all", description="What may go over a cell: every sample, only urgent ones (the rest wait for "
+        "depot WiFi), or nothing.")
+    urgent_priority: Fraction = Field(
+        0.8, description="A sample is urgent when its detection uncertainty reaches this.")
 
 
 class ThermalThrottling(Strict):
@@ -130,7 +143,7 @@ class Faults(Strict):
 
 
 class VehicleGroup(Strict):
-    """Vehicles that share cameras, accelerator, deadline and network link."""
+    """Vehicles that share cameras, accelerator, deadline, route and upload policy."""
 
     name: Name = Field(description="Group name, used in tables and under summary 'groups'.")
     count: PositiveInt = Field(description="Number of vehicles in the group.")
@@ -151,12 +164,23 @@ class VehicleGroup(Strict):
         description="Frames that may wait for the accelerator; a frame arriving to a full "
         "queue is dropped.",
     )
-    link: Name = Field(description="Name of the network link the vehicles use (network.links).")
+    route: Name | None = Field(
+        None, description="Route the vehicles drive (world.routes), each from its own starting point.")
+    cell: Name | None = Field(
+        None, description="For parked vehicles instead of a route: the cell (network.cells) or depot "
+        "(network.depots) that serves them throughout.")
     region: Name = Field("default", description="Region the vehicles drive in (world.regions).")
     uploads: SampleUploads = Field(
         default_factory=SampleUploads, description="Sample selection and upload."
     )
     faults: Faults = Field(default_factory=Faults, description="Accelerator faults (none by default).")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> VehicleGroup:
+        if (self.route is None) == (self.cell is None):
+            raise ValueError("give exactly one of route or cell (allowed: route: NAME from "
+                             "world.routes, or cell: NAME of a cell or depot for parked vehicles)")
+        return self
 
 
 
@@ -165,36 +189,6 @@ class Fleet(Strict):
 
     groups: Annotated[list[VehicleGroup], _unique_names("group")] = Field(
         min_length=1, description="Vehicle groups."
-    )
-
-
-
-class Link(Strict):
-    """A radio access network that vehicles share: per-vehicle rates and a cell capacity."""
-
-    name: Name = Field(description="Link name referred to by vehicle groups.")
-    technology: Literal["lte", "5g_sub6", "5g_mmwave", "wifi"] = Field(
-        description="Radio technology."
-    )
-    uplink: DataRate = Field(description="Uplink rate one vehicle can reach, e.g. '2 Mbit/s'.")
-    downlink: DataRate = Field(description="Downlink rate one vehicle can reach.")
-    uplink_capacity: DataRate | None = Field(
-        None,
-        description="Uplink capacity shared by all vehicles on this link (max-min fair); "
-        "omit for no shared limit.",
-    )
-    downlink_capacity: DataRate | None = Field(
-        None, description="Downlink capacity shared by all vehicles on this link."
-    )
-    latency: NonNegativeDuration = Field(description="One-way latency to the cloud, e.g. '40 ms'.")
-    source: str = Field(min_length=1, description="Where the rates and latency come from.")
-
-
-class Network(Strict):
-    """The links vehicles upload samples and download models over."""
-
-    links: Annotated[list[Link], _unique_names("link")] = Field(
-        min_length=1, description="Available links."
     )
 
 
@@ -244,12 +238,24 @@ class PeriodicRetrain(Strict):
 RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain, Field(discriminator="kind")]
 
 
+class Rollout(Strict):
+    """How vehicles download a new model (policy choices, not measurements)."""
+
+    chunk_size: DataSize = Field("4 MiB", description="Size of one download chunk (a range request).")
+    resume_timeout: Duration = Field(
+        "30 s", description="A chunk paused longer than this (no network) starts over when the "
+        "network returns; completed chunks are kept.")
+
+
 class Cloud(Strict):
     """Training clusters and the policy that decides when to retrain."""
 
+    region: Name = Field("cloud", description="Cloud region holding the sample store and the model "
+                         "registry (network.regions).")
     clusters: Annotated[list[Cluster], _unique_names("cluster")] = Field(
         min_length=1, description="Training clusters."
     )
+    rollout: Rollout = Field(default_factory=Rollout, description="Over-the-air model downloads.")
     retraining: RetrainingPolicy = Field(
         default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
     )
@@ -297,7 +303,7 @@ class Scenario(Strict):
     description: str = Field("", description="Free text shown in reports.")
     simulation: Simulation = Field(description="Duration, seed, mode.")
     fleet: Fleet = Field(description="Vehicle groups.")
-    network: Network = Field(description="Links.")
+    network: Network = Field(description="Regions, backhauls, cells and depots.")
     cloud: Cloud = Field(description="Clusters and retraining policy.")
     detector: Detector = Field(default_factory=Detector, description="Detector model and costed workload.")
     world: World = Field(default_factory=World, description="Rendered frames and conditions over time.")

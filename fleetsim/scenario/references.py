@@ -27,13 +27,16 @@ def _devices(catalog, kind: str) -> list[str]:
 
 def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     """Every cross-reference problem in ``scenario``."""
-    problems: list[tuple[Path, str]] = []
-    links = [link.name for link in scenario.network.links]
+    problems: list[tuple[Path, str]] = _network_references(scenario)
     edge = _devices(catalog, "edge")
+    routes = [r.name for r in scenario.world.routes]
+    places = [c.name for c in scenario.network.cells] + [d.name for d in scenario.network.depots]
     for i, group in enumerate(scenario.fleet.groups):
         base: Path = ("fleet", "groups", i)
-        if group.link not in links:
-            problems.append(((*base, "link"), unknown_name_message("link", group.link, links)))
+        if group.route is not None and group.route not in routes:
+            problems.append(((*base, "route"), unknown_name_message("route", group.route, routes)))
+        if group.cell is not None and group.cell not in places:
+            problems.append(((*base, "cell"), unknown_name_message("cell or depot", group.cell, places)))
         if group.accelerator not in edge:
             problems.append(((*base, "accelerator"),
                              unknown_name_message("edge hardware model", group.accelerator, edge)))
@@ -76,6 +79,34 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
         workload = scenario.detector.workload
         problems.append((("detector", "workload"),
                          unknown_name_message("workload", workload, list(catalog.workloads))))
+    return problems
+
+
+def _network_references(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Backhauls lead to known regions, cells and depots to known backhauls, route legs to
+    known cells and depots."""
+    net = scenario.network
+    problems: list[tuple[Path, str]] = []
+    regions, backhauls = list(net.regions), [b.name for b in net.backhauls]
+    for i, b in enumerate(net.backhauls):
+        if b.region not in regions:
+            problems.append((("network", "backhauls", i, "region"),
+                             unknown_name_message("region", b.region, regions)))
+    if scenario.cloud.region not in regions:
+        problems.append((("cloud", "region"), unknown_name_message("region", scenario.cloud.region, regions)))
+    for kind in ("cells", "depots"):
+        for i, item in enumerate(getattr(net, kind)):
+            if item.backhaul not in backhauls:
+                problems.append((("network", kind, i, "backhaul"),
+                                 unknown_name_message("backhaul", item.backhaul, backhauls)))
+    cells, depots = [c.name for c in net.cells], [d.name for d in net.depots]
+    for r, route in enumerate(scenario.world.routes):
+        for j, leg in enumerate(route.legs):
+            where = ("world", "routes", r, "legs", j)
+            name, known, what = ((leg.cell, cells, "cell") if hasattr(leg, "cell")
+                                 else (leg.depot, depots, "depot"))
+            if name is not None and name not in known:
+                problems.append(((*where, what), unknown_name_message(what, name, known)))
     return problems
 
 

@@ -63,6 +63,9 @@ NonNegativePower = quantity("power", allow_zero=True)
 ComputeRate = quantity("compute_rate")
 Price = quantity("price", allow_zero=True)
 PriceRate = quantity("price_rate", allow_zero=True)
+Length = quantity("length")
+Speed = quantity("speed")
+EnergyPerData = quantity("energy_per_data", allow_zero=True)
 
 
 def _finite(value: float) -> float:

@@ -48,6 +48,11 @@ OPS = operation / second
 FLOP = operation
 FLOPS = operation / second
 USD = [currency]
+meter = [length] = m
+kilometer = 1000 * meter = km
+mile = 1609.344 * meter = mi
+kmh = kilometer / hour
+mph = mile / hour
 """
 
 
@@ -84,6 +89,9 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("compute", "[operation]", "op", "'0.8 Gop', '8.7 GFLOP'"),
         Dimension("price", "[currency]", "USD", "'59.99 USD'"),
         Dimension("price_rate", "[currency]/[time]", "USD/s", "'2.5 USD/h'"),
+        Dimension("length", "[length]", "m", "'400 m', '2.5 km'"),
+        Dimension("speed", "[length]/[time]", "m/s", "'50 km/h', '30 mph', '12 m/s'"),
+        Dimension("energy_per_data", "[power]*[time]/[information]", "J/B", "'438 nJ/bit'"),
     )
 }
 

@@ -57,6 +57,8 @@ def _model_at(root: type[BaseModel], path: tuple[str | int, ...]) -> type[BaseMo
 
 
 def _tag(model: type[BaseModel]) -> str | None:
+    if isinstance(getattr(model, "union_tag", None), str):
+        return model.union_tag
     field = model.model_fields.get("kind")
     if field is None:
         return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from fleetsim.scenario.base import Strict
-from fleetsim.scenario.types import Duration, Name, NonNegativeDuration, Resolution
+from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.types import Duration, Length, Name, NonNegativeDuration, Resolution, Speed
 
 ShareOrZero = Annotated[float, Field(ge=0, le=1)]
 
@@ -60,6 +60,44 @@ class WorldConditions(Strict):
     blur: ShareOrZero = Field(0.0, description="Motion blur in [0, 1].")
 
 
+class Drive(Strict):
+    """A stretch of road driven at a steady speed, served by one cell or by none."""
+
+    union_tag: ClassVar[str] = "drive"
+
+    length: Length = Field(description="Length of the stretch, e.g. '2 km'.")
+    speed: Speed = Field(description="Driving speed, e.g. '50 km/h'.")
+    cell: Name | None = Field(
+        None, description="Cell serving the stretch (network.cells); omitted: a coverage gap "
+        "(tunnel, rural stretch) where nothing is sent or received.")
+
+
+class Stop(Strict):
+    """A stop at a depot, whose WiFi serves the vehicle while it is parked."""
+
+    union_tag: ClassVar[str] = "stop"
+
+    depot: Name = Field(description="Depot where the vehicle parks (network.depots).")
+    duration: Duration = Field(description="How long it stays, e.g. '20 min'.")
+
+
+def _leg_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "stop" if "depot" in value or "duration" in value else "drive"
+    return "stop" if isinstance(value, Stop) else "drive"
+
+
+Leg = Annotated[Annotated[Drive, Tag("drive")] | Annotated[Stop, Tag("stop")], Discriminator(_leg_kind)]
+
+
+class Route(Strict):
+    """A loop of legs that vehicles drive over and over, each from its own starting point."""
+
+    name: Name = Field(description="Route name, referred to by fleet.groups[].route.")
+    legs: list[Leg] = Field(min_length=1, description="Drives ({length, speed, cell}) and depot stops "
+                            "({depot, duration}), in order; the last leads back to the first.")
+
+
 class World(Strict):
     """The rendered world the fleet drives through."""
 
@@ -76,4 +114,6 @@ class World(Strict):
     regions: list[Name] = Field(
         ["default"], min_length=1, description="Regions vehicle groups drive in (fleet.groups[].region).")
     conditions: WorldConditions = Field(default_factory=WorldConditions, description="Conditions over time.")
+    routes: Annotated[list[Route], _unique_names("route")] = Field(
+        [], description="Routes vehicle groups drive (fleet.groups[].route).")
     kind: Literal["synthetic"] = Field("synthetic", description="World generator (synthetic road scenes).")
