@@ -81,10 +81,10 @@ class _Flat:
     interval_s = 3600.0
 
     def __init__(self, up: float, down: float):
-        self.rates = (up, down)
+        self.per_direction = np.array([up, down])
 
-    def rate(self, vehicle, direction, tech, t):
-        return self.rates[direction]
+    def rates(self, vehicle, direction, median, sigma, t):
+        return self.per_direction[direction]
 
 
 def _network(catalog, vehicles, cell_up, radio=1e9, attachments=None, tech=None, latency_s=0.0):
@@ -97,7 +97,7 @@ def _network(catalog, vehicles, cell_up, radio=1e9, attachments=None, tech=None,
     attachments = attachments or [Attachment(np.zeros(1), np.zeros(1, dtype=np.int64),
                                              np.array([ATTACHED]), 0) for _ in range(vehicles)]
     env = simpy.Environment()
-    return env, FlowNetwork(env, topology, attachments, _Flat(radio, radio), np.uint64(5))
+    return env, FlowNetwork(env, topology, attachments, _Flat(radio, radio), np.uint64(5), ["cloud"])
 
 
 def _times(env, events):
@@ -193,7 +193,7 @@ def test_bytes_offered_are_delivered_or_in_flight_at_every_moment(catalog):
     for t in np.linspace(0.5, 40, 30):
         env.run(until=t)
         net._settle()
-        moving = sum(f.remaining for f in net.flows)
+        moving = net.remaining_bytes()
         assert net.bytes_offered[UP] == pytest.approx(net.bytes_delivered[UP] + net.bytes_in_flight[UP])
         assert moving <= net.bytes_in_flight[UP] + 1e-6
     assert net.bytes_delivered[UP] == pytest.approx(sizes.sum())

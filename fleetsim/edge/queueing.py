@@ -118,22 +118,31 @@ def _serve_recursion(state, rows, arrivals, service, outages, out: Served) -> No
     lost = np.zeros(a_rows.shape, dtype=bool)
     beg = np.full(a_rows.shape, np.nan)
     end = np.full(a_rows.shape, np.nan)
+    faulty = bool(np.isfinite(onset).any())
     for j in range(a_rows.shape[1]):
         a = a_rows[:, j]
-        valid = a < np.inf
-        if not valid.any():
-            continue
-        passed = np.minimum((onset <= a[:, None]).sum(axis=1), onset.shape[1] - 1)
-        down = valid & (passed > 0) & (a < back[local, np.maximum(passed - 1, 0)])
-        next_onset = onset[local, passed]
-        ok = valid & ~down & (recent[local, slot] <= a)
+        if faulty:
+            valid = a < np.inf
+            if not valid.any():
+                continue
+            passed = np.minimum((onset <= a[:, None]).sum(axis=1), onset.shape[1] - 1)
+            down = valid & (passed > 0) & (a < back[local, np.maximum(passed - 1, 0)])
+            next_onset = onset[local, passed]
+            ok = valid & ~down & (recent[local, slot] <= a)
+        else:
+            ok = (a < np.inf) & (recent[local, slot] <= a)
+            if not ok.any():
+                continue
         b = np.maximum(a, last)
         e = b + s_rows[:, j]
-        cut = ok & (e > next_onset)  # still queued or in service when the accelerator fails
-        e = np.where(cut, next_onset, e)
-        done = ok & ~cut
+        if faulty:
+            cut = ok & (e > next_onset)  # still queued or in service when the accelerator fails
+            e = np.where(cut, next_onset, e)
+            done = ok & ~cut
+            lost[:, j] = down | cut
+        else:
+            done = ok
         adm[:, j] = done
-        lost[:, j] = down | cut
         beg[done, j] = b[done]
         end[done, j] = e[done]
         last = np.where(ok, e, last)

@@ -50,4 +50,5 @@ def build_network(env: simpy.Environment, scenario: Scenario, technologies: dict
     keys = np.array([[component_key(seed, "radio_rate", v.spec.name, v.local_index, d) for d in (0, 1)]
                      for v in vehicles], dtype=np.uint64).reshape(len(vehicles), 2)
     rates = DriveTestRates(keys, scenario.network.rate_interval)
-    return FlowNetwork(env, topology, attachments, rates, component_key(seed, "jitter"))
+    return FlowNetwork(env, topology, attachments, rates, component_key(seed, "jitter"),
+                       list(scenario.network.regions))

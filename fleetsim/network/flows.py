@@ -22,7 +22,7 @@ Bytes offered = bytes delivered + bytes in flight, always.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -30,7 +30,7 @@ from scipy.special import ndtri
 
 from fleetsim.network.coverage import NONE, Z90, Attachment
 from fleetsim.network.sharing import max_min_rates
-from fleetsim.network.topology import UP, Topology
+from fleetsim.network.topology import Topology
 from fleetsim.rng import counter_uniform
 
 _FINISH_SLACK_S = 1e-9
@@ -50,23 +50,6 @@ class TransferResult:
     restarts: int  # times it started over after a pause longer than its restart time
 
 
-@dataclass(eq=False)
-class _Flow:
-    serial: int
-    vehicle: int
-    direction: int
-    region: str
-    size: float
-    remaining: float
-    started_s: float
-    done: simpy.Event
-    restart_after_s: float = math.inf
-    wire_bytes: float = 0.0
-    paused_s: float = 0.0
-    paused_since: float | None = None
-    restarts: int = 0
-
-
 class RadioEnergy:
     """Per-vehicle radio energy and state (idle, promoting, connected, tail)."""
 
@@ -76,10 +59,10 @@ class RadioEnergy:
         self.last_radio: list = [None] * vehicles  # the radio spec in use then
         self.ready_at = np.full(vehicles, -np.inf)  # end of a promotion under way
 
-    def promotion_needed(self, v: int, now: float, radio) -> bool:
+    def promotion_needed(self, v: int, now: float) -> bool:
         """Whether a new flow at ``now`` finds the radio idle (tail over), and no promotion under way."""
-        return now >= self.ready_at[v] and now - self.last_end[v] >= (
-            self.last_radio[v].tail.value if self.last_radio[v] is not None else 0.0)
+        tail = self.last_radio[v].tail.value if self.last_radio[v] is not None else 0.0
+        return now >= self.ready_at[v] and now - self.last_end[v] >= tail
 
     def close_tail(self, v: int, now: float) -> None:
         """Charge the tail since the last flow, cut at ``now``."""
@@ -102,26 +85,77 @@ class DriveTestRates:
         self.keys = keys  # (V, 2) counter keys of each vehicle's uplink / downlink draws
         self.interval_s = interval_s
 
-    def rate(self, vehicle: int, direction: int, tech, t: float) -> float:
-        spread = tech.uplink if direction == UP else tech.downlink
-        median = spread.median.value
-        sigma = math.log(spread.p90.value / median) / Z90
+    def rates(self, vehicle: np.ndarray, direction: np.ndarray, median: np.ndarray, sigma: np.ndarray,
+              t: float) -> np.ndarray:
+        """Rates of radios (``vehicle``, ``direction``) whose technology has ``median``, ``sigma``."""
         u = counter_uniform(self.keys[vehicle, direction], int(t // self.interval_s))
-        return float(median * math.exp(sigma * ndtri(u)))
+        return median * np.exp(sigma * ndtri(u))
+
+
+class _Tables:
+    """Per access network and per (access, region) path figures, as arrays."""
+
+    def __init__(self, topology: Topology, regions: list[str]):
+        accesses = topology.accesses
+        self.regions = {r: i for i, r in enumerate(regions)}
+        paths = {(a.index, g): topology.path(a.index, r) for a in accesses for g, r in enumerate(regions)}
+        width = max((len(p) for p in paths.values()), default=0)
+        shape = (len(accesses), len(regions))
+        self.hops = np.full((*shape, 2, width), -1, dtype=np.int64)
+        self.loss = np.zeros(shape)
+        self.latency = np.zeros(shape)
+        self.jitter = np.zeros(shape)
+        for (a, g), hops in paths.items():
+            for k, hop in enumerate(hops):
+                self.hops[a, g, :, k] = hop.resource
+            self.loss[a, g] = 1 - np.prod([1 - h.loss for h in hops])
+            self.latency[a, g] = sum(h.latency_s for h in hops)
+            self.jitter[a, g] = math.sqrt(sum(h.jitter_s ** 2 for h in hops))
+        techs = [a.technology for a in accesses]
+        spreads = [(t.uplink, t.downlink) for t in techs]
+        self.median = np.array([[d.median.value for d in pair] for pair in spreads]).reshape(-1, 2)
+        self.sigma = np.array([[math.log(d.p90.value / d.median.value) / Z90 for d in pair]
+                               for pair in spreads]).reshape(-1, 2)
+        self.energy = np.array([[t.radio.uplink_energy.value, t.radio.downlink_energy.value]
+                                for t in techs]).reshape(-1, 2)
+        self.base_power = np.array([t.radio.base_power.value for t in techs])
+        self.radio = [t.radio for t in techs]
+
+
+class _Cursor:
+    """Each vehicle's current attachment, advanced as the (monotone) clock passes changes."""
+
+    def __init__(self, attachments: list[Attachment]):
+        self.attachments = attachments
+        n = len(attachments)
+        self.access = np.full(n, NONE, dtype=np.int64)
+        self.until = np.full(n, -np.inf)  # when the current span ends
+
+    def at(self, vehicles: np.ndarray, now: float) -> np.ndarray:
+        for v in np.unique(vehicles[self.until[vehicles] <= now]).tolist():
+            att = self.attachments[v]
+            i = att.index_at(now)
+            self.access[v] = att.access[i]
+            self.until[v] = att.start_s[i + 1] if i + 1 < len(att.start_s) else np.inf
+        return self.access[vehicles]
 
 
 class FlowNetwork:
     """Transfers of all vehicles over a shared topology, as a SimPy-driven fluid model."""
 
+    _FIELDS = ("vehicle", "direction", "region", "size", "remaining", "wire", "paused", "paused_since",
+               "restart_after", "restarts")
+
     def __init__(self, env: simpy.Environment, topology: Topology, attachments: list[Attachment],
-                 rates: DriveTestRates, jitter_key: np.uint64):
+                 rates: DriveTestRates, jitter_key: np.uint64, regions: list[str]):
         self.env = env
         self.topology = topology
         self.attachments = attachments
         self.rates = rates
         self.jitter_key = jitter_key
+        self.tables = _Tables(topology, regions)
+        self.cursor = _Cursor(attachments)
         self.radio = RadioEnergy(len(attachments))
-        self.flows: list[_Flow] = []
         self.bytes_offered = np.zeros(2)  # per direction (UP, DOWN)
         self.bytes_delivered = np.zeros(2)
         self.bytes_retransmitted = 0.0
@@ -130,12 +164,32 @@ class FlowNetwork:
         self._serial = 0
         self._settled_at = env.now
         self._generation = 0
-        self._arrays = _FlowArrays.empty(len(attachments))
+        self._batch_at: float | None = None
+        self.events: list[tuple[simpy.Event, float, int]] = []  # per flow: done, requested at, serial
+        self.state = {name: np.zeros(0) for name in self._FIELDS}
+        for name in ("vehicle", "direction", "region", "restarts"):
+            self.state[name] = np.zeros(0, dtype=np.int64)
+        self.flows_of = np.zeros(len(attachments), dtype=np.int64)
+        self._rate = np.zeros(0)  # per flow, in force since the last event: wire rate (B/s),
+        self._loss = np.zeros(0)  # loss along the path,
+        self._attached = np.zeros(0, dtype=bool)  # whether it has a network,
+        self._joules_per_byte = np.zeros(0)  # and radio energy per byte sent;
+        self._connected = np.zeros(0, dtype=np.int64)  # vehicles with a flow and a network
+        self._base_power = np.zeros(0)  # and their radio's connected power
 
     @property
     def bytes_in_flight(self) -> np.ndarray:
         """Per direction, bytes offered but not yet delivered."""
         return self.bytes_offered - self.bytes_delivered
+
+    @property
+    def active(self) -> int:
+        """Flows under way (including paused ones)."""
+        return len(self.events)
+
+    def remaining_bytes(self) -> float:
+        """Payload the flows under way still have to send."""
+        return float(self.state["remaining"].sum())
 
     def transfer(self, vehicle: int, direction: int, size: float, region: str,
                  restart_after_s: float = math.inf) -> simpy.Event:
@@ -146,193 +200,174 @@ class FlowNetwork:
         """
         done = self.env.event()
         self.bytes_offered[direction] += size
-        flow = _Flow(self._serial, vehicle, direction, region, size, size, self.env.now, done,
-                     restart_after_s=restart_after_s)
+        serial = self._serial
         self._serial += 1
-        self.env.process(self._start(flow))
+        self.env.process(self._start(vehicle, direction, size, self.tables.regions[region],
+                                     restart_after_s, done, serial))
         return done
-
-    def vehicle_rate(self, vehicle: int, direction: int, t: float) -> float:
-        """The rate ``vehicle``'s radio reaches at ``t`` in ``direction`` (0 without a network)."""
-        access = self.attachments[vehicle].access_at(t)
-        if access == NONE:
-            return 0.0
-        return self.rates.rate(vehicle, direction, self.topology.accesses[access].technology, t)
 
     def finish(self) -> None:
         """Bring flows and radio energy up to the end of the run (tails cut there)."""
         self._settle()
         self.radio.finish(self.env.now)
 
-    def _start(self, flow: _Flow):
-        v = flow.vehicle
-        access = self.attachments[v].access_at(self.env.now)
-        radio = self.topology.accesses[access].technology.radio if access != NONE else None
-        if self._flows_of(v) == 0:
-            if radio is not None and self.radio.promotion_needed(v, self.env.now, radio):
-                self.radio.close_tail(v, self.env.now)
+    def _start(self, v: int, direction: int, size: float, region: int, restart_after: float,
+               done: simpy.Event, serial: int):
+        requested = self.env.now
+        access = int(self.cursor.at(np.array([v]), requested)[0])
+        if self.flows_of[v] == 0:
+            if access != NONE and self.radio.promotion_needed(v, requested):
+                radio = self.tables.radio[access]
+                self.radio.close_tail(v, requested)
                 self.radio.joules[v] += radio.promotion_power.value * radio.promotion.value
-                self.radio.ready_at[v] = self.env.now + radio.promotion.value
+                self.radio.ready_at[v] = requested + radio.promotion.value
             if self.env.now < self.radio.ready_at[v]:
                 yield self.env.timeout(self.radio.ready_at[v] - self.env.now)
-            if self._flows_of(v) == 0:
+            if self.flows_of[v] == 0:
                 self.radio.close_tail(v, self.env.now)
         self._settle()
-        self.flows.append(flow)
+        row = {"vehicle": v, "direction": direction, "region": region, "size": size, "remaining": size,
+               "wire": 0.0, "paused": 0.0, "paused_since": np.nan, "restart_after": restart_after,
+               "restarts": 0}
+        for name, value in row.items():
+            self.state[name] = np.append(self.state[name], value)
+        self.events.append((done, requested, serial))
+        self.flows_of[v] += 1
         self.transfers += 1
-        self._reschedule()
+        self._reschedule_soon()
 
-    def _flows_of(self, v: int) -> int:
-        return sum(1 for f in self.flows if f.vehicle == v)
+    def _reschedule_soon(self) -> None:
+        """Recompute once after every flow that starts at this instant has joined."""
+        if self._batch_at != self.env.now:
+            self._batch_at = self.env.now
+            self._generation += 1  # any wake-up planned so far is superseded
+            self.env.process(self._batched(self._generation))
+
+    def _batched(self, generation: int):
+        yield self.env.timeout(0)
+        self._batch_at = None
+        if generation == self._generation:
+            self._reschedule()
 
     def _settle(self) -> None:
         """Advance every flow, and the radio energy, from the last event to now."""
         dt = self.env.now - self._settled_at
         self._settled_at = self.env.now
-        a = self._arrays
-        if dt <= 0 or not self.flows:
+        if dt <= 0 or not self.events:
             return
-        sent = a.rate * dt
-        progressed = sent * (1 - a.loss)
-        for flow, s, p, attached in zip(self.flows, sent, progressed, a.attached, strict=True):
-            flow.remaining -= p
-            flow.wire_bytes += s
-            if not attached:
-                flow.paused_s += dt
+        st = self.state
+        sent = self._rate * dt
+        progressed = sent * (1 - self._loss)
+        st["remaining"] -= progressed
+        st["wire"] += sent
+        st["paused"] += np.where(self._attached, 0.0, dt)
         self.bytes_retransmitted += float((sent - progressed).sum())
-        np.add.at(self.radio.joules, a.vehicle, a.joules_per_byte * sent)
-        self.radio.joules[a.connected] += a.base_power * dt
+        np.add.at(self.radio.joules, st["vehicle"], self._joules_per_byte * sent)
+        self.radio.joules[self._connected] += self._base_power * dt
 
     def _reschedule(self) -> None:
         now = self.env.now
-        self._track_pauses(now)
-        self._arrays = _FlowArrays.build(self, now)
         self._generation += 1
-        if not self.flows:
+        if not self.events:
             return
-        a = self._arrays
-        goodput = a.rate * (1 - a.loss)
-        remaining = np.array([f.remaining for f in self.flows])
-        with np.errstate(divide="ignore"):
-            finish = np.where(goodput > 0, np.maximum(remaining, 0.0) / goodput, np.inf)
-        wait = float(finish.min())
+        self._share(now)
+        goodput = self._rate * (1 - self._loss)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            finish = np.where(goodput > 0, np.maximum(self.state["remaining"], 0.0) / goodput, np.inf)
         interval = self.rates.interval_s
-        next_slot = (math.floor(now / interval) + 1) * interval if a.attached.any() else math.inf
-        changes = min(self.attachments[v].next_change(now) for v in set(a.vehicle.tolist()))
-        wait = min(wait, next_slot - now, changes - now)
+        next_slot = (math.floor(now / interval) + 1) * interval if self._attached.any() else math.inf
+        changes = float(self.cursor.until[self.state["vehicle"]].min())
+        wait = min(float(finish.min()), next_slot - now, changes - now)
         self.env.process(self._wake(wait, self._generation))
+
+    def _share(self, now: float) -> None:
+        """Rates and energy terms of every flow at ``now``.
+
+        A vehicle's radio is a flow cap when it carries one flow in a direction, and a shared
+        resource when it carries several (they then share the radio's rate max-min fairly).
+        """
+        st, tb = self.state, self.tables
+        vehicle, direction, region = st["vehicle"], st["direction"], st["region"]
+        access = self.cursor.at(vehicle, now)
+        attached = access != NONE
+        self._track_pauses(now, attached)
+        a = np.where(attached, access, 0)
+        loss = np.where(attached, tb.loss[a, region], 0.0)
+        self._joules_per_byte = np.where(attached, tb.energy[a, direction], 0.0)
+        connected = np.unique(vehicle[attached])
+        self._connected = connected
+        first = np.zeros(len(self.attachments), dtype=np.int64)
+        first[vehicle[attached]] = a[attached]  # a vehicle's flows share its one access
+        self._base_power = tb.base_power[first[connected]]
+        idx = np.flatnonzero(attached)
+        rate = np.zeros(len(vehicle))
+        if len(idx):
+            radio_key = vehicle[idx] * 2 + direction[idx]
+            keys, inverse, counts = np.unique(radio_key, return_inverse=True, return_counts=True)
+            radio_v, radio_d = keys // 2, keys % 2
+            radio_a = first[radio_v]
+            radio = self.rates.rates(radio_v, radio_d, tb.median[radio_a, radio_d],
+                                     tb.sigma[radio_a, radio_d], now)
+            shared = counts[inverse] > 1
+            cap = np.where(shared, np.inf, radio[inverse])
+            capacity = np.concatenate([self.topology.capacity, radio])
+            hops = tb.hops[a[idx], region[idx], direction[idx]]  # (n, K)
+            local = np.broadcast_to(np.arange(len(idx))[:, None], hops.shape)
+            real = hops >= 0
+            edge_res = np.concatenate([hops[real], len(self.topology.capacity) + inverse[shared]])
+            edge_flow = np.concatenate([local[real], np.flatnonzero(shared)])
+            rate[idx] = max_min_rates(capacity, cap, edge_res, edge_flow)
+        self._rate, self._loss, self._attached = rate, loss, attached
+
+    def _track_pauses(self, now: float, attached: np.ndarray) -> None:
+        """Note when flows lose the network; restart those whose pause outlasted their session."""
+        st = self.state
+        since = st["paused_since"]
+        lost = ~attached & np.isnan(since)
+        since[lost] = now
+        back = attached & ~np.isnan(since)
+        timed_out = back & (now - since > st["restart_after"])
+        self.bytes_restarted += float((st["size"][timed_out] - st["remaining"][timed_out]).sum())
+        st["remaining"][timed_out] = st["size"][timed_out]
+        st["restarts"][timed_out] += 1
+        since[back] = np.nan
 
     def _wake(self, wait: float, generation: int):
         yield self.env.timeout(max(wait, 0.0))
         if generation != self._generation:
             return  # superseded by a later event
         self._settle()
-        a = self._arrays
-        goodput = a.rate * (1 - a.loss)
-        finished = [f for f, g in zip(self.flows, goodput, strict=True)
-                    if g > 0 and f.remaining <= g * _FINISH_SLACK_S]
-        if finished:
-            done = set(id(f) for f in finished)
-            self.flows = [f for f in self.flows if id(f) not in done]
-            for flow in finished:
-                self._release_radio(flow.vehicle)
-                self.env.process(self._deliver(flow))
+        goodput = self._rate * (1 - self._loss)
+        finished = (goodput > 0) & (self.state["remaining"] <= goodput * _FINISH_SLACK_S)
+        if finished.any():
+            st = self.state
+            rows = {name: values[finished] for name, values in st.items()}
+            leaving = [e for e, f in zip(self.events, finished, strict=True) if f]
+            keep = ~finished
+            self.state = {name: values[keep] for name, values in st.items()}
+            self.events = [e for e, f in zip(self.events, finished, strict=True) if not f]
+            self._rate, self._loss, self._attached = self._rate[keep], self._loss[keep], self._attached[keep]
+            for k, (done, requested, serial) in enumerate(leaving):
+                v = int(rows["vehicle"][k])
+                self.flows_of[v] -= 1
+                if self.flows_of[v] == 0:
+                    access = int(self.cursor.at(np.array([v]), self.env.now)[0])
+                    self.radio.last_end[v] = self.env.now
+                    self.radio.last_radio[v] = self.tables.radio[access] if access != NONE else None
+                self.env.process(self._deliver(done, requested, serial, {n: x[k] for n, x in rows.items()}))
         self._reschedule()
 
-    def _track_pauses(self, now: float) -> None:
-        """Note when flows lose the network; restart those whose pause outlasted their session."""
-        for flow in self.flows:
-            attached = self.attachments[flow.vehicle].access_at(now) != NONE
-            if not attached:
-                if flow.paused_since is None:
-                    flow.paused_since = now
-            elif flow.paused_since is not None:
-                if now - flow.paused_since > flow.restart_after_s:
-                    self.bytes_restarted += flow.size - flow.remaining
-                    flow.remaining = flow.size
-                    flow.restarts += 1
-                flow.paused_since = None
-
-    def _release_radio(self, v: int) -> None:
-        if self._flows_of(v) == 0:
-            access = self.attachments[v].access_at(self.env.now)
-            tech = self.topology.accesses[access].technology if access != NONE else None
-            self.radio.last_end[v] = self.env.now
-            self.radio.last_radio[v] = tech.radio if tech is not None else None
-
-    def _deliver(self, flow: _Flow):
+    def _deliver(self, done: simpy.Event, requested: float, serial: int, row: dict):
         sent = self.env.now
-        access = self.attachments[flow.vehicle].access_at(sent)
-        hops = self.topology.path(access, flow.region) if access != NONE else []
-        latency = sum(h.latency_s for h in hops)
-        sigma = math.sqrt(sum(h.jitter_s ** 2 for h in hops))
-        z = float(ndtri(counter_uniform(self.jitter_key, flow.serial)))
-        yield self.env.timeout(max(0.0, latency + sigma * z))
-        self.bytes_delivered[flow.direction] += flow.size
-        flow.done.succeed(TransferResult(started_s=flow.started_s, sent_s=sent, delivered_s=self.env.now,
-                                         size=flow.size, wire_bytes=flow.wire_bytes,
-                                         paused_s=flow.paused_s, restarts=flow.restarts))
-
-
-@dataclass
-class _FlowArrays:
-    """Per-flow rates and energy terms in force between two events (aligned with ``flows``)."""
-
-    vehicle: np.ndarray
-    rate: np.ndarray  # bytes/s on the wire
-    loss: np.ndarray
-    attached: np.ndarray
-    joules_per_byte: np.ndarray
-    connected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    base_power: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @classmethod
-    def empty(cls, vehicles: int) -> _FlowArrays:
-        z = np.zeros(0)
-        return cls(np.zeros(0, dtype=np.int64), z, z, np.zeros(0, dtype=bool), z)
-
-    @classmethod
-    def build(cls, net: FlowNetwork, now: float) -> _FlowArrays:
-        flows = net.flows
-        n = len(flows)
-        vehicle = np.array([f.vehicle for f in flows], dtype=np.int64)
-        loss = np.zeros(n)
-        attached = np.zeros(n, dtype=bool)
-        joules_per_byte = np.zeros(n)
-        capacity = list(net.topology.capacity)
-        edge_res: list[int] = []
-        edge_flow: list[int] = []
-        radio_resource: dict[tuple[int, int], int] = {}
-        connected: dict[int, float] = {}
-        for i, f in enumerate(flows):
-            access = net.attachments[f.vehicle].access_at(now)
-            if access == NONE:
-                continue
-            attached[i] = True
-            tech = net.topology.accesses[access].technology
-            key = (f.vehicle, f.direction)
-            if key not in radio_resource:
-                radio_resource[key] = len(capacity)
-                capacity.append(net.vehicle_rate(f.vehicle, f.direction, now))
-            edge_res.append(radio_resource[key])
-            edge_flow.append(i)
-            survive = 1.0
-            for hop in net.topology.path(access, f.region):
-                edge_res.append(hop.resource[f.direction])
-                edge_flow.append(i)
-                survive *= 1 - hop.loss
-            loss[i] = 1 - survive
-            energy = tech.radio.uplink_energy if f.direction == UP else tech.radio.downlink_energy
-            joules_per_byte[i] = energy.value
-            connected[f.vehicle] = tech.radio.base_power.value
-        rate = np.zeros(n)
-        if attached.any():
-            idx = np.flatnonzero(attached)
-            local = {int(g): k for k, g in enumerate(idx)}
-            shared = max_min_rates(np.array(capacity), np.full(len(idx), np.inf),
-                                   np.array(edge_res, dtype=np.int64),
-                                   np.array([local[i] for i in edge_flow], dtype=np.int64))
-            rate[idx] = shared
-        return cls(vehicle, rate, loss, attached, joules_per_byte,
-                   np.array(list(connected), dtype=np.int64), np.array(list(connected.values())))
-
+        v = int(row["vehicle"])
+        access = int(self.cursor.at(np.array([v]), sent)[0])
+        delay = 0.0
+        if access != NONE:
+            region = int(row["region"])
+            z = float(ndtri(counter_uniform(self.jitter_key, serial)))
+            delay = max(0.0, self.tables.latency[access, region] + self.tables.jitter[access, region] * z)
+        yield self.env.timeout(delay)
+        self.bytes_delivered[int(row["direction"])] += row["size"]
+        done.succeed(TransferResult(started_s=requested, sent_s=sent, delivered_s=self.env.now,
+                                    size=float(row["size"]), wire_bytes=float(row["wire"]),
+                                    paused_s=float(row["paused"]), restarts=int(row["restarts"])))

@@ -35,64 +35,60 @@ def max_min_rates(capacity: np.ndarray, flow_cap: np.ndarray, edge_resource: np.
     rate = np.zeros(n_flows)
     frozen = np.zeros(n_flows, dtype=bool)
     left = np.asarray(capacity, dtype=float).copy()
-    finite = np.isfinite(left)
-    keep = finite[edge_resource]
-    edge_resource, edge_flow = edge_resource[keep], edge_flow[keep]
-    saturated = ~finite
+    saturated = ~np.isfinite(left)
+    keep = ~saturated[edge_resource]
+    order = np.lexsort((flow_cap[edge_flow[keep]], edge_resource[keep]))  # by resource, then cap
+    res_sorted, flo_sorted = edge_resource[keep][order], edge_flow[keep][order]
+    crossing = np.zeros(n_flows, dtype=bool)
+    crossing[flo_sorted] = True
+    if np.isinf(flow_cap[~crossing]).any():
+        raise ValueError("a flow crosses no finite resource and has no cap")
     while not frozen.all():
-        live = ~frozen[edge_flow] & ~saturated[edge_resource]
-        res, flo = edge_resource[live], edge_flow[live]
-        level, bottleneck = _saturation_levels(left, flow_cap, res, flo)
+        live = ~frozen[flo_sorted] & ~saturated[res_sorted]
+        res, flo = res_sorted[live], flo_sorted[live]  # still sorted by resource, then cap
+        level, bottleneck = _saturation_levels(left, flow_cap[flo], res)
         free = ~frozen
-        crossing = np.zeros(n_flows, dtype=bool)
-        crossing[flo] = True
-        unbounded = free & ~crossing
-        if np.isinf(flow_cap[unbounded]).any():
-            raise ValueError("a flow crosses no finite resource and has no cap")
         if not np.isfinite(level):
             take = free  # nothing saturates: every flow left runs at its cap
         else:
+            hit = np.zeros(len(left), dtype=bool)
+            hit[bottleneck] = True
             at_bottleneck = np.zeros(n_flows, dtype=bool)
-            at_bottleneck[flo[np.isin(res, bottleneck)]] = True
-            take = free & (at_bottleneck | (flow_cap <= level) | unbounded)
+            at_bottleneck[flo[hit[res]]] = True
+            take = free & (at_bottleneck | (flow_cap <= level) | ~crossing)
             saturated[bottleneck] = True
         rate[take] = np.minimum(flow_cap[take], level)
         frozen |= take
-        spent = take[edge_flow]
-        np.subtract.at(left, edge_resource[spent], rate[edge_flow[spent]])
+        spent = take[flo_sorted]
+        left -= np.bincount(res_sorted[spent], weights=rate[flo_sorted[spent]], minlength=len(left))
     return rate
 
 
-def _saturation_levels(left: np.ndarray, flow_cap: np.ndarray, res: np.ndarray,
-                       flo: np.ndarray) -> tuple[float, np.ndarray]:
+def _saturation_levels(left: np.ndarray, caps: np.ndarray, res: np.ndarray) -> tuple[float, np.ndarray]:
     """The lowest common level at which some resource saturates, and those resources.
 
-    For a resource with capacity C and unfrozen caps c_1 <= ... <= c_n, the level L solves
-    sum(min(c_i, L)) = C: with the j smallest caps below L, L = (C - S_j) / (n - j), and the
-    first j whose candidate does not exceed c_{j+1} is the one.
+    ``res`` is sorted, and ``caps`` ascending within each resource. For a resource with
+    capacity C and caps c_1 <= ... <= c_n, the level L solves sum(min(c_i, L)) = C: with the
+    j smallest caps below L, L = (C - S_j) / (n - j), and the first j whose candidate does
+    not exceed c_{j+1} is the one.
     """
     if len(res) == 0:
         return np.inf, np.zeros(0, dtype=np.int64)
-    caps = flow_cap[flo]
-    order = np.lexsort((caps, res))
-    res_sorted, caps_sorted = res[order], caps[order]
-    starts = np.flatnonzero(np.r_[True, res_sorted[1:] != res_sorted[:-1]])
-    counts = np.diff(np.r_[starts, len(res_sorted)])
+    starts = np.flatnonzero(np.concatenate([[True], res[1:] != res[:-1]]))
+    counts = np.diff(np.append(starts, len(res)))
     group = np.repeat(np.arange(len(starts)), counts)
-    position = np.arange(len(res_sorted)) - starts[group]
-    finite_caps = np.where(np.isfinite(caps_sorted), caps_sorted, 0.0)
+    position = np.arange(len(res)) - starts[group]
+    finite_caps = np.where(np.isfinite(caps), caps, 0.0)
     before = np.cumsum(finite_caps) - finite_caps  # sum of caps before each position, overall
     before -= before[starts][group]  # ... within its resource
-    capacity = left[res_sorted[starts]][group]
-    candidate = (capacity - before) / (counts[group] - position)
-    ok = candidate <= caps_sorted
-    first = np.full(len(starts), len(res_sorted))
-    np.minimum.at(first, group[ok], np.flatnonzero(ok))
+    candidate = (left[res[starts]][group] - before) / (counts[group] - position)
+    ok = np.flatnonzero(candidate <= caps)
+    first = np.full(len(starts), len(res))
+    np.minimum.at(first, group[ok], ok)
+    hit = first < len(res)
+    if not hit.any():
+        return np.inf, np.zeros(0, dtype=np.int64)
     levels = np.full(len(starts), np.inf)
-    hit = first < len(res_sorted)
     levels[hit] = np.maximum(candidate[first[hit]], 0.0)
     lowest = levels.min()
-    if not np.isfinite(lowest):
-        return np.inf, np.zeros(0, dtype=np.int64)
-    chosen = levels <= lowest * (1 + _TIE) + 1e-300
-    return float(lowest), res_sorted[starts[chosen]]
+    return float(lowest), res[starts[levels <= lowest * (1 + _TIE) + 1e-300]]
