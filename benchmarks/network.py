@@ -38,7 +38,7 @@ def transfers_per_second(vehicles: int, minutes: float) -> tuple[float, int, flo
              for i in range(vehicles)]
     env = simpy.Environment()
     started = time.perf_counter()
-    network = build_network(env, base, catalog.technologies, fleet)
+    network = build_network(env, base, catalog.technologies, fleet, scenario_file("quickstart").parent)
 
     def uploader(v: int):
         while env.now < base.simulation.duration:

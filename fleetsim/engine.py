@@ -106,7 +106,7 @@ class _Run:
         self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
         self.log = EventLog()
-        self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles)
+        self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
         self.store = SampleStore()
         self.model_versions_released = 0
         seed = scenario.simulation.seed

@@ -58,7 +58,8 @@ def test_frames_and_samples_are_conserved(both_modes):
         assert f["generated"] == f["processed"] + f["dropped"]
     assert sum(g["frames"]["generated"] for g in s["groups"].values()) == s["frames"]["generated"]
     samples = s["samples"]
-    assert samples["selected"] == samples["uploaded"] + samples["in_flight"] + samples["queued"]
+    assert samples["selected"] == (samples["uploaded"] + samples["in_flight"] + samples["queued"]
+                                   + samples["evicted"])
     assert samples["uploaded"] == fast.tables["uploads"]["samples"].sum()
     assert s["network"]["uploaded_bytes"] == fast.tables["uploads"]["bytes"].sum()
     detections = fast.tables["detections"]

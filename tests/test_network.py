@@ -83,7 +83,7 @@ class _Flat:
     def __init__(self, up: float, down: float):
         self.per_direction = np.array([up, down])
 
-    def rates(self, vehicle, direction, median, sigma, t):
+    def rates(self, vehicle, direction, access, t):
         return self.per_direction[direction]
 
 
@@ -253,3 +253,24 @@ def test_route_coverage_gaps_and_handovers(catalog):
     assert median < mean < lte.handover.interruption_p90.value  # lognormal: mean above median
     assert att.access_at(1050.0) == NONE and att.access_at(1700.0) == 2
     assert math.isinf(att.next_change(horizon + 1))
+
+
+def test_a_trace_drives_the_radio_rate(tmp_path, small_data, catalog):
+    import fleetsim
+    from fleetsim.errors import ScenarioError
+    from tests.conftest import write_yaml
+
+    # a packet every 2 ms: 750 kB/s for every vehicle, whatever its offset
+    (tmp_path / "flat.trace").write_text("".join(f"{t}\n" for t in range(2, 10_001, 2)))
+    small_data["network"]["traces"] = [{"technology": "lte", "uplink": "flat.trace", "source": "test"}]
+    small_data["network"]["cells"][0]["uplink_capacity"] = "1 Gbit/s"
+    results = fleetsim.run(write_yaml(tmp_path, small_data))
+    lte = results.tables["uploads"].query("technology == 'lte' and paused_s == 0")
+    promotion = catalog.technologies["lte"].radio.promotion.value
+    took, sending = lte["t_end_s"] - lte["t_start_s"], lte["bytes"] / 750e3
+    # promotion (when the radio was idle), the bytes at the trace's rate, latency and jitter
+    assert len(lte) > 5 and ((took >= sending) & (took <= sending + promotion + 0.2)).all()
+    (tmp_path / "bad.trace").write_text("12\nfast\n")
+    small_data["network"]["traces"][0]["uplink"] = "bad.trace"
+    with pytest.raises(ScenarioError, match=r"bad.trace:2: network.traces\[0\].uplink: 'fast' is not"):
+        fleetsim.run(write_yaml(tmp_path, small_data))

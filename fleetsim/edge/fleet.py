@@ -15,8 +15,8 @@ class UploadBuffer:
     """Samples a vehicle kept, waiting for upload, in a store of bounded bytes.
 
     When a new sample does not fit, the eviction policy drops the oldest, the lowest-priority
-    or the incoming sample; every eviction is counted. Priority is the frame's detection
-    uncertainty (the most informative samples first).
+    (of the stored and the incoming) or the incoming sample; every eviction is counted.
+    Priority is the frame's detection uncertainty (the most informative samples first).
     """
 
     def __init__(self, capacity_bytes: float, sample_bytes: float, eviction: str):
@@ -33,8 +33,12 @@ class UploadBuffer:
                 self.evicted += 1
                 if self.eviction == "newest" or self.capacity == 0:
                     continue
-                drop = 0 if self.eviction == "oldest" else min(
-                    range(len(self.priority)), key=self.priority.__getitem__)
+                if self.eviction == "oldest":
+                    drop = 0
+                else:
+                    drop = min(range(len(self.priority)), key=self.priority.__getitem__)
+                    if self.priority[drop] >= p:
+                        continue  # the incoming sample is the least informative
                 del self.ready_s[drop], self.sample_id[drop], self.priority[drop]
             self.ready_s.append(r)
             self.sample_id.append(i)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import simpy
 
 from fleetsim.network.coverage import ATTACHED, Attachment, attachment
-from fleetsim.network.flows import DriveTestRates, FlowNetwork
+from fleetsim.network.flows import FlowNetwork, RadioRates
 from fleetsim.network.topology import Topology
+from fleetsim.network.traces import read_trace
 from fleetsim.rng import component_key, counter_uniform
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.world import Drive
@@ -24,8 +27,9 @@ def _places(scenario: Scenario, group) -> list[str]:
 
 
 def build_network(env: simpy.Environment, scenario: Scenario, technologies: dict,
-                  vehicles: list) -> FlowNetwork:
-    """The FlowNetwork of ``vehicles`` (in index order) driving their groups' routes."""
+                  vehicles: list, base_dir: Path | None = None) -> FlowNetwork:
+    """The FlowNetwork of ``vehicles`` (in index order) driving their groups' routes; trace
+    files are read relative to ``base_dir`` (the scenario's folder)."""
     seed = scenario.simulation.seed
     horizon = scenario.simulation.duration
     topology = Topology.build(scenario.network, technologies,
@@ -49,6 +53,18 @@ def build_network(env: simpy.Environment, scenario: Scenario, technologies: dict
         attachments.append(attachment(route, legs, cells, depots, handover, key, horizon))
     keys = np.array([[component_key(seed, "radio_rate", v.spec.name, v.local_index, d) for d in (0, 1)]
                      for v in vehicles], dtype=np.uint64).reshape(len(vehicles), 2)
-    rates = DriveTestRates(keys, scenario.network.rate_interval)
+    traces = {}
+    for i, spec in enumerate(scenario.network.traces):
+        for d, name in enumerate(("uplink", "downlink")):
+            file = getattr(spec, name)
+            if file is None:
+                continue
+            path = Path(file) if Path(file).is_absolute() or base_dir is None else base_dir / file
+            trace = read_trace(path, f"network.traces[{i}].{name}")
+            for a in topology.accesses:
+                if a.technology.id == spec.technology:
+                    traces[(a.index, d)] = trace
+    rates = RadioRates(keys, scenario.network.rate_interval, [a.technology for a in topology.accesses],
+                       traces)
     return FlowNetwork(env, topology, attachments, rates, component_key(seed, "jitter"),
                        list(scenario.network.regions))

@@ -77,19 +77,34 @@ class RadioEnergy:
             self.close_tail(v, horizon_s)
 
 
-class DriveTestRates:
-    """Each vehicle's radio rate: lognormal by the serving technology's median and p90, one
-    counter-based draw per vehicle, direction and rate interval (``interval_s``)."""
+class RadioRates:
+    """Each vehicle's radio rate per direction and rate interval (``interval_s``): a lognormal
+    draw by the serving technology's median and p90 (counter-based per vehicle, direction and
+    interval), or the rate a trace delivers then, read from the vehicle's own offset."""
 
-    def __init__(self, keys: np.ndarray, interval_s: float):
+    def __init__(self, keys: np.ndarray, interval_s: float, technologies: list, traces: dict | None = None):
         self.keys = keys  # (V, 2) counter keys of each vehicle's uplink / downlink draws
         self.interval_s = interval_s
+        spreads = [(t.uplink, t.downlink) for t in technologies]  # per access network
+        self.median = np.array([[d.median.value for d in pair] for pair in spreads]).reshape(-1, 2)
+        self.sigma = np.array([[math.log(d.p90.value / d.median.value) / Z90 for d in pair]
+                               for pair in spreads]).reshape(-1, 2)
+        self.traces = traces or {}  # (access, direction) -> RateTrace
 
-    def rates(self, vehicle: np.ndarray, direction: np.ndarray, median: np.ndarray, sigma: np.ndarray,
-              t: float) -> np.ndarray:
-        """Rates of radios (``vehicle``, ``direction``) whose technology has ``median``, ``sigma``."""
+    def rates(self, vehicle: np.ndarray, direction: np.ndarray, access: np.ndarray, t: float) -> np.ndarray:
         u = counter_uniform(self.keys[vehicle, direction], int(t // self.interval_s))
-        return median * np.exp(sigma * ndtri(u))
+        out = self.median[access, direction] * np.exp(self.sigma[access, direction] * ndtri(u))
+        for (a, d), trace in self.traces.items():
+            rows = np.flatnonzero((access == a) & (direction == d))
+            if len(rows):
+                offset = np.floor(counter_uniform(self.keys[vehicle[rows], d], TRACE_OFFSET_DRAW)
+                                  * trace.period_ms).astype(np.int64)
+                out[rows] = trace.rates(offset, t, self.interval_s)
+        return out
+
+
+TRACE_OFFSET_DRAW = 2 ** 62
+"""Counter of the draw that places a vehicle in a trace (far from the per-interval draws)."""
 
 
 class _Tables:
@@ -112,10 +127,6 @@ class _Tables:
             self.latency[a, g] = sum(h.latency_s for h in hops)
             self.jitter[a, g] = math.sqrt(sum(h.jitter_s ** 2 for h in hops))
         techs = [a.technology for a in accesses]
-        spreads = [(t.uplink, t.downlink) for t in techs]
-        self.median = np.array([[d.median.value for d in pair] for pair in spreads]).reshape(-1, 2)
-        self.sigma = np.array([[math.log(d.p90.value / d.median.value) / Z90 for d in pair]
-                               for pair in spreads]).reshape(-1, 2)
         self.energy = np.array([[t.radio.uplink_energy.value, t.radio.downlink_energy.value]
                                 for t in techs]).reshape(-1, 2)
         self.base_power = np.array([t.radio.base_power.value for t in techs])
@@ -147,7 +158,7 @@ class FlowNetwork:
                "restart_after", "restarts")
 
     def __init__(self, env: simpy.Environment, topology: Topology, attachments: list[Attachment],
-                 rates: DriveTestRates, jitter_key: np.uint64, regions: list[str]):
+                 rates: RadioRates, jitter_key: np.uint64, regions: list[str]):
         self.env = env
         self.topology = topology
         self.attachments = attachments
@@ -306,8 +317,7 @@ class FlowNetwork:
             keys, inverse, counts = np.unique(radio_key, return_inverse=True, return_counts=True)
             radio_v, radio_d = keys // 2, keys % 2
             radio_a = first[radio_v]
-            radio = self.rates.rates(radio_v, radio_d, tb.median[radio_a, radio_d],
-                                     tb.sigma[radio_a, radio_d], now)
+            radio = self.rates.rates(radio_v, radio_d, radio_a, now)
             shared = counts[inverse] > 1
             cap = np.where(shared, np.inf, radio[inverse])
             capacity = np.concatenate([self.topology.capacity, radio])

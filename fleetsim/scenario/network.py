@@ -54,6 +54,17 @@ class Depot(Strict):
     source: str = Field("", description="Where overridden capacities come from.")
 
 
+class RateTraces(Strict):
+    """Mahimahi traces that replace a technology's per-vehicle rate distribution."""
+
+    technology: Literal["lte", "nr_sub6", "nr_mmwave", "wifi"] = Field(description="Technology they drive.")
+    uplink: str | None = Field(
+        None, description="Uplink trace file (one millisecond timestamp per 1500-byte delivery "
+        "opportunity), relative to the scenario; each vehicle reads it from its own offset.")
+    downlink: str | None = Field(None, description="Downlink trace file, same format.")
+    source: str = Field(min_length=1, description="Where the traces were recorded.")
+
+
 class Network(Strict):
     """Cloud regions, backhauls and access networks; vehicles attach along their routes."""
 
@@ -62,6 +73,8 @@ class Network(Strict):
         min_length=1, description="Backhauls from access networks to regions.")
     cells: Annotated[list[Cell], _unique_names("cell")] = Field([], description="Cellular cells.")
     depots: Annotated[list[Depot], _unique_names("depot")] = Field([], description="Depots with WiFi.")
+    traces: list[RateTraces] = Field(
+        [], description="Rate traces per technology, instead of its drive-test distribution.")
     rate_interval: Duration = Field(
         "1 s", description="How often each vehicle's achievable radio rate is redrawn (drive tests "
         "report per-second rates).")
