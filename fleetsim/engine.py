@@ -85,7 +85,9 @@ def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
         group_names=[g.spec.name for g in groups],
         vehicle_names=[v.name for v in vehicles],
         deadline_s=np.array([v.spec.deadline for v in vehicles]),
-        active_power_w=np.array([d.active_power.value for d in device]),
+        # while busy: the inference's modelled energy over its time, so the host CPU's power
+        # during fallback layers counts as well as the accelerator's
+        active_power_w=np.array([v.inference.energy_j / v.inference.latency_s for v in vehicles]),
         idle_power_w=np.array([d.idle_power.value for d in device]),
     )
 

@@ -248,3 +248,18 @@ def test_detections_do_not_depend_on_threads_or_batch_size(both_modes, small_dat
         with_overrides(small_data, detector__threads=1, detector__batch_size=7)))
     pd.testing.assert_frame_equal(fast.tables["detections"], other.tables["detections"], check_exact=True)
     assert fast.summary["accuracy"] == other.summary["accuracy"]
+
+
+def test_edge_energy_charges_each_inference_its_modelled_energy(both_modes, catalog):
+    fast, _ = both_modes
+    vehicles = fast.tables["vehicles"].set_index("vehicle")
+    busy = fast.tables["vehicle_windows"].groupby("vehicle")["busy_s"].sum()
+    energy = fast.tables["vehicle_windows"].groupby("vehicle")["energy_j"].sum()
+    for name, row in vehicles.iterrows():
+        idle = catalog.devices[row["accelerator"]].idle_power.value
+        busy_power = row["inference_energy_j"] / row["inference_latency_s"]
+        expected = idle * 600.0 + (busy_power - idle) * busy[name]
+        assert energy[name] == pytest.approx(expected, rel=1e-9), name
+    coral = vehicles[vehicles["group"] == "coral"].iloc[0]
+    own = catalog.devices["coral_usb"].active_power.value * coral["inference_latency_s"]
+    assert coral["inference_energy_j"] > own  # the host CPU runs the detector's NMS

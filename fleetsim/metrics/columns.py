@@ -36,7 +36,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "latency_mean_s": "Mean capture-to-detection latency of processed frames, seconds.",
         "latency_max_s": "Largest latency of a processed frame, seconds.",
         "busy_s": "Accelerator busy time serving the window's frames, seconds.",
-        "energy_j": "Accelerator energy: idle power x window + (active - idle) x busy, joules.",
+        "energy_j": "Accelerator energy: idle power x window + (busy - idle power) x busy time, joules; "
+        "busy power is one inference's modelled energy over its time (host CPU fallback included).",
     },
     "vehicles": {
         "vehicle": "Vehicle name.",
