@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.policy import periodic_policy
 from fleetsim.cloud.rollout import BYTES_PER_PARAM, download_and_swap
 from fleetsim.cloud.store import SampleStore
@@ -134,17 +135,22 @@ class _Run:
         spec = next(c for c in self.scenario.cloud.clusters if c.name == policy.cluster)
         cluster = TrainingCluster(self.env, spec, self.catalog.device(spec.device, "cloud"),
                                   self.workload, self.log)
-        self.env.process(periodic_policy(self.env, policy, self.store, cluster, self._release,
-                                         self.duration))
+        detector = self.scenario.detector
+        self.tuner = FineTuner(self.scenario.cloud.fine_tune, self.detection.archive,
+                               self.scenario.simulation.seed, detector.threads, detector.batch_size)
+        self.env.process(periodic_policy(self.env, policy, self.store, cluster, self.tuner,
+                                         self._release, self.duration))
 
-    def _release(self, job) -> None:
-        """A job finished: release its model as the next version and roll it out."""
+    def _release(self, job, tuned) -> None:
+        """A job finished: release its fine-tuned model as the next version and roll it out."""
         self.model_versions_released += 1
         version = self.model_versions_released
         params = self.workload.spec.params.value
-        self.log.record("model_versions", version=version, job=job.job_id,
-                        t_release_s=self.env.now, samples=job.samples)
-        self.registry.release(version, self.registry.paths[0])  # same weights until retraining is real
+        self.log.record("model_versions", version=version, job=job.job_id, parent_job=tuned.parent_job,
+                        t_release_s=self.env.now, samples=tuned.samples, replay=tuned.replay,
+                        epochs=job.epochs, size_bytes=tuned.size_bytes, host_wall_s=tuned.host_wall_s,
+                        **{f"map50_{c}": m for c, m in tuned.map50.items()})
+        self.registry.release(version, tuned.path)
         cloud = self.scenario.cloud
         for vehicle in self.vehicles:
             size = params * BYTES_PER_PARAM[vehicle.spec.precision]

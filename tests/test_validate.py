@@ -121,6 +121,7 @@ def _first_issue(tmp_path, data) -> re.Match:
      "fleet.groups[0].uploads.selection.conditions[0]", "'night'"),
     ({"fleet__groups__0__uploads__max_rate": "5 MB"}, "fleet.groups[0].uploads.max_rate", "frequency"),
     ({"detector__detect_every": 0}, "detector.detect_every", "allowed: > 0"),
+    ({"detector__model": "pruned_int8"}, "detector.model", "allowed with cloud.retraining: int8, fp32"),
     ({"fleet__groups__0__faults": {"thermal_throttling": {"after": "10 min"}}},
      "fleet.groups[0].faults.thermal_throttling", "coral_usb has no sourced thermal figures; set "
      "sustained_fraction"),

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import simpy
 
+from fleetsim.cloud.finetune import FineTuned, FineTuner
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster, TrainingJob
 from fleetsim.scenario.models import PeriodicRetrain
 
 
 def periodic_policy(env: simpy.Environment, policy: PeriodicRetrain, store: SampleStore,
-                    cluster: TrainingCluster, on_trained, duration_s: float):
-    """Every ``interval``, train on all samples so far if ``min_samples`` new ones arrived."""
+                    cluster: TrainingCluster, tuner: FineTuner, on_trained, duration_s: float):
+    """Every ``interval``, if ``min_samples`` new samples arrived, fine-tune on the most recent
+    ones (``cloud.fine_tune.max_samples``) with replay."""
     job_id = 0
     while True:
         yield env.timeout(policy.interval)
@@ -21,12 +23,15 @@ def periodic_policy(env: simpy.Environment, policy: PeriodicRetrain, store: Samp
             continue
         job_id += 1
         store.used_by_last_job = store.received
-        job = TrainingJob(job_id=job_id, samples=store.received, epochs=policy.epochs,
+        ids = store.sample_ids[-tuner.settings.max_samples:]
+        tuned = tuner.fine_tune(job_id, ids, policy.epochs)
+        job = TrainingJob(job_id=job_id, samples=tuned.samples + tuned.replay, epochs=policy.epochs,
                           submitted_s=env.now)
-        env.process(_train_then_release(env, cluster, job, on_trained, duration_s))
+        env.process(_train_then_release(env, cluster, job, tuned, on_trained, duration_s))
 
 
-def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, on_trained, duration_s):
+def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: FineTuned, on_trained,
+                        duration_s):
     yield env.process(cluster.run(job))
     if env.now < duration_s:
-        on_trained(job)
+        on_trained(job, tuned)

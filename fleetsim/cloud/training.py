@@ -18,7 +18,7 @@ class TrainingJob:
     """One retraining request: which samples and how many passes."""
 
     job_id: int
-    samples: int
+    samples: int  # frames trained on: uploaded samples plus replayed ones
     epochs: int
     submitted_s: float
 

@@ -238,6 +238,19 @@ class PeriodicRetrain(Strict):
 RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain, Field(discriminator="kind")]
 
 
+class FineTune(Strict):
+    """How a training job really fine-tunes the detector (in torch, on the host's CPU)."""
+
+    max_samples: PositiveInt = Field(
+        256, description="A job trains on at most this many of the most recent uploaded samples.")
+    replay: float = Field(
+        1.0, ge=0, le=10, description="Replayed clear-day frames per new sample, against forgetting.")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (one-cycle AdamW).")
+    batch_size: PositiveInt = Field(64, description="Frames per optimiser step.")
+    validation_frames: PositiveInt = Field(
+        64, description="Held-out frames per condition each new model is scored on.")
+
+
 class Rollout(Strict):
     """How vehicles download a new model (policy choices, not measurements)."""
 
@@ -256,6 +269,7 @@ class Cloud(Strict):
         min_length=1, description="Training clusters."
     )
     rollout: Rollout = Field(default_factory=Rollout, description="Over-the-air model downloads.")
+    fine_tune: FineTune = Field(default_factory=FineTune, description="How jobs fine-tune the detector.")
     retraining: RetrainingPolicy = Field(
         default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
     )

@@ -12,6 +12,8 @@ import difflib
 from fleetsim.scenario.models import PeriodicRetrain, Scenario
 
 Path = tuple[str | int, ...]
+FINE_TUNABLE = ("int8", "fp32")
+"""Detector models whose torch weights (the shipped baseline's) a training job can fine-tune."""
 
 
 def unknown_name_message(what: str, name: str, known: list[str]) -> str:
@@ -74,6 +76,11 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
         problems.append((("cloud", "retraining", "cluster"),
                          unknown_name_message("cluster", policy.cluster, clusters)))
+    if isinstance(policy, PeriodicRetrain) and scenario.detector.model not in FINE_TUNABLE:
+        problems.append((("detector", "model"),
+                         f"retraining fine-tunes the shipped baseline's torch weights, which "
+                         f"{scenario.detector.model!r} does not have (allowed with cloud.retraining: "
+                         f"{', '.join(FINE_TUNABLE)})"))
     problems += _region_references(scenario)
     if scenario.detector.workload is not None and scenario.detector.workload not in catalog.workloads:
         workload = scenario.detector.workload

@@ -1,0 +1,91 @@
+"""A training job really fine-tunes the detector: torch on the uploaded samples, then int8.
+
+Each job starts from the latest released model's torch weights (version 0: the shipped
+baseline), trains on the job's most recent uploaded samples (pixels and ground-truth
+labels) mixed with replayed clear-day frames against forgetting, re-quantizes to int8
+with fresh calibration on the job's own samples, and scores the result per condition on
+held-out validation frames that no vehicle ever sees. The host's wall time is measured
+separately from the job's simulated duration, which the cluster's hardware model gives.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fleetsim.detector.baseline import BASELINE_DIR, EVAL_CONDITIONS, WEIGHTS, evaluate, read_card
+from fleetsim.detector.dataset import SampleArchive
+from fleetsim.detector.export import export_int8
+from fleetsim.detector.model import CenterNet
+from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
+from fleetsim.rng import component_key
+from fleetsim.world import FrameBatch
+
+TRAINING_THREADS = 2
+"""Torch threads of every fine-tune, whatever detector.threads says: float sums depend on the
+thread count, and the same scenario and seed must give the same weights."""
+CALIBRATION_FRAMES = 64
+"""Frames the int8 quantizer calibrates activation ranges on (the job's newest samples)."""
+
+
+@dataclass(frozen=True)
+class FineTuned:
+    """What one job produced."""
+
+    path: Path  # the int8 ONNX model
+    parent_job: int  # the job whose weights it started from (0: the shipped baseline)
+    samples: int  # uploaded samples trained on
+    replay: int  # replayed clear-day frames mixed in
+    map50: dict[str, float]  # per validation condition
+    host_wall_s: float
+    size_bytes: int
+
+
+class FineTuner:
+    """Holds the latest weights and turns a job's samples into the next model version."""
+
+    def __init__(self, settings, archive: SampleArchive, seed: int, threads: int, batch_size: int):
+        self.settings = settings
+        self.archive = archive
+        self.seed = seed
+        self.threads = threads
+        self.batch_size = batch_size
+        card = read_card()
+        self.model = CenterNet(tuple(card["widths"]["baseline"]))
+        self.model.load_state_dict(torch.load(BASELINE_DIR / WEIGHTS, weights_only=True))
+        self.model.eval()
+        self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
+        self.last_job = 0
+
+    def replay_count(self, samples: int) -> int:
+        return int(round(self.settings.replay * samples))
+
+    def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
+        """Fine-tune the latest model on ``sample_ids`` (plus replay) for ``epochs``."""
+        started = time.perf_counter()
+        new = self.archive.frames(np.asarray(sample_ids))
+        replay = self.replay_count(len(sample_ids))
+        parts = [new]
+        if replay:
+            key = int(component_key(self.seed, "replay", job_id) % (2**31))
+            parts.append(render_dataset(replay, key, clear_day(replay, key), purpose="replay"))
+        data = FrameBatch.concat(parts)
+        seed = int(component_key(self.seed, "finetune", job_id) % (2**31))
+        tuned = train(copy.deepcopy(self.model), data, seed, TrainingSettings(
+            epochs=epochs, batch_size=self.settings.batch_size, learning_rate=self.settings.learning_rate,
+            threads=TRAINING_THREADS))
+        path = Path(self.workdir.name) / f"v{job_id}_int8.onnx"
+        export_int8(tuned, path, new.images[-CALIBRATION_FRAMES:])
+        scores = evaluate(OnnxDetector(path, self.threads, self.batch_size),
+                          self.settings.validation_frames, tuple(EVAL_CONDITIONS))
+        self.model, parent, self.last_job = tuned, self.last_job, job_id
+        return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay,
+                         map50={c: s["map50"] for c, s in scores.items()},
+                         host_wall_s=time.perf_counter() - started, size_bytes=path.stat().st_size)
