@@ -14,7 +14,7 @@ import numpy as np
 import simpy
 
 from fleetsim.cloud.finetune import FineTuner
-from fleetsim.cloud.policy import periodic_policy
+from fleetsim.cloud.policy import ConfidenceDrift, retraining_policy
 from fleetsim.cloud.rollout import BYTES_PER_PARAM, download_and_swap
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
@@ -35,7 +35,7 @@ from fleetsim.network.topology import DOWN, UP
 from fleetsim.results import Results, build_results
 from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
-from fleetsim.scenario.models import PeriodicRetrain, Scenario
+from fleetsim.scenario.models import DriftRetrain, NeverRetrain, Scenario
 
 ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
@@ -111,6 +111,8 @@ class _Run:
         self.log = EventLog()
         self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
         self.store = SampleStore()
+        self.model_versions_made = 0
+        self.drift = None
         self.model_versions_released = 0
         seed = scenario.simulation.seed
         self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
@@ -130,27 +132,38 @@ class _Run:
 
     def _start_retraining(self) -> None:
         policy = self.scenario.cloud.retraining
-        if not isinstance(policy, PeriodicRetrain):
+        if isinstance(policy, NeverRetrain):
             return
         spec = next(c for c in self.scenario.cloud.clusters if c.name == policy.cluster)
         cluster = TrainingCluster(self.env, spec, self.catalog.device(spec.device, "cloud"),
                                   self.workload, self.log)
         detector = self.scenario.detector
         self.tuner = FineTuner(self.scenario.cloud.fine_tune, self.detection.archive,
-                               self.scenario.simulation.seed, detector.threads, detector.batch_size)
-        self.env.process(periodic_policy(self.env, policy, self.store, cluster, self.tuner,
-                                         self._release, self.duration))
+                               self.scenario.simulation.seed, detector.threads, detector.batch_size,
+                               self.registry.paths[0])
+        self.drift = (ConfidenceDrift(policy, self.detection.mean_confidence, self._catch_up)
+                      if isinstance(policy, DriftRetrain) else None)
+        self.env.process(retraining_policy(self.env, policy, self.store, cluster, self.tuner,
+                                           self._release, self.log, self.duration, self.drift))
 
     def _release(self, job, tuned) -> None:
-        """A job finished: release its fine-tuned model as the next version and roll it out."""
-        self.model_versions_released += 1
-        version = self.model_versions_released
-        params = self.workload.spec.params.value
+        """A job finished: record its model as the next version; roll it out if it passed the gate."""
+        self.model_versions_made += 1
+        version = self.model_versions_made
         self.log.record("model_versions", version=version, job=job.job_id, parent_job=tuned.parent_job,
                         t_release_s=self.env.now, samples=tuned.samples, replay=tuned.replay,
                         epochs=job.epochs, size_bytes=tuned.size_bytes, host_wall_s=tuned.host_wall_s,
+                        deployed=tuned.passed, to_beat_map50=tuned.deployed_map50,
                         **{f"map50_{c}": m for c, m in tuned.map50.items()})
+        if not tuned.passed:
+            if self.drift is not None:
+                self.drift.rejected()
+            return
+        self.model_versions_released += 1
         self.registry.release(version, tuned.path)
+        if self.drift is not None:
+            self.drift.deployed(self.env.now)
+        params = self.workload.spec.params.value
         cloud = self.scenario.cloud
         for vehicle in self.vehicles:
             size = params * BYTES_PER_PARAM[vehicle.spec.precision]

@@ -145,6 +145,9 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     summary["retraining"] = {
         "jobs": len(jobs),
         "models_released": at_horizon["model_versions_released"],
+        "models_rejected": int((~tables["model_versions"]["deployed"].astype(bool)).sum())
+        if len(tables["model_versions"]) else 0,
+        "skipped_over_budget": len(tables["skipped_jobs"]),
         "deployments": int(swaps["to_version"].nunique()) if len(swaps) else 0,
         "vehicle_swaps": len(swaps),
         "cloud_energy_j": float(jobs["energy_j"].sum()),

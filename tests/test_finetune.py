@@ -22,12 +22,14 @@ def _archive(n: int) -> SampleArchive:
 
 
 def test_a_job_changes_the_weights_and_ships_a_scored_int8_model():
-    tuner = FineTuner(FineTune(replay=0.5, validation_frames=16), _archive(24), seed=3, threads=1,
-                      batch_size=16)
+    tuner = FineTuner(FineTune(replay=0.5, validation_frames=16), _archive(24), seed=3,
+                      threads=1, batch_size=16, initial=baseline_path("int8"))
     before = {k: v.clone() for k, v in tuner.model.state_dict().items()}
     tuned = tuner.fine_tune(1, list(range(24)), epochs=1)
     after = tuner.model.state_dict()
-    assert any(not torch.equal(before[k], after[k]) for k in before)
+    changed = any(not torch.equal(before[k], after[k]) for k in before)
+    assert changed == tuned.passed  # the deployed weights move only through the gate
+    assert tuned.passed == (np.mean(list(tuned.map50.values())) > tuned.deployed_map50)
     assert tuned.samples == 24 and tuned.replay == 12 and tuned.parent_job == 0
     assert tuned.path.is_file() and tuned.size_bytes == tuned.path.stat().st_size
     assert set(tuned.map50) == set(EVAL_CONDITIONS)
@@ -35,12 +37,49 @@ def test_a_job_changes_the_weights_and_ships_a_scored_int8_model():
     new, old = OnnxDetector(tuned.path).heads(images)[0], OnnxDetector(baseline_path("int8")).heads(images)[0]
     assert not np.array_equal(new, old)
     second = tuner.fine_tune(2, list(range(24)), epochs=1)
-    assert second.parent_job == 1
+    assert second.parent_job == (1 if tuned.passed else 0)
 
 
 def test_the_same_job_gives_the_same_model():
-    a = FineTuner(FineTune(replay=0.0, validation_frames=8), _archive(16), seed=4, threads=1, batch_size=8)
-    b = FineTuner(FineTune(replay=0.0, validation_frames=8), _archive(16), seed=4, threads=2, batch_size=4)
+    settings = FineTune(replay=0.0, validation_frames=8)
+    a = FineTuner(settings, _archive(16), seed=4, threads=1, batch_size=8, initial=baseline_path("int8"))
+    b = FineTuner(settings, _archive(16), seed=4, threads=2, batch_size=4, initial=baseline_path("int8"))
     ra, rb = a.fine_tune(1, list(range(16)), 1), b.fine_tune(1, list(range(16)), 1)
     assert ra.path.read_bytes() == rb.path.read_bytes()
     assert ra.map50 == rb.map50
+
+
+def _run(**overrides):
+    import fleetsim
+    from fleetsim.scenario.models import Scenario
+    from tests.conftest import small_scenario_data, with_overrides
+
+    return fleetsim.run(Scenario.model_validate(with_overrides(small_scenario_data(), **overrides)))
+
+
+def test_the_validation_gate_keeps_back_a_model_that_is_not_better():
+    r = _run(cloud__fine_tune={"min_gain": 1.0})
+    s, versions = r.summary["retraining"], r.tables["model_versions"]
+    assert s["jobs"] > 0 and s["models_released"] == 0 and s["models_rejected"] == len(versions)
+    assert len(r.tables["model_swaps"]) == 0 and r.summary["network"]["downloaded_bytes"] == 0
+    assert (versions["parent_job"] == 0).all()  # every job starts again from the shipped weights
+
+
+def test_sample_count_policy_and_the_daily_budget():
+    policy = {"kind": "sample_count", "samples": 20, "cluster": "gpus", "check_every": "30 s"}
+    r = _run(cloud__retraining=policy)
+    jobs = r.tables["training_jobs"]
+    assert len(jobs) >= 2 and r.summary["retraining"]["skipped_over_budget"] == 0
+    capped = _run(cloud__retraining={**policy, "budget": {"usd_per_day": "0.001 USD"}})
+    skipped = capped.tables["skipped_jobs"]
+    assert capped.summary["retraining"]["jobs"] == 0 and len(skipped) > 0
+    assert (skipped["day_usd"] > 0.001).all() and (skipped["new_samples"] >= 20).all()
+
+
+def test_drift_policy_retrains_when_fleet_confidence_falls():
+    policy = {"kind": "drift", "cluster": "gpus", "window": "2 min", "check_every": "30 s"}
+    drifting = _run(cloud__retraining={**policy, "drop": 0.1})
+    jobs = drifting.tables["training_jobs"]
+    assert len(jobs) >= 1 and (jobs["t_submit_s"] > 120.0).all()  # only after the reference window
+    steady = _run(cloud__retraining={**policy, "drop": 0.99})
+    assert steady.summary["retraining"]["jobs"] == 0

@@ -1,11 +1,14 @@
 """A training job really fine-tunes the detector: torch on the uploaded samples, then int8.
 
-Each job starts from the latest released model's torch weights (version 0: the shipped
-baseline), trains on the job's most recent uploaded samples (pixels and ground-truth
-labels) mixed with replayed clear-day frames against forgetting, re-quantizes to int8
-with fresh calibration on the job's own samples, and scores the result per condition on
-held-out validation frames that no vehicle ever sees. The host's wall time is measured
-separately from the job's simulated duration, which the cluster's hardware model gives.
+Each job starts from the deployed model's torch weights (at first the shipped baseline),
+trains on the job's most recent uploaded samples (pixels and ground-truth labels) mixed
+with replayed clear-day frames against forgetting, re-quantizes to int8 with fresh
+calibration on the job's own samples, and scores the result per condition on held-out
+validation frames that no vehicle ever sees. The validation gate passes it only if its
+mean held-out mAP beats the deployed model's by more than ``min_gain``; a model that
+fails is recorded but not rolled out, and the next job starts from the deployed weights.
+The host's wall time is measured separately from the job's simulated duration, which the
+cluster's hardware model gives.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class FineTuned:
     samples: int  # uploaded samples trained on
     replay: int  # replayed clear-day frames mixed in
     map50: dict[str, float]  # per validation condition
+    deployed_map50: float  # mean held-out mAP of the model it has to beat
+    passed: bool  # through the validation gate
     host_wall_s: float
     size_bytes: int
 
@@ -51,7 +56,8 @@ class FineTuned:
 class FineTuner:
     """Holds the latest weights and turns a job's samples into the next model version."""
 
-    def __init__(self, settings, archive: SampleArchive, seed: int, threads: int, batch_size: int):
+    def __init__(self, settings, archive: SampleArchive, seed: int, threads: int, batch_size: int,
+                 initial: Path):
         self.settings = settings
         self.archive = archive
         self.seed = seed
@@ -62,7 +68,13 @@ class FineTuner:
         self.model.load_state_dict(torch.load(BASELINE_DIR / WEIGHTS, weights_only=True))
         self.model.eval()
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
-        self.last_job = 0
+        self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
+        self.deployed_map50 = _mean(self._scores(initial))
+
+    def _scores(self, path: Path) -> dict[str, float]:
+        found = evaluate(OnnxDetector(path, self.threads, self.batch_size), self.settings.validation_frames,
+                         tuple(EVAL_CONDITIONS))
+        return {c: s["map50"] for c, s in found.items()}
 
     def replay_count(self, samples: int) -> int:
         return int(round(self.settings.replay * samples))
@@ -83,9 +95,15 @@ class FineTuner:
             threads=TRAINING_THREADS))
         path = Path(self.workdir.name) / f"v{job_id}_int8.onnx"
         export_int8(tuned, path, new.images[-CALIBRATION_FRAMES:])
-        scores = evaluate(OnnxDetector(path, self.threads, self.batch_size),
-                          self.settings.validation_frames, tuple(EVAL_CONDITIONS))
-        self.model, parent, self.last_job = tuned, self.last_job, job_id
-        return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay,
-                         map50={c: s["map50"] for c, s in scores.items()},
-                         host_wall_s=time.perf_counter() - started, size_bytes=path.stat().st_size)
+        scores = self._scores(path)
+        parent, to_beat = self.last_job, self.deployed_map50
+        passed = _mean(scores) > to_beat + self.settings.min_gain
+        if passed:
+            self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean(scores)
+        return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay, map50=scores,
+                         deployed_map50=to_beat, passed=passed, host_wall_s=time.perf_counter() - started,
+                         size_bytes=path.stat().st_size)
+
+
+def _mean(scores: dict[str, float]) -> float:
+    return float(np.mean(list(scores.values())))

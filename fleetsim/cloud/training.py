@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import simpy
 
 from fleetsim.hardware.specs import DeviceSpec
-from fleetsim.hardware.training import training_cost
+from fleetsim.hardware.training import TrainingCost, training_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.models import Cluster
@@ -38,17 +38,21 @@ class TrainingCluster:
         self.mfu = spec.mfu if spec.mfu is not None else figures.mfu.value
         self.startup_s = spec.startup if spec.startup is not None else figures.startup.value
 
+    def cost(self, samples: int, epochs: int) -> TrainingCost:
+        """Duration, energy and price of a job over ``samples`` x ``epochs`` on this cluster."""
+        return training_cost(
+            self.device, self.workload, chips=self.spec.chips, mfu=self.mfu,
+            pue=self.spec.pue, startup_s=self.startup_s, samples=samples,
+            epochs=epochs, checkpoint_interval_s=self.spec.checkpoint_interval,
+            checkpoint_bandwidth=self.spec.checkpoint_bandwidth,
+        )
+
     def run(self, job: TrainingJob):
         """SimPy process: wait for a slot, train for the modelled duration, return the cost."""
         with self.slots.request() as slot:
             yield slot
             started = self.env.now
-            cost = training_cost(
-                self.device, self.workload, chips=self.spec.chips, mfu=self.mfu,
-                pue=self.spec.pue, startup_s=self.startup_s, samples=job.samples,
-                epochs=job.epochs, checkpoint_interval_s=self.spec.checkpoint_interval,
-                checkpoint_bandwidth=self.spec.checkpoint_bandwidth,
-            )
+            cost = self.cost(job.samples, job.epochs)
             yield self.env.timeout(cost.duration_s)
         self.log.record(
             "training_jobs", job=job.job_id, cluster=self.spec.name, device=self.device.id,

@@ -73,6 +73,15 @@ class FleetDetection:
         frames = {k: v[order] for k, v in frames.items()}
         self._detect(frames, now if select else None)
 
+    def mean_confidence(self, t0: float, t1: float) -> float:
+        """Mean top detection score of the frames captured in [t0, t1) and detected so far (NaN if none)."""
+        total, count = 0.0, 0
+        for record in self.records:
+            inside = (record["capture_s"] >= t0) & (record["capture_s"] < t1)
+            total += float(record["confidence"][inside].sum())
+            count += int(inside.sum())
+        return total / count if count else float("nan")
+
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)

@@ -17,10 +17,12 @@ from fleetsim.scenario.types import (
     DataRate,
     DataSize,
     Duration,
+    Energy,
     Fraction,
     Frequency,
     Name,
     NonNegativeDuration,
+    Price,
     Resolution,
 )
 from fleetsim.scenario.world import World
@@ -223,19 +225,56 @@ class NeverRetrain(Strict):
     kind: Literal["never"] = Field(description="Policy kind.")
 
 
-class PeriodicRetrain(Strict):
+class Budget(Strict):
+    """Caps on what retraining may spend in any 24 hours; a job that would exceed one is skipped."""
+
+    usd_per_day: Price | None = Field(
+        None, description="Most US dollars of chip-hours per day, e.g. '50 USD'.")
+    energy_per_day: Energy | None = Field(
+        None, description="Most facility energy (with PUE) per day, e.g. '20 kWh'.")
+
+
+class JobPolicy(Strict):
+    """What every policy that starts training jobs has in common."""
+
+    cluster: Name = Field(description="Cluster that runs the jobs (cloud.clusters).")
+    epochs: PositiveInt = Field(1, description="Passes over the training samples per job.")
+    budget: Budget = Field(default_factory=Budget, description="Daily spending caps (none by default).")
+
+
+class PeriodicRetrain(JobPolicy):
     """Retrain on a fixed interval when enough new samples have arrived."""
 
     kind: Literal["periodic"] = Field(description="Policy kind.")
     interval: Duration = Field(description="Time between retraining decisions, e.g. '30 min'.")
-    cluster: Name = Field(description="Cluster that runs the jobs (cloud.clusters).")
     min_samples: PositiveInt = Field(
         1, description="New samples needed since the last job for a job to start."
     )
-    epochs: PositiveInt = Field(1, description="Passes over the training samples per job.")
 
 
-RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain, Field(discriminator="kind")]
+class SampleCountRetrain(JobPolicy):
+    """Retrain as soon as a given number of new labelled samples has arrived."""
+
+    kind: Literal["sample_count"] = Field(description="Policy kind.")
+    samples: PositiveInt = Field(description="New samples since the last job that start the next one.")
+    check_every: Duration = Field("1 min", description="How often the sample count is looked at.")
+
+
+class DriftRetrain(JobPolicy):
+    """Retrain when the fleet's detection confidence drops (a label-free sign of drift)."""
+
+    kind: Literal["drift"] = Field(description="Policy kind.")
+    window: Duration = Field(
+        "10 min", description="Span over which the fleet's mean detection confidence is measured.")
+    drop: Fraction = Field(
+        0.15, description="Relative drop of that mean below its reference that starts a job; the "
+        "reference is the first window of the run, and the first window after each deployment.")
+    min_samples: PositiveInt = Field(1, description="New samples needed for a job to start.")
+    check_every: Duration = Field("1 min", description="How often the confidence is looked at.")
+
+
+RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain | SampleCountRetrain | DriftRetrain,
+                             Field(discriminator="kind")]
 
 
 class FineTune(Strict):
@@ -249,6 +288,9 @@ class FineTune(Strict):
     batch_size: PositiveInt = Field(64, description="Frames per optimiser step.")
     validation_frames: PositiveInt = Field(
         64, description="Held-out frames per condition each new model is scored on.")
+    min_gain: float = Field(
+        0.0, ge=0, le=1, description="Validation gate: a new model is deployed only if its mean held-out "
+        "mAP@0.5 over the conditions beats the deployed model's by more than this.")
 
 
 class Rollout(Strict):

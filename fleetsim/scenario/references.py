@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 
-from fleetsim.scenario.models import PeriodicRetrain, Scenario
+from fleetsim.scenario.models import NeverRetrain, Scenario
 
 Path = tuple[str | int, ...]
 FINE_TUNABLE = ("int8", "fp32")
@@ -73,10 +73,10 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
                                      f"(allowed: a value with its source in the cluster's source)"))
     policy = scenario.cloud.retraining
     clusters = [c.name for c in scenario.cloud.clusters]
-    if isinstance(policy, PeriodicRetrain) and policy.cluster not in clusters:
+    if not isinstance(policy, NeverRetrain) and policy.cluster not in clusters:
         problems.append((("cloud", "retraining", "cluster"),
                          unknown_name_message("cluster", policy.cluster, clusters)))
-    if isinstance(policy, PeriodicRetrain) and scenario.detector.model not in FINE_TUNABLE:
+    if not isinstance(policy, NeverRetrain) and scenario.detector.model not in FINE_TUNABLE:
         problems.append((("detector", "model"),
                          f"retraining fine-tunes the shipped baseline's torch weights, which "
                          f"{scenario.detector.model!r} does not have (allowed with cloud.retraining: "

@@ -66,6 +66,7 @@ PriceRate = quantity("price_rate", allow_zero=True)
 Length = quantity("length")
 Speed = quantity("speed")
 EnergyPerData = quantity("energy_per_data", allow_zero=True)
+Energy = quantity("energy")
 
 
 def _finite(value: float) -> float:
