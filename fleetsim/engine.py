@@ -15,7 +15,7 @@ import simpy
 
 from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.policy import ConfidenceDrift, retraining_policy
-from fleetsim.cloud.rollout import BYTES_PER_PARAM, download_and_swap
+from fleetsim.cloud.rollout import BYTES_PER_PARAM, StagedRollout, download_and_swap
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
@@ -113,6 +113,8 @@ class _Run:
         self.store = SampleStore()
         self.model_versions_made = 0
         self.drift = None
+        self.current_version = 0
+        self.jobs_of_version: dict[int, int] = {}
         self.model_versions_released = 0
         seed = scenario.simulation.seed
         self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
@@ -143,6 +145,12 @@ class _Run:
                                self.registry.paths[0])
         self.drift = (ConfidenceDrift(policy, self.detection.mean_confidence, self._catch_up)
                       if isinstance(policy, DriftRetrain) else None)
+        rollout = self.scenario.cloud.rollout
+        signal = (self.detection.map50_of if rollout.canary_signal == "map50"
+                  else self.detection.mean_confidence)
+        self.rollout = StagedRollout(self.env, self.vehicles, rollout,
+                                     component_key(self.scenario.simulation.seed, "canary"), self._download,
+                                     signal, self._catch_up, self.perception, self.log, self.duration)
         self.env.process(retraining_policy(self.env, policy, self.store, cluster, self.tuner,
                                            self._release, self.log, self.duration, self.drift))
 
@@ -163,13 +171,23 @@ class _Run:
         self.registry.release(version, tuned.path)
         if self.drift is not None:
             self.drift.deployed(self.env.now)
-        params = self.workload.spec.params.value
+        previous, self.current_version = self.current_version, version
+        self.jobs_of_version[version] = job.job_id
+
+        def rolled_back(withdrawn: int) -> None:
+            self.tuner.rollback(self.jobs_of_version[withdrawn])
+            if self.current_version == withdrawn:
+                self.current_version = previous
+
+        self.env.process(self.rollout.release(version, previous, rolled_back))
+
+    def _download(self, vehicle, version: int) -> None:
+        """Start ``vehicle``'s download of ``version``."""
         cloud = self.scenario.cloud
-        for vehicle in self.vehicles:
-            size = params * BYTES_PER_PARAM[vehicle.spec.precision]
-            self.env.process(download_and_swap(self.env, vehicle, self.network, cloud.region, version,
-                                               size, cloud.rollout, self.perception, self.log,
-                                               self.duration))
+        size = self.workload.spec.params.value * BYTES_PER_PARAM[vehicle.spec.precision]
+        self.env.process(download_and_swap(self.env, vehicle, self.network, cloud.region, version, size,
+                                           cloud.rollout, self.perception, self.log, self.duration,
+                                           self.rollout.withdrawn))
 
     def _catch_up(self, now: float) -> None:
         """Bring frames, detections and sample selection up to ``now``."""

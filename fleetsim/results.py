@@ -148,7 +148,9 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "models_rejected": int((~tables["model_versions"]["deployed"].astype(bool)).sum())
         if len(tables["model_versions"]) else 0,
         "skipped_over_budget": len(tables["skipped_jobs"]),
-        "deployments": int(swaps["to_version"].nunique()) if len(swaps) else 0,
+        "deployments": int(swaps.loc[~swaps["rollback"].astype(bool), "to_version"].nunique())
+        if len(swaps) else 0,
+        "rollbacks": int((tables["rollouts"]["decision"] == "rollback").sum()),
         "vehicle_swaps": len(swaps),
         "cloud_energy_j": float(jobs["energy_j"].sum()),
         "cloud_kwh": float(jobs["energy_j"].sum()) / 3.6e6,

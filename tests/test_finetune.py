@@ -83,3 +83,31 @@ def test_drift_policy_retrains_when_fleet_confidence_falls():
     assert len(jobs) >= 1 and (jobs["t_submit_s"] > 120.0).all()  # only after the reference window
     steady = _run(cloud__retraining={**policy, "drop": 0.99})
     assert steady.summary["retraining"]["jobs"] == 0
+
+
+def test_canary_first_then_the_fleet():
+    r = _run(cloud__rollout={"canary_period": "1 min", "canary_fraction": 0.2})
+    swaps, rollouts = r.tables["model_swaps"], r.tables["rollouts"]
+    first = rollouts.iloc[0]
+    assert first["decision"] == "fleet" and first["canary_vehicles"] == 1
+    v1 = swaps[swaps["to_version"] == first["version"]]
+    early = v1[v1["t_swap_s"] < first["t_decision_s"]]
+    assert early["vehicle"].nunique() == 1  # only the canary before the decision
+    assert v1["vehicle"].nunique() == 5  # everyone after it
+
+
+def test_a_regressing_canary_is_rolled_back_and_its_weights_dropped():
+    r = _run(cloud__rollout={"canary_period": "1 min"},
+             cloud__fine_tune={"min_gain": -1.0, "learning_rate": 1.0})  # wrecks the weights
+    rollouts, swaps, versions = r.tables["rollouts"], r.tables["model_swaps"], r.tables["model_versions"]
+    back = rollouts[rollouts["decision"] == "rollback"]
+    assert r.summary["retraining"]["rollbacks"] == len(back) >= 1
+    assert (back["canary_score"] < back["fleet_score"]).all()
+    withdrawn = set(back["version"])
+    ran = swaps[swaps["to_version"].isin(withdrawn) & ~swaps["rollback"]]
+    assert ran["vehicle"].nunique() == 1  # never beyond the canary
+    returned = swaps[swaps["rollback"]]
+    assert len(returned) >= 1 and (returned["to_version"] < returned["from_version"]).all()
+    bad_jobs = set(versions.loc[versions["version"].isin(withdrawn), "job"])
+    later = versions[versions["job"] > min(bad_jobs)]
+    assert not set(later["parent_job"]) & bad_jobs  # later jobs train from the weights before

@@ -70,6 +70,12 @@ class FineTuner:
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
         self.deployed_map50 = _mean(self._scores(initial))
+        self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
+
+    def rollback(self, job_id: int) -> None:
+        """The fleet rolled job ``job_id``'s model back: later jobs start from what it replaced."""
+        if self.last_job == job_id:
+            self.model, self.last_job, self.deployed_map50 = self._before[job_id]
 
     def _scores(self, path: Path) -> dict[str, float]:
         found = evaluate(OnnxDetector(path, self.threads, self.batch_size), self.settings.validation_frames,
@@ -99,6 +105,7 @@ class FineTuner:
         parent, to_beat = self.last_job, self.deployed_map50
         passed = _mean(scores) > to_beat + self.settings.min_gain
         if passed:
+            self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
             self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean(scores)
         return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay, map50=scores,
                          deployed_map50=to_beat, passed=passed, host_wall_s=time.perf_counter() - started,

@@ -14,14 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from fleetsim.detector.dataset import SampleArchive
-from fleetsim.detector.evaluation import Detections, GroundTruth, match
+from fleetsim.detector.evaluation import Detections, GroundTruth, map50_by_group, match
 from fleetsim.detector.registry import ModelRegistry
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
+from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
 from fleetsim.world import render
+from fleetsim.world.scene import CLASSES
 from fleetsim.world.schedule import ConditionSchedule
 
 _FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
@@ -73,14 +75,39 @@ class FleetDetection:
         frames = {k: v[order] for k, v in frames.items()}
         self._detect(frames, now if select else None)
 
-    def mean_confidence(self, t0: float, t1: float) -> float:
-        """Mean top detection score of the frames captured in [t0, t1) and detected so far (NaN if none)."""
+    def mean_confidence(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
+                        version: int | None = None) -> float:
+        """Mean top detection score of the frames captured in [t0, t1) and detected so far,
+        optionally only of ``vehicles`` and of frames ``version`` ran (NaN if none)."""
         total, count = 0.0, 0
         for record in self.records:
             inside = (record["capture_s"] >= t0) & (record["capture_s"] < t1)
+            if vehicles is not None:
+                inside &= np.isin(record["vehicle"], vehicles)
+            if version is not None:
+                inside &= record["model_version"] == version
             total += float(record["confidence"][inside].sum())
             count += int(inside.sum())
         return total / count if count else float("nan")
+
+    def map50_of(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
+                 version: int | None = None) -> float:
+        """mAP@0.5 against ground truth of the frames captured in [t0, t1) and detected so far,
+        optionally only of ``vehicles`` and of frames ``version`` ran (NaN if none)."""
+        if not self.records:
+            return float("nan")
+        record = AccuracyRecord(self.records, self.found, self.truth)
+        f = record.frames
+        inside = (f["capture_s"] >= t0) & (f["capture_s"] < t1)
+        if vehicles is not None:
+            inside &= np.isin(f["vehicle"], vehicles)
+        if version is not None:
+            inside &= f["model_version"] == version
+        if not inside.any():
+            return float("nan")
+        scores = map50_by_group(record.found, record.truth, np.where(inside, 0, 1), ["in", "out"],
+                                len(CLASSES))
+        return float(scores.get("in", np.nan))
 
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""

@@ -289,17 +289,30 @@ class FineTune(Strict):
     validation_frames: PositiveInt = Field(
         64, description="Held-out frames per condition each new model is scored on.")
     min_gain: float = Field(
-        0.0, ge=0, le=1, description="Validation gate: a new model is deployed only if its mean held-out "
-        "mAP@0.5 over the conditions beats the deployed model's by more than this.")
+        0.0, ge=-1, le=1, description="Validation gate: a new model is deployed only if its mean held-out "
+        "mAP@0.5 over the conditions beats the deployed model's by more than this (a negative value "
+        "tolerates a loss; -1 deploys every model).")
 
 
 class Rollout(Strict):
-    """How vehicles download a new model (policy choices, not measurements)."""
+    """How a new model reaches the fleet: canary first, then everyone (policy choices)."""
 
     chunk_size: DataSize = Field("4 MiB", description="Size of one download chunk (a range request).")
     resume_timeout: Duration = Field(
         "30 s", description="A chunk paused longer than this (no network) starts over when the "
         "network returns; completed chunks are kept.")
+    canary_fraction: float = Field(
+        0.1, ge=0, le=1, description="Share of vehicles (at least one) that get a new model first; "
+        "0 or 1: the whole fleet at once.")
+    canary_period: Duration = Field(
+        "15 min", description="How long the canary runs the new model before the decision.")
+    canary_signal: Literal["map50", "confidence"] = Field(
+        "map50", description="What the canary decision compares: mAP@0.5 of the detected frames "
+        "against their ground truth (an audited sample), or the label-free mean detection confidence "
+        "(blind to a model that is confidently wrong).")
+    max_regression: Fraction = Field(
+        0.05, description="Roll back when the canary's signal falls this far (relative) below the "
+        "rest of the fleet's over the canary period.")
 
 
 class Cloud(Strict):
