@@ -76,6 +76,15 @@ def _group_figures(ledger: FrameLedger, groups: list[str], vehicles) -> dict:
     return out
 
 
+def _staleness_s(detections: pd.DataFrame, versions: pd.DataFrame) -> float | None:
+    """Mean age, at capture, of the model each detected frame ran (version 0 dates from t = 0)."""
+    if not len(detections):
+        return None
+    released = dict(zip(versions["version"], versions["t_release_s"], strict=True)) if len(versions) else {}
+    born = detections["model_version"].map(lambda v: released.get(v, 0.0))
+    return float((detections["t_capture_s"] - born).mean())
+
+
 def _outages_table(vehicles) -> pd.DataFrame:
     rows = [(v.name, v.spec.name, onset, back) for v in vehicles
             for onset, back in zip(v.outages.onset_s, v.outages.back_s, strict=True)]
@@ -135,6 +144,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "evicted": int(sum(v.samples.evicted for v in vehicles)),
     }
     summary["accuracy"] = accuracy.summary()
+    summary["accuracy"]["staleness_s"] = _staleness_s(tables["detections"], tables["model_versions"])
     summary["network"] = {k: at_horizon[k] for k in (
         "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes",
         "retransmitted_bytes", "restarted_bytes", "transfers")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from fleetsim.cloud.finetune import FineTuner
@@ -111,3 +112,16 @@ def test_a_regressing_canary_is_rolled_back_and_its_weights_dropped():
     bad_jobs = set(versions.loc[versions["version"].isin(withdrawn), "job"])
     later = versions[versions["job"] > min(bad_jobs)]
     assert not set(later["parent_job"]) & bad_jobs  # later jobs train from the weights before
+
+
+def test_staleness_is_the_mean_age_of_the_model_each_frame_ran():
+    r = _run()
+    detections, versions = r.tables["detections"], r.tables["model_versions"]
+    release = {0: 0.0, **dict(zip(versions["version"], versions["t_release_s"], strict=True))}
+    ages = [t - release[v]
+            for t, v in zip(detections["t_capture_s"], detections["model_version"], strict=True)]
+    assert r.summary["accuracy"]["staleness_s"] == pytest.approx(float(np.mean(ages)))
+    assert min(ages) >= 0
+    never = _run(cloud__retraining={"kind": "never"})
+    captured = never.tables["detections"]["t_capture_s"]
+    assert never.summary["accuracy"]["staleness_s"] == pytest.approx(captured.mean())

@@ -219,6 +219,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "mean over classes).",
     "accuracy.map50_by_condition": "mAP@0.5 per world condition label (e.g. day_clear, night_fog).",
     "accuracy.map50_by_version": "mAP@0.5 per model version, over the frames each version detected.",
+    "accuracy.staleness_s": "Mean age at capture of the model each detected frame ran (time since its "
+    "release; the shipped model dates from the start), seconds.",
     "samples.uploaded": "Samples whose upload finished before the end of the run.",
     "samples.in_flight": "Samples in an upload still crossing the network at the end.",
     "samples.queued": "Samples still waiting on vehicles at the end.",

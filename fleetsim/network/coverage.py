@@ -42,11 +42,6 @@ class Attachment:
     def access_at(self, t: float) -> int:
         return int(self.access[self.index_at(t)])
 
-    def next_change(self, t: float) -> float:
-        """The first change of attachment strictly after ``t`` (inf if none)."""
-        i = int(np.searchsorted(self.start_s, t, side="right"))
-        return float(self.start_s[i]) if i < len(self.start_s) else np.inf
-
     def time_in(self, state: int, horizon_s: float) -> float:
         """Seconds spent in ``state`` before ``horizon_s``."""
         ends = np.minimum(np.r_[self.start_s[1:], horizon_s], horizon_s)

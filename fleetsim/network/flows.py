@@ -193,11 +193,6 @@ class FlowNetwork:
         """Per direction, bytes offered but not yet delivered."""
         return self.bytes_offered - self.bytes_delivered
 
-    @property
-    def active(self) -> int:
-        """Flows under way (including paused ones)."""
-        return len(self.events)
-
     def remaining_bytes(self) -> float:
         """Payload the flows under way still have to send."""
         return float(self.state["remaining"].sum())

@@ -29,7 +29,6 @@ class Access:
     name: str
     node: str
     technology: TechnologySpec
-    backhaul: str
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class Topology:
                 graph.add_edge(node, f"backhaul:{item.backhaul}",
                                hop=Hop(resources(up, down), tech.latency.value, tech.jitter.value,
                                        tech.loss_rate.value))
-                accesses.append(Access(len(accesses), item.name, node, tech, item.backhaul))
+                accesses.append(Access(len(accesses), item.name, node, tech))
         by_name = {a.name: a for a in accesses}
         for vehicle, names in vehicles:
             graph.add_node(f"vehicle:{vehicle}", kind="vehicle")

@@ -28,30 +28,29 @@ class Backhaul(Strict):
     source: str = Field(min_length=1, description="Where the capacities and latency come from.")
 
 
-class Cell(Strict):
+class AccessNetwork(Strict):
+    """What cells and depots share: a backhaul and capacities their vehicles share."""
+
+    backhaul: Name = Field(description="Backhaul it connects to (network.backhauls).")
+    uplink_capacity: DataRate | None = Field(
+        None, description="Uplink capacity its vehicles share; default: the technology's.")
+    downlink_capacity: DataRate | None = Field(
+        None, description="Downlink capacity its vehicles share; default: the technology's.")
+    source: str = Field("", description="Where overridden capacities come from.")
+
+
+class Cell(AccessNetwork):
     """A cellular cell whose capacity the vehicles it serves share."""
 
     name: Name = Field(description="Cell name, referred to by route legs (world.routes[].legs[].cell).")
     technology: Literal["lte", "nr_sub6", "nr_mmwave"] = Field(
         description="Radio technology (hardware_models/network/<technology>.yaml).")
-    backhaul: Name = Field(description="Backhaul the cell connects to (network.backhauls).")
-    uplink_capacity: DataRate | None = Field(
-        None, description="Uplink capacity the cell's vehicles share; default: the technology's.")
-    downlink_capacity: DataRate | None = Field(
-        None, description="Downlink capacity the cell's vehicles share; default: the technology's.")
-    source: str = Field("", description="Where overridden capacities come from.")
 
 
-class Depot(Strict):
-    """A depot whose WiFi serves the vehicles parked there."""
+class Depot(AccessNetwork):
+    """A depot whose WiFi (the wifi technology) serves the vehicles parked there."""
 
     name: Name = Field(description="Depot name, referred to by route stops (world.routes[].legs[].depot).")
-    backhaul: Name = Field(description="Backhaul the depot connects to (network.backhauls).")
-    uplink_capacity: DataRate | None = Field(
-        None, description="Uplink capacity the parked vehicles share; default: the wifi technology's.")
-    downlink_capacity: DataRate | None = Field(
-        None, description="Downlink capacity; default: the wifi technology's.")
-    source: str = Field("", description="Where overridden capacities come from.")
 
 
 class RateTraces(Strict):
