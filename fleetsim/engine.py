@@ -113,6 +113,7 @@ class _Run:
         self.store = SampleStore()
         self.model_versions_made = 0
         self.drift = None
+        self.tuner: FineTuner | None = None
         self.current_version = 0
         self.jobs_of_version: dict[int, int] = {}
         self.model_versions_released = 0
@@ -257,5 +258,6 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     wall = time.perf_counter()
     sim = _Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
+    shipped = sim.tuner.shipped_map50 if sim.tuner is not None else None
     return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
-                         sim.network, wall_s=time.perf_counter() - wall)
+                         sim.network, shipped, wall_s=time.perf_counter() - wall)

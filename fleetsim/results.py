@@ -15,6 +15,7 @@ from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FrameLedger
+from fleetsim.metrics.recovery import drift_onsets, recovery_times
 from fleetsim.metrics.summary import fault_figures, frame_figures
 from fleetsim.network.coverage import GAP, HANDOVER
 from fleetsim.scenario.models import Scenario
@@ -76,6 +77,16 @@ def _group_figures(ledger: FrameLedger, groups: list[str], vehicles) -> dict:
     return out
 
 
+def _recovery(scenario: Scenario, shipped_map50: dict | None, tables: dict, vehicles: int) -> dict:
+    """retraining.drift_onsets / recovered / time_to_recover_s (mean over recovered onsets)."""
+    onsets = drift_onsets(scenario.world, scenario.simulation.duration)
+    times = ([None] * len(onsets) if shipped_map50 is None else
+             recovery_times(onsets, shipped_map50, tables["model_versions"], tables["model_swaps"], vehicles))
+    done = [t for t in times if t is not None]
+    return {"drift_onsets": len(onsets), "recovered": len(done),
+            "time_to_recover_s": float(np.mean(done)) if done else None}
+
+
 def _staleness_s(detections: pd.DataFrame, versions: pd.DataFrame) -> float | None:
     """Mean age, at capture, of the model each detected frame ran (version 0 dates from t = 0)."""
     if not len(detections):
@@ -113,7 +124,7 @@ def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
 
 
 def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles,
-                  at_horizon: dict, detection, network, wall_s: float) -> Results:
+                  at_horizon: dict, detection, network, shipped_map50: dict | None, wall_s: float) -> Results:
     """Assemble tables and the summary once the run has finished."""
     tables = {
         name: log.frame(name, list(columns))
@@ -161,6 +172,7 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "deployments": int(swaps.loc[~swaps["rollback"].astype(bool), "to_version"].nunique())
         if len(swaps) else 0,
         "rollbacks": int((tables["rollouts"]["decision"] == "rollback").sum()),
+        **_recovery(scenario, shipped_map50, tables, len(vehicles)),
         "vehicle_swaps": len(swaps),
         "cloud_energy_j": float(jobs["energy_j"].sum()),
         "cloud_kwh": float(jobs["energy_j"].sum()) / 3.6e6,

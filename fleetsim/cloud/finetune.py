@@ -69,7 +69,8 @@ class FineTuner:
         self.model.eval()
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
-        self.deployed_map50 = _mean(self._scores(initial))
+        self.shipped_map50 = self._scores(initial)  # per condition, of the model the fleet starts with
+        self.deployed_map50 = _mean(self.shipped_map50)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
 
     def rollback(self, job_id: int) -> None:

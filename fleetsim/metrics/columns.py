@@ -240,6 +240,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "retraining.models_rejected": "Model versions the validation gate kept back.",
     "retraining.skipped_over_budget": "Training jobs the daily budget did not allow.",
     "retraining.rollbacks": "Versions the canary rolled back (cloud.rollout.max_regression).",
+    "retraining.drift_onsets": "Drifts that start in the run: weather spells, the novelty onset, nightfalls.",
+    "retraining.recovered": "Onsets after which most of the fleet came to run a coping model: one whose "
+    "held-out mAP on that condition closes half the shipped model's gap to clear day.",
+    "retraining.time_to_recover_s": "Mean seconds from an onset to that moment, over recovered onsets "
+    "(null if none).",
     "retraining.deployments": "Released versions that at least one vehicle switched to (not counting "
     "rollbacks).",
     "retraining.vehicle_swaps": "Model switches over all vehicles.",
