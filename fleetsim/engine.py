@@ -115,7 +115,6 @@ class _Run:
         self.drift = None
         self.tuner: FineTuner | None = None
         self.current_version = 0
-        self.jobs_of_version: dict[int, int] = {}
         self.model_versions_released = 0
         seed = scenario.simulation.seed
         self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
@@ -173,10 +172,9 @@ class _Run:
         if self.drift is not None:
             self.drift.deployed(self.env.now)
         previous, self.current_version = self.current_version, version
-        self.jobs_of_version[version] = job.job_id
 
         def rolled_back(withdrawn: int) -> None:
-            self.tuner.rollback(self.jobs_of_version[withdrawn])
+            self.tuner.rollback(job.job_id)
             if self.current_version == withdrawn:
                 self.current_version = previous
 

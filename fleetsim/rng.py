@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from scipy.special import ndtri
 
 
 def _key_part(part: str | int) -> int:
@@ -54,3 +55,12 @@ def counter_uniform(keys: np.ndarray | np.uint64, counters: np.ndarray | int) ->
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+Z90 = float(ndtri(0.9))
+"""Standard normal 90th percentile."""
+
+
+def lognormal_quantile(median, p90, u):
+    """Quantile ``u`` of the lognormal with this median and 90th percentile (arrays broadcast)."""
+    return median * np.exp(np.log(p90 / median) / Z90 * ndtri(u))

@@ -81,28 +81,18 @@ class FleetDetection:
         optionally only of ``vehicles`` and of frames ``version`` ran (NaN if none)."""
         total, count = 0.0, 0
         for record in self.records:
-            inside = (record["capture_s"] >= t0) & (record["capture_s"] < t1)
-            if vehicles is not None:
-                inside &= np.isin(record["vehicle"], vehicles)
-            if version is not None:
-                inside &= record["model_version"] == version
+            inside = _frames_in(record, t0, t1, vehicles, version)
             total += float(record["confidence"][inside].sum())
             count += int(inside.sum())
         return total / count if count else float("nan")
 
     def map50_of(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                  version: int | None = None) -> float:
-        """mAP@0.5 against ground truth of the frames captured in [t0, t1) and detected so far,
-        optionally only of ``vehicles`` and of frames ``version`` ran (NaN if none)."""
+        """mAP@0.5 against ground truth of the same frames as ``mean_confidence`` (NaN if none)."""
         if not self.records:
             return float("nan")
         record = AccuracyRecord(self.records, self.found, self.truth)
-        f = record.frames
-        inside = (f["capture_s"] >= t0) & (f["capture_s"] < t1)
-        if vehicles is not None:
-            inside &= np.isin(f["vehicle"], vehicles)
-        if version is not None:
-            inside &= f["model_version"] == version
+        inside = _frames_in(record.frames, t0, t1, vehicles, version)
         if not inside.any():
             return float("nan")
         scores = map50_by_group(record.found, record.truth, np.where(inside, 0, 1), ["in", "out"],
@@ -170,6 +160,17 @@ class FleetDetection:
                 ids = self.archive.add(frames, take)
                 vehicle.samples.add(record["done_s"][take], ids, record["uncertainty"][take])
         return selected
+
+
+def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np.ndarray | None,
+               version: int | None) -> np.ndarray:
+    """Which detected frames were captured in [t0, t1), by ``vehicles``, running ``version``."""
+    inside = (frames["capture_s"] >= t0) & (frames["capture_s"] < t1)
+    if vehicles is not None:
+        inside &= np.isin(frames["vehicle"], vehicles)
+    if version is not None:
+        inside &= frames["model_version"] == version
+    return inside
 
 
 def _per_version(registry: ModelRegistry, images: np.ndarray, version: np.ndarray) -> Detections:

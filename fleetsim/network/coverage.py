@@ -13,17 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
 from fleetsim.hardware.specs import Handover
-from fleetsim.rng import counter_uniform
+from fleetsim.rng import counter_uniform, lognormal_quantile
 from fleetsim.scenario.world import Drive, Route
 from fleetsim.world.routes import LegTimeline
 
 NONE = -1
 """Access index of 'no network' (a coverage gap or a handover in progress)."""
 ATTACHED, GAP, HANDOVER = 0, 1, 2
-Z90 = float(ndtri(0.9))
 
 
 @dataclass(frozen=True)
@@ -51,9 +49,7 @@ class Attachment:
 
 def interruption_s(spec: Handover, u: np.ndarray) -> np.ndarray:
     """Lognormal handover interruptions with the spec's median and p90 for uniforms ``u``."""
-    median = spec.interruption_median.value
-    sigma = np.log(spec.interruption_p90.value / median) / Z90
-    return median * np.exp(sigma * ndtri(u))
+    return lognormal_quantile(spec.interruption_median.value, spec.interruption_p90.value, u)
 
 
 def attachment(route: Route, legs: LegTimeline, cell_access: dict[str, int], depot_access: dict[str, int],

@@ -28,10 +28,10 @@ import numpy as np
 import simpy
 from scipy.special import ndtri
 
-from fleetsim.network.coverage import NONE, Z90, Attachment
+from fleetsim.network.coverage import NONE, Attachment
 from fleetsim.network.sharing import max_min_rates
 from fleetsim.network.topology import Topology
-from fleetsim.rng import counter_uniform
+from fleetsim.rng import counter_uniform, lognormal_quantile
 
 _FINISH_SLACK_S = 1e-9
 """A flow with less than this much transfer time left counts as finished (float rounding)."""
@@ -87,13 +87,12 @@ class RadioRates:
         self.interval_s = interval_s
         spreads = [(t.uplink, t.downlink) for t in technologies]  # per access network
         self.median = np.array([[d.median.value for d in pair] for pair in spreads]).reshape(-1, 2)
-        self.sigma = np.array([[math.log(d.p90.value / d.median.value) / Z90 for d in pair]
-                               for pair in spreads]).reshape(-1, 2)
+        self.p90 = np.array([[d.p90.value for d in pair] for pair in spreads]).reshape(-1, 2)
         self.traces = traces or {}  # (access, direction) -> RateTrace
 
     def rates(self, vehicle: np.ndarray, direction: np.ndarray, access: np.ndarray, t: float) -> np.ndarray:
         u = counter_uniform(self.keys[vehicle, direction], int(t // self.interval_s))
-        out = self.median[access, direction] * np.exp(self.sigma[access, direction] * ndtri(u))
+        out = lognormal_quantile(self.median[access, direction], self.p90[access, direction], u)
         for (a, d), trace in self.traces.items():
             rows = np.flatnonzero((access == a) & (direction == d))
             if len(rows):
@@ -141,6 +140,10 @@ class _Cursor:
         n = len(attachments)
         self.access = np.full(n, NONE, dtype=np.int64)
         self.until = np.full(n, -np.inf)  # when the current span ends
+
+    def one(self, vehicle: int, now: float) -> int:
+        """The access network ``vehicle`` is on at ``now`` (NONE without one)."""
+        return int(self.at(np.array([vehicle]), now)[0])
 
     def at(self, vehicles: np.ndarray, now: float) -> np.ndarray:
         for v in np.unique(vehicles[self.until[vehicles] <= now]).tolist():
@@ -220,7 +223,7 @@ class FlowNetwork:
     def _start(self, v: int, direction: int, size: float, region: int, restart_after: float,
                done: simpy.Event, serial: int):
         requested = self.env.now
-        access = int(self.cursor.at(np.array([v]), requested)[0])
+        access = self.cursor.one(v, requested)
         if self.flows_of[v] == 0:
             if access != NONE and self.radio.promotion_needed(v, requested):
                 radio = self.tables.radio[access]
@@ -356,7 +359,7 @@ class FlowNetwork:
                 v = int(rows["vehicle"][k])
                 self.flows_of[v] -= 1
                 if self.flows_of[v] == 0:
-                    access = int(self.cursor.at(np.array([v]), self.env.now)[0])
+                    access = self.cursor.one(v, self.env.now)
                     self.radio.last_end[v] = self.env.now
                     self.radio.last_radio[v] = self.tables.radio[access] if access != NONE else None
                 self.env.process(self._deliver(done, requested, serial, {n: x[k] for n, x in rows.items()}))
@@ -365,7 +368,7 @@ class FlowNetwork:
     def _deliver(self, done: simpy.Event, requested: float, serial: int, row: dict):
         sent = self.env.now
         v = int(row["vehicle"])
-        access = int(self.cursor.at(np.array([v]), sent)[0])
+        access = self.cursor.one(v, sent)
         delay = 0.0
         if access != NONE:
             region = int(row["region"])

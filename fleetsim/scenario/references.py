@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 
 from fleetsim.scenario.models import NeverRetrain, Scenario
+from fleetsim.scenario.world import Drive
 
 Path = tuple[str | int, ...]
 FINE_TUNABLE = ("int8", "fp32")
@@ -110,7 +111,7 @@ def _network_references(scenario: Scenario) -> list[tuple[Path, str]]:
     for r, route in enumerate(scenario.world.routes):
         for j, leg in enumerate(route.legs):
             where = ("world", "routes", r, "legs", j)
-            name, known, what = ((leg.cell, cells, "cell") if hasattr(leg, "cell")
+            name, known, what = ((leg.cell, cells, "cell") if isinstance(leg, Drive)
                                  else (leg.depot, depots, "depot"))
             if name is not None and name not in known:
                 problems.append(((*where, what), unknown_name_message(what, name, known)))
