@@ -13,11 +13,8 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from fleetsim.cloud.finetune import FineTuner
-from fleetsim.cloud.policy import ConfidenceDrift, retraining_policy
-from fleetsim.cloud.rollout import BYTES_PER_PARAM, StagedRollout, download_and_swap
+from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.store import SampleStore
-from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
@@ -34,8 +31,9 @@ from fleetsim.network.build import build_network
 from fleetsim.network.topology import DOWN, UP
 from fleetsim.results import Results, build_results
 from fleetsim.rng import component_key
+from fleetsim.scenario.cloud import NeverRetrain
 from fleetsim.scenario.loader import load_scenario, require_valid
-from fleetsim.scenario.models import DriftRetrain, NeverRetrain, Scenario
+from fleetsim.scenario.models import Scenario
 
 ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
@@ -111,11 +109,6 @@ class _Run:
         self.log = EventLog()
         self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
         self.store = SampleStore()
-        self.model_versions_made = 0
-        self.drift = None
-        self.tuner: FineTuner | None = None
-        self.current_version = 0
-        self.model_versions_released = 0
         seed = scenario.simulation.seed
         self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
         self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
@@ -130,63 +123,10 @@ class _Run:
         for vehicle in self.vehicles:
             self.env.process(upload_process(self.env, vehicle, self.network, region, self._catch_up,
                                             self.store, self.log, self.duration))
-        self._start_retraining()
-
-    def _start_retraining(self) -> None:
-        policy = self.scenario.cloud.retraining
-        if isinstance(policy, NeverRetrain):
-            return
-        spec = next(c for c in self.scenario.cloud.clusters if c.name == policy.cluster)
-        cluster = TrainingCluster(self.env, spec, self.catalog.device(spec.device, "cloud"),
-                                  self.workload, self.log)
-        detector = self.scenario.detector
-        self.tuner = FineTuner(self.scenario.cloud.fine_tune, self.detection.archive,
-                               self.scenario.simulation.seed, detector.threads, detector.batch_size,
-                               self.registry.paths[0])
-        self.drift = (ConfidenceDrift(policy, self.detection.mean_confidence, self._catch_up)
-                      if isinstance(policy, DriftRetrain) else None)
-        rollout = self.scenario.cloud.rollout
-        signal = (self.detection.map50_of if rollout.canary_signal == "map50"
-                  else self.detection.mean_confidence)
-        self.rollout = StagedRollout(self.env, self.vehicles, rollout,
-                                     component_key(self.scenario.simulation.seed, "canary"), self._download,
-                                     signal, self._catch_up, self.perception, self.log, self.duration)
-        self.env.process(retraining_policy(self.env, policy, self.store, cluster, self.tuner,
-                                           self._release, self.log, self.duration, self.drift))
-
-    def _release(self, job, tuned) -> None:
-        """A job finished: record its model as the next version; roll it out if it passed the gate."""
-        self.model_versions_made += 1
-        version = self.model_versions_made
-        self.log.record("model_versions", version=version, job=job.job_id, parent_job=tuned.parent_job,
-                        t_release_s=self.env.now, samples=tuned.samples, replay=tuned.replay,
-                        epochs=job.epochs, size_bytes=tuned.size_bytes, host_wall_s=tuned.host_wall_s,
-                        deployed=tuned.passed, to_beat_map50=tuned.deployed_map50,
-                        **{f"map50_{c}": m for c, m in tuned.map50.items()})
-        if not tuned.passed:
-            if self.drift is not None:
-                self.drift.rejected()
-            return
-        self.model_versions_released += 1
-        self.registry.release(version, tuned.path)
-        if self.drift is not None:
-            self.drift.deployed(self.env.now)
-        previous, self.current_version = self.current_version, version
-
-        def rolled_back(withdrawn: int) -> None:
-            self.tuner.rollback(job.job_id)
-            if self.current_version == withdrawn:
-                self.current_version = previous
-
-        self.env.process(self.rollout.release(version, previous, rolled_back))
-
-    def _download(self, vehicle, version: int) -> None:
-        """Start ``vehicle``'s download of ``version``."""
-        cloud = self.scenario.cloud
-        size = self.workload.spec.params.value * BYTES_PER_PARAM[vehicle.spec.precision]
-        self.env.process(download_and_swap(self.env, vehicle, self.network, cloud.region, version, size,
-                                           cloud.rollout, self.perception, self.log, self.duration,
-                                           self.rollout.withdrawn))
+        self.retraining = (None if isinstance(scenario.cloud.retraining, NeverRetrain) else
+                           RetrainingLoop(self.env, scenario, catalog, self.workload, self.vehicles,
+                                          self.registry, self.detection, self.perception, self.network,
+                                          self.store, self.log, self._catch_up))
 
     def _catch_up(self, now: float) -> None:
         """Bring frames, detections and sample selection up to ``now``."""
@@ -227,7 +167,7 @@ class _Run:
             "transfers": net.transfers,
             "samples_uploaded": self.store.received,
             "samples_in_flight": sum(v.samples_in_flight for v in self.vehicles),
-            "model_versions_released": self.model_versions_released,
+            "model_versions_released": self.retraining.versions_released if self.retraining else 0,
         }
         self.log.closed = True
         self.perception.finish()
@@ -256,6 +196,6 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     wall = time.perf_counter()
     sim = _Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
-    shipped = sim.tuner.shipped_map50 if sim.tuner is not None else None
+    shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
     return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
                          sim.network, shipped, wall_s=time.perf_counter() - wall)

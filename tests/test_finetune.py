@@ -11,7 +11,7 @@ from fleetsim.detector.baseline import EVAL_CONDITIONS, baseline_path
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import render_dataset
-from fleetsim.scenario.models import FineTune
+from fleetsim.scenario.cloud import FineTune
 from fleetsim.world import Conditions
 
 

@@ -114,7 +114,7 @@ def test_a_cluster_without_mfu_or_startup_takes_the_device_figures(catalog):
 
     from fleetsim.cloud.training import TrainingCluster
     from fleetsim.metrics.events import EventLog
-    from fleetsim.scenario.models import Cluster
+    from fleetsim.scenario.cloud import Cluster
 
     device, workload = catalog.devices["tpu_v4"], catalog.profile("ssd_mobilenet_v2_300")
     own = TrainingCluster(simpy.Environment(), Cluster(name="t", device="tpu_v4", chips=4, source="x"),

@@ -18,7 +18,7 @@ from fleetsim.cloud.finetune import FineTuned, FineTuner
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster, TrainingJob
 from fleetsim.metrics.events import EventLog
-from fleetsim.scenario.models import DriftRetrain, PeriodicRetrain, SampleCountRetrain
+from fleetsim.scenario.cloud import DriftRetrain, PeriodicRetrain, SampleCountRetrain
 
 DAY_S = 86400.0
 

@@ -10,7 +10,7 @@ from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.training import TrainingCost, training_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
-from fleetsim.scenario.models import Cluster
+from fleetsim.scenario.cloud import Cluster
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 
-from fleetsim.scenario.models import NeverRetrain, Scenario
+from fleetsim.scenario.cloud import NeverRetrain
+from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.world import Drive
 
 Path = tuple[str | int, ...]

@@ -1,0 +1,154 @@
+"""The scenario's cloud section: training clusters, retraining policy, fine-tuning, rollout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt
+
+from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.types import (
+    DataRate,
+    DataSize,
+    Duration,
+    Energy,
+    Fraction,
+    Name,
+    NonNegativeDuration,
+    Price,
+)
+
+
+class Cluster(Strict):
+    """A pool of identical cloud accelerators that runs training jobs."""
+
+    name: Name = Field(description="Cluster name referred to by the retraining policy.")
+    device: str = Field(description="Cloud hardware model id from hardware_models/.")
+    chips: PositiveInt = Field(description="Accelerators (GPUs or TPU chips) one job uses.")
+    concurrent_jobs: PositiveInt = Field(1, description="Jobs the cluster runs at once.")
+    mfu: Fraction | None = Field(
+        None, description="Model FLOPs utilisation of a detector fine-tune, in (0, 1]; default: the "
+        "device's training.mfu (a published CNN training run).")
+    pue: float = Field(1.1, ge=1.0, le=3.0, description="Data-centre power usage effectiveness.")
+    startup: NonNegativeDuration | None = Field(
+        None, description="Fixed per-job time to provision, compile and stage data; default: the "
+        "device's training.startup (in-job initialisation only, no node provisioning).")
+    checkpoint_interval: Duration = Field(
+        "10 min", description="Compute time between checkpoints (one more is written at the end); a policy "
+        "choice, not a hardware figure.")
+    checkpoint_bandwidth: DataRate = Field(
+        "1000 MiB/s", description="Rate a checkpoint (weights + optimizer state) is written to storage. "
+        "Default: the most one Amazon EBS gp3 volume can be provisioned for, 1,000 MiB/s (Amazon EC2 API "
+        "reference, CreateVolume, Throughput).")
+    source: str = Field(min_length=1, description="Where mfu, pue, startup and checkpointing come from.")
+
+
+class NeverRetrain(Strict):
+    """Keep the shipped model for the whole run."""
+
+    kind: Literal["never"] = Field(description="Policy kind.")
+
+
+class Budget(Strict):
+    """Caps on what retraining may spend in any 24 hours; a job that would exceed one is skipped."""
+
+    usd_per_day: Price | None = Field(
+        None, description="Most US dollars of chip-hours per day, e.g. '50 USD'.")
+    energy_per_day: Energy | None = Field(
+        None, description="Most facility energy (with PUE) per day, e.g. '20 kWh'.")
+
+
+class JobPolicy(Strict):
+    """What every policy that starts training jobs has in common."""
+
+    cluster: Name = Field(description="Cluster that runs the jobs (cloud.clusters).")
+    epochs: PositiveInt = Field(1, description="Passes over the training samples per job.")
+    budget: Budget = Field(default_factory=Budget, description="Daily spending caps (none by default).")
+
+
+class PeriodicRetrain(JobPolicy):
+    """Retrain on a fixed interval when enough new samples have arrived."""
+
+    kind: Literal["periodic"] = Field(description="Policy kind.")
+    interval: Duration = Field(description="Time between retraining decisions, e.g. '30 min'.")
+    min_samples: PositiveInt = Field(
+        1, description="New samples needed since the last job for a job to start."
+    )
+
+
+class SampleCountRetrain(JobPolicy):
+    """Retrain as soon as a given number of new labelled samples has arrived."""
+
+    kind: Literal["sample_count"] = Field(description="Policy kind.")
+    samples: PositiveInt = Field(description="New samples since the last job that start the next one.")
+    check_every: Duration = Field("1 min", description="How often the sample count is looked at.")
+
+
+class DriftRetrain(JobPolicy):
+    """Retrain when the fleet's detection confidence drops (a label-free sign of drift)."""
+
+    kind: Literal["drift"] = Field(description="Policy kind.")
+    window: Duration = Field(
+        "10 min", description="Span over which the fleet's mean detection confidence is measured.")
+    drop: Fraction = Field(
+        0.15, description="Relative drop of that mean below its reference that starts a job; the "
+        "reference is the first window of the run, and the first window after each deployment.")
+    min_samples: PositiveInt = Field(1, description="New samples needed for a job to start.")
+    check_every: Duration = Field("1 min", description="How often the confidence is looked at.")
+
+
+RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain | SampleCountRetrain | DriftRetrain,
+                             Field(discriminator="kind")]
+
+
+class FineTune(Strict):
+    """How a training job really fine-tunes the detector (in torch, on the host's CPU)."""
+
+    max_samples: PositiveInt = Field(
+        256, description="A job trains on at most this many of the most recent uploaded samples.")
+    replay: float = Field(
+        1.0, ge=0, le=10, description="Replayed clear-day frames per new sample, against forgetting.")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Peak learning rate (one-cycle AdamW).")
+    batch_size: PositiveInt = Field(64, description="Frames per optimiser step.")
+    validation_frames: PositiveInt = Field(
+        64, description="Held-out frames per condition each new model is scored on.")
+    min_gain: float = Field(
+        0.0, ge=-1, le=1, description="Validation gate: a new model is deployed only if its mean held-out "
+        "mAP@0.5 over the conditions beats the deployed model's by more than this (a negative value "
+        "tolerates a loss; -1 deploys every model).")
+
+
+class Rollout(Strict):
+    """How a new model reaches the fleet: canary first, then everyone (policy choices)."""
+
+    chunk_size: DataSize = Field("4 MiB", description="Size of one download chunk (a range request).")
+    resume_timeout: Duration = Field(
+        "30 s", description="A chunk paused longer than this (no network) starts over when the "
+        "network returns; completed chunks are kept.")
+    canary_fraction: float = Field(
+        0.1, ge=0, le=1, description="Share of vehicles (at least one) that get a new model first; "
+        "0 or 1: the whole fleet at once.")
+    canary_period: Duration = Field(
+        "15 min", description="How long the canary runs the new model before the decision.")
+    canary_signal: Literal["map50", "confidence"] = Field(
+        "map50", description="What the canary decision compares: mAP@0.5 of the detected frames "
+        "against their ground truth (an audited sample), or the label-free mean detection confidence "
+        "(blind to a model that is confidently wrong).")
+    max_regression: Fraction = Field(
+        0.05, description="Roll back when the canary's signal falls this far (relative) below the "
+        "rest of the fleet's over the canary period.")
+
+
+class Cloud(Strict):
+    """Training clusters and the policy that decides when to retrain."""
+
+    region: Name = Field("cloud", description="Cloud region holding the sample store and the model "
+                         "registry (network.regions).")
+    clusters: Annotated[list[Cluster], _unique_names("cluster")] = Field(
+        min_length=1, description="Training clusters."
+    )
+    rollout: Rollout = Field(default_factory=Rollout, description="Over-the-air model downloads.")
+    fine_tune: FineTune = Field(default_factory=FineTune, description="How jobs fine-tune the detector.")
+    retraining: RetrainingPolicy = Field(
+        default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
+    )
