@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fleetsim.cli_shared import _catalog, _user_errors, stdout
@@ -114,7 +115,8 @@ def hardware_predict(
 
 @hardware.command("validate")
 def hardware_validate(as_json: AsJson = False) -> None:
-    """Predicted vs published latency of every measurement point, with leave-one-out errors."""
+    """Predicted vs published latency of every measurement point, with leave-one-out errors,
+    the points kept out of the fit and why, and where each device still misses."""
     from fleetsim.hardware.calibration import validate_catalog
 
     with _user_errors():
@@ -125,14 +127,28 @@ def hardware_validate(as_json: AsJson = False) -> None:
     table = Table("device", "workload", "prec", "kind", "published ms", "predicted ms", "error", "LOO error",
                   title="ms per inference (latency / batch, or 1 / throughput); * = published totals only")
     for p in report["points"]:
+        if p["kind"] == "excluded":
+            continue
         loo = "-" if p["loo_error"] is None else f"{p['loo_error']:+.0%}"
         kind = p["kind"] if p["scope"] == "model" else f"{p['kind']} (pipeline)"
         table.add_row(p["device"], p["workload"] + ("" if p["per_layer"] else " *"), p["precision"], kind,
                       f"{p['published_ms']:.3g}", f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
     stdout.print(table)
+    excluded = [p for p in report["points"] if p["kind"] == "excluded"]
+    if excluded:
+        kept_out = Table("device", "workload", "prec", "published ms", "predicted ms",
+                         "why not fitted or scored", show_lines=True,
+                         title="excluded: kept, predicted, outside the fit and every score")
+        for p in excluded:
+            kept_out.add_row(p["device"], p["workload"], p["precision"], f"{p['published_ms']:.3g}",
+                             f"{p['predicted_ms']:.3g}", escape(p["excluded"]))
+        stdout.print(kept_out)
     devices = Table("device", "calibration points", "LOO median |error|", "LOO worst", "validation points",
                     "validation median |error|", "validation worst", title="per device")
+    notes = Table("device", "where and why it still misses", title="per-device notes", show_lines=True)
     for name, d in report["devices"].items():
+        if d.get("note"):
+            notes.add_row(name, escape(d["note"]))
         if "problem" in d:
             devices.add_row(name, d["problem"], "", "", "", "", "")
             continue
@@ -140,13 +156,19 @@ def hardware_validate(as_json: AsJson = False) -> None:
                         _factor(d["loo_worst_ratio"]), str(d["validation_points"]),
                         _pct(d["validation_median_abs_error"]), _factor(d["validation_worst_ratio"]))
     stdout.print(devices)
+    if notes.row_count:
+        stdout.print(notes)
     overall = report["overall"]
     typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
                f"{_pct(overall['loo_median_abs_error'])}, worst factor "
                f"{_factor(overall['loo_worst_ratio'])}; "
                f"validation: {overall['validation_points']} points, median |error| "
                f"{_pct(overall['validation_median_abs_error'])}, worst factor "
-               f"{_factor(overall['validation_worst_ratio'])}")
+               f"{_factor(overall['validation_worst_ratio'])} "
+               f"(model scope only: {overall['validation_model_scope_points']} points, median "
+               f"{_pct(overall['validation_model_scope_median_abs_error'])}, worst "
+               f"{_factor(overall['validation_model_scope_worst_ratio'])}); "
+               f"excluded: {overall['excluded_points']} points")
 
 
 def _pct(value: float | None) -> str:

@@ -19,6 +19,7 @@ from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
 from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
+from fleetsim.edge.offload import build_offloading
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
@@ -108,16 +109,18 @@ class _Run:
                                   self.duration, scenario.outputs.frame_table)
         self.log = EventLog()
         self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
-        self.store = SampleStore()
+        self.store = SampleStore(self.env, scenario, catalog, self.log, lambda: self.detection.archive)
         seed = scenario.simulation.seed
         self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
         self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
+        self.offloading = None
         if scenario.simulation.mode == "reference":
             self.perception = ReferencePerception(self.env, self.groups, self.vehicles, self.ledger,
                                                   self.detection, seed, self.duration)
         else:
+            self.offloading = build_offloading(scenario, catalog, self.workload, self.groups, self.network)
             self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
-                                                   self.detection, seed, self.duration)
+                                                   self.detection, seed, self.duration, self.offloading)
             self.env.process(self._windows())
         region = scenario.cloud.region
         for vehicle in self.vehicles:
@@ -198,4 +201,4 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     at_horizon = sim.execute(on_progress)
     shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
     return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
-                         sim.network, shipped, wall_s=time.perf_counter() - wall)
+                         sim.network, sim.offloading, shipped, wall_s=time.perf_counter() - wall)

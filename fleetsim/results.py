@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fleetsim.cloud.store import store_figures
 from fleetsim.metrics import plots
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
@@ -87,6 +88,20 @@ def _recovery(scenario: Scenario, shipped_map50: dict | None, tables: dict, vehi
             "time_to_recover_s": float(np.mean(done)) if done else None}
 
 
+def _job_states(events: pd.DataFrame) -> dict:
+    """retraining.jobs_submitted / running / queued at the end, preemptions and what they cost."""
+    last = events.groupby("job", sort=False)["event"].last()
+    preempted = events[events["event"] == "preempted"]
+    return {
+        "jobs_submitted": int((events["event"] == "submitted").sum()),
+        "jobs_running": int((last == "started").sum()),
+        "jobs_queued": int(last.isin(["submitted", "preempted"]).sum()),
+        "preemptions": len(preempted),
+        "preempted_lost_s": float(preempted["lost_s"].sum()),
+        "restart_s": float(preempted["restart_s"].sum()),
+    }
+
+
 def _staleness_s(detections: pd.DataFrame, versions: pd.DataFrame) -> float | None:
     """Mean age, at capture, of the model each detected frame ran (version 0 dates from t = 0)."""
     if not len(detections):
@@ -123,14 +138,25 @@ def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
     })
 
 
-def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles,
-                  at_horizon: dict, detection, network, shipped_map50: dict | None, wall_s: float) -> Results:
+def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
+    sites = offloading.all_sites() if offloading is not None else []
+    return pd.DataFrame([(s.name, s.kind, s.accelerator, s.servers, s.cost.latency_s, s.arrived, s.served,
+                          s.dropped, s.busy_s, s.busy_s / (s.servers * duration_s), s.energy_j(duration_s))
+                         for s in sites], columns=list(TABLE_COLUMNS["inference_servers"])).astype(
+        {"servers": "int64", "frames_arrived": "int64", "frames_served": "int64", "frames_dropped": "int64",
+         "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float})
+
+
+def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles, at_horizon: dict,
+                  detection, network, offloading, shipped_map50: dict | None, wall_s: float) -> Results:
     """Assemble tables and the summary once the run has finished."""
     tables = {
         name: log.frame(name, list(columns))
         for name, columns in TABLE_COLUMNS.items()
-        if name not in ("vehicle_windows", "vehicles", "outages", "frames", *DETECTION_COLUMNS)
+        if name not in ("vehicle_windows", "vehicles", "outages", "frames", "sample_conditions",
+                        "latency_legs", "inference_servers", *DETECTION_COLUMNS)
     }
+    store, labeling, tables["sample_conditions"] = store_figures(tables)
     accuracy = AccuracyRecord(detection.records, detection.found, detection.truth)
     tables["detections"] = accuracy.table(ledger.layout.vehicle_names, ledger.layout.group_names,
                                           ledger.layout.group)
@@ -139,6 +165,8 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     tables["vehicle_windows"] = ledger.vehicle_windows()
     tables["vehicles"] = _vehicles_table(vehicles, network, scenario.simulation.duration)
     tables["outages"] = _outages_table(vehicles)
+    tables["latency_legs"] = ledger.latency_legs()
+    tables["inference_servers"] = _servers_table(offloading, scenario.simulation.duration)
     frames = ledger.frames()
     if frames is not None:
         tables["frames"] = frames
@@ -153,7 +181,9 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "in_flight": at_horizon["samples_in_flight"],
         "queued": int(sum(len(v.samples) for v in vehicles)),
         "evicted": int(sum(v.samples.evicted for v in vehicles)),
+        **store,
     }
+    summary["labeling"] = {"labeler": scenario.cloud.labeling.labeler.kind, **labeling}
     summary["accuracy"] = accuracy.summary()
     summary["accuracy"]["staleness_s"] = _staleness_s(tables["detections"], tables["model_versions"])
     summary["network"] = {k: at_horizon[k] for k in (
@@ -163,8 +193,13 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     summary["network"]["handovers"] = int(vehicles_table["handovers"].sum())
     summary["network"]["coverage_gap_s"] = float(vehicles_table["coverage_gap_s"].sum())
     summary["energy"]["radio_j"] = float(vehicles_table["radio_energy_j"].sum())
+    summary["energy"]["remote_inference_j"] = float(tables["inference_servers"]["energy_j"].sum())
+    offboard = offloading.offboard_bytes() if offloading is not None else {}
+    summary["privacy"] = {"offboard_frame_bytes": float(sum(offboard.values()))}
+    summary["offload"] = {"no_path_frames": sum(offloading.no_path_frames.values()) if offloading else 0}
     summary["retraining"] = {
         "jobs": len(jobs),
+        **_job_states(tables["training_events"]),
         "models_released": at_horizon["model_versions_released"],
         "models_rejected": int((~tables["model_versions"]["deployed"].astype(bool)).sum())
         if len(tables["model_versions"]) else 0,
@@ -187,8 +222,10 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
     }
     summary["groups"] = _group_figures(ledger, groups, vehicles)
     radio = vehicles_table.groupby("group", sort=False)["radio_energy_j"].sum()
-    for name in groups:
+    for name, spec in zip(groups, scenario.fleet.groups, strict=True):
         summary["groups"][name]["energy"]["radio_j"] = float(radio.get(name, 0.0))
+        summary["groups"][name]["placement"] = spec.placement
+        summary["groups"][name]["privacy"] = {"offboard_frame_bytes": float(offboard.get(name, 0.0))}
     histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
     return Results(scenario=scenario, summary=summary, tables=tables,
                    latency_histograms=histograms)

@@ -218,8 +218,9 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
 
     sim = _Run(small_scenario, catalog)
     at_horizon = sim.execute(None)
-    ids = sim.store.sample_ids
-    assert len(ids) == at_horizon["samples_uploaded"] > 0
+    ids = sim.store.sample_ids  # the labelled ones (no retention limit: all of them)
+    assert sim.store.received == at_horizon["samples_uploaded"] > 0
+    assert len(ids) == sim.store.labelled > 0
     samples = sim.detection.archive.frames(np.array(ids))
     assert samples.images.shape == (len(ids), 96, 96, 3) and samples.images.dtype == np.uint8
     records = {k: np.concatenate([r[k] for r in sim.detection.records]) for k in ("selected", "objects")}

@@ -12,7 +12,7 @@ from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import render_dataset
 from fleetsim.scenario.cloud import FineTune
-from fleetsim.world import Conditions
+from fleetsim.world import Conditions, FrameBatch
 
 
 def _archive(n: int) -> SampleArchive:
@@ -48,6 +48,29 @@ def test_the_same_job_gives_the_same_model():
     ra, rb = a.fine_tune(1, list(range(16)), 1), b.fine_tune(1, list(range(16)), 1)
     assert ra.path.read_bytes() == rb.path.read_bytes()
     assert ra.map50 == rb.map50
+
+
+class _BoxesRemoved:
+    """A label source that keeps the samples' pixels and gives no boxes (a labeller that finds nothing)."""
+
+    def __init__(self, archive: SampleArchive):
+        self.archive = archive
+
+    def frames(self, ids) -> FrameBatch:
+        f = self.archive.frames(ids)
+        none = np.zeros(len(f.cls), bool)
+        return FrameBatch(f.images, f.frame[none], f.cls[none], f.box[none], f.visible[none], f.novel[none],
+                          f.conditions)
+
+
+def test_a_job_trains_on_the_labels_its_sample_source_gives():
+    settings = FineTune(replay=0.0, validation_frames=8, min_gain=-1.0)
+    archive = _archive(16)
+    truth = FineTuner(settings, archive, seed=4, threads=1, batch_size=8, initial=baseline_path("int8"))
+    blank = FineTuner(settings, _BoxesRemoved(archive), seed=4, threads=1, batch_size=8,
+                      initial=baseline_path("int8"))
+    a, b = truth.fine_tune(1, list(range(16)), 1), blank.fine_tune(1, list(range(16)), 1)
+    assert a.path.read_bytes() != b.path.read_bytes()  # same pixels, same seed: only the labels differ
 
 
 def _run(**overrides):

@@ -59,6 +59,11 @@ def test_show_prints_sources_and_validate_reports_leave_one_out():
     summary = report["devices"]["coral_usb"]
     median = statistics.median(abs(p["loo_error"]) for p in coral)
     assert summary["loo_median_abs_error"] == pytest.approx(median)
+    excluded = [p for p in report["points"] if p["kind"] == "excluded"]
+    assert excluded and all(p["excluded"] and p["loo_error"] is None for p in excluded)  # with a reason
+    assert all(p["excluded"] is None for p in report["points"] if p["kind"] != "excluded")
+    assert report["overall"]["loo_median_abs_error"] <= 0.20  # the calibration target (issue 4)
+    assert report["devices"]["hailo8"]["note"]  # where and why a device still misses
 
 
 def test_validate_and_show_tables_render():

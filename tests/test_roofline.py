@@ -269,3 +269,70 @@ def test_fit_with_no_points_falls_back_to_the_priors():
     assert fitted.efficiency["int8"] == pytest.approx(0.3)
     assert math.isclose(fitted.layer_overhead_s, 5e-6)
     assert np.isfinite(list(fitted.efficiency.values())).all()
+
+
+def test_throughput_points_count_the_dlas_and_latency_points_do_not():
+    device = _device(accelerator_class="gpu", dla_peak={"value": "0.5 TOPS", **SRC})
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    offline = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", batch=1, source="test")
+    single = CalibrationPoint(workload="net", precision="int8", latency="10 ms", source="test")
+    offline_terms, single_terms = point_terms(device, offline, catalog), point_terms(device, single, catalog)
+    assert offline_terms.terms.compute_s.sum() == pytest.approx(2e9 / 1.5e12, rel=1e-12)  # GPU + DLAs
+    assert single_terms.terms.compute_s.sum() == pytest.approx(2e9 / 1e12, rel=1e-12)  # the GPU alone
+
+
+def test_a_device_left_with_no_points_borrows_the_level_of_its_class():
+    from fleetsim.hardware.fit import class_prior
+
+    point = {"workload": "net", "precision": "int8", "latency": "8 ms", "source": "test"}
+    sibling = _device(id="sibling", accelerator_class="cpu", calibration=[point])
+    lone = _device(id="lone", accelerator_class="cpu")
+    catalog = _catalog(sibling, lone)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    borrowed = class_prior(lone, catalog)
+    assert set(borrowed) == {"int8"}
+    sibling_alone = fit_points(sibling, [point_terms(sibling, sibling.calibration[0], catalog)])
+    assert math.exp(borrowed["int8"]) == pytest.approx(sibling_alone.efficiency["int8"], rel=1e-9)
+    assert class_prior(sibling, catalog) == {}  # a device never sees its own points through the class
+    fitted = device_fit(lone, catalog)
+    assert fitted.efficiency["int8"] == pytest.approx(sibling_alone.efficiency["int8"], rel=1e-9)
+
+
+def test_cpu_precision_prior_realises_half_the_peak_advantage():
+    # int8 peak 4x fp32: with no points the fp32 prior efficiency is 4^0.5 = 2x the int8 one on a CPU
+    cpu = fit_points(_device(accelerator_class="cpu"), [])
+    assert cpu.efficiency["fp32"] == pytest.approx(2 * cpu.efficiency["int8"], rel=1e-12)
+    npu = fit_points(_device(), [])  # other classes keep the same fraction of either peak
+    assert npu.efficiency["fp32"] == pytest.approx(npu.efficiency["int8"], rel=1e-12)
+
+
+def test_a_host_of_the_points_own_scales_link_time_and_adds_call_time():
+    link = {"kind": "usb3", "bandwidth": {"value": "1 MB/s", **SRC}}
+    host = _device(id="pi", accelerator_class="cpu")
+    device = _device(host_link=link, host_cpu="pi", call_overhead={"value": "1 ms", **SRC})
+    other = _device(id="other", accelerator_class="cpu")
+    catalog = _catalog(device, host, other)
+    workload = _workload(CONV)
+    fit = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.25}, depthwise=0.2, layer_overhead_s=0.0,
+                    host_factor=2.0, host_call_s=3e-3)
+    home = evaluate(device, call_terms(device, workload, "int8", catalog), fit)
+    away = evaluate(device, call_terms(device, workload, "int8", catalog, host="other"), fit)
+    assert away.transfer_s == pytest.approx(2 * home.transfer_s, rel=1e-12)
+    assert away.latency_s - home.latency_s == pytest.approx(home.transfer_s + 3e-3, rel=1e-9)
+
+
+def test_excluded_points_are_reported_with_their_reason_but_not_fitted():
+    from fleetsim.hardware.calibration import check_device
+
+    points = [{"workload": "net", "precision": "int8", "latency": "8 ms", "source": "test"},
+              {"workload": "net", "precision": "int8", "latency": "80 ms", "source": "test",
+               "excluded": "another runtime"}]
+    device = _device(calibration=points)
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    checks = check_device(device, catalog)
+    assert [c.kind for c in checks] == ["calibration", "excluded"]
+    assert checks[1].excluded == "another runtime" and checks[1].loo_predicted_ms is None
+    alone = fit_points(device, [point_terms(device, device.calibration[0], catalog)])
+    assert device_fit(device, catalog) == alone  # the 80 ms point moved nothing

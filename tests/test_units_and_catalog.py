@@ -117,13 +117,28 @@ def test_a_cluster_without_mfu_or_startup_takes_the_device_figures(catalog):
     from fleetsim.scenario.cloud import Cluster
 
     device, workload = catalog.devices["tpu_v4"], catalog.profile("ssd_mobilenet_v2_300")
+    devices = {"tpu_v4": device}
     own = TrainingCluster(simpy.Environment(), Cluster(name="t", device="tpu_v4", chips=4, source="x"),
-                          device, workload, EventLog())
+                          devices, workload, EventLog()).pools[0]
     assert own.mfu == device.training.mfu.value and own.startup_s == device.training.startup.value
     set_ = TrainingCluster(simpy.Environment(), Cluster(name="t", device="tpu_v4", chips=4, mfu=0.5,
                                                         startup="1 min", source="x"),
-                           device, workload, EventLog())
+                           devices, workload, EventLog()).pools[0]
     assert (set_.mfu, set_.startup_s) == (0.5, 60.0)
+    pools = [{"name": "own", "device": "tpu_v4", "chips": 4, "mfu": 0.25, "startup": "2 min"},
+             {"name": "cluster", "device": "tpu_v4", "chips": 4}]
+    mixed = TrainingCluster(simpy.Environment(), Cluster(name="t", pools=pools, mfu=0.5, source="x"),
+                            devices, workload, EventLog()).pools
+    assert [(p.mfu, p.startup_s) for p in mixed] == [(0.25, 120.0), (0.5, device.training.startup.value)]
+
+
+def test_spot_figures_are_sourced_and_cheaper_than_on_demand(catalog):
+    spot = {d.id: d for d in catalog.devices.values() if d.kind == "cloud" and d.spot is not None}
+    assert set(spot) == {"a100", "h100", "l4"}
+    for device in spot.values():
+        assert device.spot.hourly_price.value < device.hourly_price.value
+        assert 0 < device.spot.preemption_rate.value * 3600 < 1  # well under one preemption an hour
+        assert "instance-advisor" in device.spot.preemption_rate.source
 
 
 def test_every_measurement_point_names_a_known_workload(catalog):

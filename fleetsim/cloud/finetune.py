@@ -1,8 +1,9 @@
 """A training job really fine-tunes the detector: torch on the uploaded samples, then int8.
 
 Each job starts from the deployed model's torch weights (at first the shipped baseline),
-trains on the job's most recent uploaded samples (pixels and ground-truth labels) mixed
-with replayed clear-day frames against forgetting, re-quantizes to int8 with fresh
+trains on the job's most recent labelled samples (their pixels with the labels the labelling
+stage gave them: ground truth from annotators, pseudo-labels from the teacher) mixed with
+replayed clear-day frames against forgetting, re-quantizes to int8 with fresh
 calibration on the job's own samples, and scores the result per condition on held-out
 validation frames that no vehicle ever sees. The validation gate passes it only if its
 mean held-out mAP beats the deployed model's by more than ``min_gain``; a model that
@@ -18,12 +19,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from fleetsim.detector.baseline import BASELINE_DIR, EVAL_CONDITIONS, WEIGHTS, evaluate, read_card
-from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.export import export_int8
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.runtime import OnnxDetector
@@ -36,6 +37,12 @@ TRAINING_THREADS = 2
 thread count, and the same scenario and seed must give the same weights."""
 CALIBRATION_FRAMES = 64
 """Frames the int8 quantizer calibrates activation ranges on (the job's newest samples)."""
+
+
+class LabelledSamples(Protocol):
+    """Where a job's samples come from: the sample store (its labels) or a SampleArchive (ground truth)."""
+
+    def frames(self, ids: np.ndarray) -> FrameBatch: ...
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,10 @@ class FineTuned:
 class FineTuner:
     """Holds the latest weights and turns a job's samples into the next model version."""
 
-    def __init__(self, settings, archive: SampleArchive, seed: int, threads: int, batch_size: int,
+    def __init__(self, settings, samples: LabelledSamples, seed: int, threads: int, batch_size: int,
                  initial: Path):
         self.settings = settings
-        self.archive = archive
+        self.samples = samples
         self.seed = seed
         self.threads = threads
         self.batch_size = batch_size
@@ -89,7 +96,7 @@ class FineTuner:
     def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
         """Fine-tune the latest model on ``sample_ids`` (plus replay) for ``epochs``."""
         started = time.perf_counter()
-        new = self.archive.frames(np.asarray(sample_ids))
+        new = self.samples.frames(np.asarray(sample_ids))
         replay = self.replay_count(len(sample_ids))
         parts = [new]
         if replay:

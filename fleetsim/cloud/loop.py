@@ -1,7 +1,7 @@
 """The retraining loop of one run: policy -> cluster job -> real fine-tune -> gate -> rollout.
 
 ``RetrainingLoop`` wires the scenario's cloud section into the simulation (the engine
-builds none for ``never``): the policy process watches the sample store, each job runs on its
+builds none for ``never``): the policy process watches the sample store's labelled pool, each job runs on its
 cluster while the FineTuner really trains the next model, a model through the validation
 gate is released into the registry and rolled out (canary, then fleet) over the network,
 and a canary regression rolls it back.
@@ -47,8 +47,9 @@ class RetrainingLoop:
         cloud, detector, seed = scenario.cloud, scenario.detector, scenario.simulation.seed
         policy = cloud.retraining
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
-        cluster = TrainingCluster(env, spec, catalog.device(spec.device, "cloud"), workload, log)
-        self.tuner = FineTuner(cloud.fine_tune, detection.archive, seed, detector.threads,
+        devices = {pool.device: catalog.device(pool.device, "cloud") for pool in spec.node_pools}
+        cluster = TrainingCluster(env, spec, devices, workload, log, seed)
+        self.tuner = FineTuner(cloud.fine_tune, store, seed, detector.threads,
                                detector.batch_size, registry.paths[0])
         self.drift = (ConfidenceDrift(policy, detection.mean_confidence, catch_up)
                       if isinstance(policy, DriftRetrain) else None)

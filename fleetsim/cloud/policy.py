@@ -5,7 +5,8 @@
 ``drift`` looks every ``check_every`` and trains when the fleet's mean detection
 confidence over the last ``window`` fell by ``drop`` below its reference (the first window
 of the run, then the first window after each deployment), with ``min_samples`` new ones.
-A job fine-tunes on the most recent samples (``cloud.fine_tune.max_samples``) with replay.
+Samples count once labelled (``cloud.labeling``); a job fine-tunes on the most recent labelled
+samples still retained (``cloud.fine_tune.max_samples``) with replay.
 Before it starts, its modelled price and energy plus what jobs started in the last 24 h
 spent must stay within ``budget``; otherwise it is skipped (and recorded as such).
 """
@@ -84,7 +85,7 @@ def retraining_policy(env: simpy.Environment, policy, store: SampleStore, cluste
             continue
         job_id += 1
         started.append((env.now, cost.cost_usd, cost.energy_j))
-        store.used_by_last_job = store.received
+        store.used_by_last_job = store.labelled
         tuned = tuner.fine_tune(job_id, ids, policy.epochs)
         if drift is not None:
             drift.waiting = True  # until the job's model is deployed or rejected

@@ -1,27 +1,143 @@
-"""The cloud's store of uploaded training samples."""
+"""The cloud's store of uploaded training samples: labelling, retention, counts.
+
+An arriving upload's samples go to the labeller (``cloud.labeling.labeler``) at once; each
+sample joins the store's labelled pool when its label is ready, oldest label first. The pool
+obeys ``cloud.labeling.retention``: past ``max_samples`` the oldest labelled are dropped, and
+a sample is dropped ``max_age`` after its upload arrived. Every sample received ends in one
+counted state: pending (waiting for its label), retained (labelled, in the pool) or dropped
+(by ``max_samples`` or ``max_age``). Retraining policies see only the labelled pool:
+``new_samples`` counts labels since the last job's snapshot, ``sample_ids`` lists the
+retained samples in label order, and ``frames`` gives them back with their labels.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from fleetsim.cloud.labeling import LabelBatch, make_labeler
+from fleetsim.detector.dataset import SampleArchive
+from fleetsim.hardware.catalog import Catalog
+from fleetsim.metrics.events import EventLog
+from fleetsim.scenario.models import Scenario
+from fleetsim.world import FrameBatch
+
+MAX_SAMPLES, MAX_AGE = "max_samples", "max_age"
+STATES = ("received", "pending", "labelled", "retained", "dropped")
 
 
-@dataclass
 class SampleStore:
-    """Counts the samples received, per vehicle group, and how many are new."""
+    """Uploaded samples, their labelling and the labelled pool the retraining policy trains on."""
 
-    received: int = 0
-    by_group: dict[str, int] = field(default_factory=dict)
-    used_by_last_job: int = 0
-    sample_ids: list[int] = field(default_factory=list)  # into the run's SampleArchive, in arrival order
+    def __init__(self, env: simpy.Environment, scenario: Scenario, catalog: Catalog, log: EventLog,
+                 archive: Callable[[], SampleArchive]):
+        labeling = scenario.cloud.labeling
+        self.env = env
+        self.retention = labeling.retention
+        self.labeler = make_labeler(labeling.labeler, catalog, scenario.detector.threads,
+                                    scenario.detector.batch_size)
+        self.log = log
+        self.archive = archive  # the run's SampleArchive (built after the store)
+        self.received = 0
+        self.labelled = 0
+        self.used_by_last_job = 0  # labelled samples a job had seen when it took its snapshot
+        # sample id -> (its labels, arrival time, condition label), oldest label first
+        self._pool: OrderedDict[int, tuple[FrameBatch, float, str]] = OrderedDict()
 
     def receive(self, vehicle, sample_ids: list[int], now: float) -> None:
-        """Accept samples that finished uploading from ``vehicle`` at ``now``."""
+        """Accept samples that finished uploading from ``vehicle`` at ``now`` and send them to be labelled."""
+        if not len(sample_ids):
+            return
         self.received += len(sample_ids)
-        self.sample_ids.extend(sample_ids)
         group = vehicle.spec.name
-        self.by_group[group] = self.by_group.get(group, 0) + len(sample_ids)
+        truth = self.archive().frames(np.asarray(sample_ids))
+        conditions = truth.conditions.labels()
+        for sample, condition in zip(sample_ids, conditions, strict=True):
+            self.log.record("store_samples", sample=int(sample), vehicle=vehicle.name, group=group,
+                            condition=condition, t_received_s=now)
+        batch = self.labeler.label(truth, now)
+        self.env.process(self._deliver(list(sample_ids), conditions, batch, now))
 
     @property
     def new_samples(self) -> int:
-        """Samples received since the last training job took its snapshot."""
-        return self.received - self.used_by_last_job
+        """Samples labelled since the last training job took its snapshot."""
+        return self.labelled - self.used_by_last_job
+
+    @property
+    def sample_ids(self) -> list[int]:
+        """Retained labelled samples, oldest label first."""
+        return list(self._pool)
+
+    def frames(self, ids) -> FrameBatch:
+        """Samples ``ids`` (retained) with the labels the labeller gave them."""
+        if len(ids) == 0:
+            raise ValueError("no sample ids given")
+        return FrameBatch.concat([self._pool[int(i)][0] for i in ids])
+
+    def _deliver(self, ids: list[int], conditions: list[str], batch: LabelBatch, received_s: float):
+        """Put each sample into the pool when its label is ready."""
+        for row in np.argsort(batch.ready_s, kind="stable"):
+            yield self.env.timeout(batch.ready_s[row] - self.env.now)
+            sample = ids[row]
+            self.labelled += 1
+            self.log.record("labels", sample=int(sample), labeler=self.labeler.name,
+                            condition=conditions[row],
+                            t_received_s=received_s, t_labelled_s=self.env.now,
+                            delay_s=self.env.now - received_s, objects=int(batch.objects[row]),
+                            labels=int(batch.found[row]), true_positives=int(batch.true_positives[row]),
+                            cost_usd=float(batch.cost_usd[row]))
+            self._pool[sample] = (batch.labels.subset(np.array([row])), received_s, conditions[row])
+            self._retain(sample, received_s)
+
+    def _retain(self, sample: int, received_s: float) -> None:
+        """Apply the retention limits after ``sample`` joined the pool."""
+        limit, age = self.retention.max_samples, self.retention.max_age
+        if age is not None:
+            if self.env.now >= received_s + age:
+                self._drop(sample, MAX_AGE)
+            else:
+                self.env.process(self._expire(sample, received_s + age))
+        while limit is not None and len(self._pool) > limit:
+            self._drop(next(iter(self._pool)), MAX_SAMPLES)
+
+    def _expire(self, sample: int, at_s: float):
+        yield self.env.timeout(at_s - self.env.now)
+        if sample in self._pool:
+            self._drop(sample, MAX_AGE)
+
+    def _drop(self, sample: int, reason: str) -> None:
+        _, received_s, condition = self._pool.pop(sample)
+        self.log.record("store_drops", sample=int(sample), condition=condition, reason=reason,
+                        t_received_s=received_s, t_dropped_s=self.env.now)
+
+
+def store_figures(tables: dict[str, pd.DataFrame]) -> tuple[dict, dict, pd.DataFrame]:
+    """``samples.*`` store figures, the ``labeling`` summary section and the per-condition table."""
+    received, labels, drops = tables["store_samples"], tables["labels"], tables["store_drops"]
+    counts = pd.DataFrame({
+        "received": received.groupby("condition").size(),
+        "labelled": labels.groupby("condition").size(),
+        "dropped": drops.groupby("condition").size(),
+    }).fillna(0).astype(int)
+    counts["pending"] = counts["received"] - counts["labelled"]
+    counts["retained"] = counts["labelled"] - counts["dropped"]
+    by_condition = counts.reset_index(names="condition")[["condition", *STATES]]
+    reasons = drops["reason"].value_counts()
+    samples = {"retained": int(counts["retained"].sum()), "expired": int(reasons.get(MAX_AGE, 0)),
+               "over_capacity": int(reasons.get(MAX_SAMPLES, 0)),
+               "by_condition": {row.condition: {s: int(getattr(row, s)) for s in STATES}
+                                for row in by_condition.itertuples()}}
+    found, hits = labels["labels"].sum(), labels["true_positives"].sum()
+    labeling = {
+        "labelled": len(labels),
+        "pending_at_end": len(received) - len(labels),
+        "cost_usd": float(labels["cost_usd"].sum()),
+        "mean_delay_s": float(labels["delay_s"].mean()) if len(labels) else None,
+        "label_precision": float(hits / found) if found else None,
+        "label_recall": float(hits / labels["objects"].sum()) if labels["objects"].sum() else None,
+    }
+    return samples, labeling, by_condition

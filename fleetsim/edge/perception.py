@@ -18,6 +18,7 @@ from fleetsim.edge.cameras import CameraBank
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.faults import padded, up_time
 from fleetsim.edge.fleet import GroupMembers, Vehicle
+from fleetsim.edge.offload import Offloading
 from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.metrics.ledger import FrameBatch, FrameLedger
 from fleetsim.rng import component_key
@@ -51,8 +52,10 @@ class VectorisedPerception:
     """Frames computed in numpy stretches between coarse events."""
 
     def __init__(self, groups: list[GroupMembers], vehicles: list[Vehicle], ledger: FrameLedger,
-                 detection: FleetDetection, seed: int, duration_s: float):
+                 detection: FleetDetection, seed: int, duration_s: float,
+                 offloading: Offloading | None = None):
         self.groups = [_GroupFrames(g, seed) for g in groups]
+        self.offloading = offloading
         self.detection = detection
         self.queues = [QueueState.empty(len(g.vehicles), g.spec.queue_capacity) for g in groups]
         self.vehicles = vehicles
@@ -67,11 +70,25 @@ class VectorisedPerception:
             return
         for frames, queue in zip(self.groups, self.queues, strict=True):
             self._advance_group(frames, queue, t)
+        self._release_offloaded(t)
         self.time = t
 
     def finish(self) -> None:
-        """Compute the frames up to the end of the run."""
+        """Compute the frames up to the end of the run, and let offloaded ones finish."""
         self.advance_to(self.duration_s)
+        self._release_offloaded(np.inf)
+
+    def _release_offloaded(self, t: float) -> None:
+        if self.offloading is None:
+            return
+        for batch in self.offloading.release(t):
+            found = self.detection.detected(batch.vehicle, batch.camera, batch.counter)
+            batch.detected = batch.processed & found
+            self._record(batch)
+
+    def _record(self, batch: FrameBatch) -> None:
+        self.ledger.add(batch)
+        self.detection.offer(batch)
 
     def _advance_group(self, frames: _GroupFrames, queue: QueueState, t: float) -> None:
         members = frames.members
@@ -88,6 +105,13 @@ class VectorisedPerception:
         times = np.take_along_axis(times, order, axis=1)
         counters = np.take_along_axis(counters, order, axis=1)
         camera = np.take_along_axis(camera, order, axis=1)
+        if members.spec.placement != "onboard":
+            versions = np.array([v.model_version for v in members.vehicles])
+            self._record(self.offloading.submit(members, {
+                "vehicle": np.broadcast_to(members.indices[:, None], times.shape), "camera": camera,
+                "counter": counters, "capture_s": times,
+                "model_version": np.broadcast_to(versions[:, None], times.shape)}))
+            return
         service, throttled = frames.service_s(times)
         served = serve(queue, times, service, frames.outages)
         valid = np.isfinite(times)
@@ -107,8 +131,7 @@ class VectorisedPerception:
             model_version=np.array([v.model_version for v in members.vehicles])[local],
             detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
         )
-        self.ledger.add(batch)
-        self.detection.offer(batch)
+        self._record(batch)
 
 
 class ReferencePerception:

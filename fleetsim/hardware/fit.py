@@ -9,8 +9,26 @@ points, plus weak priors that keep parameters the points cannot pin down at plau
 values (so a device with one point, or a left-out point at a precision of its own, still
 gets a prediction). The priors are modelling choices, not hardware figures:
 
-- efficiency: median 0.3 of peak, x/÷ e^1.5;
-- another precision: the base efficiency x/÷ e^0.7;
+- efficiency at the base precision: 0.3 of peak x/÷ e^1.5; at a precision the device has no
+  (fitted) point at, centred instead on the median of what the other devices of the same
+  accelerator class (edge or cloud alike) achieve there, each fitted on its own points with
+  the generic priors (:func:`class_prior`; the device's own points never enter it). A device
+  with one point, left out, is then predicted from its siblings rather than from a number
+  nobody measured, while a device with points keeps its own level (the Coral desktop's 2019
+  x86 TFLite reached 0.2 % of its peak, the Pi 5's NCNN 60 %: the class is no guide there);
+- another precision: the efficiency the class achieves there (as above, where no point of
+  the device is at it and a sibling's is), and the base efficiency times (its peak / the
+  base peak)^-(1 - g), x/÷ e^0.7, where g is the share (in log) of a precision's peak
+  advantage that runtimes realise (``PRECISION_GAIN_REALISED``, a modelling choice per
+  accelerator class). CPUs: g = 0.5. The int8 peaks of the Cortex-A files count 16 int8
+  lanes per 128-bit multiply-accumulate, but ARMv8.0 has no dot product and int8 kernels use
+  widening multiply-accumulates (8 MACs per instruction, rpi4_cpu peak note), so at most
+  half the nominal 4x over fp32 is there to take; the Pi 5 calibration points (TFLite int8
+  vs NCNN/OpenVINO fp32) realise about none of its 4x SDOT advantage. Other classes: g = 1
+  (the same fraction of either peak, the old default): on the Orin GPUs, fitted on their
+  TensorRT points against GPU-only peaks, int8 realises 1.4-1.9x of its 2x over fp16, and
+  fp32 (against the TF32 peak) 0.43-0.49x for 0.5x. A GPU's fp32 counts against its TF32
+  peak (the rate its convolutions run at);
 - every efficiency is bounded to at most 1: no kernel runs above the peak it is counted
   against (a bound, not a prior: the fit stops at peak rather than trading an unphysical
   efficiency against the other parameters);
@@ -20,15 +38,26 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   decode / threshold / sort code runs far below the SIMD rate the efficiency describes);
 - context switch: 1 ms x/÷ e^2 (reconfiguring the chip and moving the boundary activations);
 - one context holds 150 layers x/÷ e^1 and 20 MB of weights x/÷ e^1 (the 20 MB is an
-  unverified forum figure for the Hailo-8's on-chip memory, used only as a prior centre).
+  unverified forum figure for the Hailo-8's on-chip memory, used only as a prior centre);
+- on a host of a point's own (its ``host``, other than the device's ``host_cpu``): transfers
+  and streamed weights ``host_factor`` 1 x/÷ e^1 times as long, and ``host_call_s`` 1 ms x/÷ e^1
+  more per call (edge_hardware.md caveat 1: Python adds 0-2 ms per call over C++ on Coral).
+  Pinned only by such points: the seven Raspberry Pi 4 points of the Coral USB stick (Python
+  timings), all slower than the model's desktop-host (C++) prediction; the Pi 4's USB 3 sits
+  behind one PCIe 2.0 lane (VL805) and its driver runs on a 1.5-1.8 GHz Cortex-A72.
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
 steady-state interval (:class:`~fleetsim.hardware.inference.InferenceCost`): in a streaming or
 Offline run the host link, the device and the host work on different calls at once, so the
-slowest stage, not their sum, sets the rate. Latency points add the stages in series.
+slowest stage, not their sum, sets the rate. Latency points add the stages in series. A
+throughput point on a Jetson with ``dla_peak`` (MLPerf Offline) counts its int8 conv/matmul
+layers against the GPU and DLA peaks together; latency points run on the GPU alone.
 
 Measurement scatter is taken as 25 % (log sigma 0.25) when weighing points against priors.
+
+A calibration point with ``excluded:`` (a harness the model does not describe, with the
+evidence) is not fitted on; ``fleetsim hardware validate`` reports it apart, with its reason.
 """
 
 from __future__ import annotations
@@ -53,12 +82,20 @@ from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
 MEASUREMENT_SIGMA = 0.25
 PRIOR_EFFICIENCY = (math.log(0.3), 1.5)
 PRIOR_PRECISION_OFFSET = (0.0, 0.7)
+PRECISION_GAIN_REALISED = {"cpu": 0.5}
+"""Share (in log) of a precision's peak advantage that runtimes realise, per accelerator class
+(0: none, the same ops/s at either precision; 1, the default: all of it, the same fraction of
+each peak); see the module docstring."""
 PRIOR_DEPTHWISE = (math.log(0.3), 1.0)
 PRIOR_LAYER_OVERHEAD = (math.log(5e-6), 2.0)
 PRIOR_POSTPROCESS = (math.log(100.0), 2.0)
 PRIOR_CONTEXT_SWITCH = (math.log(1e-3), 2.0)
 PRIOR_CONTEXT_LAYERS = (math.log(150.0), 1.0)
 PRIOR_CONTEXT_BYTES = (math.log(20e6), 1.0)
+CONTEXT_BOUND_SIGMA = 0.02
+"""Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
+PRIOR_HOST_FACTOR = (0.0, 1.0)
+PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
 
 
 @dataclass(frozen=True)
@@ -80,15 +117,18 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     """The fit-independent terms of predicting ``point``."""
     throughput = point.throughput is not None
     batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
-    terms = call_terms(device, catalog.profile(point.workload), point.precision, catalog, batch, point.host)
+    terms = call_terms(device, catalog.profile(point.workload), point.precision, catalog, batch, point.host,
+                       with_dla=throughput)
     return PointTerms(point, terms, batch, throughput)
 
 
 def calibration_terms(device: DeviceSpec, catalog: Catalog) -> list[PointTerms]:
-    """Terms of every calibration point of ``device`` (computed once per catalog)."""
+    """Terms of every calibration point of ``device`` that is fitted on, i.e. not ``excluded``
+    (computed once per catalog)."""
     key = ("calibration terms", device.id)
     if key not in catalog.memo:
-        catalog.memo[key] = [point_terms(device, p, catalog) for p in device.calibration]
+        catalog.memo[key] = [point_terms(device, p, catalog) for p in device.calibration
+                             if p.excluded is None]
     return catalog.memo[key]
 
 
@@ -96,31 +136,70 @@ def device_fit(device: DeviceSpec, catalog: Catalog) -> DeviceFit:
     """The device's parameters fitted on all its calibration points (computed once per catalog)."""
     key = ("fit", device.id)
     if key not in catalog.memo:
-        catalog.memo[key] = fit_points(device, calibration_terms(device, catalog))
+        catalog.memo[key] = fit_points(device, calibration_terms(device, catalog),
+                                       class_efficiency=class_prior(device, catalog))
+    return catalog.memo[key]
+
+
+def class_prior(device: DeviceSpec, catalog: Catalog) -> dict[str, float]:
+    """Log efficiency, per precision, that the other devices of ``device``'s accelerator class
+    achieve (the median over those with calibration points at that precision, each fitted on its
+    own points with the generic priors). Never uses ``device``'s own points, so a left-out point
+    is not seen through its siblings."""
+    key = ("class prior", device.id)
+    if key not in catalog.memo:
+        achieved: dict[str, list[float]] = {}
+        for other_id in catalog.device_ids():
+            other = catalog.devices[other_id]
+            if other_id == device.id or other.accelerator_class != device.accelerator_class:
+                continue
+            points = calibration_terms(other, catalog)
+            if not points:
+                continue
+            generic = catalog.memo.get(("generic fit", other_id))
+            if generic is None:
+                generic = catalog.memo[("generic fit", other_id)] = fit_points(other, points)
+            for precision in {t.point.precision for t in points}:
+                achieved.setdefault(precision, []).append(math.log(generic.efficiency[precision]))
+        catalog.memo[key] = {p: float(np.median(v)) for p, v in achieved.items()}
     return catalog.memo[key]
 
 
 TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEAD),
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
-        ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES))
+        ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
+        ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
 def fit_points(device: DeviceSpec, points: list[PointTerms],
-               measurement_sigma: float = MEASUREMENT_SIGMA) -> DeviceFit:
+               measurement_sigma: float = MEASUREMENT_SIGMA,
+               class_efficiency: dict[str, float] | None = None) -> DeviceFit:
     """Parameters of ``device`` fitted on ``points`` (priors alone when there are none); a smaller
-    ``measurement_sigma`` trusts the points more against the priors."""
+    ``measurement_sigma`` trusts the points more against the priors; ``class_efficiency`` (log
+    efficiency per precision, :func:`class_prior`) centres the priors of the precisions that no
+    point is at."""
     precisions = sorted(device.peak)
     base = _base_precision(device, points)
     others = [p for p in precisions if p != base]
     n = 1 + len(others)
-    start = np.array([*[PRIOR_EFFICIENCY[0]] * n, *(prior[0] for _, prior in TAIL)])
-    if not points:
-        return _to_fit(start, base, others)
-    problem = _Problem(points, others, measurement_sigma)
-    upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
-    return _to_fit(least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x,
-                   base, others)
+    measured = {t.point.precision for t in points}
+    siblings_at = {p: c for p, c in (class_efficiency or {}).items() if p not in measured}
+    centre = siblings_at.get(base, PRIOR_EFFICIENCY[0])
+    offsets = np.array([_precision_offset(device, p, base) for p in others])
+    start = np.array([centre, *np.minimum(centre + offsets, 0.0), *(prior[0] for _, prior in TAIL)])
+    theta = start
+    if points:
+        problem = _Problem(points, others, measurement_sigma, centre, offsets)
+        upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
+        theta = least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x.copy()
+    for i, p in enumerate(others):
+        if p not in measured and p in siblings_at:  # both priors, weighed; after the fit, so that
+            # a sibling's level at a precision this device has no point at never moves the rest
+            w_tied, w_class = PRIOR_PRECISION_OFFSET[1] ** -2, PRIOR_EFFICIENCY[1] ** -2
+            theta[1 + i] = min(0.0, (w_tied * (theta[0] + offsets[i]) + w_class * siblings_at[p])
+                               / (w_tied + w_class))
+    return _to_fit(theta, base, others)
 
 
 def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
@@ -132,6 +211,19 @@ def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
     return DeviceFit(efficiency=efficiency, **named)
 
 
+def _precision_offset(device: DeviceSpec, precision: str, base: str) -> float:
+    """Prior centre of log(efficiency[precision] / efficiency[base]): -(1 - g) x log of the ratio
+    of the peaks the two precisions' convolutions count against (g: ``PRECISION_GAIN_REALISED``)."""
+    realised = PRECISION_GAIN_REALISED.get(device.accelerator_class, 1.0)
+    return -(1.0 - realised) * math.log(_mac_peak(device, precision) / _mac_peak(device, base))
+
+
+def _mac_peak(device: DeviceSpec, precision: str) -> float:
+    if precision == "fp32" and device.tf32_peak is not None:
+        return device.tf32_peak.value
+    return device.peak[precision].value
+
+
 def _base_precision(device: DeviceSpec, points: list[PointTerms]) -> str:
     """The most-measured precision, preferring int8 on ties (and when there are no points)."""
     counts = {p: sum(t.point.precision == p for t in points) for p in device.peak}
@@ -141,10 +233,14 @@ def _base_precision(device: DeviceSpec, points: list[PointTerms]) -> str:
 class _Problem:
     """Residuals of every point and prior for a parameter vector, evaluated in one pass."""
 
-    def __init__(self, points: list[PointTerms], others: list[str], measurement_sigma: float):
+    def __init__(self, points: list[PointTerms], others: list[str], measurement_sigma: float,
+                 centre: float = PRIOR_EFFICIENCY[0], offsets: np.ndarray | None = None):
         self.others, self.sigma = others, measurement_sigma
+        self.centre = centre
+        self.offsets = np.zeros(len(others)) if offsets is None else offsets
         self.published = np.array([t.point.seconds_per_inference for t in points])
-        self.device_fixed = np.array([t.terms.call_overhead_s + t.terms.spill_s for t in points])
+        self.foreign = np.array([t.terms.foreign_host for t in points], dtype=bool)
+        self.spill = np.array([t.terms.spill_s for t in points])
         self.transfer = np.array([t.terms.transfer_s for t in points])
         self.fallback = np.array([t.terms.fallback_s for t in points])
         self.throughput = np.array([t.throughput for t in points], dtype=bool)
@@ -161,30 +257,50 @@ class _Problem:
         self.multi = np.array([t.terms.context_reload_s is not None for t in points])
         self.reload = np.array([t.terms.context_reload_s or 0.0 for t in points])
         self.weight_bytes = np.array([t.terms.weight_bytes for t in points])
+        self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
+                              dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
         self.offset_index = np.array([index.get(t.terms.precision, 0) for t in points], dtype=int)
 
     def predicted(self, theta: np.ndarray) -> np.ndarray:
         """Time per inference of every point."""
         n = 1 + len(self.others)
-        log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes = theta[n:]
+        (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
+         log_host_call) = theta[n:]
+        link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
+        call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
-        device = (self.device_fixed + np.bincount(self.owner, layer_s, minlength=len(self.published))
+        device = (call + self.spill * link + np.bincount(self.owner, layer_s, minlength=len(self.published))
                   + self.layers * math.exp(log_layer))
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
-                                  math.exp(log_ctx_layers), math.exp(log_ctx_bytes))
+                                  math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)
             device = device + np.where(self.multi, switching, 0.0)
         host = self.fallback + self.host_post * math.exp(log_post)
-        interval = np.maximum(np.maximum(device - self.call, self.transfer), host)
-        return np.where(self.throughput, interval, device + self.transfer + host) / self.batch
+        transfer = self.transfer * link
+        interval = np.maximum(np.maximum(device - call, transfer), host)
+        return np.where(self.throughput, interval, device + transfer + host) / self.batch
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
-        priors = [(theta[0] - PRIOR_EFFICIENCY[0]) / PRIOR_EFFICIENCY[1],
-                  *((theta[1:n] - theta[0] - PRIOR_PRECISION_OFFSET[0]) / PRIOR_PRECISION_OFFSET[1]),
+        priors = [(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
+                  *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
                   *((theta[n + i] - prior[0]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
-        return np.concatenate([errors, priors])
+        return np.concatenate([errors, priors, self.context_bounds(theta)])
+
+    def context_bounds(self, theta: np.ndarray) -> np.ndarray:
+        """A published context count c bounds the capacity: the workload's load lies in (c - 1, c]."""
+        known = ~np.isnan(self.known) & self.multi
+        if not known.any():
+            return np.zeros(0)
+        n = 1 + len(self.others)
+        log_ctx_layers, log_ctx_bytes = theta[n + 4], theta[n + 5]
+        load = (self.layers[known] / math.exp(log_ctx_layers)
+                + self.weight_bytes[known] / math.exp(log_ctx_bytes))
+        count = self.known[known]
+        above = np.maximum(0.0, np.log(load / count))
+        below = np.where(count > 1, np.maximum(0.0, np.log(np.maximum(count - 1, 1e-9) / load)), 0.0)
+        return (above + below) / CONTEXT_BOUND_SIGMA

@@ -9,6 +9,8 @@ For one call of ``batch`` inferences at one precision:
                  round trip of its own
     layer time = max(compute, memory) + layer overhead
       compute  = 2 x MACs x batch / (peak[precision] x efficiency[precision] x class factor)
+                 (a Jetson's int8 throughput point, MLPerf Offline, adds its DLAs' ``dla_peak``
+                 to the GPU's for conv/matmul layers: the DLAs take their own share of the frames)
                  (fp32 conv/matmul layers on a GPU with a ``tf32_peak`` count against that peak:
                  TensorRT's kTF32 builder flag and cuDNN's default math both let fp32 inner
                  products run on the TF32 tensor cores)
@@ -25,6 +27,10 @@ For one call of ``batch`` inferences at one precision:
                  layers / context_layers + weight bytes / context_bytes contexts' worth of
                  the chip; each context beyond the first costs one switch per call, and with a
                  switch every context's weights are reloaded over the host link per call
+               (on a host other than the device's ``host_cpu`` -- a calibration point's ``host`` --
+                 transfers and streamed weights take a fitted ``host_factor`` times as long and
+                 each call a fitted ``host_call_s`` more: the host's USB/PCIe controller, driver
+                 and runtime, not the accelerator, set them)
                + fallback: from the first layer of an op class the device cannot run, every
                  layer runs on the host CPU (with that CPU's own roofline and fit), except that
                  the post-processing work of an nms layer is priced at the host's roofline rate
@@ -37,9 +43,9 @@ For one call of ``batch`` inferences at one precision:
                  rate, max(device time - call overhead, transfer, host time); a latency is their sum
 
 The efficiency per precision, the depthwise factor, the layer overhead, the post-processing
-factor and the context parameters are fitted per device to published measurements
-(:mod:`fleetsim.hardware.fit`). Idle power over idle time is added by the simulation, which
-knows how long the accelerator sat idle.
+factor, the context parameters and the other-host link factor and call time are fitted per
+device to published measurements (:mod:`fleetsim.hardware.fit`). Idle power over idle time is
+added by the simulation, which knows how long the accelerator sat idle.
 
 >>> from fleetsim.hardware.catalog import load_catalog
 >>> catalog = load_catalog()
@@ -78,6 +84,9 @@ class DeviceFit:
     context_switch_s: float = 1e-3  # fixed time of one context switch (multi-context devices)
     context_layers: float = 150.0  # layers one context holds
     context_bytes: float = 20e6  # weight bytes one context holds
+    host_factor: float = 1.0  # transfers and streamed weights on a host other than the device's
+    # host_cpu, relative to the default host
+    host_call_s: float = 1e-3  # extra fixed time per call on such a host (its runtime and driver)
 
 
 @dataclass(frozen=True)
@@ -98,13 +107,16 @@ class CallTerms:
     host_postprocess_s: float = 0.0  # post-processing on the host at 1 op per element read
     weight_bytes: float = 0.0  # weights of the device's layers
     context_reload_s: float | None = None  # all weights over the host link; None: single context
+    foreign_host: bool = False  # fed by a host other than the device's host_cpu (a point's ``host``)
+    contexts: int | None = None  # published context count of this workload on the device, if any
 
     def context_s(self, fit: DeviceFit) -> float:
         """Context switches of one call and the weight reloads they cost (0 on a single-context device)."""
         if self.context_reload_s is None:
             return 0.0
         return float(context_s(len(self.compute_s), self.weight_bytes, self.context_reload_s,
-                               fit.context_switch_s, fit.context_layers, fit.context_bytes))
+                               fit.context_switch_s, fit.context_layers, fit.context_bytes,
+                               np.nan if self.contexts is None else self.contexts))
 
     @property
     def fixed_s(self) -> float:
@@ -139,8 +151,9 @@ def supported(device: DeviceSpec, precision: str) -> bool:
 
 
 def calibrated_precisions(device: DeviceSpec) -> list[str]:
-    """Precisions the device supports and has at least one calibration point for."""
-    return sorted({p.precision for p in device.calibration if p.precision in device.peak})
+    """Precisions the device supports and has at least one (fitted, not excluded) calibration point for."""
+    return sorted({p.precision for p in device.calibration
+                   if p.precision in device.peak and p.excluded is None})
 
 
 def inference_cost(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
@@ -155,6 +168,10 @@ def inference_cost(device: DeviceSpec, workload: Workload, precision: str, catal
 
 def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bool = False) -> InferenceCost:
     """Price ``terms`` with the fitted parameters ``fit``."""
+    if terms.foreign_host:
+        f = fit.host_factor
+        terms = replace(terms, call_overhead_s=terms.call_overhead_s + fit.host_call_s,
+                        transfer_s=terms.transfer_s * f, spill_s=terms.spill_s * f, foreign_host=False)
     efficiency = fit.efficiency[terms.precision]
     if throttled and device.thermal is not None:
         efficiency *= device.thermal.sustained_fraction.value
@@ -177,11 +194,14 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
 
 
 def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
-               batch: int = 1, host: str | None = None) -> CallTerms:
-    """Everything about one call that does not depend on the device's fitted parameters."""
+               batch: int = 1, host: str | None = None, with_dla: bool = False) -> CallTerms:
+    """Everything about one call that does not depend on the device's fitted parameters;
+    ``with_dla``: int8 conv/matmul layers also count the device's ``dla_peak`` (a steady-state
+    throughput run that streams frames to the GPU and the DLAs at once, at the same efficiency)."""
     if not supported(device, precision):
         raise FleetsimError(f"{device.id} cannot run {precision} (allowed: {', '.join(sorted(device.peak))})")
-    return _layer_terms(device, workload, fused_layers(workload.layers), precision, catalog, batch, host)
+    return _layer_terms(device, workload, fused_layers(workload.layers), precision, catalog, batch, host,
+                        with_dla)
 
 
 def fused_layers(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
@@ -210,7 +230,7 @@ def fused_layers(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
 
 
 def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ...], precision: str,
-                 catalog: Catalog, batch: int, host: str | None) -> CallTerms:
+                 catalog: Catalog, batch: int, host: str | None, with_dla: bool = False) -> CallTerms:
     cut = _first_unsupported(device, layers)
     on_device = layers[:cut]
     element = BYTES_PER_ELEMENT[precision]
@@ -222,6 +242,8 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
     peak = np.full(len(on_device), device.peak[precision].value)
     if precision == "fp32" and device.tf32_peak is not None:
         peak = np.where(is_mac, device.tf32_peak.value, peak)
+    if with_dla and precision == "int8" and device.dla_peak is not None:
+        peak = np.where(is_mac, peak + device.dla_peak.value, peak)
     bandwidth = device.memory_bandwidth.value if device.memory_bandwidth else None
     memory = ((weights + touched * batch) * element / bandwidth if bandwidth
               else np.zeros(len(on_device)))
@@ -244,20 +266,24 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         fallback_s=fallback_s, fallback_layers=len(layers) - cut, host_power_w=host_power,
         postprocess=np.array([x.op_class == "nms" for x in on_device], dtype=bool),
         host_postprocess_s=host_post_s, weight_bytes=float(weights.sum()) * element,
-        context_reload_s=_reload_s(device, float(weights.sum()) * element))
+        context_reload_s=_reload_s(device, float(weights.sum()) * element),
+        foreign_host=(host is not None and host != device.host_cpu and device.host_link is not None),
+        contexts=(device.contexts[workload.id].value if workload.id in device.contexts else None))
 
 
 def context_s(layers, weight_bytes, reload_s, switch_s: float, per_context_layers: float,
-              per_context_bytes: float):
+              per_context_bytes: float, known=np.nan):
     """Time a multi-context call spends switching contexts (works on arrays too).
 
     A model needs ``layers / per_context_layers + weight_bytes / per_context_bytes`` contexts'
     worth of the chip; every context beyond the first is one switch per call (smoothed so the
     fit sees a gradient near one context), and once there is a switch every context's weights
-    are reloaded over the host link per call (``reload_s``).
+    are reloaded over the host link per call (``reload_s``). A published context count
+    (``known``, NaN where there is none) replaces the estimate.
     """
     load = layers / per_context_layers + weight_bytes / per_context_bytes
     switches = CONTEXT_SMOOTHING * np.logaddexp(0.0, (load - 1) / CONTEXT_SMOOTHING)
+    switches = np.where(np.isnan(known), switches, np.nan_to_num(known, nan=1.0) - 1.0)
     return switches * switch_s + np.minimum(switches, 1.0) * reload_s
 
 

@@ -58,6 +58,9 @@ class CalibrationPoint(Strict):
         "model", description="'model': the network alone; 'pipeline': also host pre/post-processing "
         "(not predicted, so only allowed under validation).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
+    excluded: str | None = Field(
+        None, min_length=3, description="Why this calibration point is kept but not fitted on (its harness "
+        "differs from what the model describes, with the evidence); shown by `fleetsim hardware validate`.")
 
     @model_validator(mode="after")
     def _one_figure(self):
@@ -90,6 +93,14 @@ class TrainingFigures(Strict):
         "provisioning a node is not included.")
 
 
+class SpotFigures(Strict):
+    """Spot (preemptible) capacity of a cloud device: its discounted price and how often it is reclaimed."""
+
+    hourly_price: Sourced[PriceRate] = Field(description="Spot price per accelerator-hour (as hourly_price).")
+    preemption_rate: Sourced[Frequency] = Field(
+        description="Mean preemptions per hour of a running node (a Poisson rate), e.g. '1.4e-4 / h'.")
+
+
 OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "activation", "pooling",
                         "resize", "reshape_concat", "softmax", "nms"]
 
@@ -117,6 +128,10 @@ class DeviceSpec(Strict):
     tf32_peak: Sourced[ComputeRate] | None = Field(
         None, description="Dense TF32 tensor-core peak (ops/s) of a GPU whose runtimes run fp32 convolutions "
         "and matmuls as TF32 by default (Ampere and later); the other fp32 layers keep peak['fp32'].")
+    dla_peak: Sourced[ComputeRate] | None = Field(
+        None, description="Dense int8 peak (ops/s) of a Jetson's deep-learning accelerators (NVDLA), on top "
+        "of peak['int8'] (then the GPU alone). Throughput points (MLPerf Offline runs the GPU and the DLAs "
+        "on separate streams) count against both; latency points and predictions run on the GPU alone.")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
     on_chip_memory: Sourced[DataSize] | None = Field(
         None, description="SRAM that holds weights (beyond it they stream from DRAM or the host).")
@@ -129,6 +144,10 @@ class DeviceSpec(Strict):
     multi_context: Sourced[bool] | None = Field(
         None, description="True for a dataflow chip that holds a whole model on chip and splits one too "
         "large for it into contexts, switched (and their weights reloaded over the host link) every call.")
+    contexts: dict[Name, Sourced[int]] = Field(
+        default_factory=dict, description="Published number of contexts the vendor compiler splits a "
+        "workload into on this multi_context device (workload id -> count); used instead of the "
+        "capacity estimate for that workload, and it bounds the fitted context capacity.")
     thermal: Thermal | None = Field(None, description="Throttling under sustained load.")
     training: TrainingFigures | None = Field(
         None, description="Training defaults of a cloud device (a cluster may override them).")
@@ -143,6 +162,8 @@ class DeviceSpec(Strict):
     hourly_price: Sourced[PriceRate] | None = Field(
         None, description="Cloud price per accelerator-hour."
     )
+    spot: SpotFigures | None = Field(
+        None, description="Spot capacity of a cloud device; without it a pool of this device cannot be spot.")
     calibration: list[CalibrationPoint] = Field(
         default_factory=list, description="Published measurements the efficiency is fitted to."
     )
@@ -150,6 +171,9 @@ class DeviceSpec(Strict):
         default_factory=list,
         description="Further published measurements, never fitted on, used to check predictions.")
     notes: str = Field("", description="Caveats on how the sources measured.")
+    calibration_note: str = Field(
+        "", description="Where and why the model still misses this device's published points "
+        "(printed by `fleetsim hardware validate`).")
 
     @model_validator(mode="after")
     def _calibration_is_model_only(self):

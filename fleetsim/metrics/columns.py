@@ -11,14 +11,24 @@ TABLE_DOCS: dict[str, str] = {
     "vehicles": "One row per vehicle: its hardware, modelled inference cost and end state.",
     "uploads": "One row per completed sample upload (a batch of samples in one transfer).",
     "training_jobs": "One row per completed cloud training job.",
+    "training_events": "One row per training job event: submitted, started (on a node), preempted, finished.",
     "model_versions": "One row per model version released by a finished training job.",
     "skipped_jobs": "One row per training job the daily budget did not allow.",
     "rollouts": "One row per canary decision: roll the version out to the fleet, or roll it back.",
     "model_swaps": "One row per vehicle switching to a newer model version after its download.",
     "outages": "One row per accelerator failure (fleet.groups[].faults.failures).",
     "frames": "One row per camera frame (only with outputs.frame_table: true).",
+    "latency_legs": "One row per (vehicle group, latency leg) with processed frames: where the time "
+    "from capture to detections goes.",
+    "inference_servers": "One row per pool of remote accelerators serving offloaded frames (network.mec, "
+    "cloud.inference).",
     "detections": "One row per frame really rendered and run through the detector model.",
     "accuracy_windows": "One row per accuracy window (outputs.accuracy_window): mAP@0.5 over time.",
+    "store_samples": "One row per sample received by the cloud's sample store.",
+    "labels": "One row per sample labelled (cloud.labeling.labeler).",
+    "store_drops": "One row per labelled sample dropped by cloud.labeling.retention.",
+    "sample_conditions": "One row per world condition label: what became of the samples received "
+    "(received = pending + labelled; labelled = retained + dropped).",
 }
 
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
@@ -79,24 +89,46 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "training_jobs": {
         "job": "Job number, from 1.",
         "cluster": "Cluster name.",
-        "device": "Cloud hardware model id.",
-        "chips": "Accelerators the job used.",
+        "pool": "Node pool it finished on.",
+        "device": "Cloud hardware model id of that pool.",
+        "capacity": "'on_demand' or 'spot' (that pool's).",
+        "chips": "Accelerators per node of that pool.",
         "samples": "Training samples (all received so far).",
         "epochs": "Passes over the samples.",
         "t_submit_s": "Submission time, seconds.",
-        "t_start_s": "Start on the cluster, seconds.",
+        "t_start_s": "First start on a node, seconds.",
         "t_end_s": "Completion, seconds.",
         "flops": "Training FLOPs (3 x forward FLOPs x samples x epochs).",
-        "checkpoint_s": "Time spent writing checkpoints (included in t_end_s - t_start_s), seconds.",
-        "energy_j": "Facility energy (IT energy x PUE), joules.",
-        "cost_usd": "Price of the chip-hours used, US dollars.",
+        "queued_s": "Time waiting for a node, first and after each preemption, seconds.",
+        "checkpoint_s": "Time spent writing completed checkpoints, seconds. t_end_s - t_submit_s = "
+        "queued_s + start-up + compute + checkpoint_s + lost_s + restart_s.",
+        "preemptions": "Times a spot node was taken away from the job.",
+        "lost_s": "Node time thrown away by preemptions: compute and writing since the last checkpoint, "
+        "seconds.",
+        "restart_s": "Start-up paid by the stays that preemptions ended (paid again on resuming), seconds.",
+        "energy_j": "Facility energy (IT energy x PUE) of every stay, lost work and extra start-ups "
+        "included, joules.",
+        "cost_usd": "Price of the chip-hours of every stay (at the spot price on spot pools), US dollars.",
+    },
+    "training_events": {
+        "t_s": "Time of the event, seconds.",
+        "job": "Job number.",
+        "cluster": "Cluster name.",
+        "event": "'submitted', 'started' (a stay on a node begins), 'preempted' (it ends early; the job "
+        "queues again) or 'finished'. A job whose last event is submitted or preempted was queued at the "
+        "end of the run; started: running.",
+        "pool": "Node pool (empty for submitted).",
+        "node": "Node number within the pool (empty for submitted and finished).",
+        "lost_s": "Preempted: node time thrown away since the last checkpoint, seconds.",
+        "restart_s": "Preempted: start-up the ended stay had paid, seconds.",
     },
     "model_versions": {
         "version": "Model version number, from 1 (0 is the shipped model).",
         "job": "Training job that produced it.",
         "parent_job": "Job whose weights it was fine-tuned from (0: the shipped baseline).",
         "t_release_s": "Release time (job completion), seconds.",
-        "samples": "Most recent uploaded samples it was fine-tuned on (pixels and ground truth).",
+        "samples": "Most recent labelled samples it was fine-tuned on (pixels and the labels "
+        "cloud.labeling gave them).",
         "replay": "Replayed clear-day frames mixed in against forgetting.",
         "epochs": "Passes over samples and replay.",
         "size_bytes": "Size of its int8 ONNX file.",
@@ -188,6 +220,68 @@ DETECTION_COLUMNS: dict[str, dict[str, str]] = {
 }
 TABLE_COLUMNS.update(DETECTION_COLUMNS)
 
+STORE_COLUMNS: dict[str, dict[str, str]] = {
+    "store_samples": {
+        "sample": "Sample id (into the run's sample archive).",
+        "vehicle": "Vehicle that uploaded it.",
+        "group": "Its group.",
+        "condition": "World condition label at capture (e.g. night_fog).",
+        "t_received_s": "Arrival of its upload in the cloud, seconds.",
+    },
+    "labels": {
+        "sample": "Sample id.",
+        "labeler": "'annotators' (labels are the ground truth) or 'teacher' (its detections).",
+        "condition": "World condition label at capture.",
+        "t_received_s": "Arrival in the store, seconds.",
+        "t_labelled_s": "Its label reached the store, seconds.",
+        "delay_s": "t_labelled_s - t_received_s: queueing, labelling and turnaround, seconds.",
+        "objects": "Ground-truth boxes in the sample.",
+        "labels": "Boxes the labeller produced.",
+        "true_positives": "Produced boxes matching a ground-truth box (IoU >= 0.5, same class).",
+        "cost_usd": "Price of labelling it, US dollars.",
+    },
+    "store_drops": {
+        "sample": "Sample id.",
+        "condition": "World condition label at capture.",
+        "reason": "'max_samples' (oldest beyond the pool limit) or 'max_age'.",
+        "t_received_s": "Arrival in the store, seconds.",
+        "t_dropped_s": "Drop time, seconds.",
+    },
+    "sample_conditions": {
+        "condition": "World condition label.",
+        "received": "Samples of that condition received.",
+        "pending": "Still waiting for a label at the end.",
+        "labelled": "Labelled during the run.",
+        "retained": "Labelled and still in the store at the end.",
+        "dropped": "Labelled and dropped by retention.",
+    },
+}
+TABLE_COLUMNS.update(STORE_COLUMNS)
+TABLE_COLUMNS["latency_legs"] = {
+    "group": "Vehicle group name.",
+    "leg": "Onboard: queue (waiting for the accelerator), inference. Offloaded (placement mec or cloud): "
+    "send_queue (waiting for the uplink), uplink (sending the frame plus one-way latency), remote_queue, "
+    "inference (on the remote accelerator), downlink (the detections back). total: capture to detections.",
+    "frames": "Processed frames.",
+    "mean_s": "Mean time in the leg, seconds (exact).",
+    "p50_s": "Median time in the leg, seconds (log histogram, within ~0.6 %).",
+    "p95_s": "95th percentile, seconds.",
+    "p99_s": "99th percentile, seconds.",
+}
+TABLE_COLUMNS["inference_servers"] = {
+    "site": "MEC server name, or the cloud region.",
+    "kind": "'mec' or 'cloud'.",
+    "accelerator": "Hardware model id of its accelerators.",
+    "servers": "Accelerators serving its queue.",
+    "inference_latency_s": "Modelled time of one inference, seconds.",
+    "frames_arrived": "Offloaded frames that reached it (arrived = served + dropped).",
+    "frames_served": "Frames it detected.",
+    "frames_dropped": "Frames turned away by its full queue.",
+    "busy_s": "Accelerator-seconds spent serving, summed over its accelerators.",
+    "utilisation": "busy_s / (servers x run duration).",
+    "energy_j": "Its accelerators' energy: idle power over the run plus the extra while serving, joules.",
+}
+
 SUMMARY_KEYS: dict[str, str] = {
     "frames.generated": "Frames captured by every camera during the run.",
     "frames.processed": "Frames that ran on an accelerator (generated = processed + dropped + "
@@ -224,6 +318,18 @@ SUMMARY_KEYS: dict[str, str] = {
     "samples.uploaded": "Samples whose upload finished before the end of the run.",
     "samples.in_flight": "Samples in an upload still crossing the network at the end.",
     "samples.queued": "Samples still waiting on vehicles at the end.",
+    "samples.retained": "Labelled samples in the cloud store at the end (received = labeling.pending_at_end "
+    "+ retained + expired + over_capacity).",
+    "samples.expired": "Labelled samples dropped by cloud.labeling.retention.max_age.",
+    "samples.over_capacity": "Labelled samples dropped by cloud.labeling.retention.max_samples.",
+    "samples.by_condition": "Per world condition label: received, pending, labelled, retained, dropped.",
+    "labeling.labeler": "Who labelled: 'annotators' or 'teacher'.",
+    "labeling.labelled": "Samples labelled during the run.",
+    "labeling.pending_at_end": "Samples received but not yet labelled at the end.",
+    "labeling.cost_usd": "Price of all labels, US dollars.",
+    "labeling.mean_delay_s": "Mean time from arrival in the store to label, seconds (null if none).",
+    "labeling.label_precision": "Labels matching a ground-truth box / labels (1 for annotators).",
+    "labeling.label_recall": "Ground-truth boxes matched by a label / ground-truth boxes (1 for annotators).",
     "network.uploaded_bytes": "Bytes of sample uploads delivered to the cloud.",
     "network.downloaded_bytes": "Bytes of model downloads delivered to vehicles.",
     "network.upload_in_flight_bytes": "Upload bytes offered but not delivered at the end.",
@@ -235,7 +341,21 @@ SUMMARY_KEYS: dict[str, str] = {
     "network.handovers": "Handovers of all vehicles along their routes.",
     "network.coverage_gap_s": "Vehicle-seconds without coverage.",
     "energy.radio_j": "Radio energy of all vehicles (network.radio model per technology), joules.",
+    "energy.remote_inference_j": "Energy of the remote accelerators serving offloaded frames (MEC "
+    "servers, cloud inference), joules.",
+    "privacy.offboard_frame_bytes": "Raw camera frame bytes that left vehicles for remote detection "
+    "(0 when every group detects onboard).",
+    "offload.no_path_frames": "Offloaded frames captured with no path to a server (coverage gap, "
+    "handover, a cell without a MEC server): counted in frames.failed.",
     "retraining.jobs": "Training jobs completed.",
+    "retraining.jobs_submitted": "Training jobs submitted to a cluster; submitted = jobs + jobs_running + "
+    "jobs_queued.",
+    "retraining.jobs_running": "Jobs holding a node at the end of the run.",
+    "retraining.jobs_queued": "Jobs waiting for a node at the end of the run.",
+    "retraining.preemptions": "Spot preemptions of training jobs, over all jobs.",
+    "retraining.preempted_lost_s": "Node time thrown away by those preemptions (work since the last "
+    "checkpoint), seconds.",
+    "retraining.restart_s": "Start-up paid again after preemptions, seconds.",
     "retraining.models_released": "Model versions that passed the validation gate and were rolled out.",
     "retraining.models_rejected": "Model versions the validation gate kept back.",
     "retraining.skipped_over_budget": "Training jobs the daily budget did not allow.",
@@ -261,4 +381,6 @@ SUMMARY_KEYS: dict[str, str] = {
     "groups.<name>.latency_ms.*": "The latency_ms section for one vehicle group.",
     "groups.<name>.energy.*": "The energy section for one vehicle group.",
     "groups.<name>.faults.*": "The faults section for one vehicle group.",
+    "groups.<name>.placement": "Where the group's frames are detected: onboard, mec or cloud.",
+    "groups.<name>.privacy.offboard_frame_bytes": "privacy.offboard_frame_bytes for one vehicle group.",
 }

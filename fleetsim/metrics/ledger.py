@@ -49,6 +49,14 @@ class FrameBatch:
     throttled: np.ndarray  # bool: served at the thermally throttled speed
     model_version: np.ndarray
     detected: np.ndarray  # bool: really rendered and run through the detector
+    busy_s: np.ndarray | None = None  # the vehicle's accelerator time per frame; None: done - start
+    legs: dict[str, np.ndarray] | None = None  # latency by leg (NaN where not processed); None:
+    # onboard, queue = start - capture and inference = done - start
+
+
+FRAME_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s", "processed", "failed",
+                "throttled", "model_version", "detected")
+"""The FrameBatch fields with one value per frame."""
 
 
 NS = 1e9
@@ -96,6 +104,8 @@ class FrameLedger:
         self.sums = {name: np.zeros(cells) for name in self.SUMS}
         self.latency_max_s = np.zeros(cells)
         self.histograms = np.zeros((len(layout.group_names), N_BINS), dtype=np.int64)
+        self.leg_histograms: dict[str, np.ndarray] = {}  # leg -> (groups, bins), in first-seen order
+        self.leg_sums_ns: dict[str, np.ndarray] = {}  # leg -> per group, whole nanoseconds
         self.keep_frames = keep_frames
         self._frames: list[FrameBatch] = []
 
@@ -117,7 +127,7 @@ class FrameLedger:
             weights = None if mask is None else mask.astype(np.int64)
             self.counts[name] += np.bincount(cell, weights=weights, minlength=size).astype(np.int64)
         self.sums["latency_sum_s"] += np.bincount(cell[done], _whole_ns(latency[done]), minlength=size)
-        service = batch.done_s - batch.start_s
+        service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
         self.sums["busy_s"] += np.bincount(cell[done], _whole_ns(service[done]), minlength=size)
         np.maximum.at(self.latency_max_s, cell[done], latency[done])
         group = self.layout.group[v[done]]
@@ -125,8 +135,40 @@ class FrameLedger:
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
             self.histograms.shape
         )
+        self._add_legs(batch, group)
         if self.keep_frames:
             self._frames.append(batch)
+
+    def _add_legs(self, batch: FrameBatch, group: np.ndarray) -> None:
+        """Fold the processed frames' latency by leg into per-group histograms and sums."""
+        done = batch.processed
+        legs = batch.legs if batch.legs is not None else {
+            "queue": batch.start_s - batch.capture_s, "inference": batch.done_s - batch.start_s}
+        shape = (len(self.layout.group_names), N_BINS)
+        for name, values in legs.items():
+            hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
+            sums = self.leg_sums_ns.setdefault(name, np.zeros(shape[0]))
+            value = values[done]
+            hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
+            sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
+
+    def latency_legs(self) -> pd.DataFrame:
+        """One row per (group, leg) with processed frames: mean and percentiles of that leg's
+        latency; leg 'total' is capture to detections."""
+        rows = []
+        legs = {**{k: (h, self.leg_sums_ns[k]) for k, h in self.leg_histograms.items()},
+                "total": (self.histograms, self._total_sums_ns())}
+        for g, group in enumerate(self.layout.group_names):
+            for name, (hist, sums) in legs.items():
+                frames = int(hist[g].sum())
+                if frames:
+                    rows.append((group, name, frames, sums[g] / NS / frames,
+                                 *(histogram_quantile(hist[g], q) for q in (0.5, 0.95, 0.99))))
+        return pd.DataFrame(rows, columns=["group", "leg", "frames", "mean_s", "p50_s", "p95_s", "p99_s"])
+
+    def _total_sums_ns(self) -> np.ndarray:
+        per_vehicle = self.sums["latency_sum_s"].reshape(self.windows, self.layout.vehicles).sum(axis=0)
+        return np.bincount(self.layout.group, per_vehicle, minlength=len(self.layout.group_names))
 
     def total(self, name: str, vehicles: np.ndarray | None = None) -> float:
         """Sum of counter or sum ``name`` over all windows (optionally some vehicles)."""
@@ -173,7 +215,7 @@ class FrameLedger:
             return None
         lay = self.layout
         cols = {f: np.concatenate([getattr(b, f) for b in self._frames]) if self._frames
-                else np.array([]) for f in FrameBatch.__dataclass_fields__}
+                else np.array([]) for f in FRAME_FIELDS}
         v = cols["vehicle"].astype(np.int64)
         table = pd.DataFrame({
             "vehicle": np.array(lay.vehicle_names, dtype=object)[v],

@@ -102,6 +102,21 @@ class RadioRates:
         return out
 
 
+    def at(self, vehicle: np.ndarray, direction: int, access: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``rates`` for frames at times ``t`` (one rate interval at a time)."""
+        out = np.zeros(len(t))
+        slot = np.floor(np.asarray(t) / self.interval_s)
+        for k in np.unique(slot).tolist():
+            rows = np.flatnonzero(slot == k)
+            out[rows] = self.rates(vehicle[rows], np.full(len(rows), direction), access[rows],
+                                   k * self.interval_s)
+        return out
+
+
+NEAREST_MEC = -2
+"""Destination of a stream to the MEC server of the serving cell, whichever that is."""
+NEAREST_MEC_NAME = "mec"
+
 TRACE_OFFSET_DRAW = 2 ** 62
 """Counter of the draw that places a vehicle in a trace (far from the per-interval draws)."""
 
@@ -111,15 +126,22 @@ class _Tables:
 
     def __init__(self, topology: Topology, regions: list[str]):
         accesses = topology.accesses
-        self.regions = {r: i for i, r in enumerate(regions)}
-        paths = {(a.index, g): topology.path(a.index, r) for a in accesses for g, r in enumerate(regions)}
-        width = max((len(p) for p in paths.values()), default=0)
-        shape = (len(accesses), len(regions))
+        nodes = [f"region:{r}" for r in regions] + topology.mec_nodes
+        self.regions = {r: i for i, r in enumerate(regions)}  # destination index by region name
+        self.regions.update({n: len(regions) + i for i, n in enumerate(topology.mec_nodes)})
+        paths = {(a.index, g): topology.path(a.index, node) for a in accesses for g, node in enumerate(nodes)}
+        width = max((len(p) for p in paths.values() if p is not None), default=0)
+        shape = (len(accesses), len(nodes))
         self.hops = np.full((*shape, 2, width), -1, dtype=np.int64)
         self.loss = np.zeros(shape)
-        self.latency = np.zeros(shape)
+        self.latency = np.full(shape, np.nan)  # NaN: no path
         self.jitter = np.zeros(shape)
+        self.mec_of = np.full(len(accesses), NONE, dtype=np.int64)  # destination of a cell's MEC server
         for (a, g), hops in paths.items():
+            if hops is None:
+                continue
+            if g >= len(regions):
+                self.mec_of[a] = g
             for k, hop in enumerate(hops):
                 self.hops[a, g, :, k] = hop.resource
             self.loss[a, g] = 1 - np.prod([1 - h.loss for h in hops])
@@ -158,7 +180,7 @@ class FlowNetwork:
     """Transfers of all vehicles over a shared topology, as a SimPy-driven fluid model."""
 
     _FIELDS = ("vehicle", "direction", "region", "size", "remaining", "wire", "paused", "paused_since",
-               "restart_after", "restarts")
+               "restart_after", "restarts", "demand", "stream")
 
     def __init__(self, env: simpy.Environment, topology: Topology, attachments: list[Attachment],
                  rates: RadioRates, jitter_key: np.uint64, regions: list[str]):
@@ -181,7 +203,7 @@ class FlowNetwork:
         self._batch_at: float | None = None
         self.events: list[tuple[simpy.Event, float, int]] = []  # per flow: done, requested at, serial
         self.state = {name: np.zeros(0) for name in self._FIELDS}
-        for name in ("vehicle", "direction", "region", "restarts"):
+        for name in ("vehicle", "direction", "region", "restarts", "stream"):
             self.state[name] = np.zeros(0, dtype=np.int64)
         self.flows_of = np.zeros(len(attachments), dtype=np.int64)
         self._rate = np.zeros(0)  # per flow, in force since the last event: wire rate (B/s),
@@ -190,6 +212,8 @@ class FlowNetwork:
         self._joules_per_byte = np.zeros(0)  # and radio energy per byte sent;
         self._connected = np.zeros(0, dtype=np.int64)  # vehicles with a flow and a network
         self._base_power = np.zeros(0)  # and their radio's connected power
+        self.stream_times: list[list[float]] = []  # per stream, when its frame rate changed
+        self.stream_rates: list[list[float]] = []  # and the rate a frame is sent at from then on
 
     @property
     def bytes_in_flight(self) -> np.ndarray:
@@ -197,8 +221,37 @@ class FlowNetwork:
         return self.bytes_offered - self.bytes_delivered
 
     def remaining_bytes(self) -> float:
-        """Payload the flows under way still have to send."""
-        return float(self.state["remaining"].sum())
+        """Payload the transfers under way still have to send."""
+        st = self.state
+        return float(st["remaining"][st["stream"] < 0].sum())
+
+    def open_stream(self, vehicle: int, direction: int, destination: str, demand: float) -> int:
+        """A flow that never ends (offloaded camera frames), capped at ``demand`` bytes/s, to a
+        region or, with ``NEAREST_MEC``, to the MEC server of whichever cell serves the vehicle.
+
+        The stream takes its max-min share like any flow, at most ``demand`` (its mean load); a
+        frame is sent at the rate the stream gets while it has a frame to send
+        (``frame_rates``, see ``_note_frame_rates``). Returns the stream's id.
+        """
+        sid = len(self.stream_times)
+        self.stream_times.append([-math.inf])
+        self.stream_rates.append([0.0])
+        region = NEAREST_MEC if destination == NEAREST_MEC_NAME else self.tables.regions[destination]
+        row = {"vehicle": vehicle, "direction": direction, "region": region, "size": math.inf,
+               "remaining": math.inf, "wire": 0.0, "paused": 0.0, "paused_since": np.nan,
+               "restart_after": math.inf, "restarts": 0, "demand": demand, "stream": sid}
+        self._settle()
+        for name, value in row.items():
+            self.state[name] = np.append(self.state[name], value)
+        self.events.append((None, self.env.now, -1))
+        self.flows_of[vehicle] += 1
+        self._reschedule_soon()
+        return sid
+
+    def frame_rates(self, stream: int, t: np.ndarray) -> np.ndarray:
+        """Rate (bytes/s) a frame of ``stream`` starting at each time ``t`` is sent at (0: no path)."""
+        times = np.asarray(self.stream_times[stream])
+        return np.asarray(self.stream_rates[stream])[np.searchsorted(times, t, side="right") - 1]
 
     def transfer(self, vehicle: int, direction: int, size: float, region: str,
                  restart_after_s: float = math.inf) -> simpy.Event:
@@ -237,7 +290,7 @@ class FlowNetwork:
         self._settle()
         row = {"vehicle": v, "direction": direction, "region": region, "size": size, "remaining": size,
                "wire": 0.0, "paused": 0.0, "paused_since": np.nan, "restart_after": restart_after,
-               "restarts": 0}
+               "restarts": 0, "demand": math.inf, "stream": -1}
         for name, value in row.items():
             self.state[name] = np.append(self.state[name], value)
         self.events.append((done, requested, serial))
@@ -296,11 +349,13 @@ class FlowNetwork:
         resource when it carries several (they then share the radio's rate max-min fairly).
         """
         st, tb = self.state, self.tables
-        vehicle, direction, region = st["vehicle"], st["direction"], st["region"]
+        vehicle, direction = st["vehicle"], st["direction"]
         access = self.cursor.at(vehicle, now)
-        attached = access != NONE
+        a = np.where(access != NONE, access, 0)
+        region = np.where(st["region"] == NEAREST_MEC, tb.mec_of[a], st["region"])
+        attached = (access != NONE) & (region != NONE)  # a MEC stream on a cell without one: no path
         self._track_pauses(now, attached)
-        a = np.where(attached, access, 0)
+        region = np.where(attached, region, 0)
         loss = np.where(attached, tb.loss[a, region], 0.0)
         self._joules_per_byte = np.where(attached, tb.energy[a, direction], 0.0)
         connected = np.unique(vehicle[attached])
@@ -317,7 +372,7 @@ class FlowNetwork:
             radio_a = first[radio_v]
             radio = self.rates.rates(radio_v, radio_d, radio_a, now)
             shared = counts[inverse] > 1
-            cap = np.where(shared, np.inf, radio[inverse])
+            cap = np.minimum(np.where(shared, np.inf, radio[inverse]), st["demand"][idx])
             capacity = np.concatenate([self.topology.capacity, radio])
             hops = tb.hops[a[idx], region[idx], direction[idx]]  # (n, K)
             local = np.broadcast_to(np.arange(len(idx))[:, None], hops.shape)
@@ -325,7 +380,38 @@ class FlowNetwork:
             edge_res = np.concatenate([hops[real], len(self.topology.capacity) + inverse[shared]])
             edge_flow = np.concatenate([local[real], np.flatnonzero(shared)])
             rate[idx] = max_min_rates(capacity, cap, edge_res, edge_flow)
+            if (st["stream"][idx] >= 0).any():
+                self._note_frame_rates(now, idx, rate[idx], cap, np.where(shared, np.inf, radio[inverse]),
+                                       capacity, edge_res, edge_flow)
+        self._note_unattached_streams(now, attached)
         self._rate, self._loss, self._attached = rate, loss, attached
+
+    def _note_frame_rates(self, now, idx, rate, cap, radio_cap, capacity, edge_res, edge_flow) -> None:
+        """Record the rate each attached stream sends a frame at: a lower bound on what it would
+        get if it alone sent at full speed, the larger of (a) its share plus the spare capacity of
+        every resource it crosses and (b) its max-min share with every stream's demand cap lifted."""
+        streams = self.state["stream"][idx]
+        mine = streams >= 0
+        load = np.bincount(edge_res, weights=rate[edge_flow], minlength=len(capacity))
+        spare = np.full(len(idx), np.inf)
+        np.minimum.at(spare, edge_flow, capacity[edge_res] - load[edge_res])
+        alone = np.minimum(radio_cap, rate + spare)
+        backlogged = max_min_rates(capacity, np.where(mine, radio_cap, cap), edge_res, edge_flow)
+        frame_rate = np.maximum(alone, backlogged)
+        for k in np.flatnonzero(mine).tolist():
+            self._note_stream(int(streams[k]), now, float(frame_rate[k]))
+
+    def _note_unattached_streams(self, now: float, attached: np.ndarray) -> None:
+        for sid in self.state["stream"][~attached & (self.state["stream"] >= 0)].tolist():
+            self._note_stream(sid, now, 0.0)
+
+    def _note_stream(self, sid: int, now: float, frame_rate: float) -> None:
+        if self.stream_rates[sid][-1] != frame_rate:
+            if self.stream_times[sid][-1] == now:
+                self.stream_rates[sid][-1] = frame_rate
+            else:
+                self.stream_times[sid].append(now)
+                self.stream_rates[sid].append(frame_rate)
 
     def _track_pauses(self, now: float, attached: np.ndarray) -> None:
         """Note when flows lose the network; restart those whose pause outlasted their session."""

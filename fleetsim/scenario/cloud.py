@@ -4,35 +4,87 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.labeling import Labeling
+from fleetsim.scenario.placement import InferenceServers
 from fleetsim.scenario.types import (
     DataRate,
     DataSize,
     Duration,
     Energy,
     Fraction,
+    Frequency,
     Name,
     NonNegativeDuration,
     Price,
 )
 
 
+class NodePool(Strict):
+    """Identical nodes of one cloud device; a job runs on one whole node."""
+
+    name: Name = Field(description="Pool name, unique within its cluster.")
+    device: str = Field(description="Cloud hardware model id from hardware_models/ (a GPU, a TPU, or a "
+                        "CPU-only node such as cpu_server).")
+    nodes: PositiveInt = Field(1, description="Nodes in the pool: the jobs it runs at once.")
+    chips: PositiveInt = Field(description="Accelerators (GPUs, TPU chips; for a CPU device, whole servers) "
+                               "per node, all used by the job on it.")
+    capacity: Literal["on_demand", "spot"] = Field(
+        "on_demand", description="'on_demand': never taken away; 'spot': priced and preempted at the "
+        "device's spot figures (hardware_models/cloud/<device>.yaml, spot).")
+    mfu: Fraction | None = Field(
+        None, description="Model FLOPs utilisation on this pool; default: the cluster's mfu, else the "
+        "device's training.mfu.")
+    startup: NonNegativeDuration | None = Field(
+        None, description="Time to provision and initialise a node, paid by every attempt (again after "
+        "each preemption); default: the cluster's startup, else the device's training.startup.")
+    preemption_rate: Frequency | None = Field(
+        None, description="Spot only: mean preemptions per hour of a running job, e.g. '0.5 / h' (a "
+        "what-if; give its source in the cluster's source); default: the device's spot.preemption_rate.")
+    restock: NonNegativeDuration = Field(
+        "0 s", description="Spot only: time until a preempted node is replaced and can take a job again; "
+        "a policy assumption (no published figure), default 0 s.")
+
+    @model_validator(mode="after")
+    def _spot_fields(self) -> NodePool:
+        if self.capacity == "on_demand" and (self.preemption_rate is not None or self.restock > 0):
+            raise ValueError("preemption_rate and restock apply to spot pools only (allowed: capacity: spot, "
+                             "or leave them out)")
+        return self
+
+
+Scheduling = Literal["fifo", "shortest_first", "earliest_finish"]
+
+
 class Cluster(Strict):
-    """A pool of identical cloud accelerators that runs training jobs."""
+    """Training nodes and the job queue in front of them.
+
+    Either one device (``device``, ``chips``, ``concurrent_jobs``: one on-demand pool named after
+    the cluster) or ``pools`` of possibly different devices, on-demand or spot.
+    """
 
     name: Name = Field(description="Cluster name referred to by the retraining policy.")
-    device: str = Field(description="Cloud hardware model id from hardware_models/.")
-    chips: PositiveInt = Field(description="Accelerators (GPUs or TPU chips) one job uses.")
-    concurrent_jobs: PositiveInt = Field(1, description="Jobs the cluster runs at once.")
+    device: str | None = Field(None, description="One-device shorthand: cloud hardware model id.")
+    chips: PositiveInt | None = Field(None, description="One-device shorthand: accelerators one job uses.")
+    concurrent_jobs: PositiveInt | None = Field(
+        None, description="One-device shorthand: jobs run at once (its nodes); default 1.")
+    pools: Annotated[list[NodePool], _unique_names("pool")] | None = Field(
+        None, min_length=1, description="Node pools (instead of device, chips and concurrent_jobs).")
+    scheduling: Scheduling = Field(
+        "fifo", description="Job queue order and placement. 'fifo': by submission; each job takes the first "
+        "free node in pool order. 'shortest_first': the waiting job with the least remaining work first, "
+        "placed as fifo. 'earliest_finish': by submission; each job goes to the pool where it would finish "
+        "first given its modelled duration there and when a node frees (it may wait for a faster pool).")
     mfu: Fraction | None = Field(
         None, description="Model FLOPs utilisation of a detector fine-tune, in (0, 1]; default: the "
-        "device's training.mfu (a published CNN training run).")
+        "device's training.mfu (a published CNN training run). A pool's mfu overrides it.")
     pue: float = Field(1.1, ge=1.0, le=3.0, description="Data-centre power usage effectiveness.")
     startup: NonNegativeDuration | None = Field(
         None, description="Fixed per-job time to provision, compile and stage data; default: the "
-        "device's training.startup (in-job initialisation only, no node provisioning).")
+        "device's training.startup (in-job initialisation only, no node provisioning). A pool's startup "
+        "overrides it.")
     checkpoint_interval: Duration = Field(
         "10 min", description="Compute time between checkpoints (one more is written at the end); a policy "
         "choice, not a hardware figure.")
@@ -41,6 +93,25 @@ class Cluster(Strict):
         "Default: the most one Amazon EBS gp3 volume can be provisioned for, 1,000 MiB/s (Amazon EC2 API "
         "reference, CreateVolume, Throughput).")
     source: str = Field(min_length=1, description="Where mfu, pue, startup and checkpointing come from.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Cluster:
+        shorthand = [f for f in ("device", "chips", "concurrent_jobs") if getattr(self, f) is not None]
+        if self.pools is not None and shorthand:
+            raise ValueError("give pools or the one-device shorthand, not both "
+                             f"(remove: {', '.join(shorthand)})")
+        if self.pools is None and (self.device is None or self.chips is None):
+            raise ValueError("a cluster needs pools, or device and chips (allowed: pools: [{name, device, "
+                             "nodes, chips, capacity}], or device: a100 with chips: 1)")
+        return self
+
+    @property
+    def node_pools(self) -> list[NodePool]:
+        """The pools, with the one-device shorthand read as one on-demand pool named after the cluster."""
+        if self.pools is not None:
+            return list(self.pools)
+        return [NodePool(name=self.name, device=self.device, nodes=self.concurrent_jobs or 1,
+                         chips=self.chips)]
 
 
 class NeverRetrain(Strict):
@@ -148,7 +219,11 @@ class Cloud(Strict):
         min_length=1, description="Training clusters."
     )
     rollout: Rollout = Field(default_factory=Rollout, description="Over-the-air model downloads.")
+    inference: InferenceServers | None = Field(
+        None, description="Accelerators in the cloud region detecting offloaded frames "
+        "(fleet.groups[].placement: cloud).")
     fine_tune: FineTune = Field(default_factory=FineTune, description="How jobs fine-tune the detector.")
     retraining: RetrainingPolicy = Field(
         default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
     )
+    labeling: Labeling = Field(default_factory=Labeling, description="Sample store retention and labelling.")

@@ -14,6 +14,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 from fleetsim.scenario.base import Strict, _unique_names
 from fleetsim.scenario.cloud import Cloud
 from fleetsim.scenario.network import Network
+from fleetsim.scenario.placement import Offload, Placement
 from fleetsim.scenario.types import (
     DataSize,
     Duration,
@@ -173,6 +174,11 @@ class VehicleGroup(Strict):
         default_factory=SampleUploads, description="Sample selection and upload."
     )
     faults: Faults = Field(default_factory=Faults, description="Accelerator faults (none by default).")
+    placement: Placement = Field(
+        "onboard", description="Where frames are detected: 'onboard' (the vehicle's accelerator), 'mec' "
+        "(the roadside server of the serving cell, network.mec) or 'cloud' (cloud.inference).")
+    offload: Offload = Field(default_factory=Offload, description="Frames sent for remote detection "
+                             "(placement mec or cloud).")
 
     @model_validator(mode="after")
     def _one_place(self) -> VehicleGroup:

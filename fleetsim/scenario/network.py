@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.placement import MecServer
 from fleetsim.scenario.types import DataRate, Duration, Name, NonNegativeDuration
 
 
@@ -72,6 +73,8 @@ class Network(Strict):
         min_length=1, description="Backhauls from access networks to regions.")
     cells: Annotated[list[Cell], _unique_names("cell")] = Field([], description="Cellular cells.")
     depots: Annotated[list[Depot], _unique_names("depot")] = Field([], description="Depots with WiFi.")
+    mec: Annotated[list[MecServer], _unique_names("MEC server")] = Field(
+        [], description="Roadside MEC servers detecting offloaded frames (fleet.groups[].placement: mec).")
     traces: list[RateTraces] = Field(
         [], description="Rate traces per technology, instead of its drive-test distribution.")
     rate_interval: Duration = Field(

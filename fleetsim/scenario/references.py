@@ -59,20 +59,8 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
                                  f"{group.accelerator} has no sourced thermal figures; set "
                                  f"{' and '.join(missing)} (allowed: after as a duration, "
                                  f"sustained_fraction in (0, 1])"))
-    cloud = _devices(catalog, "cloud")
     for i, cluster in enumerate(scenario.cloud.clusters):
-        if cluster.device not in cloud:
-            problems.append((("cloud", "clusters", i, "device"),
-                             unknown_name_message("cloud hardware model", cluster.device, cloud)))
-        elif "bf16" not in catalog.devices[cluster.device].peak:
-            problems.append((("cloud", "clusters", i, "device"),
-                             f"{cluster.device} has no bf16 peak to cost training with"))
-        elif catalog.devices[cluster.device].training is None:
-            for name in ("mfu", "startup"):
-                if getattr(cluster, name) is None:
-                    problems.append((("cloud", "clusters", i, name),
-                                     f"{cluster.device} has no training figures; set {name} "
-                                     f"(allowed: a value with its source in the cluster's source)"))
+        problems += _pool_references(cluster, ("cloud", "clusters", i), catalog)
     policy = scenario.cloud.retraining
     clusters = [c.name for c in scenario.cloud.clusters]
     if not isinstance(policy, NeverRetrain) and policy.cluster not in clusters:
@@ -84,10 +72,38 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
                          f"{scenario.detector.model!r} does not have (allowed with cloud.retraining: "
                          f"{', '.join(FINE_TUNABLE)})"))
     problems += _region_references(scenario)
+    problems += _placement_references(scenario, catalog)
+    problems += _teacher_references(scenario, catalog)
     if scenario.detector.workload is not None and scenario.detector.workload not in catalog.workloads:
         workload = scenario.detector.workload
         problems.append((("detector", "workload"),
                          unknown_name_message("workload", workload, list(catalog.workloads))))
+    return problems
+
+
+def _pool_references(cluster, base: Path, catalog) -> list[tuple[Path, str]]:
+    """Every node pool names a cloud device that can cost training, and is spot only where the
+    device has spot figures."""
+    cloud = _devices(catalog, "cloud")
+    spot = sorted(d for d in cloud if catalog.devices[d].spot is not None)
+    problems: list[tuple[Path, str]] = []
+    for j, pool in enumerate(cluster.node_pools):
+        where = base if cluster.pools is None else (*base, "pools", j)
+        device = catalog.devices.get(pool.device) if pool.device in cloud else None
+        if device is None:
+            problems.append(((*where, "device"),
+                             unknown_name_message("cloud hardware model", pool.device, cloud)))
+            continue
+        if "bf16" not in device.peak:
+            problems.append(((*where, "device"), f"{pool.device} has no bf16 peak to cost training with"))
+        if device.training is None:
+            for name in ("mfu", "startup"):
+                if getattr(pool, name) is None and getattr(cluster, name) is None:
+                    problems.append(((*where, name), f"{pool.device} has no training figures; set {name} "
+                                     f"(allowed: a value with its source in the cluster's source)"))
+        if pool.capacity == "spot" and device.spot is None:
+            problems.append(((*where, "capacity"), f"{pool.device} has no sourced spot figures, so it cannot "
+                             f"be spot (allowed: on_demand, or spot on {', '.join(spot) or 'none'})"))
     return problems
 
 
@@ -136,3 +152,61 @@ def _region_references(scenario: Scenario) -> list[tuple[Path, str]]:
             if region not in regions:
                 problems.append(((*base, "regions", j), unknown_name_message("region", region, regions)))
     return problems
+
+
+def _placement_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
+    """Offloading groups need a server to offload to; servers name known cells and devices."""
+    problems: list[tuple[Path, str]] = []
+    cells = [c.name for c in scenario.network.cells]
+    servers = [(("network", "mec", i), m) for i, m in enumerate(scenario.network.mec)]
+    if scenario.cloud.inference is not None:
+        servers.append((("cloud", "inference"), scenario.cloud.inference))
+    for base, server in servers:
+        for j, cell in enumerate(getattr(server, "cells", [])):
+            if cell not in cells:
+                problems.append(((*base, "cells", j), unknown_name_message("cell", cell, cells)))
+        if server.accelerator not in catalog.devices:
+            problems.append(((*base, "accelerator"), unknown_name_message(
+                "hardware model", server.accelerator, list(catalog.devices))))
+        elif server.precision not in catalog.devices[server.accelerator].peak:
+            allowed = ", ".join(sorted(catalog.devices[server.accelerator].peak))
+            problems.append(((*base, "precision"),
+                             f"{server.accelerator} cannot run {server.precision} (allowed: {allowed})"))
+    served = {c for m in scenario.network.mec for c in m.cells}
+    for i, group in enumerate(scenario.fleet.groups):
+        where = ("fleet", "groups", i, "placement")
+        if group.placement != "onboard" and scenario.simulation.mode == "reference":
+            problems.append((where, f"placement {group.placement!r} runs only in the vectorised mode "
+                             "(allowed with simulation.mode: reference: onboard)"))
+        if group.placement == "cloud" and scenario.cloud.inference is None:
+            problems.append((where, "placement 'cloud' needs cloud.inference (allowed: onboard, or mec "
+                             "with network.mec)"))
+        if group.placement == "mec" and not served & set(_group_cells(scenario, group)):
+            problems.append((where, "placement 'mec' needs a network.mec server on one of the group's "
+                             f"cells ({', '.join(_group_cells(scenario, group)) or 'none'})"))
+    return problems
+
+
+def _group_cells(scenario: Scenario, group) -> list[str]:
+    """Cells a group's vehicles may be served by."""
+    if group.cell is not None:
+        return [group.cell]
+    route = next((r for r in scenario.world.routes if r.name == group.route), None)
+    legs = route.legs if route is not None else []
+    return sorted({leg.cell for leg in legs if isinstance(leg, Drive) and leg.cell is not None})
+
+
+def _teacher_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
+    """A teacher labeller runs at fp32 on a priced cloud device."""
+    labeler = scenario.cloud.labeling.labeler
+    cloud = _devices(catalog, "cloud")
+    if getattr(labeler, "kind", None) != "teacher":
+        return []
+    where = ("cloud", "labeling", "labeler", "device")
+    if labeler.device not in cloud:
+        return [(where, unknown_name_message("cloud hardware model", labeler.device, cloud))]
+    device = catalog.devices[labeler.device]
+    if "fp32" not in device.peak or device.hourly_price is None:
+        usable = [d for d in cloud if "fp32" in catalog.devices[d].peak and catalog.devices[d].hourly_price]
+        return [(where, f"{labeler.device} cannot price an fp32 teacher (allowed: {', '.join(usable)})")]
+    return []

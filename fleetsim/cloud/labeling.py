@@ -1,0 +1,135 @@
+"""The labelling stage: uploaded samples get labels, after a queue, at a price.
+
+Both labellers are first-come first-served queues with identical servers
+(:func:`fifo_schedule`): ``annotators`` serve one sample each, for ``time_per_image +
+time_per_box x boxes`` of its ground truth, and hand over the ground truth after
+``turnaround``; the ``teacher`` serves one upload per call on its cloud device, for the
+hardware model's fp32 inference time of that batch, and hands over its real detections
+(ONNX Runtime on the samples' pixels) as pseudo-labels. Precision and recall of every label
+set against the ground truth are counted per sample.
+
+>>> fifo_schedule(np.zeros(3), np.full(3, 10.0), np.zeros(2))[1].tolist()
+[10.0, 10.0, 20.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fleetsim.detector.evaluation import Detections, GroundTruth, match
+from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.detector.teacher import teacher_path
+from fleetsim.errors import FleetsimError
+from fleetsim.hardware.catalog import Catalog
+from fleetsim.hardware.graph import workload_from_graph
+from fleetsim.hardware.inference import inference_cost
+from fleetsim.scenario.labeling import AnnotatorLabeling, TeacherLabeling
+from fleetsim.world import FrameBatch
+
+TEACHER_PRECISION = "fp32"
+DEVICE_FIELD = "cloud.labeling.labeler.device"
+
+
+def fifo_schedule(arrival_s: np.ndarray, service_s: np.ndarray,
+                  free_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and finish times of jobs served in order by the servers free from ``free_at`` (updated).
+
+    Each job goes to the server that frees first (lowest index on ties) and starts when both
+    it and that server are there.
+    """
+    start, finish = np.empty(len(arrival_s)), np.empty(len(arrival_s))
+    for i, (arrival, service) in enumerate(zip(arrival_s, service_s, strict=True)):
+        server = int(np.argmin(free_at))
+        start[i] = max(float(arrival), float(free_at[server]))
+        finish[i] = free_at[server] = start[i] + float(service)
+    return start, finish
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Labels of the samples of one upload, in upload order."""
+
+    labels: FrameBatch  # pixels of the samples with the labels produced
+    ready_s: np.ndarray  # when each sample's label reaches the store
+    cost_usd: np.ndarray  # per sample
+    objects: np.ndarray  # ground-truth boxes per sample
+    found: np.ndarray  # labels (boxes) produced per sample
+    true_positives: np.ndarray  # labels matching a ground-truth box (IoU >= 0.5, same class)
+
+
+def label_quality(labels: FrameBatch, truth: FrameBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample: ground-truth boxes, labels, and labels that match a ground-truth box."""
+    n = len(truth)
+    as_found = Detections(labels.frame, labels.cls, np.ones(len(labels.cls), np.float32), labels.box)
+    hit = match(as_found, GroundTruth(truth.frame, truth.cls, truth.box))
+    count = lambda rows: np.bincount(rows, minlength=n)  # noqa: E731
+    return count(truth.frame), count(labels.frame), count(labels.frame[hit])
+
+
+class AnnotatorQueue:
+    """``annotators`` people labelling samples first come, first served; the labels are the ground truth."""
+
+    name = "annotators"
+
+    def __init__(self, spec: AnnotatorLabeling):
+        self.spec = spec
+        self.free_at = np.zeros(spec.annotators)
+
+    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+        spec = self.spec
+        objects = np.bincount(truth.frame, minlength=len(truth))
+        service = spec.time_per_image + spec.time_per_box * objects
+        _, finish = fifo_schedule(np.full(len(truth), now), service, self.free_at)
+        cost = np.full(len(truth), spec.price_per_image * spec.workers_per_image)
+        return LabelBatch(truth, finish + spec.turnaround, cost, objects, objects, objects)
+
+
+class TeacherLabeler:
+    """The teacher detector on one cloud device: each upload is one batched fp32 inference call."""
+
+    name = "teacher"
+
+    def __init__(self, spec: TeacherLabeling, catalog: Catalog, threads: int, batch_size: int):
+        self.spec = spec
+        self.catalog = catalog
+        self.workload = workload_from_graph(teacher_path())
+        try:
+            self.device = catalog.device(spec.device, "cloud")
+            self.call_s(1)
+        except FleetsimError as error:
+            raise FleetsimError(f"{DEVICE_FIELD}: {error}") from None
+        if self.device.hourly_price is None:
+            raise FleetsimError(f"{DEVICE_FIELD}: {spec.device} has no hourly_price to cost the teacher's "
+                                "time with (choose a cloud model that has one)")
+        self.detector = OnnxDetector(teacher_path(), threads, batch_size)
+        self.free_at = np.zeros(1)
+
+    def call_s(self, batch: int) -> float:
+        """Modelled time of one fp32 inference call of ``batch`` samples on the device."""
+        cost = inference_cost(self.device, self.workload, TEACHER_PRECISION, self.catalog, batch=batch)
+        return cost.latency_s
+
+    def pseudo_labels(self, truth: FrameBatch) -> FrameBatch:
+        """The samples' pixels with the teacher's detections at or above the score threshold."""
+        found = self.detector.detect(truth.images, threshold=self.spec.score_threshold)
+        m = len(found.cls)
+        return FrameBatch(truth.images, found.frame, found.cls, found.box, np.ones(m, np.float32),
+                          np.zeros(m, bool), truth.conditions)
+
+    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+        n = len(truth)
+        call = self.call_s(n)
+        _, finish = fifo_schedule(np.array([now]), np.array([call]), self.free_at)
+        labels = self.pseudo_labels(truth)
+        objects, found, hits = label_quality(labels, truth)
+        cost = np.full(n, call * self.device.hourly_price.value / n)
+        return LabelBatch(labels, np.full(n, finish[0]), cost, objects, found, hits)
+
+
+def make_labeler(spec, catalog: Catalog, threads: int, batch_size: int) -> AnnotatorQueue | TeacherLabeler:
+    """The labeller ``cloud.labeling.labeler`` describes."""
+    if isinstance(spec, TeacherLabeling):
+        return TeacherLabeler(spec, catalog, threads, batch_size)
+    return AnnotatorQueue(spec)

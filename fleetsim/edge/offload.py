@@ -1,0 +1,267 @@
+"""Offloaded detection: frames up the serving cell, a shared remote queue, results back.
+
+Each frame of a group with ``placement: mec`` or ``cloud`` passes five legs:
+
+    send_queue    the vehicle sends its frames one at a time, FIFO, with at most
+                  ``offload.send_queue`` waiting (more are dropped)
+    uplink        frame_size / (rate x (1 - loss)), where rate is the rate the vehicle's
+                  stream could reach then (``FlowNetwork.frame_rates``), plus the path's
+                  one-way latency and jitter to the server
+    remote_queue  every vehicle's frames for one server pool wait in one FIFO queue of
+                  ``servers`` accelerators, at most ``queue_capacity`` waiting (more are dropped)
+    inference     the server accelerator's modelled latency for the costed workload
+    downlink      result_size / the vehicle's downlink radio rate, plus latency and jitter
+                  (the path of the cell the frame left from)
+
+A frame captured with no path to a server (a coverage gap, a handover, a cell without a
+MEC server) fails. The stream itself is a flow of the network capped at the group's
+offered load (frames per second x frame_size), so offloading takes its share of the
+cells and backhauls that uploads and model downloads cross.
+
+Frames reach a server in a different order from the one they were captured in, so a
+server serves only the arrivals before the time perception has reached: every later
+frame is captured later and so arrives later.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import ndtri
+
+from fleetsim.edge.fleet import GroupMembers
+from fleetsim.edge.queueing import QueueState, serve
+from fleetsim.hardware.inference import InferenceCost, inference_cost
+from fleetsim.metrics.ledger import FrameBatch
+from fleetsim.network.coverage import NONE
+from fleetsim.network.flows import NEAREST_MEC_NAME, FlowNetwork
+from fleetsim.network.topology import DOWN, UP
+from fleetsim.rng import component_key, counter_uniform
+
+OFFLOAD_LEGS = ("send_queue", "uplink", "remote_queue", "inference", "downlink")
+ONBOARD_LEGS = ("queue", "inference")
+
+
+class RemoteQueue:
+    """``servers`` identical accelerators behind one FIFO queue with room for ``capacity`` waiting.
+
+    A frame takes the first server to come free; one that finds ``servers + capacity`` frames
+    in the system is dropped.
+
+    >>> q = RemoteQueue(servers=2, capacity=0)
+    >>> q.serve(np.array([0.0, 0.0, 0.0, 1.0]), 1.0)[0].tolist()
+    [True, True, False, True]
+    """
+
+    def __init__(self, servers: int, capacity: int):
+        self.limit = servers + capacity
+        self.free = [-np.inf] * servers  # heap: when each server is next free
+        self.in_system: list[float] = []  # heap: departures of frames not yet gone
+
+    def serve(self, arrivals: np.ndarray, service_s: float):
+        """Admitted, start and end of frames arriving at sorted ``arrivals``."""
+        admitted = np.zeros(len(arrivals), dtype=bool)
+        start = np.full(len(arrivals), np.nan)
+        end = np.full(len(arrivals), np.nan)
+        free, in_system = self.free, self.in_system
+        for k, a in enumerate(arrivals.tolist()):
+            while in_system and in_system[0] <= a:
+                heapq.heappop(in_system)
+            if len(in_system) >= self.limit:
+                continue
+            begin = max(a, heapq.heappop(free))
+            done = begin + service_s
+            heapq.heappush(free, done)
+            heapq.heappush(in_system, done)
+            admitted[k], start[k], end[k] = True, begin, done
+        return admitted, start, end
+
+
+@dataclass
+class InferenceSite:
+    """One pool of remote accelerators: a MEC server or the cloud's inference servers."""
+
+    name: str
+    kind: str  # "mec" or "cloud"
+    accelerator: str
+    servers: int
+    cost: InferenceCost
+    idle_power_w: float
+    queue: RemoteQueue
+    pending: list[dict] = field(default_factory=list)  # frames that have not reached it yet
+    arrived: int = 0
+    served: int = 0
+    dropped: int = 0
+    busy_s: float = 0.0
+
+    def energy_j(self, duration_s: float) -> float:
+        """Idle power of every accelerator over the run, plus the extra while serving."""
+        active_w = self.cost.energy_j / self.cost.latency_s
+        return self.servers * self.idle_power_w * duration_s + (active_w - self.idle_power_w) * self.busy_s
+
+
+class Offloading:
+    """The offloading groups' send queues and streams, and the remote sites they use."""
+
+    def __init__(self, groups: list[GroupMembers], sites: dict[int, InferenceSite],
+                 cloud_site: InferenceSite | None, network: FlowNetwork, cloud_region: str, seed: int):
+        self.network = network
+        self.groups = [g for g in groups if g.spec.placement != "onboard"]
+        self.sites = sites  # by network destination index (MEC servers)
+        self.cloud_site = cloud_site
+        self.cloud_dest = network.tables.regions[cloud_region]
+        self.send_queues: dict[int, QueueState] = {}
+        self.streams: dict[int, np.ndarray] = {}  # group index -> stream id per vehicle
+        self.jitter_keys: dict[int, np.ndarray] = {}
+        self.offboard_frames: dict[str, int] = {}
+        self.no_path_frames: dict[str, int] = {}
+        for g in groups:
+            spec = g.spec
+            if spec.placement == "onboard":
+                continue
+            demand = sum(c.fps for c in spec.cameras) * spec.offload.frame_size
+            destination = NEAREST_MEC_NAME if spec.placement == "mec" else cloud_region
+            self.streams[g.index] = np.array([network.open_stream(v.index, UP, destination, demand)
+                                              for v in g.vehicles])
+            self.send_queues[g.index] = QueueState.empty(len(g.vehicles), spec.offload.send_queue)
+            self.jitter_keys[g.index] = np.array([component_key(seed, "offload_jitter", spec.name, i)
+                                                  for i in range(len(g.vehicles))], dtype=np.uint64)
+            self.offboard_frames[spec.name] = 0
+            self.no_path_frames[spec.name] = 0
+
+    def offboard_bytes(self) -> dict[str, float]:
+        """Per offloading group, raw frame bytes that left its vehicles."""
+        return {g.spec.name: self.offboard_frames[g.spec.name] * g.spec.offload.frame_size
+                for g in self.groups}
+
+    def all_sites(self) -> list[InferenceSite]:
+        return [*self.sites.values(), *([self.cloud_site] if self.cloud_site else [])]
+
+    def submit(self, members: GroupMembers, frames: dict[str, np.ndarray]) -> FrameBatch:
+        """Send a group's frames (V, N arrays, +inf padded); return those already decided
+        (no path, or dropped by the send queue) and keep the rest for their server."""
+        spec, tables = members.spec, self.network.tables
+        capture = frames["capture_s"]
+        access = self._access(members, capture)
+        dest = (tables.mec_of[np.maximum(access, 0)] if spec.placement == "mec"
+                else np.full(access.shape, self.cloud_dest))
+        rates = np.stack([self.network.frame_rates(int(s), row)
+                          for s, row in zip(self.streams[members.index], capture, strict=True)])
+        a, d = np.maximum(access, 0), np.maximum(dest, 0)
+        reachable = np.isfinite(capture) & (access != NONE) & (dest != NONE) & (rates > 0)
+        goodput = rates * (1 - tables.loss[a, d])
+        with np.errstate(divide="ignore"):
+            send_s = np.where(reachable, spec.offload.frame_size / goodput, 0.0)
+        sent = serve(self.send_queues[members.index], np.where(reachable, capture, np.inf), send_s)
+        keys = self.jitter_keys[members.index][:, None]
+        counter = frames["counter"] * 2 * len(spec.cameras) + frames["camera"] * 2
+        uplink_delay = _delay(tables, a, d, keys, counter)
+        arrival = sent.departure + uplink_delay
+        valid = np.isfinite(capture)
+        self.offboard_frames[spec.name] += int(sent.admitted.sum())
+        self.no_path_frames[spec.name] += int((valid & ~reachable).sum())
+        rows = valid & sent.admitted
+        record = {name: values[rows] for name, values in frames.items()}
+        record.update(send_start=sent.start[rows], sent=sent.departure[rows], arrival=arrival[rows],
+                      access=a[rows], dest=d[rows], jitter_key=np.broadcast_to(keys, capture.shape)[rows],
+                      jitter_counter=counter[rows] + 1,
+                      result_size=np.full(rows.sum(), spec.offload.result_size))
+        for site_dest in np.unique(record["dest"]).tolist():
+            site = self._site(spec.placement, site_dest)
+            mine = record["dest"] == site_dest
+            site.pending.append({k: v[mine] for k, v in record.items()})
+        decided = valid & ~sent.admitted
+        return _batch({k: v[decided] for k, v in frames.items()}, failed=~reachable[decided])
+
+    def release(self, t: float) -> list[FrameBatch]:
+        """Serve every frame that reached its server before ``t``; return the finished frames."""
+        out = []
+        for site in self.all_sites():
+            if not site.pending:
+                continue
+            waiting = {k: np.concatenate([p[k] for p in site.pending]) for k in site.pending[0]}
+            due = waiting["arrival"] < t
+            site.pending = [{k: v[~due] for k, v in waiting.items()}] if (~due).any() else []
+            if due.any():
+                out.append(self._serve(site, {k: v[due] for k, v in waiting.items()}))
+        return out
+
+    def _serve(self, site: InferenceSite, f: dict[str, np.ndarray]) -> FrameBatch:
+        order = np.lexsort((f["counter"], f["camera"], f["vehicle"], f["arrival"]))
+        f = {k: v[order] for k, v in f.items()}
+        admitted, start, end = site.queue.serve(f["arrival"], site.cost.latency_s)
+        site.arrived += len(admitted)
+        site.served += int(admitted.sum())
+        site.dropped += int((~admitted).sum())
+        site.busy_s += float((end[admitted] - start[admitted]).sum())
+        tables = self.network.tables
+        down = self.network.rates.at(f["vehicle"], DOWN, f["access"], np.where(admitted, end, 0.0))
+        back = end + f["result_size"] / down + _delay(tables, f["access"], f["dest"], f["jitter_key"],
+                                                      f["jitter_counter"])
+        legs = {
+            "send_queue": f["send_start"] - f["capture_s"],
+            "uplink": f["arrival"] - f["send_start"],
+            "remote_queue": start - f["arrival"],
+            "inference": end - start,
+            "downlink": back - end,
+        }
+        keep = ("vehicle", "camera", "counter", "capture_s", "model_version")
+        batch = _batch({k: f[k] for k in keep}, failed=np.zeros(len(admitted), dtype=bool),
+                       processed=admitted, start=start, done=np.where(admitted, back, np.nan))
+        batch.legs = {k: np.where(admitted, v, np.nan) for k, v in legs.items()}
+        return batch
+
+    def _site(self, placement: str, dest: int) -> InferenceSite:
+        return self.sites[dest] if placement == "mec" else self.cloud_site
+
+    def _access(self, members: GroupMembers, capture: np.ndarray) -> np.ndarray:
+        """Access network each frame was captured on (NONE in a gap or handover)."""
+        out = np.full(capture.shape, NONE, dtype=np.int64)
+        for row, vehicle in enumerate(members.vehicles):
+            att = self.network.attachments[vehicle.index]
+            valid = np.isfinite(capture[row])
+            span = np.searchsorted(att.start_s, capture[row][valid], side="right") - 1
+            out[row, valid] = att.access[span]
+        return out
+
+
+def _delay(tables, access: np.ndarray, dest: np.ndarray, keys: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """One-way latency plus normal jitter (never below zero) of each frame's path."""
+    z = ndtri(counter_uniform(keys, counter))
+    return np.maximum(0.0, tables.latency[access, dest] + tables.jitter[access, dest] * z)
+
+
+def _batch(f: dict[str, np.ndarray], failed: np.ndarray, processed: np.ndarray | None = None,
+           start: np.ndarray | None = None, done: np.ndarray | None = None) -> FrameBatch:
+    """A FrameBatch of offloaded frames; the vehicle's own accelerator is never busy with them."""
+    n = len(f["vehicle"])
+    none = np.full(n, np.nan)
+    processed = np.zeros(n, dtype=bool) if processed is None else processed
+    return FrameBatch(vehicle=f["vehicle"], camera=f["camera"], counter=f["counter"],
+                      capture_s=f["capture_s"],
+                      start_s=none if start is None else np.where(processed, start, np.nan),
+                      done_s=none if done is None else done, processed=processed, failed=failed,
+                      throttled=np.zeros(n, dtype=bool), model_version=f["model_version"],
+                      detected=np.zeros(n, dtype=bool), busy_s=np.zeros(n))
+
+
+def build_offloading(scenario, catalog, workload, groups: list[GroupMembers],
+                     network: FlowNetwork) -> Offloading | None:
+    """The run's offloading (None when every group detects onboard)."""
+    if all(g.spec.placement == "onboard" for g in groups):
+        return None
+
+    def site(name: str, kind: str, spec) -> InferenceSite:
+        device = catalog.device(spec.accelerator)
+        return InferenceSite(name=name, kind=kind, accelerator=spec.accelerator, servers=spec.servers,
+                             cost=inference_cost(device, workload, spec.precision, catalog),
+                             idle_power_w=device.idle_power.value,
+                             queue=RemoteQueue(spec.servers, spec.queue_capacity))
+
+    regions = network.tables.regions
+    sites = {regions[f"mec:{m.name}"]: site(m.name, "mec", m) for m in scenario.network.mec}
+    cloud = scenario.cloud.inference
+    cloud_site = site(scenario.cloud.region, "cloud", cloud) if cloud is not None else None
+    return Offloading(groups, sites, cloud_site, network, scenario.cloud.region, scenario.simulation.seed)
