@@ -120,6 +120,87 @@ def run(
     typer.echo(f"results written to {folder}")
 
 
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Sweep YAML file (base, grid/cases, replications, seed, "
+                                         "metrics).", show_default=False)],
+    out: Annotated[Path | None, typer.Option(help="Output folder [default: out/sweeps/<name>].")] = None,
+    backend: Annotated[str, typer.Option(help="Where runs execute: local (process pool) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, HOST:PORT) "
+                                                "[default: start a local Ray instance].")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel runs [default: CPU count]; "
+                                                "1 with local runs in this process.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter sweep: every case validated first, finished runs skipped, results with 95 % CIs."""
+    from fleetsim.sweep import load_sweep, make_backend, run_sweep
+    from fleetsim.sweep.plan import describe
+
+    with _user_errors():
+        spec = load_sweep(file)
+        folder = out if out is not None else Path("out") / "sweeps" / spec.name
+        runner = make_backend(backend, workers=workers, address=address)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} runs"), TextColumn("{task.fields[failed]}"),
+                      TimeElapsedColumn(), console=stderr, disable=not _progress_enabled(quiet)) as bar:
+            task = bar.add_task(f"sweep {spec.name}", total=None, failed="")
+            failures: list[str] = []
+
+            def on_start(todo: int, skipped: int) -> None:
+                bar.update(task, total=todo)
+                if skipped:
+                    bar.console.print(f"{skipped} finished run(s) in {folder} skipped")
+
+            def on_result(run, result) -> None:
+                if result["status"] != "ok":
+                    failures.append(run.run_id)
+                    bar.console.print(f"[red]failed[/red] run {run.run_id} ({describe(run.overrides)}, "
+                                      f"replication {run.replication}): {result['error']}",
+                                      markup=True, highlight=False, soft_wrap=True)
+                bar.update(task, advance=1, failed=f"{len(failures)} failed" if failures else "")
+
+            outcome = run_sweep(spec, folder, runner, catalog=_catalog(), on_start=on_start,
+                                on_result=on_result)
+    stdout.print(_sweep_table(outcome))
+    typer.echo(f"{len(outcome.plan.runs)} runs: {len(outcome.executed) - len(outcome.failed)} ran, "
+               f"{len(outcome.skipped)} skipped (finished before), {len(outcome.failed)} failed; "
+               f"results in {folder / 'results.parquet'} and {folder / 'summary.parquet'}")
+    if outcome.failed:
+        typer.echo(f"{len(outcome.failed)} run(s) failed: see {folder}/runs/<run_id>/error.txt; "
+                   "run the sweep again to retry them", err=True)
+        raise typer.Exit(1)
+
+
+def _sweep_table(outcome) -> Table:
+    summary, params = outcome.summary, outcome.plan.parameters
+    metrics = list(dict.fromkeys(summary["metric"]))
+    table = Table(title=f"sweep {outcome.plan.sweep.name}: mean ± 95 % CI half-width")
+    short = [p.rsplit(".", 1)[-1] for p in params]
+    for col, header in zip(params, short, strict=True):
+        table.add_column(header if short.count(header) == 1 else col, overflow="fold")
+    table.add_column("n")
+    for m in metrics:
+        table.add_column(m, justify="right", overflow="fold")
+    for _case, rows in summary.groupby("case", sort=True):
+        first = rows.iloc[0]
+        cells = [_param_cell(first[p]) for p in params]
+        cells.append(f"{first['runs']}" + (f" ({first['failed']} failed)" if first["failed"] else ""))
+        by_metric = {r["metric"]: r for _, r in rows.iterrows()}
+        for m in metrics:
+            r = by_metric[m]
+            mean = "-" if r["n"] == 0 else _fmt(float(r["mean"]))
+            ci = "" if r["n"] < 2 else f" ± {_fmt(float(r['ci95']))}"
+            cells.append(mean + ci)
+        table.add_row(*cells)
+    return table
+
+
+def _param_cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return _fmt(value) if isinstance(value, int | float) else str(value)
+
+
 def _fmt(value) -> str:
     if value is None:
         return "-"

@@ -1,0 +1,134 @@
+"""Where a sweep's runs execute: behind one small interface, ``Backend.map``.
+
+``map(fn, tasks)`` calls the picklable module-level ``fn`` on every task and yields
+results as they finish, in any order; ``fn`` must not raise (the sweep's run function
+turns every failure into a result).
+
+- ``inline``: in this process, one after another (``--workers 1``; for debugging).
+- ``local``: a ``concurrent.futures.ProcessPoolExecutor`` of ``workers`` processes
+  (default: the CPU count), started with ``spawn`` so no worker inherits the
+  parent's threads (ONNX Runtime, BLAS).
+- ``ray``: remote tasks on a Ray cluster: ``ray.init(address=...)`` joins an existing
+  one (``auto``, ``HOST:PORT``; ``ray://HOST:PORT`` needs the Ray client extra), and
+  with no address a local instance is started for the sweep and shut down after it.
+  Each task reserves one CPU; ``workers`` caps the CPUs of a local instance. Workers
+  on other machines need fleetsim installed (and any file the scenario names).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+BACKENDS = ("local", "ray")
+
+
+class Backend(Protocol):
+    """Runs ``fn`` over tasks and yields the results as they complete."""
+
+    name: str
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]: ...
+
+
+class InlineBackend:
+    """Runs every task here, in order."""
+
+    name = "inline"
+
+    def map(self, fn, tasks):
+        for task in tasks:
+            yield fn(task)
+
+
+class LocalBackend:
+    """A process pool on this machine."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+
+    def map(self, fn, tasks):
+        tasks = list(tasks)
+        if not tasks:
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context) as pool:
+            pending = {pool.submit(fn, t) for t in tasks}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+
+class RayBackend:
+    """Remote tasks on an existing Ray cluster (``address``) or on a local instance."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        self.address = address
+        self.workers = workers
+
+    def map(self, fn, tasks):
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - ray is a dependency
+            from fleetsim.errors import FleetsimError
+
+            raise FleetsimError("the ray backend needs Ray: pip install ray") from None
+        tasks = list(tasks)
+        if not tasks:
+            return
+        started = not ray.is_initialized()
+        if started:
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "configure_logging": False}
+            if self.address:
+                options["address"] = self.address
+            elif self.workers:
+                options["num_cpus"] = self.workers
+            try:
+                ray.init(**options)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                from fleetsim.errors import FleetsimError
+
+                raise FleetsimError(f"--address {self.address}: cannot join the Ray cluster: {err}") \
+                    from None
+        try:
+            remote = ray.remote(num_cpus=1, max_retries=0)(fn)
+            pending = [remote.remote(t) for t in tasks]
+            try:
+                while pending:
+                    done, pending = ray.wait(pending, num_returns=1)
+                    for ref in done:
+                        yield ray.get(ref)
+            finally:
+                for ref in pending:
+                    ray.cancel(ref)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
+    """The backend called ``name``; ``workers == 1`` with ``local`` runs inline."""
+    from fleetsim.errors import FleetsimError
+
+    if name not in BACKENDS:
+        raise FleetsimError(f"--backend {name!r} is not known (allowed: {', '.join(BACKENDS)})")
+    if address and name != "ray":
+        raise FleetsimError("--address is for --backend ray")
+    if name == "ray":
+        return RayBackend(address, workers)
+    if workers == 1:
+        return InlineBackend()
+    return LocalBackend(workers)
