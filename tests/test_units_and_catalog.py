@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from fleetsim.errors import ScenarioError
 from fleetsim.hardware.catalog import load_catalog
@@ -12,6 +13,7 @@ from fleetsim.hardware.inference import inference_cost
 from fleetsim.hardware.training import training_cost
 from fleetsim.scenario.loader import load_scenario
 from fleetsim.scenario.units import QuantityError, format_quantity, parse_quantity
+from fleetsim.sweep import load_sweep, plan_sweep
 from tests.conftest import ROOT
 
 
@@ -47,11 +49,14 @@ def test_bad_quantities_say_what_is_allowed(text, kind, fragment):
     assert "allowed:" in str(err.value)
 
 
-def test_every_scenario_file_validates(catalog):
+def test_every_scenario_and_sweep_file_validates(catalog):
     files = sorted((ROOT / "scenarios").rglob("*.yaml"))
     assert files
     for path in files:
-        load_scenario(path, catalog)
+        if "base" in yaml.safe_load(path.read_text(encoding="utf-8")):  # a sweep over a base scenario
+            plan_sweep(load_sweep(path), catalog)
+        else:
+            load_scenario(path, catalog)
 
 
 def test_every_hardware_number_has_a_source(catalog):
