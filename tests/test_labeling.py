@@ -9,12 +9,13 @@ import pytest
 import simpy
 from pydantic import ValidationError
 
-from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, fifo_schedule, label_quality
+from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality
 from fleetsim.cloud.store import SampleStore, store_figures
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
 from fleetsim.detector.training import render_dataset
+from fleetsim.edge.queueing import ServerPool
 from fleetsim.errors import FleetsimError
 from fleetsim.metrics.columns import STORE_COLUMNS
 from fleetsim.metrics.events import EventLog
@@ -59,12 +60,12 @@ def _upload(env: simpy.Environment, store: SampleStore, at_s: float, ids: list[i
 
 def test_fifo_queue_known_answers():
     # 5 jobs at t = 0, 2 servers, 10 s each: pairs finish at 10, 20, then the last at 30
-    start, finish = fifo_schedule(np.zeros(5), np.full(5, 10.0), np.zeros(2))
+    _, start, finish = ServerPool(2).serve(np.zeros(5), np.full(5, 10.0))
     assert finish.tolist() == [10, 10, 20, 20, 30] and start.tolist() == [0, 0, 10, 10, 20]
     # one server, arrivals 0, 1, 2, 30 and 5 s each: D/D/1 waits 0, 4, 8, then an idle server
-    free = np.zeros(1)
-    start, finish = fifo_schedule(np.array([0.0, 1, 2, 30]), np.full(4, 5.0), free)
-    assert start.tolist() == [0, 5, 10, 30] and finish.tolist() == [5, 10, 15, 35] and free[0] == 35
+    pool = ServerPool(1)
+    _, start, finish = pool.serve(np.array([0.0, 1, 2, 30]), np.full(4, 5.0))
+    assert start.tolist() == [0, 5, 10, 30] and finish.tolist() == [5, 10, 15, 35] and pool.free == [35]
 
 
 def test_annotators_label_with_ground_truth_at_the_queue_times():

@@ -10,7 +10,7 @@ import simpy
 import yaml
 
 from fleetsim import run
-from fleetsim.edge.offload import RemoteQueue
+from fleetsim.edge.queueing import ServerPool
 from fleetsim.network.topology import UP
 from tests.conftest import ROOT, small_scenario_data, with_overrides, write_yaml
 from tests.test_network import MB, _network
@@ -45,7 +45,7 @@ def _simpy_queue(arrivals, service, servers, capacity):
 def test_remote_queue_agrees_with_a_simpy_reference(servers, capacity):
     rng = np.random.default_rng(servers * 10 + capacity)
     arrivals = np.sort(rng.exponential(0.4, size=400).cumsum() / servers)
-    queue = RemoteQueue(servers, capacity)
+    queue = ServerPool(servers, capacity)
     halves = [queue.serve(part, 0.5) for part in np.array_split(arrivals, 2)]  # state carries over
     admitted, start, end = (np.concatenate(x) for x in zip(*halves, strict=True))
     reference = _simpy_queue(arrivals.tolist(), 0.5, servers, capacity)

@@ -1,15 +1,12 @@
 """The labelling stage: uploaded samples get labels, after a queue, at a price.
 
 Both labellers are first-come first-served queues with identical servers
-(:func:`fifo_schedule`): ``annotators`` serve one sample each, for ``time_per_image +
-time_per_box x boxes`` of its ground truth, and hand over the ground truth after
-``turnaround``; the ``teacher`` serves one upload per call on its cloud device, for the
-hardware model's fp32 inference time of that batch, and hands over its real detections
-(ONNX Runtime on the samples' pixels) as pseudo-labels. Precision and recall of every label
-set against the ground truth are counted per sample.
-
->>> fifo_schedule(np.zeros(3), np.full(3, 10.0), np.zeros(2))[1].tolist()
-[10.0, 10.0, 20.0]
+(``fleetsim.edge.queueing.ServerPool``, no limit on waiting): ``annotators`` serve one
+sample each, for ``time_per_image + time_per_box x boxes`` of its ground truth, and hand
+over the ground truth after ``turnaround``; the ``teacher`` serves one upload per call on
+its cloud device, for the hardware model's fp32 inference time of that batch, and hands
+over its real detections (ONNX Runtime on the samples' pixels) as pseudo-labels. Precision
+and recall of every label set against the ground truth are counted per sample.
 """
 
 from __future__ import annotations
@@ -21,6 +18,7 @@ import numpy as np
 from fleetsim.detector.evaluation import Detections, GroundTruth, match
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
+from fleetsim.edge.queueing import ServerPool
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph
@@ -30,21 +28,6 @@ from fleetsim.world import FrameBatch
 
 TEACHER_PRECISION = "fp32"
 DEVICE_FIELD = "cloud.labeling.labeler.device"
-
-
-def fifo_schedule(arrival_s: np.ndarray, service_s: np.ndarray,
-                  free_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and finish times of jobs served in order by the servers free from ``free_at`` (updated).
-
-    Each job goes to the server that frees first (lowest index on ties) and starts when both
-    it and that server are there.
-    """
-    start, finish = np.empty(len(arrival_s)), np.empty(len(arrival_s))
-    for i, (arrival, service) in enumerate(zip(arrival_s, service_s, strict=True)):
-        server = int(np.argmin(free_at))
-        start[i] = max(float(arrival), float(free_at[server]))
-        finish[i] = free_at[server] = start[i] + float(service)
-    return start, finish
 
 
 @dataclass(frozen=True)
@@ -75,13 +58,13 @@ class AnnotatorQueue:
 
     def __init__(self, spec: AnnotatorLabeling):
         self.spec = spec
-        self.free_at = np.zeros(spec.annotators)
+        self.pool = ServerPool(spec.annotators)
 
     def label(self, truth: FrameBatch, now: float) -> LabelBatch:
         spec = self.spec
         objects = np.bincount(truth.frame, minlength=len(truth))
         service = spec.time_per_image + spec.time_per_box * objects
-        _, finish = fifo_schedule(np.full(len(truth), now), service, self.free_at)
+        _, _, finish = self.pool.serve(np.full(len(truth), now), service)
         cost = np.full(len(truth), spec.price_per_image * spec.workers_per_image)
         return LabelBatch(truth, finish + spec.turnaround, cost, objects, objects, objects)
 
@@ -104,7 +87,7 @@ class TeacherLabeler:
             raise FleetsimError(f"{DEVICE_FIELD}: {spec.device} has no hourly_price to cost the teacher's "
                                 "time with (choose a cloud model that has one)")
         self.detector = OnnxDetector(teacher_path(), threads, batch_size)
-        self.free_at = np.zeros(1)
+        self.pool = ServerPool(1)
 
     def call_s(self, batch: int) -> float:
         """Modelled time of one fp32 inference call of ``batch`` samples on the device."""
@@ -121,7 +104,7 @@ class TeacherLabeler:
     def label(self, truth: FrameBatch, now: float) -> LabelBatch:
         n = len(truth)
         call = self.call_s(n)
-        _, finish = fifo_schedule(np.array([now]), np.array([call]), self.free_at)
+        _, _, finish = self.pool.serve(np.array([now]), call)
         labels = self.pseudo_labels(truth)
         objects, found, hits = label_quality(labels, truth)
         cost = np.full(n, call * self.device.hourly_price.value / n)

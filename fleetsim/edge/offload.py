@@ -25,58 +25,19 @@ frame is captured later and so arrives later.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtri
 
 from fleetsim.edge.fleet import GroupMembers
-from fleetsim.edge.queueing import QueueState, serve
+from fleetsim.edge.queueing import QueueState, ServerPool, serve
 from fleetsim.hardware.inference import InferenceCost, inference_cost
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.network.coverage import NONE
 from fleetsim.network.flows import NEAREST_MEC_NAME, FlowNetwork
 from fleetsim.network.topology import DOWN, UP
 from fleetsim.rng import component_key, counter_uniform
-
-OFFLOAD_LEGS = ("send_queue", "uplink", "remote_queue", "inference", "downlink")
-ONBOARD_LEGS = ("queue", "inference")
-
-
-class RemoteQueue:
-    """``servers`` identical accelerators behind one FIFO queue with room for ``capacity`` waiting.
-
-    A frame takes the first server to come free; one that finds ``servers + capacity`` frames
-    in the system is dropped.
-
-    >>> q = RemoteQueue(servers=2, capacity=0)
-    >>> q.serve(np.array([0.0, 0.0, 0.0, 1.0]), 1.0)[0].tolist()
-    [True, True, False, True]
-    """
-
-    def __init__(self, servers: int, capacity: int):
-        self.limit = servers + capacity
-        self.free = [-np.inf] * servers  # heap: when each server is next free
-        self.in_system: list[float] = []  # heap: departures of frames not yet gone
-
-    def serve(self, arrivals: np.ndarray, service_s: float):
-        """Admitted, start and end of frames arriving at sorted ``arrivals``."""
-        admitted = np.zeros(len(arrivals), dtype=bool)
-        start = np.full(len(arrivals), np.nan)
-        end = np.full(len(arrivals), np.nan)
-        free, in_system = self.free, self.in_system
-        for k, a in enumerate(arrivals.tolist()):
-            while in_system and in_system[0] <= a:
-                heapq.heappop(in_system)
-            if len(in_system) >= self.limit:
-                continue
-            begin = max(a, heapq.heappop(free))
-            done = begin + service_s
-            heapq.heappush(free, done)
-            heapq.heappush(in_system, done)
-            admitted[k], start[k], end[k] = True, begin, done
-        return admitted, start, end
 
 
 @dataclass
@@ -89,7 +50,7 @@ class InferenceSite:
     servers: int
     cost: InferenceCost
     idle_power_w: float
-    queue: RemoteQueue
+    queue: ServerPool
     pending: list[dict] = field(default_factory=list)  # frames that have not reached it yet
     arrived: int = 0
     served: int = 0
@@ -258,7 +219,7 @@ def build_offloading(scenario, catalog, workload, groups: list[GroupMembers],
         return InferenceSite(name=name, kind=kind, accelerator=spec.accelerator, servers=spec.servers,
                              cost=inference_cost(device, workload, spec.precision, catalog),
                              idle_power_w=device.idle_power.value,
-                             queue=RemoteQueue(spec.servers, spec.queue_capacity))
+                             queue=ServerPool(spec.servers, spec.queue_capacity))
 
     regions = network.tables.regions
     sites = {regions[f"mec:{m.name}"]: site(m.name, "mec", m) for m in scenario.network.mec}
