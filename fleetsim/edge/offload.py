@@ -111,7 +111,8 @@ class Offloading:
         rates = np.stack([self.network.frame_rates(int(s), row)
                           for s, row in zip(self.streams[members.index], capture, strict=True)])
         a, d = np.maximum(access, 0), np.maximum(dest, 0)
-        reachable = np.isfinite(capture) & (access != NONE) & (dest != NONE) & (rates > 0)
+        valid = np.isfinite(capture)
+        reachable = valid & (access != NONE) & (dest != NONE) & (rates > 0)
         goodput = rates * (1 - tables.loss[a, d])
         with np.errstate(divide="ignore"):
             send_s = np.where(reachable, spec.offload.frame_size / goodput, 0.0)
@@ -120,12 +121,11 @@ class Offloading:
         counter = frames["counter"] * 2 * len(spec.cameras) + frames["camera"] * 2
         uplink_delay = _delay(tables, a, d, keys, counter)
         arrival = sent.departure + uplink_delay
-        valid = np.isfinite(capture)
         self.offboard_frames[spec.name] += int(sent.admitted.sum())
         self.no_path_frames[spec.name] += int((valid & ~reachable).sum())
-        rows = valid & sent.admitted
+        rows = sent.admitted
         record = {name: values[rows] for name, values in frames.items()}
-        record.update(send_start=sent.start[rows], sent=sent.departure[rows], arrival=arrival[rows],
+        record.update(send_start=sent.start[rows], arrival=arrival[rows],
                       access=a[rows], dest=d[rows], jitter_key=np.broadcast_to(keys, capture.shape)[rows],
                       jitter_counter=counter[rows] + 1,
                       result_size=np.full(rows.sum(), spec.offload.result_size))

@@ -101,7 +101,6 @@ class RadioRates:
                 out[rows] = trace.rates(offset, t, self.interval_s)
         return out
 
-
     def at(self, vehicle: np.ndarray, direction: int, access: np.ndarray, t: np.ndarray) -> np.ndarray:
         """``rates`` for frames at times ``t`` (one rate interval at a time)."""
         out = np.zeros(len(t))
@@ -372,7 +371,8 @@ class FlowNetwork:
             radio_a = first[radio_v]
             radio = self.rates.rates(radio_v, radio_d, radio_a, now)
             shared = counts[inverse] > 1
-            cap = np.minimum(np.where(shared, np.inf, radio[inverse]), st["demand"][idx])
+            radio_cap = np.where(shared, np.inf, radio[inverse])
+            cap = np.minimum(radio_cap, st["demand"][idx])
             capacity = np.concatenate([self.topology.capacity, radio])
             hops = tb.hops[a[idx], region[idx], direction[idx]]  # (n, K)
             local = np.broadcast_to(np.arange(len(idx))[:, None], hops.shape)
@@ -381,8 +381,7 @@ class FlowNetwork:
             edge_flow = np.concatenate([local[real], np.flatnonzero(shared)])
             rate[idx] = max_min_rates(capacity, cap, edge_res, edge_flow)
             if (st["stream"][idx] >= 0).any():
-                self._note_frame_rates(now, idx, rate[idx], cap, np.where(shared, np.inf, radio[inverse]),
-                                       capacity, edge_res, edge_flow)
+                self._note_frame_rates(now, idx, rate[idx], cap, radio_cap, capacity, edge_res, edge_flow)
         self._note_unattached_streams(now, attached)
         self._rate, self._loss, self._attached = rate, loss, attached
 
