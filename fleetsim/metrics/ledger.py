@@ -135,15 +135,16 @@ class FrameLedger:
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
             self.histograms.shape
         )
-        self._add_legs(batch, group)
+        self._add_legs(batch, group, service)
         if self.keep_frames:
             self._frames.append(batch)
 
-    def _add_legs(self, batch: FrameBatch, group: np.ndarray) -> None:
-        """Fold the processed frames' latency by leg into per-group histograms and sums."""
+    def _add_legs(self, batch: FrameBatch, group: np.ndarray, service: np.ndarray) -> None:
+        """Fold the processed frames' latency by leg into per-group histograms and sums
+        (``service``: each frame's time on the vehicle's accelerator)."""
         done = batch.processed
         legs = batch.legs if batch.legs is not None else {
-            "queue": batch.start_s - batch.capture_s, "inference": batch.done_s - batch.start_s}
+            "queue": batch.start_s - batch.capture_s, "inference": service}
         shape = (len(self.layout.group_names), N_BINS)
         for name, values in legs.items():
             hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
