@@ -200,5 +200,5 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     sim = _Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
     shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
-    return build_results(scenario, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
+    return build_results(scenario, catalog, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
                          sim.network, sim.offloading, shipped, wall_s=time.perf_counter() - wall)

@@ -11,10 +11,12 @@ import pandas as pd
 import yaml
 
 from fleetsim.cloud.store import store_figures
+from fleetsim.hardware.catalog import Catalog
 from fleetsim.metrics import plots
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
+from fleetsim.metrics.hardware_cost import hardware_figures
 from fleetsim.metrics.ledger import FrameLedger
 from fleetsim.metrics.recovery import drift_onsets, recovery_times
 from fleetsim.metrics.summary import fault_figures, frame_figures
@@ -147,8 +149,9 @@ def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
          "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float})
 
 
-def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicles, at_horizon: dict,
-                  detection, network, offloading, shipped_map50: dict | None, wall_s: float) -> Results:
+def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log: EventLog, vehicles,
+                  at_horizon: dict, detection, network, offloading, shipped_map50: dict | None,
+                  wall_s: float) -> Results:
     """Assemble tables and the summary once the run has finished."""
     tables = {
         name: log.frame(name, list(columns))
@@ -221,11 +224,13 @@ def build_results(scenario: Scenario, ledger: FrameLedger, log: EventLog, vehicl
         "wall_s": wall_s,
     }
     summary["groups"] = _group_figures(ledger, groups, vehicles)
+    summary["hardware"], group_hardware = hardware_figures(scenario, catalog)
     radio = vehicles_table.groupby("group", sort=False)["radio_energy_j"].sum()
     for name, spec in zip(groups, scenario.fleet.groups, strict=True):
         summary["groups"][name]["energy"]["radio_j"] = float(radio.get(name, 0.0))
         summary["groups"][name]["placement"] = spec.placement
         summary["groups"][name]["privacy"] = {"offboard_frame_bytes": float(offboard.get(name, 0.0))}
+        summary["groups"][name]["hardware"] = group_hardware[name]
     histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
     return Results(scenario=scenario, summary=summary, tables=tables,
                    latency_histograms=histograms)

@@ -381,6 +381,15 @@ SUMMARY_KEYS: dict[str, str] = {
     "groups.<name>.latency_ms.*": "The latency_ms section for one vehicle group.",
     "groups.<name>.energy.*": "The energy section for one vehicle group.",
     "groups.<name>.faults.*": "The faults section for one vehicle group.",
+    "hardware.accelerator_usd": "Purchase price of every vehicle's edge accelerator (its sourced unit_price "
+    "x vehicles), US dollars; null when a device has no sourced price (listed in hardware.unpriced).",
+    "hardware.host_usd": "Purchase price of the host CPU each accelerator needs (its host_cpu, e.g. the "
+    "Raspberry Pi under a Hailo-8; 0 for a device that is its own host), US dollars; null when unpriced.",
+    "hardware.fleet_usd": "hardware.accelerator_usd + hardware.host_usd: the fleet's edge hardware cost, "
+    "US dollars (remote inference servers are not included).",
+    "hardware.unpriced": "Device ids in the fleet without a sourced unit_price.",
+    "groups.<name>.hardware.*": "Per group: accelerator_unit_usd, host_cpu, host_unit_usd and the "
+    "group's accelerator_usd, host_usd, fleet_usd.",
     "groups.<name>.placement": "Where the group's frames are detected: onboard, mec or cloud.",
     "groups.<name>.privacy.offboard_frame_bytes": "privacy.offboard_frame_bytes for one vehicle group.",
 }
