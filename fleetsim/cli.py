@@ -43,7 +43,7 @@ app.add_typer(detector, name="detector")
 @detector.command("build")
 def detector_build(
     out: Annotated[Path | None, typer.Option(help="Folder for the models and model card "
-                                             "[default: the shipped baseline folder].")] = None,
+                                             "(default: the shipped baseline folder).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 1,
 ) -> None:
     """Train the baseline on clear-day frames, export fp32/int8/pruned int8, write the model card."""
@@ -95,11 +95,11 @@ def _progress_enabled(quiet: bool) -> bool:
 @app.command()
 def run(
     file: ScenarioFile,
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: out/<name>].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: out/<name>).")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Override simulation.seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run a scenario and write summary.json, tables, plots and the resolved scenario."""
+    """Run a scenario and write summary.json, tables, plots, report.html and the resolved scenario."""
     import fleetsim
     from fleetsim.scenario.loader import load_scenario
 
@@ -116,19 +116,56 @@ def run(
 
             results = fleetsim.run(scenario, seed=seed, on_progress=on_progress, catalog=catalog)
         folder = results.save(out if out is not None else Path("out") / scenario.name)
+        if scenario.outputs.plots:
+            from fleetsim.report import write_report
+
+            write_report(folder)
     stdout.print(_summary_table(results.summary))
-    typer.echo(f"results written to {folder}")
+    typer.echo(f"results written to {folder}" + ("" if scenario.outputs.plots else
+               f" (outputs.plots is false: no plots or report.html; fleetsim report {folder} writes one)"))
+
+
+RunDir = Annotated[Path, typer.Argument(help="Run folder written by fleetsim run --out.", show_default=False)]
+
+
+@app.command()
+def report(
+    run_dir: RunDir,
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML page about a saved run: summary, latency, energy, accuracy, network."""
+    from fleetsim.report import write_report
+
+    with _user_errors():
+        page = write_report(run_dir, out)
+    typer.echo(f"report written to {page}")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run folders.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="HTML file.")] = Path("out") / "compare.html",
+) -> None:
+    """Put saved runs side by side in one HTML page: headline table, overlaid CDFs, energy, accuracy."""
+    from fleetsim.report import write_comparison
+
+    if len(run_dirs) < 2:
+        typer.echo(f"compare needs at least two run folders (got {len(run_dirs)})", err=True)
+        raise typer.Exit(2)
+    with _user_errors():
+        page = write_comparison(run_dirs, out)
+    typer.echo(f"comparison of {len(run_dirs)} runs written to {page}")
 
 
 @app.command()
 def sweep(
     file: Annotated[Path, typer.Argument(help="Sweep YAML file (base, grid/cases, replications, seed, "
                                          "metrics).", show_default=False)],
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: out/sweeps/<name>].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: out/sweeps/<name>).")] = None,
     backend: Annotated[str, typer.Option(help="Where runs execute: local (process pool) or ray.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster to join (auto, HOST:PORT) "
-                                                "[default: start a local Ray instance].")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Parallel runs [default: CPU count]; "
+                                                "(default: start a local Ray instance).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel runs (default: CPU count); "
                                                 "1 with local runs in this process.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.hardware_cost import hardware_figures
-from fleetsim.metrics.ledger import FrameLedger
+from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S, FrameLedger
 from fleetsim.metrics.recovery import drift_onsets, recovery_times
 from fleetsim.metrics.summary import fault_figures, frame_figures
 from fleetsim.network.coverage import GAP, HANDOVER
@@ -32,13 +32,11 @@ class Results:
         scenario: the fully resolved scenario that ran.
         summary: headline figures (the contents of summary.json).
         tables: tidy pandas tables by name (see docs/results.md).
-        latency_histograms: per vehicle group, frame counts in log-spaced latency bins.
     """
 
     scenario: Scenario
     summary: dict
     tables: dict[str, pd.DataFrame]
-    latency_histograms: dict[str, np.ndarray] = field(repr=False)
 
     def summary_json(self) -> str:
         """summary.json text: sorted keys, so equal runs give equal bytes (but run.wall_s)."""
@@ -46,7 +44,9 @@ class Results:
 
     def plot_latency_cdf(self, ax=None):
         """Latency CDF per vehicle group on ``ax`` (a new figure if None); returns the axes."""
-        return plots.latency_cdf(self.latency_histograms, self.scenario, ax=ax)
+        deadlines = {g.name: g.deadline for g in self.scenario.fleet.groups}
+        return plots.latency_cdf({"": (self.tables["latency_histogram"], deadlines)},
+                                 f"{self.scenario.name}: latency CDF", ax=ax)
 
     def plot_uploads_and_versions(self, axes=None):
         """Cumulative uploads and the fleet's model versions over time; returns the axes."""
@@ -130,6 +130,10 @@ def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
         "inference_latency_s": [v.inference.latency_s for v in vehicles],
         "throttled_latency_s": [v.throttled.latency_s if v.throttled else np.nan for v in vehicles],
         "inference_energy_j": [v.inference.energy_j for v in vehicles],
+        "inference_layers_s": [v.inference.layers_s for v in vehicles],
+        "inference_overhead_s": [v.inference.overhead_s for v in vehicles],
+        "inference_transfer_s": [v.inference.transfer_s for v in vehicles],
+        "inference_host_s": [v.inference.fallback_s for v in vehicles],
         "final_model_version": [v.model_version for v in vehicles],
         "samples_queued_at_end": [len(v.samples) for v in vehicles],
         "samples_evicted": [v.samples.evicted for v in vehicles],
@@ -149,6 +153,21 @@ def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
          "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float})
 
 
+def _histogram_table(ledger: FrameLedger) -> pd.DataFrame:
+    """The ledger's latency histograms (every leg, and total) as rows of non-empty bins."""
+    legs = {**ledger.leg_histograms, "total": ledger.histograms}
+    parts = []
+    for g, group in enumerate(ledger.layout.group_names):
+        for leg, hist in legs.items():
+            bins = np.flatnonzero(hist[g])
+            parts.append(pd.DataFrame({
+                "group": group, "leg": leg,
+                "latency_low_s": 10.0 ** (LOG10_MIN_S + bins / BINS_PER_DECADE),
+                "latency_high_s": 10.0 ** (LOG10_MIN_S + (bins + 1) / BINS_PER_DECADE),
+                "frames": hist[g][bins].astype(np.int64)}))
+    return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS["latency_histogram"])]
+
+
 def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log: EventLog, vehicles,
                   at_horizon: dict, detection, network, offloading, shipped_map50: dict | None,
                   wall_s: float) -> Results:
@@ -157,7 +176,7 @@ def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log
         name: log.frame(name, list(columns))
         for name, columns in TABLE_COLUMNS.items()
         if name not in ("vehicle_windows", "vehicles", "outages", "frames", "sample_conditions",
-                        "latency_legs", "inference_servers", *DETECTION_COLUMNS)
+                        "latency_legs", "inference_servers", "latency_histogram", *DETECTION_COLUMNS)
     }
     store, labeling, tables["sample_conditions"] = store_figures(tables)
     accuracy = AccuracyRecord(detection.records, detection.found, detection.truth)
@@ -169,6 +188,7 @@ def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log
     tables["vehicles"] = _vehicles_table(vehicles, network, scenario.simulation.duration)
     tables["outages"] = _outages_table(vehicles)
     tables["latency_legs"] = ledger.latency_legs()
+    tables["latency_histogram"] = _histogram_table(ledger)
     tables["inference_servers"] = _servers_table(offloading, scenario.simulation.duration)
     frames = ledger.frames()
     if frames is not None:
@@ -231,6 +251,4 @@ def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log
         summary["groups"][name]["placement"] = spec.placement
         summary["groups"][name]["privacy"] = {"offboard_frame_bytes": float(offboard.get(name, 0.0))}
         summary["groups"][name]["hardware"] = group_hardware[name]
-    histograms = {name: ledger.histograms[g].copy() for g, name in enumerate(groups)}
-    return Results(scenario=scenario, summary=summary, tables=tables,
-                   latency_histograms=histograms)
+    return Results(scenario=scenario, summary=summary, tables=tables)

@@ -22,6 +22,8 @@ TABLE_DOCS: dict[str, str] = {
     "from capture to detections goes.",
     "inference_servers": "One row per pool of remote accelerators serving offloaded frames (network.mec, "
     "cloud.inference).",
+    "latency_histogram": "One row per (vehicle group, latency leg, log-spaced latency bin) holding processed "
+    "frames: the histograms the latency percentiles come from, for CDFs.",
     "detections": "One row per frame really rendered and run through the detector model.",
     "accuracy_windows": "One row per accuracy window (outputs.accuracy_window): mAP@0.5 over time.",
     "store_samples": "One row per sample received by the cloud's sample store.",
@@ -60,6 +62,14 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "throttled_latency_s": "The same once thermally throttled, seconds (NaN if the group does "
         "not throttle).",
         "inference_energy_j": "Modelled energy of one inference at active power, joules.",
+        "inference_layers_s": "Part of inference_latency_s in the accelerator's layers (each compute or "
+        "memory bound), seconds.",
+        "inference_overhead_s": "Part in the call overhead and per-layer overheads, seconds.",
+        "inference_transfer_s": "Part in the host-link (USB/PCIe) transfer of the input and of the tensor "
+        "leaving the accelerator, seconds.",
+        "inference_host_s": "Part on the host CPU: layers from the first op class the accelerator cannot "
+        "run, detection post-processing among them, seconds (0 when it runs every layer). The rest of "
+        "inference_latency_s streams weights beyond on-chip memory and switches contexts.",
         "final_model_version": "Model version the vehicle ran at the end (0 = shipped model).",
         "samples_queued_at_end": "Samples still waiting on the vehicle for upload at the end.",
         "samples_evicted": "Samples its full upload buffer dropped (uploads.eviction).",
@@ -280,6 +290,15 @@ TABLE_COLUMNS["inference_servers"] = {
     "busy_s": "Accelerator-seconds spent serving, summed over its accelerators.",
     "utilisation": "busy_s / (servers x run duration).",
     "energy_j": "Its accelerators' energy: idle power over the run plus the extra while serving, joules.",
+}
+TABLE_COLUMNS["latency_histogram"] = {
+    "group": "Vehicle group name.",
+    "leg": "Latency leg, as in latency_legs (total: capture to detections).",
+    "latency_low_s": "Lower edge of the bin, seconds (the first bin also holds shorter times, down to 0).",
+    "latency_high_s": "Upper edge of the bin, seconds (200 bins per decade from 1e-7 s; the last bin also "
+    "holds longer times).",
+    "frames": "Processed frames whose time in the leg fell in the bin; over a group's total rows they sum "
+    "to groups.<name>.frames.processed.",
 }
 
 SUMMARY_KEYS: dict[str, str] = {

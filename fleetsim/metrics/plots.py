@@ -9,35 +9,32 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S, N_BINS  # noqa: E402
-
-_BIN_UPPER_MS = 10 ** (LOG10_MIN_S + (np.arange(N_BINS) + 1) / BINS_PER_DECADE) * 1e3
+import pandas as pd  # noqa: E402
 
 
-def latency_cdf(histograms: dict, scenario, ax=None):
-    """Empirical CDF of processed-frame latency per vehicle group, with deadlines."""
+def latency_cdf(runs: dict[str, tuple[pd.DataFrame, dict[str, float]]], title: str, ax=None):
+    """Empirical CDF of processed-frame latency per vehicle group, with deadlines (dotted).
+
+    ``runs`` maps a run label ("" for a single run) to its latency_histogram table and its
+    groups' deadlines in seconds.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
-    deadlines = {g.name: g.deadline for g in scenario.fleet.groups}
-    for name, counts in histograms.items():
-        total = counts.sum()
-        if total == 0:
-            continue
-        used = np.flatnonzero(counts)
-        lo, hi = used[0], used[-1] + 1
-        cdf = np.concatenate([[0.0], np.cumsum(counts[lo:hi]) / total])
-        edges = np.concatenate([[_BIN_UPPER_MS[lo] / 10 ** (1 / BINS_PER_DECADE)],
-                                _BIN_UPPER_MS[lo:hi]])
-        line, = ax.step(edges, cdf, where="post", label=name)
-        ax.axvline(deadlines[name] * 1e3, color=line.get_color(), linestyle=":", linewidth=1)
+    for run, (table, deadlines) in runs.items():
+        total = table[table["leg"] == "total"].sort_values("latency_low_s")
+        for name, rows in total.groupby("group", sort=False):
+            cdf = np.concatenate([[0.0], np.cumsum(rows["frames"].to_numpy()) / rows["frames"].sum()])
+            edges = np.concatenate([rows["latency_low_s"].to_numpy()[:1], rows["latency_high_s"].to_numpy()])
+            line, = ax.step(edges * 1e3, cdf, where="post", label=f"{run}: {name}" if run else name)
+            if name in deadlines:
+                ax.axvline(deadlines[name] * 1e3, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("capture-to-detection latency (ms); dotted: deadline")
     ax.set_ylabel("fraction of processed frames")
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="vehicle group")
-    ax.set_title(f"{scenario.name}: latency CDF")
+    ax.legend(title="run: group" if any(runs) else "vehicle group", fontsize=8)
+    ax.set_title(title)
     return ax
 
 
@@ -74,32 +71,50 @@ def uploads_and_versions(tables: dict, scenario, axes=None):
 
 _CONDITION_COLOURS = {"day": "#fff3c4", "dusk": "#f6c9a0", "night": "#9aa6c8"}
 _WEATHER_HATCH = {"rain": "///", "fog": "...", "snow": "xxx"}
+_NOVEL_HATCH = "oo"
+
+
+def _band(condition: str) -> tuple[str, str | None]:
+    """Face colour (time of day) and hatch (weather, novel objects) of a condition label."""
+    time_of_day, weather = condition.split("_")[:2]
+    hatch = _WEATHER_HATCH.get(weather, "") + (_NOVEL_HATCH if condition.endswith("_novel") else "")
+    return _CONDITION_COLOURS[time_of_day], hatch or None
+
+
+def time_axis(duration_s: float) -> tuple[float, str]:
+    """Seconds per plotted time unit and its axis label: minutes up to 3 h, hours beyond."""
+    return (60.0, "simulated time (min)") if duration_s <= 3 * 3600 else (3600.0, "simulated time (h)")
 
 
 def accuracy_over_time(tables: dict, ax=None):
-    """mAP@0.5 per accuracy window, with condition bands behind and model switches as lines."""
+    """mAP@0.5 per accuracy window, with condition bands behind, each version's first switch (red
+    dashed) and canary rollbacks (grey dotted)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4))
     windows = tables["accuracy_windows"]
+    unit, label = time_axis(float(windows["t_end_s"].max()) if len(windows) else 0.0)
     for row in windows.itertuples():
         if not row.condition:
             continue
-        time_of_day, weather = row.condition.split("_")[:2]
-        ax.axvspan(row.t_start_s / 60, row.t_end_s / 60, facecolor=_CONDITION_COLOURS[time_of_day], lw=0,
-                   edgecolor="grey", hatch=_WEATHER_HATCH.get(weather), alpha=0.8)
-    centre = (windows["t_start_s"] + windows["t_end_s"]) / 120
+        colour, hatch = _band(row.condition)
+        ax.axvspan(row.t_start_s / unit, row.t_end_s / unit, facecolor=colour, lw=0, edgecolor="grey",
+                   hatch=hatch, alpha=0.8)
+    centre = (windows["t_start_s"] + windows["t_end_s"]) / (2 * unit)
     ax.plot(centre, windows["map50"], marker="o", color="black", label="fleet mAP@0.5")
     swaps = tables["model_swaps"]
-    for version, t in swaps.groupby("to_version")["t_swap_s"].min().items():
-        ax.axvline(t / 60, color="tab:red", ls="--", lw=1)
-        ax.annotate(f"v{version}", (t / 60, 1.0), color="tab:red", fontsize=8, ha="left", va="top")
-    labels = sorted({c for c in windows["condition"] if c})
-    for label in labels:
-        time_of_day, weather = label.split("_")[:2]
-        ax.fill_between([], [], facecolor=_CONDITION_COLOURS[time_of_day], edgecolor="grey",
-                        hatch=_WEATHER_HATCH.get(weather), label=label)
+    rollback = swaps["rollback"].astype(bool)
+    for version, t in swaps[~rollback].groupby("to_version")["t_swap_s"].min().items():
+        ax.axvline(t / unit, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"v{version}", (t / unit, 1.0), color="tab:red", fontsize=8, ha="left", va="top")
+    for version, t in swaps[rollback].groupby("from_version")["t_swap_s"].min().items():
+        ax.axvline(t / unit, color="grey", ls=":", lw=1.5)
+        ax.annotate(f"v{version} rolled back", (t / unit, 0.93), color="grey", fontsize=7, ha="left",
+                    va="top")
+    for condition in sorted({c for c in windows["condition"] if c}):
+        colour, hatch = _band(condition)
+        ax.fill_between([], [], facecolor=colour, edgecolor="grey", hatch=hatch, label=condition)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("simulated time (min)")
+    ax.set_xlabel(label)
     ax.set_ylabel("mAP@0.5 of detected frames")
     ax.legend(fontsize=7, loc="lower left", ncol=2)
     return ax
