@@ -70,8 +70,8 @@ def _flatten(key: str, value):
 def hardware_predict(
     device: Annotated[str, typer.Argument(help="Device id.")],
     workload: Annotated[str, typer.Argument(help="Workload id, or a path to an .onnx file.")],
-    precision: Annotated[str | None, typer.Option(help="int8, fp16, bf16 or fp32 [default: int8 if "
-                                                  "calibrated, else the device's first].")] = None,
+    precision: Annotated[str | None, typer.Option(help="int8, fp16, bf16 or fp32 (default: int8 if "
+                                                  "calibrated, else the device's first).")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Inferences per call.")] = 1,
     throttled: Annotated[bool, typer.Option(
         help="At the device's sustained (thermally throttled) speed.")] = False,
