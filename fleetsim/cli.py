@@ -266,7 +266,10 @@ def _summary_table(summary: dict) -> Table:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (figures are only written to files: the Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     try:
         app()
     except KeyboardInterrupt:
