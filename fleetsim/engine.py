@@ -111,7 +111,8 @@ class _Run:
         self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
         self.store = SampleStore(self.env, scenario, catalog, self.log, lambda: self.detection.archive)
         seed = scenario.simulation.seed
-        self.registry = ModelRegistry(model, detector.threads, detector.batch_size)
+        # one-thread sessions: FleetDetection runs detector.threads of them at once on its workers
+        self.registry = ModelRegistry(model, 1, detector.batch_size)
         self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
         self.offloading = None
         if scenario.simulation.mode == "reference":

@@ -31,9 +31,14 @@ class CameraBank:
 
     def gaps(self, rows: np.ndarray, counters: np.ndarray) -> np.ndarray:
         """Gap before arrival number ``counters`` of cameras ``rows`` (same shapes)."""
-        u = counter_uniform(self.keys[rows], counters)
-        regular = -np.log(u) * self.period if self.poisson else np.full(u.shape, self.period)
-        return np.where(counters == 0, u * self.period, regular)
+        if self.poisson:
+            u = counter_uniform(self.keys[rows], counters)
+            return np.where(counters == 0, u * self.period, -np.log(u) * self.period)
+        gaps = np.full(counters.shape, self.period)
+        first = counters == 0  # periodic: only the phase is drawn
+        if first.any():
+            gaps[first] = counter_uniform(self.keys[rows[first]], 0) * self.period
+        return gaps
 
     def gap(self, row: int, k: int) -> float:
         """Scalar form of ``gaps`` for the one-event-per-frame reference path."""
@@ -43,9 +48,10 @@ class CameraBank:
         """Consume every arrival before ``t_end``.
 
         Returns ``(times, counters)`` of shape (cameras, K), padded with +inf / -1
-        where a camera has fewer than K arrivals in the span.
+        where a camera has fewer than K arrivals in the span (K: the most any camera has).
         """
         n = len(self.keys)
+        before = self.count.copy()
         rows = np.arange(n)
         blocks_t, blocks_k = [], []
         active = self.last < t_end
@@ -64,4 +70,5 @@ class CameraBank:
             active = active & (taken == width)  # a full block may have more to come
         if not blocks_t:
             return np.full((n, 0), np.inf), np.full((n, 0), -1, dtype=np.int64)
-        return np.concatenate(blocks_t, axis=1), np.concatenate(blocks_k, axis=1)
+        used = int((self.count - before).max(initial=0))  # each camera's arrivals are a prefix of its row
+        return np.concatenate(blocks_t, axis=1)[:, :used], np.concatenate(blocks_k, axis=1)[:, :used]

@@ -2,31 +2,61 @@
 
 Every camera's frames numbered ``phase + k * detect_every`` (phase drawn per camera)
 are rendered under the world's conditions at their capture time and run through the
-vehicle's current model with ONNX Runtime, batched across the whole fleet. Frames wait
-until a flush (an upload tick or the end of the run) takes every frame finished by
-then, so the vectorised and the one-event-per-frame paths detect the same batches.
+vehicle's current model with ONNX Runtime, batched across the whole fleet. Rendering and
+inference start on worker threads as soon as frames are offered (a frame's pixels and
+head outputs depend on the frame alone, never on its batch), while the simulation goes on;
+results are taken at a flush (an upload tick or the end of the run), which takes every
+frame finished by then, so the vectorised and the one-event-per-frame paths detect the
+same batches.
 Each detected frame's correctness is recorded; selection policies pick samples from
 them, within a per-vehicle rate cap (token bucket), and keep their pixels and truth.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50_by_group, match
 from fleetsim.detector.registry import ModelRegistry
+from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.detector.targets import decode
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
-from fleetsim.world import render
+from fleetsim.world import Conditions, render
+from fleetsim.world.render import FrameBatch as Rendered
 from fleetsim.world.scene import CLASSES
 from fleetsim.world.schedule import ConditionSchedule
 
 _FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
+JOB_FRAMES = 128
+"""Offered frames are handed to a worker once this many wait (and at every flush)."""
+Heads = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class _Offered:
+    """Frames handed to a worker: their fields, and (once it is done) their pixels and model heads."""
+
+    def __init__(self, fields: dict[str, np.ndarray], work: Future | tuple[Rendered, Heads]):
+        self.fields = fields
+        self._work = work
+
+    def rendered(self) -> tuple[Rendered, Heads]:
+        if isinstance(self._work, Future):
+            self._work = self._work.result()
+        return self._work
+
+    def take(self, rows: np.ndarray) -> _Offered:
+        """The frames ``rows`` of these (waits for the worker)."""
+        frames, heads = self.rendered()
+        return _Offered({k: v[rows] for k, v in self.fields.items()},
+                        (frames.subset(rows), tuple(h[rows] for h in heads)))
 
 
 class FleetDetection:
@@ -46,7 +76,9 @@ class FleetDetection:
         self.tokens = np.ones(len(vehicles))  # a vehicle may keep its first sample at once
         self.token_time = np.zeros(len(vehicles))
         self.archive = SampleArchive()
-        self._pending = {name: [] for name in _FIELDS}
+        self._waiting = {name: [] for name in _FIELDS}  # offered, not yet handed to a worker
+        self._offered: list[_Offered] = []
+        self._workers = ThreadPoolExecutor(scenario.detector.threads, thread_name_prefix="fleetsim-detect")
         self.records: list[dict[str, np.ndarray]] = []
         self.found: list[Detections] = []
         self.truth: list[GroundTruth] = []
@@ -57,23 +89,54 @@ class FleetDetection:
         return np.mod(counter, self.every) == self.phase[vehicle, camera]
 
     def offer(self, batch: FrameBatch) -> None:
-        """Queue the batch's detected frames until the next flush."""
+        """Hand the batch's detected frames to the workers (in jobs of ``JOB_FRAMES``)."""
         rows = np.flatnonzero(batch.detected)
+        if len(rows) == 0:
+            return
         for name in _FIELDS:
-            self._pending[name].append(getattr(batch, name)[rows])
+            self._waiting[name].append(getattr(batch, name)[rows])
+        if sum(len(a) for a in self._waiting["vehicle"]) >= JOB_FRAMES:
+            self._hand_over()
 
     def flush(self, now: float, select: bool = True) -> None:
-        """Detect every pending frame finished by ``now``; optionally select samples."""
-        pending = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self._pending.items()}
-        ready = pending["done_s"] <= now
-        for name in _FIELDS:
-            self._pending[name] = [pending[name][~ready]]
-        if not ready.any():
+        """Detect every offered frame finished by ``now``; optionally select samples."""
+        self._hand_over()
+        ready, later = [], []
+        for offered in self._offered:
+            done = offered.fields["done_s"] <= now
+            if done.all():
+                ready.append(offered)
+            elif done.any():
+                ready.append(offered.take(np.flatnonzero(done)))
+                later.append(offered.take(np.flatnonzero(~done)))
+            else:
+                later.append(offered)
+        self._offered = later
+        if not ready:
             return
-        frames = {k: v[ready] for k, v in pending.items()}
+        frames = {k: np.concatenate([r.fields[k] for r in ready]) for k in _FIELDS}
         order = np.lexsort((frames["counter"], frames["camera"], frames["vehicle"], frames["done_s"]))
         frames = {k: v[order] for k, v in frames.items()}
-        self._detect(frames, now if select else None)
+        rendered = Rendered.concat([r.rendered()[0] for r in ready]).subset(order)
+        heads = tuple(np.concatenate([r.rendered()[1][k] for r in ready])[order] for k in range(3))
+        self._detect(frames, rendered, heads, now if select else None)
+
+    def _hand_over(self) -> None:
+        """Start rendering and inference of the waiting frames on a worker."""
+        if not self._waiting["vehicle"]:
+            return
+        fields = {k: np.concatenate(v).astype(np.float64 if k.endswith("_s") else np.int64)
+                  for k, v in self._waiting.items()}
+        self._waiting = {name: [] for name in _FIELDS}
+        vehicle, camera, counter = fields["vehicle"], fields["camera"], fields["counter"]
+        conditions = self.schedule.at(fields["capture_s"], self.region[vehicle])
+        with np.errstate(over="ignore"):
+            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
+        version = fields["model_version"]
+        models = {int(v): self.registry.detector(int(v)) for v in np.unique(version)}
+        work = self._workers.submit(_render_and_run, keys, conditions, self.scenario.world.frame_size,
+                                    version, models)
+        self._offered.append(_Offered(fields, work))
 
     def mean_confidence(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                         version: int | None = None) -> float:
@@ -102,17 +165,13 @@ class FleetDetection:
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
+        self._workers.shutdown()
 
-    def _detect(self, f: dict[str, np.ndarray], now: float | None) -> None:
-        vehicle = f["vehicle"].astype(np.int64)
-        camera = f["camera"].astype(np.int64)
-        counter = f["counter"].astype(np.int64)
-        conditions = self.schedule.at(f["capture_s"], self.region[vehicle])
-        with np.errstate(over="ignore"):
-            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
+    def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:
+        vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]
+        conditions = frames.conditions
         detector = self.scenario.detector
-        frames = render(keys, conditions, size=self.scenario.world.frame_size, threads=detector.threads)
-        found = _per_version(self.registry, frames.images, f["model_version"].astype(np.int64))
+        found = _per_version(heads, f["model_version"])
         truth = GroundTruth(frames.frame, frames.cls, frames.box)
         offset = self.frames_done
         is_tp = match(found, truth)
@@ -125,7 +184,7 @@ class FleetDetection:
         record = {
             "vehicle": vehicle, "camera": camera, "counter": counter,
             "capture_s": f["capture_s"], "done_s": f["done_s"],
-            "model_version": f["model_version"].astype(np.int64),
+            "model_version": f["model_version"],
             "condition": conditions.label_codes(),
             "objects": np.bincount(truth.frame, minlength=n),
             "found": np.bincount(found.frame[kept], minlength=n),
@@ -173,11 +232,26 @@ def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np
     return inside
 
 
-def _per_version(registry: ModelRegistry, images: np.ndarray, version: np.ndarray) -> Detections:
-    """Run each frame through the model version its vehicle had when it captured it."""
+def _render_and_run(keys: np.ndarray, conditions: Conditions, size: tuple[int, int], version: np.ndarray,
+                    models: dict[int, OnnxDetector]) -> tuple[Rendered, Heads]:
+    """A worker's job: render the frames, and run each through its model version."""
+    frames = render(keys, conditions, size=size, threads=1)
+    heads = None
+    for v, model in models.items():
+        rows = np.flatnonzero(version == v)
+        out = model.heads(frames.images[rows])
+        if heads is None:
+            heads = tuple(np.empty((len(keys),) + h.shape[1:], h.dtype) for h in out)
+        for whole, part in zip(heads, out, strict=True):
+            whole[rows] = part
+    return frames, heads
+
+
+def _per_version(heads: Heads, version: np.ndarray) -> Detections:
+    """Decode each version's frames on their own, in version order (as the detector's ``detect``)."""
     parts = []
     for v in np.unique(version):
         rows = np.flatnonzero(version == v)
-        d = registry.detector(int(v)).detect(images[rows])
+        d = decode(*(h[rows] for h in heads))
         parts.append(Detections(rows[d.frame], d.cls, d.score, d.box))
     return Detections.concat(parts)

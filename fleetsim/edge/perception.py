@@ -11,6 +11,8 @@ Two interchangeable implementations feed the same ``FrameLedger`` and sample que
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import simpy
 
@@ -22,6 +24,9 @@ from fleetsim.edge.offload import Offloading
 from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.metrics.ledger import FrameBatch, FrameLedger
 from fleetsim.rng import component_key
+
+WORKERS = 2
+"""Threads computing onboard groups' frames (numpy releases the GIL on whole arrays)."""
 
 
 class _GroupFrames:
@@ -62,14 +67,24 @@ class VectorisedPerception:
         self.ledger = ledger
         self.duration_s = duration_s
         self.time = 0.0
+        self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="fleetsim-frames")
 
     def advance_to(self, t: float) -> None:
-        """Compute every frame captured before ``t`` (capped at the run's end)."""
+        """Compute every frame captured before ``t`` (capped at the run's end).
+
+        Onboard groups are computed on worker threads (each touches only its own queues and
+        cameras); frames are recorded and offloaded groups submitted here, in group order.
+        """
         t = min(t, self.duration_s)
         if t <= self.time:
             return
-        for frames, queue in zip(self.groups, self.queues, strict=True):
-            self._advance_group(frames, queue, t)
+        onboard = [self._workers.submit(self._onboard_frames, frames, queue, t)
+                   if frames.members.spec.placement == "onboard" else None
+                   for frames, queue in zip(self.groups, self.queues, strict=True)]
+        for frames, work in zip(self.groups, onboard, strict=True):
+            batch = self._offloaded_frames(frames, t) if work is None else work.result()
+            if batch is not None:
+                self._record(batch)
         self._release_offloaded(t)
         self.time = t
 
@@ -77,6 +92,7 @@ class VectorisedPerception:
         """Compute the frames up to the end of the run, and let offloaded ones finish."""
         self.advance_to(self.duration_s)
         self._release_offloaded(np.inf)
+        self._workers.shutdown()
 
     def _release_offloaded(self, t: float) -> None:
         if self.offloading is None:
@@ -90,35 +106,32 @@ class VectorisedPerception:
         self.ledger.add(batch)
         self.detection.offer(batch)
 
-    def _advance_group(self, frames: _GroupFrames, queue: QueueState, t: float) -> None:
+    def _offloaded_frames(self, frames: _GroupFrames, t: float) -> FrameBatch | None:
+        """Send the group's frames captured before ``t`` to their remote servers."""
+        members = frames.members
+        times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
+        if times.shape[1] == 0:
+            return None
+        versions = np.array([v.model_version for v in members.vehicles])
+        return self.offloading.submit(members, {
+            "vehicle": np.broadcast_to(members.indices[:, None], times.shape), "camera": camera,
+            "counter": counters, "capture_s": times,
+            "model_version": np.broadcast_to(versions[:, None], times.shape)})
+
+    def _onboard_frames(self, frames: _GroupFrames, queue: QueueState, t: float) -> FrameBatch | None:
+        """The group's frames captured before ``t``, through its vehicles' accelerator queues."""
         members = frames.members
         n = len(members.vehicles)
-        taken = [bank.take_until(t) for bank in frames.banks]
-        times = np.concatenate([tm for tm, _ in taken], axis=1)
-        counters = np.concatenate([k for _, k in taken], axis=1)
-        camera = np.concatenate(
-            [np.full(tm.shape, c) for c, (tm, _) in enumerate(taken)], axis=1
-        )
+        times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
         if times.shape[1] == 0:
-            return
-        order = np.argsort(times, axis=1, kind="stable")
-        times = np.take_along_axis(times, order, axis=1)
-        counters = np.take_along_axis(counters, order, axis=1)
-        camera = np.take_along_axis(camera, order, axis=1)
-        if members.spec.placement != "onboard":
-            versions = np.array([v.model_version for v in members.vehicles])
-            self._record(self.offloading.submit(members, {
-                "vehicle": np.broadcast_to(members.indices[:, None], times.shape), "camera": camera,
-                "counter": counters, "capture_s": times,
-                "model_version": np.broadcast_to(versions[:, None], times.shape)}))
-            return
+            return None
         service, throttled = frames.service_s(times)
         served = serve(queue, times, service, frames.outages)
         valid = np.isfinite(times)
         local = np.broadcast_to(np.arange(n)[:, None], times.shape)[valid]
         index = members.indices[local]
         processed = served.admitted[valid]
-        batch = FrameBatch(
+        return FrameBatch(
             vehicle=index,
             camera=camera[valid],
             counter=counters[valid],
@@ -131,7 +144,18 @@ class VectorisedPerception:
             model_version=np.array([v.model_version for v in members.vehicles])[local],
             detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
         )
-        self._record(batch)
+
+
+def _merged(taken: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each vehicle's frames of all its cameras in capture order: times, counters, camera index."""
+    if len(taken) == 1:  # one camera: already in order
+        times, counters = taken[0]
+        return times, counters, np.zeros(times.shape, dtype=np.int64)
+    times = np.concatenate([tm for tm, _ in taken], axis=1)
+    counters = np.concatenate([k for _, k in taken], axis=1)
+    camera = np.concatenate([np.full(tm.shape, c) for c, (tm, _) in enumerate(taken)], axis=1)
+    order = np.argsort(times, axis=1, kind="stable")
+    return tuple(np.take_along_axis(a, order, axis=1) for a in (times, counters, camera))
 
 
 class ReferencePerception:

@@ -100,12 +100,13 @@ def _serve_idle(state, rows, arrivals, ends, valid, admitted, start, departure) 
     width = state.recent.shape[1]
     order = (state.slot[rows, None] + np.arange(width)) % width
     history = np.take_along_axis(state.recent[rows], order, axis=1)  # oldest first
-    fresh = np.where(ok, ends[rows], -np.inf)
-    # keep the last `width` admitted departures: sort pushes -inf padding to the front
-    merged = np.sort(np.concatenate([history, fresh], axis=1), axis=1)[:, -width:]
+    # keep the last `width` admitted departures: the history, then this stretch's (a prefix of
+    # each row, later than every earlier departure), so the newest `width` end at position count
+    counts = ok.sum(axis=1)
+    merged = np.concatenate([history, ends[rows]], axis=1)
+    merged = np.take_along_axis(merged, counts[:, None] + np.arange(width), axis=1)
     state.recent[rows] = merged
     state.slot[rows] = 0
-    counts = ok.sum(axis=1)
     last = np.where(counts > 0, merged[:, -1], state.last_departure[rows])
     state.last_departure[rows] = last
 

@@ -60,16 +60,34 @@ FRAME_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s"
 
 
 NS = 1e9
+_FLAGS = ("processed", "failed", "late", "detected", "throttled")
+"""Bits of a frame's state code: (cell << 5) | flags, counted in one bincount."""
+_CODES = np.arange(1 << len(_FLAGS))
+_COUNTED = np.stack([  # (code, counter): 1 where a frame with that state code counts, in COUNTERS order
+    np.ones_like(_CODES), _CODES & 1, (_CODES & 3) == 0, *((_CODES >> b) & 1 for b in range(1, len(_FLAGS))),
+], axis=1).astype(np.int64)
 
 
 def _whole_ns(seconds: np.ndarray) -> np.ndarray:
-    return np.round(seconds * NS)
+    ns = seconds * NS
+    return np.round(ns, out=ns)
+
+
+def _ns_per_cell(cell: np.ndarray, done: np.ndarray, seconds: np.ndarray, span: int) -> np.ndarray:
+    """Whole nanoseconds of the ``done`` frames' ``seconds``, summed per cell (exact in any order)."""
+    ns = _whole_ns(seconds)
+    ns[~done] = 0.0
+    return np.bincount(cell, ns, minlength=span)
 
 
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
-    """Index of the log-spaced latency bin of each latency."""
-    raw = np.floor((np.log10(np.maximum(latency_s, 1e-300)) - LOG10_MIN_S) * BINS_PER_DECADE)
-    return np.clip(raw, 0, N_BINS - 1).astype(np.int64)
+    """Index of the log-spaced latency bin of each latency (computed in place on one buffer)."""
+    raw = np.maximum(latency_s, 1e-300)
+    np.log10(raw, out=raw)
+    raw -= LOG10_MIN_S
+    raw *= BINS_PER_DECADE
+    np.floor(raw, out=raw)
+    return np.clip(raw, 0, N_BINS - 1, out=raw).astype(np.int64)
 
 
 def histogram_quantile(counts: np.ndarray, q: float) -> float:
@@ -110,26 +128,29 @@ class FrameLedger:
         self._frames: list[FrameBatch] = []
 
     def add(self, batch: FrameBatch) -> None:
-        """Fold one batch of frames into the aggregates."""
+        """Fold one batch of frames into the aggregates (counted over the span of cells it touches)."""
         if len(batch.vehicle) == 0:
             return
         v = batch.vehicle
         window = np.minimum((batch.capture_s // self.window_s).astype(np.int64), self.windows - 1)
         cell = window * self.layout.vehicles + v
-        size = len(self.counts["generated"])
+        lo = int(cell.min())
+        cell -= lo
+        span = int(cell.max()) + 1
+        cells = slice(lo, lo + span)
         latency = batch.done_s - batch.capture_s
         done = batch.processed
         late = done & (latency > self.layout.deadline_s[v])
-        for name, mask in (("generated", None), ("processed", done),
-                           ("dropped", ~done & ~batch.failed), ("failed", batch.failed),
-                           ("late", late), ("detected", batch.detected),
-                           ("throttled", batch.throttled)):
-            weights = None if mask is None else mask.astype(np.int64)
-            self.counts[name] += np.bincount(cell, weights=weights, minlength=size).astype(np.int64)
-        self.sums["latency_sum_s"] += np.bincount(cell[done], _whole_ns(latency[done]), minlength=size)
+        code = cell << len(_FLAGS)
+        for bit, flag in enumerate((done, batch.failed, late, batch.detected, batch.throttled)):
+            code |= flag.astype(np.int64) << bit
+        per_code = np.bincount(code, minlength=span << len(_FLAGS)).reshape(span, -1)
+        for name, counted in zip(self.COUNTERS, (per_code @ _COUNTED).T, strict=True):
+            self.counts[name][cells] += counted
+        self.sums["latency_sum_s"][cells] += _ns_per_cell(cell, done, latency, span)
         service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
-        self.sums["busy_s"] += np.bincount(cell[done], _whole_ns(service[done]), minlength=size)
-        np.maximum.at(self.latency_max_s, cell[done], latency[done])
+        self.sums["busy_s"][cells] += _ns_per_cell(cell, done, service, span)
+        np.maximum.at(self.latency_max_s[cells], cell, np.where(done, latency, -np.inf))
         group = self.layout.group[v[done]]
         flat = group * N_BINS + histogram_bin(latency[done])
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(

@@ -1,0 +1,134 @@
+"""Scale benchmark: a fleet's whole day with real detection and retraining, and a large fleet's
+per-frame timing path, each in its own subprocess so each peak memory is its own.
+
+* ``day``: ``--vehicles`` (100) vehicles for ``--hours`` (24) simulated hours, one 30 fps camera
+  each, on the quickstart's network and routes (5G, LTE, gaps, depot WiFi) under a full day of
+  conditions (night, a fog spell, novel objects). Onboard Coral, Orin Nano and Raspberry Pi
+  accelerators (the Pi saturates and drops frames). One frame per camera in 300 (every 10 s) is
+  rendered and really run through the int8 detector; up to 6 samples per vehicle and hour upload
+  every minute, and a periodic policy really fine-tunes the detector every ``--retrain-every``
+  (4 h: five jobs in a day) on its newest 128 samples plus 128 replayed frames, for 2 epochs.
+* ``timing``: ``--timing-vehicles`` (10,000) vehicles for ``--timing-minutes`` (10) minutes of
+  the per-frame path alone: queueing and the energy/latency ledger, uploads on the network, no
+  real detection and no retraining.
+
+    .venv/bin/python -m benchmarks.fleet_day [--part both|day|timing] [--vehicles 100] [--hours 24]
+
+The last line is ``fleet_day: wall_s=... peak_rss_mib=... frames_per_s=... inferences_per_s=...``
+(targets: 10 min and 2 GiB); ``fleet_timing: ...`` comes before it (target: 60 s). Wall time
+covers ``fleetsim.run`` (building, simulating and assembling results; nothing is saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import fleetsim
+from fleetsim.hardware.catalog import load_catalog
+from fleetsim.paths import scenario_file
+from fleetsim.scenario.loader import load_scenario
+from fleetsim.scenario.models import Scenario
+
+SAMPLES_PER_HOUR = "6 / h"  # per vehicle: the run keeps every sample's pixels (28 kB each) in memory
+NEVER = 10**9  # detect_every that detects no frame within the timing run
+GROUPS = (  # (quickstart group, accelerator, share of the fleet)
+    ("urban_coral", "coral_usb", 0.4),
+    ("highway_orin", "jetson_orin_nano", 0.4),
+    ("legacy_rpi", "rpi4_cpu", 0.2),
+)
+
+
+def _fleet(data: dict, vehicles: int) -> None:
+    """Resize the quickstart's groups to ``vehicles`` in all, one 30 fps front camera each."""
+    groups = {g["name"]: g for g in data["fleet"]["groups"]}
+    counts = [max(1, round(vehicles * share)) for _, _, share in GROUPS]
+    counts[0] += vehicles - sum(counts)
+    data["fleet"]["groups"] = []
+    for (name, accelerator, _), count in zip(GROUPS, counts, strict=True):
+        group = groups[name]
+        group.update(count=count, accelerator=accelerator, cameras=group["cameras"][:1])
+        group["uploads"]["max_rate"] = SAMPLES_PER_HOUR
+        data["fleet"]["groups"].append(group)
+
+
+def _base(vehicles: int, duration: str) -> dict:
+    data = load_scenario(scenario_file("quickstart"), load_catalog()).model_dump(mode="json")
+    data["name"] = "fleet_day_benchmark"
+    data["simulation"]["duration"] = duration
+    data["outputs"]["plots"] = False
+    _fleet(data, vehicles)
+    return data
+
+
+def day_scenario(vehicles: int, hours: float, retrain_every: str) -> Scenario:
+    """The whole-day scenario: real detection every 10 s per camera and periodic retraining."""
+    data = _base(vehicles, f"{hours} h")
+    data["detector"]["detect_every"] = 300
+    data["world"]["conditions"] = {
+        "diurnal": {"start_clock": "6 h", "sunrise": "6 h", "sunset": "20 h"},  # nightfall at 14 h
+        "weather": [{"weather": "fog", "start": "3 h", "duration": "3 h", "intensity": 0.7,
+                     "regions": ["highway"]}],
+        "novelty": {"onset": "18 h", "level": 0.5, "regions": ["city"]},
+    }
+    data["cloud"]["retraining"].update(interval=retrain_every, epochs=2)
+    data["cloud"]["fine_tune"] = {"max_samples": 128, "replay": 1.0}
+    return Scenario.model_validate(data)
+
+
+def timing_scenario(vehicles: int, minutes: float) -> Scenario:
+    """The per-frame path alone: no real detection, no retraining; uploads still tick."""
+    data = _base(vehicles, f"{minutes} min")
+    data["detector"]["detect_every"] = NEVER
+    data["cloud"]["retraining"] = {"kind": "never"}
+    return Scenario.model_validate(data)
+
+
+def measure(part: str, args: argparse.Namespace) -> None:
+    """Run one part in this process and print its line."""
+    scenario = (day_scenario(args.vehicles, args.hours, args.retrain_every) if part == "day"
+                else timing_scenario(args.timing_vehicles, args.timing_minutes))
+    load_catalog()  # parsed once per process; not part of the run
+    started, cpu = time.perf_counter(), time.process_time()
+    results = fleetsim.run(scenario)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    frames = results.summary["frames"]
+    retraining = results.summary["retraining"]
+    vehicles = sum(g.count for g in scenario.fleet.groups)
+    print(f"{part}: vehicles={vehicles} simulated_s={scenario.simulation.duration:.0f} "
+          f"frames={frames['generated']} detected={frames['detected']} dropped={frames['dropped']} "
+          f"retrainings={retraining['jobs']} released={retraining['models_released']} "
+          f"cpu_s={cpu:.1f} load={os.getloadavg()[0]:.1f}")
+    if part == "day":
+        print(f"fleet_day: wall_s={wall:.1f} peak_rss_mib={peak_mib:.0f} frames_per_s="
+              f"{frames['generated'] / wall:,.0f} inferences_per_s={frames['detected'] / wall:,.0f}")
+    else:
+        print(f"fleet_timing: wall_s={wall:.1f} peak_rss_mib={peak_mib:.0f} "
+              f"frames_per_s={frames['generated'] / wall:,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("both", "day", "timing"), default="both")
+    parser.add_argument("--vehicles", type=int, default=100)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--retrain-every", default="4 h")
+    parser.add_argument("--timing-vehicles", type=int, default=10_000)
+    parser.add_argument("--timing-minutes", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.part != "both":
+        measure(args.part, args)
+        return
+    for part in ("timing", "day"):  # each in a fresh process: its own peak RSS, no shared caches
+        command = [sys.executable, "-m", "benchmarks.fleet_day", *sys.argv[1:], "--part", part]
+        subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    main()
