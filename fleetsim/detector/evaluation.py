@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 PAIR_CHUNK = 1 << 16  # candidate pairs whose IoU is computed at once (keeps temporaries in cache)
+MATCH_FRAMES = 1 << 14  # frames matched at once: bounds the temporaries of a long run's detections
 
 
 def _coerce(obj: object, dtypes: dict[str, type]) -> None:
@@ -136,10 +137,27 @@ def match(dets: Detections, truth: GroundTruth, iou_threshold: float = 0.5) -> n
     may still match another free box. Duplicates, wrong classes and boxes in empty frames are false
     positives.
     """
+    is_tp = np.zeros(len(dets.frame), dtype=bool)
+    if len(dets.frame) == 0 or len(truth.frame) == 0:
+        return is_tp
+    # Matching never crosses frames, so blocks of frames match alone (original order kept within each).
+    det_order, truth_order = (np.argsort(rows.frame, kind="stable") for rows in (dets, truth))
+    det_frame, truth_frame = dets.frame[det_order], truth.frame[truth_order]
+    edges = np.arange(det_frame[0], det_frame[-1] + MATCH_FRAMES + 1, MATCH_FRAMES)
+    det_cut, truth_cut = np.searchsorted(det_frame, edges), np.searchsorted(truth_frame, edges)
+    for block in range(len(edges) - 1):
+        d = det_order[det_cut[block]:det_cut[block + 1]]
+        t = truth_order[truth_cut[block]:truth_cut[block + 1]]
+        if len(d) and len(t):
+            is_tp[d] = _match_block(Detections(dets.frame[d], dets.cls[d], dets.score[d], dets.box[d]),
+                                    GroundTruth(truth.frame[t], truth.cls[t], truth.box[t]), iou_threshold)
+    return is_tp
+
+
+def _match_block(dets: Detections, truth: GroundTruth, iou_threshold: float) -> np.ndarray:
+    """``match`` on detections and truth that both hold at least one row."""
     n, m = len(dets.frame), len(truth.frame)
     is_tp = np.zeros(n, dtype=bool)
-    if n == 0 or m == 0:
-        return is_tp
     det_group, truth_group = _group_ids(dets, truth)
     ranked = _by_key_then_score(det_group, dets.score)
     group_ranked = det_group[ranked]
