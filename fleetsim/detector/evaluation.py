@@ -30,7 +30,10 @@ class _Rows:
 
     @classmethod
     def concat(cls, parts: list) -> _Rows:
-        """One set holding ``parts`` row after row (frame indices kept); empty for no parts."""
+        """One set holding ``parts`` row after row (frame indices kept); empty for no parts, the
+        part itself (not a copy) for one."""
+        if len(parts) == 1:
+            return parts[0]
         names = [f.name for f in fields(cls)]
         return cls(*(np.concatenate([getattr(p, n) for p in parts]) if parts else [] for n in names))
 
@@ -229,20 +232,26 @@ def _mean_present(aps: np.ndarray) -> float:
     return float(aps[present].mean()) if present.any() else float("nan")
 
 
-def map50(dets: Detections, truth: GroundTruth, n_classes: int) -> dict[str, float | list[float]]:
-    """{"map50": mean AP over classes with at least one truth box (NaN if none), "ap50": per-class APs}."""
-    aps = _class_aps(dets.cls, dets.score, match(dets, truth, 0.5), truth.cls, n_classes)
+def map50(dets: Detections, truth: GroundTruth, n_classes: int,
+          is_tp: np.ndarray | None = None) -> dict[str, float | list[float]]:
+    """{"map50": mean AP over classes with at least one truth box (NaN if none), "ap50": per-class APs}.
+
+    ``is_tp``: ``match(dets, truth)`` when the caller has it already.
+    """
+    is_tp = match(dets, truth, 0.5) if is_tp is None else is_tp
+    aps = _class_aps(dets.cls, dets.score, is_tp, truth.cls, n_classes)
     return {"map50": _mean_present(aps), "ap50": [float(ap) for ap in aps]}
 
 
 def map50_by_group(dets: Detections, truth: GroundTruth, frame_group: np.ndarray, group_names: list[str],
-                   n_classes: int) -> dict[str, float]:
+                   n_classes: int, is_tp: np.ndarray | None = None) -> dict[str, float]:
     """{group name: mAP@0.5 on that group's frames} for groups with at least one truth box.
 
-    ``frame_group[f]`` is the group index of frame ``f``. Matching is per frame, so it runs once.
+    ``frame_group[f]`` is the group index of frame ``f``. Matching is per frame, so it runs once
+    (or not at all when the caller passes ``is_tp = match(dets, truth)``).
     """
     frame_group = np.asarray(frame_group, dtype=np.int64)
-    is_tp = match(dets, truth, 0.5)
+    is_tp = match(dets, truth, 0.5) if is_tp is None else is_tp
     det_group, truth_group = frame_group[dets.frame], frame_group[truth.frame]
     out: dict[str, float] = {}
     for g, name in enumerate(group_names):

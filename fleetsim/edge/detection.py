@@ -166,6 +166,7 @@ class FleetDetection:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
         self._workers.shutdown()
+        self.found, self.truth = [Detections.concat(self.found)], [GroundTruth.concat(self.truth)]
 
     def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:
         vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
-from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group
+from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group, match
 from fleetsim.metrics.columns import DETECTION_COLUMNS
 from fleetsim.metrics.summary import finite_or_none
 from fleetsim.world.conditions import all_labels
@@ -24,6 +26,11 @@ class AccuracyRecord:
 
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
+
+    @cached_property
+    def is_tp(self) -> np.ndarray:
+        """Which detections are true positives (matched once, for every figure below)."""
+        return match(self.found, self.truth, 0.5)
 
     def table(self, vehicle_names: list[str], group_names: list[str],
               vehicle_group: np.ndarray) -> pd.DataFrame:
@@ -47,12 +54,14 @@ class AccuracyRecord:
         if not len(self):
             return {"frames": 0, "map50_mean": None, "map50_by_condition": {}, "map50_by_version": {}}
         labels = all_labels()
-        by_condition = map50_by_group(self.found, self.truth, self.frames["condition"], labels, len(CLASSES))
+        by_condition = map50_by_group(self.found, self.truth, self.frames["condition"], labels, len(CLASSES),
+                                      self.is_tp)
         versions = np.unique(self.frames["model_version"])
         index = np.searchsorted(versions, self.frames["model_version"])
-        by_version = map50_by_group(self.found, self.truth, index, [str(v) for v in versions], len(CLASSES))
-        return {"frames": len(self),
-                "map50_mean": finite_or_none(map50(self.found, self.truth, len(CLASSES))["map50"]),
+        by_version = map50_by_group(self.found, self.truth, index, [str(v) for v in versions], len(CLASSES),
+                                    self.is_tp)
+        mean = map50(self.found, self.truth, len(CLASSES), self.is_tp)["map50"]
+        return {"frames": len(self), "map50_mean": finite_or_none(mean),
                 "map50_by_condition": {k: finite_or_none(v) for k, v in sorted(by_condition.items())},
                 "map50_by_version": {k: finite_or_none(v) for k, v in by_version.items()}}
 
@@ -65,7 +74,8 @@ class AccuracyRecord:
         if not len(self):
             return out
         window = np.minimum((self.frames["capture_s"] // window_s).astype(np.int64), count - 1)
-        scores = map50_by_group(self.found, self.truth, window, [str(w) for w in range(count)], len(CLASSES))
+        scores = map50_by_group(self.found, self.truth, window, [str(w) for w in range(count)], len(CLASSES),
+                                self.is_tp)
         labels = np.array(all_labels(), dtype=object)
         for w in np.unique(window):
             rows = window == w
