@@ -14,7 +14,6 @@ loads this file and calls the same functions on in-memory results.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -22,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from fleetsim.report.run_folder import load_run
 
 HERE = Path(__file__).resolve().parent
 STRATEGIES = ("cpu_cpu", "tpu_train_gpu_edge", "gpu_gpu", "gpu_train_edgetpu")
@@ -172,10 +172,8 @@ def markdown(rows: Mapping[str, Mapping], where: Mapping[str, Mapping], metrics=
 
 def read_run(run_dir: Path) -> tuple[dict, dict]:
     """(figures, where it trains and infers) of one saved run folder."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    jobs = pd.read_parquet(run_dir / "tables" / "training_jobs.parquet")
-    scenario = yaml.safe_load((run_dir / "scenario.resolved.yaml").read_text())
-    return figures(summary, jobs), describe(scenario)
+    run = load_run(run_dir)
+    return figures(run.summary, run.table("training_jobs")), describe(run.scenario)
 
 
 def run_missing(out: Path, names=STRATEGIES) -> None:
