@@ -179,7 +179,7 @@ def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log
                         "latency_legs", "inference_servers", "latency_histogram", *DETECTION_COLUMNS)
     }
     store, labeling, tables["sample_conditions"] = store_figures(tables)
-    accuracy = AccuracyRecord(detection.records, detection.found, detection.truth)
+    accuracy = AccuracyRecord(detection.records, detection.found, detection.objects)
     tables["detections"] = accuracy.table(ledger.layout.vehicle_names, ledger.layout.group_names,
                                           ledger.layout.group)
     tables["accuracy_windows"] = accuracy.windows(scenario.outputs.accuracy_window,

@@ -221,13 +221,17 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
     ids = sim.store.sample_ids  # the labelled ones (no retention limit: all of them)
     assert sim.store.received == at_horizon["samples_uploaded"] > 0
     assert len(ids) == sim.store.labelled > 0
-    samples = sim.detection.archive.frames(np.array(ids))
+    samples = sim.store.frames(np.array(ids))  # the cloud holds their pixels now
     assert samples.images.shape == (len(ids), 96, 96, 3) and samples.images.dtype == np.uint8
-    records = {k: np.concatenate([r[k] for r in sim.detection.records]) for k in ("selected", "objects")}
-    kept = sim.detection.archive.frames(np.arange(len(sim.detection.archive)))
-    assert len(kept) == records["selected"].sum()
-    assert len(kept.box) == records["objects"][records["selected"]].sum()  # every object's box travels along
     assert (samples.images.reshape(len(ids), -1).std(axis=1) > 0).all()  # real pictures, not blanks
+    objects = sim.log.frame("labels", ["sample", "objects"]).set_index("sample")["objects"]
+    assert len(samples.box) == objects.loc[ids].sum()  # annotators label every object's box
+    selected = np.concatenate([r["selected"] for r in sim.detection.records]).sum()
+    assert len(sim.detection.archive) == selected  # one sample id per selected frame
+    waiting = sum(len(v.samples) + v.samples_in_flight for v in sim.vehicles)
+    assert sim.detection.archive.held == waiting  # uploaded and evicted samples' pixels were let go
+    with pytest.raises(ValueError, match="released"):
+        sim.detection.archive.frames(np.array(ids[:1]))
 
 
 def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalog):

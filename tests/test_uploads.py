@@ -11,21 +11,17 @@ from fleetsim.scenario.models import Scenario
 from tests.conftest import small_scenario_data, with_overrides
 
 
-def _filled(eviction: str) -> UploadBuffer:
-    buffer = UploadBuffer(capacity_bytes=3 * 100.0, sample_bytes=100.0, eviction=eviction)
-    buffer.add(np.arange(5.0), np.arange(10, 15), np.array([0.5, 0.9, 0.1, 0.7, 0.3]))
-    return buffer
-
-
 @pytest.mark.parametrize("eviction, kept", [
     ("oldest", [12, 13, 14]),           # the two oldest went
     ("newest", [10, 11, 12]),           # the last two never got in
     ("lowest_priority", [10, 11, 13]),  # 13 (0.7) pushed out 12 (0.1); 14 (0.3) was the least informative
 ])
 def test_a_full_buffer_evicts_by_its_policy_and_counts(eviction, kept):
-    buffer = _filled(eviction)
+    buffer = UploadBuffer(capacity_bytes=3 * 100.0, sample_bytes=100.0, eviction=eviction)
+    evicted = buffer.add(np.arange(5.0), np.arange(10, 15), np.array([0.5, 0.9, 0.1, 0.7, 0.3]))
     assert sorted(buffer.sample_id) == kept
     assert len(buffer) == 3 and buffer.evicted == 2
+    assert sorted(evicted + kept) == list(range(10, 15))  # the caller learns which ids left
 
 
 def test_uploads_take_the_highest_priority_first_within_the_batch():

@@ -54,7 +54,7 @@ class SampleStore:
             return
         self.received += len(sample_ids)
         group = vehicle.spec.name
-        truth = self.archive().frames(np.asarray(sample_ids))
+        truth = self.archive().take(np.asarray(sample_ids))
         conditions = truth.conditions.labels()
         for sample, condition in zip(sample_ids, conditions, strict=True):
             self.log.record("store_samples", sample=int(sample), vehicle=vehicle.name, group=group,

@@ -8,13 +8,23 @@ from fleetsim.world import FrameBatch
 
 
 class SampleArchive:
-    """Append-only store of selected frames; ``frames(ids)`` gives them back as one FrameBatch."""
+    """Frames kept as samples, from selection until they leave the vehicle.
+
+    ``add`` keeps frames and gives their sample ids; ``frames(ids)`` gives them back as one
+    FrameBatch; ``release(ids)`` forgets samples that left (uploaded or evicted), so a long
+    run holds only the pixels still waiting on vehicles. Ids are never reused.
+    """
 
     def __init__(self) -> None:
-        self._samples: list[FrameBatch] = []  # one frame each, pixels copied out of the render buffer
+        self._samples: list[FrameBatch | None] = []  # one frame each; None once released
 
     def __len__(self) -> int:
         return len(self._samples)
+
+    @property
+    def held(self) -> int:
+        """Samples whose pixels are still kept."""
+        return sum(s is not None for s in self._samples)
 
     def add(self, frames: FrameBatch, rows: np.ndarray) -> np.ndarray:
         """Keep frames ``rows`` of ``frames``; return their new sample ids."""
@@ -28,4 +38,18 @@ class SampleArchive:
     def frames(self, ids: np.ndarray) -> FrameBatch:
         if len(ids) == 0:
             raise ValueError("no sample ids given")
+        gone = [int(i) for i in ids if self._samples[i] is None]
+        if gone:
+            raise ValueError(f"samples {gone[:5]} were released (uploaded or evicted) already")
         return FrameBatch.concat([self._samples[i] for i in ids])
+
+    def take(self, ids: np.ndarray) -> FrameBatch:
+        """Samples ``ids``, released as they are handed over (their upload reached the cloud)."""
+        frames = self.frames(ids)
+        self.release(ids)
+        return frames
+
+    def release(self, ids) -> None:
+        """Forget samples ``ids``: their pixels are no longer held."""
+        for i in ids:
+            self._samples[i] = None

@@ -19,7 +19,8 @@ def _coerce(obj: object, dtypes: dict[str, type]) -> None:
     """Cast a frozen dataclass's columns to their dtypes; they must have one length."""
     for name, dtype in dtypes.items():
         object.__setattr__(obj, name, np.asarray(getattr(obj, name), dtype=dtype))
-    object.__setattr__(obj, "box", obj.box.reshape(-1, 4))
+    if "box" in dtypes:
+        object.__setattr__(obj, "box", obj.box.reshape(-1, 4))
     lengths = {len(getattr(obj, name)) for name in dtypes}
     if len(lengths) != 1:
         raise ValueError(f"{type(obj).__name__} columns differ in length: {sorted(lengths)}")
@@ -61,6 +62,38 @@ class GroundTruth(_Rows):
 
     def __post_init__(self) -> None:
         _coerce(self, {"frame": np.int64, "cls": np.int64, "box": np.float32})
+
+
+@dataclass(frozen=True)
+class Matched(_Rows):
+    """Detections once matched to the truth: what average precision needs, without the boxes."""
+
+    frame: np.ndarray  # int32 (N,) frame index
+    cls: np.ndarray  # int16 (N,) class id
+    score: np.ndarray  # float32 (N,)
+    is_tp: np.ndarray  # bool (N,) matched a true box
+
+    def __post_init__(self) -> None:
+        _coerce(self, {"frame": np.int32, "cls": np.int16, "score": np.float32, "is_tp": bool})
+
+    @classmethod
+    def of(cls, dets: Detections, truth: GroundTruth, iou_threshold: float = 0.5) -> Matched:
+        return cls(dets.frame, dets.cls, dets.score, match(dets, truth, iou_threshold))
+
+
+@dataclass(frozen=True)
+class Objects(_Rows):
+    """The true objects' frames and classes (what recall counts), without the boxes."""
+
+    frame: np.ndarray  # int32 (M,)
+    cls: np.ndarray  # int16 (M,)
+
+    def __post_init__(self) -> None:
+        _coerce(self, {"frame": np.int32, "cls": np.int16})
+
+    @classmethod
+    def of(cls, truth: GroundTruth) -> Objects:
+        return cls(truth.frame, truth.cls)
 
 
 def _area(box: np.ndarray) -> np.ndarray:
@@ -232,31 +265,36 @@ def _mean_present(aps: np.ndarray) -> float:
     return float(aps[present].mean()) if present.any() else float("nan")
 
 
-def map50(dets: Detections, truth: GroundTruth, n_classes: int,
-          is_tp: np.ndarray | None = None) -> dict[str, float | list[float]]:
-    """{"map50": mean AP over classes with at least one truth box (NaN if none), "ap50": per-class APs}.
-
-    ``is_tp``: ``match(dets, truth)`` when the caller has it already.
-    """
-    is_tp = match(dets, truth, 0.5) if is_tp is None else is_tp
-    aps = _class_aps(dets.cls, dets.score, is_tp, truth.cls, n_classes)
-    return {"map50": _mean_present(aps), "ap50": [float(ap) for ap in aps]}
+def map50(dets: Detections, truth: GroundTruth, n_classes: int) -> dict[str, float | list[float]]:
+    """{"map50": mean AP over classes with at least one truth box (NaN if none), "ap50": per-class APs}."""
+    return matched_map50(Matched.of(dets, truth), Objects.of(truth), n_classes)
 
 
 def map50_by_group(dets: Detections, truth: GroundTruth, frame_group: np.ndarray, group_names: list[str],
-                   n_classes: int, is_tp: np.ndarray | None = None) -> dict[str, float]:
+                   n_classes: int) -> dict[str, float]:
     """{group name: mAP@0.5 on that group's frames} for groups with at least one truth box.
 
-    ``frame_group[f]`` is the group index of frame ``f``. Matching is per frame, so it runs once
-    (or not at all when the caller passes ``is_tp = match(dets, truth)``).
+    ``frame_group[f]`` is the group index of frame ``f``. Matching is per frame, so it runs once.
     """
+    return matched_map50_by_group(Matched.of(dets, truth), Objects.of(truth), frame_group, group_names,
+                                  n_classes)
+
+
+def matched_map50(found: Matched, objects: Objects, n_classes: int) -> dict[str, float | list[float]]:
+    """``map50`` of detections matched already."""
+    aps = _class_aps(found.cls, found.score, found.is_tp, objects.cls, n_classes)
+    return {"map50": _mean_present(aps), "ap50": [float(ap) for ap in aps]}
+
+
+def matched_map50_by_group(found: Matched, objects: Objects, frame_group: np.ndarray, group_names: list[str],
+                           n_classes: int) -> dict[str, float]:
+    """``map50_by_group`` of detections matched already."""
     frame_group = np.asarray(frame_group, dtype=np.int64)
-    is_tp = match(dets, truth, 0.5) if is_tp is None else is_tp
-    det_group, truth_group = frame_group[dets.frame], frame_group[truth.frame]
+    det_group, truth_group = frame_group[found.frame], frame_group[objects.frame]
     out: dict[str, float] = {}
     for g, name in enumerate(group_names):
         d, t = det_group == g, truth_group == g
         if t.any():
-            aps = _class_aps(dets.cls[d], dets.score[d], is_tp[d], truth.cls[t], n_classes)
+            aps = _class_aps(found.cls[d], found.score[d], found.is_tp[d], objects.cls[t], n_classes)
             out[name] = _mean_present(aps)
     return out

@@ -33,6 +33,9 @@ class OnnxDetector:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # The arena would keep each session's largest batch of activations for the session's life;
+        # a long run holds one session per model version it released.
+        options.enable_cpu_mem_arena = False
         self.path = Path(path)
         self.batch_size = batch_size
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

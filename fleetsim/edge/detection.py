@@ -19,7 +19,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from fleetsim.detector.dataset import SampleArchive
-from fleetsim.detector.evaluation import Detections, GroundTruth, map50_by_group, match
+from fleetsim.detector.evaluation import (
+    Detections,
+    GroundTruth,
+    Matched,
+    Objects,
+    match,
+    matched_map50_by_group,
+)
 from fleetsim.detector.registry import ModelRegistry
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.targets import decode
@@ -80,8 +87,8 @@ class FleetDetection:
         self._offered: list[_Offered] = []
         self._workers = ThreadPoolExecutor(scenario.detector.threads, thread_name_prefix="fleetsim-detect")
         self.records: list[dict[str, np.ndarray]] = []
-        self.found: list[Detections] = []
-        self.truth: list[GroundTruth] = []
+        self.found: list[Matched] = []  # boxes are dropped once matched: a day's run finds millions
+        self.objects: list[Objects] = []
         self.frames_done = 0
 
     def detected(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
@@ -154,19 +161,19 @@ class FleetDetection:
         """mAP@0.5 against ground truth of the same frames as ``mean_confidence`` (NaN if none)."""
         if not self.records:
             return float("nan")
-        record = AccuracyRecord(self.records, self.found, self.truth)
+        record = AccuracyRecord(self.records, self.found, self.objects)
         inside = _frames_in(record.frames, t0, t1, vehicles, version)
         if not inside.any():
             return float("nan")
-        scores = map50_by_group(record.found, record.truth, np.where(inside, 0, 1), ["in", "out"],
-                                len(CLASSES))
+        scores = matched_map50_by_group(record.found, record.objects, np.where(inside, 0, 1), ["in", "out"],
+                                        len(CLASSES))
         return float(scores.get("in", np.nan))
 
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
         self._workers.shutdown()
-        self.found, self.truth = [Detections.concat(self.found)], [GroundTruth.concat(self.truth)]
+        self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
 
     def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:
         vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]
@@ -198,8 +205,8 @@ class FleetDetection:
         if now is not None:
             record["selected"] = self._select(frames, record, now)
         self.records.append(record)
-        self.found.append(Detections(found.frame + offset, found.cls, found.score, found.box))
-        self.truth.append(GroundTruth(truth.frame + offset, truth.cls, truth.box))
+        self.found.append(Matched(found.frame + offset, found.cls, found.score, is_tp))
+        self.objects.append(Objects(truth.frame + offset, truth.cls))
         self.frames_done += n
 
     def _select(self, frames, record: dict[str, np.ndarray], now: float) -> np.ndarray:
@@ -218,7 +225,8 @@ class FleetDetection:
             selected[take] = True
             if len(take):
                 ids = self.archive.add(frames, take)
-                vehicle.samples.add(record["done_s"][take], ids, record["uncertainty"][take])
+                evicted = vehicle.samples.add(record["done_s"][take], ids, record["uncertainty"][take])
+                self.archive.release(evicted)
         return selected
 
 

@@ -27,22 +27,28 @@ class UploadBuffer:
         self.priority: list[float] = []
         self.evicted = 0
 
-    def add(self, ready_s: np.ndarray, sample_id: np.ndarray, priority: np.ndarray) -> None:
+    def add(self, ready_s: np.ndarray, sample_id: np.ndarray, priority: np.ndarray) -> list[int]:
+        """Keep the samples that fit; return the ids evicted (stored or incoming)."""
+        evicted = []
         for r, i, p in zip(ready_s.tolist(), sample_id.tolist(), priority.tolist(), strict=True):
             if len(self.ready_s) >= self.capacity:
                 self.evicted += 1
                 if self.eviction == "newest" or self.capacity == 0:
+                    evicted.append(i)
                     continue
                 if self.eviction == "oldest":
                     drop = 0
                 else:
                     drop = min(range(len(self.priority)), key=self.priority.__getitem__)
                     if self.priority[drop] >= p:
+                        evicted.append(i)
                         continue  # the incoming sample is the least informative
+                evicted.append(self.sample_id[drop])
                 del self.ready_s[drop], self.sample_id[drop], self.priority[drop]
             self.ready_s.append(r)
             self.sample_id.append(i)
             self.priority.append(p)
+        return evicted
 
     def take_ready(self, now: float, min_priority: float = -np.inf, limit: int | None = None) -> list[int]:
         """Remove and return ids of samples ready by ``now`` with at least ``min_priority``,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import numpy as np
 import pandas as pd
 
-from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_by_group, match
+from fleetsim.detector.evaluation import Matched, Objects, matched_map50, matched_map50_by_group
 from fleetsim.metrics.columns import DETECTION_COLUMNS
 from fleetsim.metrics.summary import finite_or_none
 from fleetsim.world.conditions import all_labels
@@ -17,20 +15,14 @@ from fleetsim.world.scene import CLASSES
 class AccuracyRecord:
     """Everything the fleet detected, gathered once the run is over."""
 
-    def __init__(self, records: list[dict[str, np.ndarray]], found: list[Detections],
-                 truth: list[GroundTruth]):
+    def __init__(self, records: list[dict[str, np.ndarray]], found: list[Matched], objects: list[Objects]):
         names = records[0].keys() if records else ()
         self.frames = {k: np.concatenate([r[k] for r in records]) for k in names}
-        self.found = Detections.concat(found)
-        self.truth = GroundTruth.concat(truth)
+        self.found = Matched.concat(found)
+        self.objects = Objects.concat(objects)
 
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
-
-    @cached_property
-    def is_tp(self) -> np.ndarray:
-        """Which detections are true positives (matched once, for every figure below)."""
-        return match(self.found, self.truth, 0.5)
 
     def table(self, vehicle_names: list[str], group_names: list[str],
               vehicle_group: np.ndarray) -> pd.DataFrame:
@@ -54,13 +46,13 @@ class AccuracyRecord:
         if not len(self):
             return {"frames": 0, "map50_mean": None, "map50_by_condition": {}, "map50_by_version": {}}
         labels = all_labels()
-        by_condition = map50_by_group(self.found, self.truth, self.frames["condition"], labels, len(CLASSES),
-                                      self.is_tp)
+        by_condition = matched_map50_by_group(self.found, self.objects, self.frames["condition"], labels,
+                                              len(CLASSES))
         versions = np.unique(self.frames["model_version"])
         index = np.searchsorted(versions, self.frames["model_version"])
-        by_version = map50_by_group(self.found, self.truth, index, [str(v) for v in versions], len(CLASSES),
-                                    self.is_tp)
-        mean = map50(self.found, self.truth, len(CLASSES), self.is_tp)["map50"]
+        by_version = matched_map50_by_group(self.found, self.objects, index, [str(v) for v in versions],
+                                            len(CLASSES))
+        mean = matched_map50(self.found, self.objects, len(CLASSES))["map50"]
         return {"frames": len(self), "map50_mean": finite_or_none(mean),
                 "map50_by_condition": {k: finite_or_none(v) for k, v in sorted(by_condition.items())},
                 "map50_by_version": {k: finite_or_none(v) for k, v in by_version.items()}}
@@ -74,8 +66,8 @@ class AccuracyRecord:
         if not len(self):
             return out
         window = np.minimum((self.frames["capture_s"] // window_s).astype(np.int64), count - 1)
-        scores = map50_by_group(self.found, self.truth, window, [str(w) for w in range(count)], len(CLASSES),
-                                self.is_tp)
+        scores = matched_map50_by_group(self.found, self.objects, window, [str(w) for w in range(count)],
+                                        len(CLASSES))
         labels = np.array(all_labels(), dtype=object)
         for w in np.unique(window):
             rows = window == w
