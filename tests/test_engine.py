@@ -12,6 +12,7 @@ import pytest
 import fleetsim
 from fleetsim.metrics.columns import TABLE_COLUMNS
 from fleetsim.scenario.models import Scenario
+from fleetsim.world.scene import CLASSES
 from tests.conftest import small_scenario_data, with_overrides
 
 
@@ -232,6 +233,35 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
     assert sim.detection.archive.held == waiting  # uploaded and evicted samples' pixels were let go
     with pytest.raises(ValueError, match="released"):
         sim.detection.archive.frames(np.array(ids[:1]))
+
+
+def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_scenario, catalog):
+    from fleetsim.detector.evaluation import matched_map50_by_group
+    from fleetsim.engine import _Run
+    from fleetsim.metrics.accuracy import AccuracyRecord
+
+    sim = _Run(small_scenario, catalog)
+    sim.env.run(until=sim.duration)
+    detection = sim.detection
+    assert len(detection.records) > 1  # detections kept in parts, one per flush
+    record = AccuracyRecord(detection.records, detection.found, detection.objects)
+    frames = record.frames
+    t1 = float(np.median(frames["capture_s"]))
+    cases = ((None, None), (np.array([0, 2]), None), (None, 0))
+    got = [detection.map50_of(0.0, t1, vehicles, version) for vehicles, version in cases]
+    detection.finish()  # the frames still pending join, all in one part: the same frames give the same figure
+    assert [detection.map50_of(0.0, t1, vehicles, version) for vehicles, version in cases] == got
+    for (vehicles, version), value in zip(cases, got, strict=True):
+        inside = (frames["capture_s"] >= 0) & (frames["capture_s"] < t1)
+        if vehicles is not None:
+            inside &= np.isin(frames["vehicle"], vehicles)
+        if version is not None:
+            inside &= frames["model_version"] == version
+        # the reference: the whole run's record, its frames split into in and out
+        want = matched_map50_by_group(record.found, record.objects, np.where(inside, 0, 1), ["in", "out"],
+                                      len(CLASSES))["in"]
+        assert value == want
+    assert np.isnan(detection.map50_of(-2.0, -1.0))
 
 
 def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalog):

@@ -10,6 +10,7 @@ import simpy
 from pydantic import ValidationError
 
 from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality
+from fleetsim.cloud.pixels import PixelFile
 from fleetsim.cloud.store import SampleStore, store_figures
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
@@ -89,7 +90,20 @@ def test_annotators_label_with_ground_truth_at_the_queue_times():
     got = store.frames(store.sample_ids)
     want = frames.subset(np.array(store.sample_ids))
     assert np.array_equal(got.box, want.box) and np.array_equal(got.frame, want.frame)
+    assert np.array_equal(got.images, want.images)  # the pixels came back from the store's file
     assert archive.held == 0  # the uploaded samples' pixels left the vehicles' archive
+
+
+def test_the_pixel_file_gives_back_the_frames_it_was_given():
+    frames = np.random.default_rng(2).integers(0, 256, (7, 5, 4, 3), dtype=np.uint8)
+    pixels = PixelFile()
+    assert pixels.append(frames[:3]).tolist() == [0, 1, 2]
+    assert pixels.append(frames[3:]).tolist() == [3, 4, 5, 6]
+    assert np.array_equal(pixels.read([6, 0, 3, 3]), frames[[6, 0, 3, 3]])
+    with pytest.raises(ValueError, match="shape"):
+        pixels.append(np.zeros((1, 5, 5, 3), np.uint8))
+    with pytest.raises(IndexError, match=r"\[0, 7\)"):
+        pixels.read([7])
 
 
 def test_policies_see_only_labelled_samples():

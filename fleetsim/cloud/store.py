@@ -8,18 +8,21 @@ counted state: pending (waiting for its label), retained (labelled, in the pool)
 (by ``max_samples`` or ``max_age``). Retraining policies see only the labelled pool:
 ``new_samples`` counts labels since the last job's snapshot, ``sample_ids`` lists the
 retained samples in label order, and ``frames`` gives them back with their labels.
+The samples' pixels go to a file on arrival (``PixelFile``); only labels stay in memory.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from fleetsim.cloud.labeling import LabelBatch, make_labeler
+from fleetsim.cloud.pixels import PixelFile
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.metrics.events import EventLog
@@ -45,8 +48,10 @@ class SampleStore:
         self.received = 0
         self.labelled = 0
         self.used_by_last_job = 0  # labelled samples a job had seen when it took its snapshot
-        # sample id -> (its labels, arrival time, condition label), oldest label first
-        self._pool: OrderedDict[int, tuple[FrameBatch, float, str]] = OrderedDict()
+        self.pixels = PixelFile()
+        # sample id -> (its labels without pixels, its row in ``pixels``, arrival time, condition
+        # label), oldest label first
+        self._pool: OrderedDict[int, tuple[FrameBatch, int, float, str]] = OrderedDict()
 
     def receive(self, vehicle, sample_ids: list[int], now: float) -> None:
         """Accept samples that finished uploading from ``vehicle`` at ``now`` and send them to be labelled."""
@@ -60,7 +65,9 @@ class SampleStore:
             self.log.record("store_samples", sample=int(sample), vehicle=vehicle.name, group=group,
                             condition=condition, t_received_s=now)
         batch = self.labeler.label(truth, now)
-        self.env.process(self._deliver(list(sample_ids), conditions, batch, now))
+        rows = self.pixels.append(batch.labels.images)
+        batch = replace(batch, labels=_without_pixels(batch.labels))
+        self.env.process(self._deliver(list(sample_ids), rows, conditions, batch, now))
 
     @property
     def new_samples(self) -> int:
@@ -76,9 +83,12 @@ class SampleStore:
         """Samples ``ids`` (retained) with the labels the labeller gave them."""
         if len(ids) == 0:
             raise ValueError("no sample ids given")
-        return FrameBatch.concat([self._pool[int(i)][0] for i in ids])
+        entries = [self._pool[int(i)] for i in ids]
+        labels = FrameBatch.concat([labels for labels, *_ in entries])
+        return replace(labels, images=self.pixels.read([row for _, row, *_ in entries]))
 
-    def _deliver(self, ids: list[int], conditions: list[str], batch: LabelBatch, received_s: float):
+    def _deliver(self, ids: list[int], rows: np.ndarray, conditions: list[str], batch: LabelBatch,
+                 received_s: float):
         """Put each sample into the pool when its label is ready."""
         for row in np.argsort(batch.ready_s, kind="stable"):
             yield self.env.timeout(batch.ready_s[row] - self.env.now)
@@ -90,7 +100,8 @@ class SampleStore:
                             delay_s=self.env.now - received_s, objects=int(batch.objects[row]),
                             labels=int(batch.found[row]), true_positives=int(batch.true_positives[row]),
                             cost_usd=float(batch.cost_usd[row]))
-            self._pool[sample] = (batch.labels.subset(np.array([row])), received_s, conditions[row])
+            self._pool[sample] = (batch.labels.subset(np.array([row])), int(rows[row]), received_s,
+                                  conditions[row])
             self._retain(sample, received_s)
 
     def _retain(self, sample: int, received_s: float) -> None:
@@ -110,9 +121,14 @@ class SampleStore:
             self._drop(sample, MAX_AGE)
 
     def _drop(self, sample: int, reason: str) -> None:
-        _, received_s, condition = self._pool.pop(sample)
+        _, _, received_s, condition = self._pool.pop(sample)
         self.log.record("store_drops", sample=int(sample), condition=condition, reason=reason,
                         t_received_s=received_s, t_dropped_s=self.env.now)
+
+
+def _without_pixels(frames: FrameBatch) -> FrameBatch:
+    """``frames`` with empty (0 x 0) images: labels and conditions only."""
+    return replace(frames, images=np.empty((len(frames), 0, 0, 3), dtype=np.uint8))
 
 
 def store_figures(tables: dict[str, pd.DataFrame]) -> tuple[dict, dict, pd.DataFrame]:

@@ -38,6 +38,10 @@ class _Rows:
         names = [f.name for f in fields(cls)]
         return cls(*(np.concatenate([getattr(p, n) for p in parts]) if parts else [] for n in names))
 
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The rows ``rows`` (indices or a boolean mask) of this set, frame indices kept."""
+        return type(self)(*(getattr(self, f.name)[rows] for f in fields(self)))
+
 
 @dataclass(frozen=True)
 class Detections(_Rows):
@@ -231,14 +235,17 @@ def _match_block(dets: Detections, truth: GroundTruth, iou_threshold: float) -> 
 
 
 def _ranked_ap(is_tp: np.ndarray, n_truth: int) -> float:
-    """All-point AP of detections already sorted by descending score."""
+    """All-point AP of detections already sorted by descending score.
+
+    Precision rises only at a true positive, so its right-to-left envelope at each true
+    positive is the maximum over the true positives from there on: only those are computed.
+    """
     if n_truth == 0:
         return float("nan")
-    if len(is_tp) == 0:
-        return 0.0
-    precision = np.cumsum(is_tp) / np.arange(1, len(is_tp) + 1)
+    hits = np.flatnonzero(is_tp)
+    precision = np.arange(1, len(hits) + 1) / (hits + 1)
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
-    return float(envelope[is_tp].sum() / n_truth)  # recall rises by 1/n_truth at each TP
+    return float(envelope.sum() / n_truth)  # recall rises by 1/n_truth at each TP
 
 
 def average_precision(score: np.ndarray, is_tp: np.ndarray, n_truth: int) -> float:
@@ -249,14 +256,16 @@ def average_precision(score: np.ndarray, is_tp: np.ndarray, n_truth: int) -> flo
 
 def _class_aps(cls: np.ndarray, score: np.ndarray, is_tp: np.ndarray, truth_cls: np.ndarray,
                n_classes: int) -> np.ndarray:
-    """AP of each class 0..n_classes-1 (NaN for classes without truth)."""
+    """AP of each class 0..n_classes-1 (NaN for classes without truth), one class sorted at a time."""
     if np.any(cls < 0) or np.any(cls >= n_classes) or np.any(truth_cls < 0) or np.any(truth_cls >= n_classes):
         raise ValueError(f"class ids must lie in [0, {n_classes})")
     n_truth = np.bincount(truth_cls, minlength=n_classes)
-    order = _by_key_then_score(cls, score)
-    bounds = np.searchsorted(cls[order], np.arange(n_classes + 1))
-    ranked_tp = is_tp[order]
-    return np.array([_ranked_ap(ranked_tp[bounds[c]:bounds[c + 1]], n_truth[c]) for c in range(n_classes)])
+    aps = np.empty(n_classes)
+    for c in range(n_classes):
+        rows = np.flatnonzero(cls == c)
+        ranked = rows[np.argsort(-score[rows], kind="stable")]  # descending score, ties by index
+        aps[c] = _ranked_ap(is_tp[ranked], n_truth[c])
+    return aps
 
 
 def _mean_present(aps: np.ndarray) -> float:
@@ -289,7 +298,7 @@ def matched_map50(found: Matched, objects: Objects, n_classes: int) -> dict[str,
 def matched_map50_by_group(found: Matched, objects: Objects, frame_group: np.ndarray, group_names: list[str],
                            n_classes: int) -> dict[str, float]:
     """``map50_by_group`` of detections matched already."""
-    frame_group = np.asarray(frame_group, dtype=np.int64)
+    frame_group = np.asarray(frame_group, dtype=np.int32)
     det_group, truth_group = frame_group[found.frame], frame_group[objects.frame]
     out: dict[str, float] = {}
     for g, name in enumerate(group_names):

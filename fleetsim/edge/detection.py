@@ -25,14 +25,13 @@ from fleetsim.detector.evaluation import (
     Matched,
     Objects,
     match,
-    matched_map50_by_group,
+    matched_map50,
 )
 from fleetsim.detector.registry import ModelRegistry
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.targets import decode
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
-from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
@@ -159,20 +158,23 @@ class FleetDetection:
     def map50_of(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                  version: int | None = None) -> float:
         """mAP@0.5 against ground truth of the same frames as ``mean_confidence`` (NaN if none)."""
-        if not self.records:
+        found, objects, offset = [], [], 0
+        for record, part_found, part_objects in zip(self.records, self.found, self.objects, strict=True):
+            inside = _frames_in(record, t0, t1, vehicles, version)
+            if inside.any():
+                found.append(part_found.take(inside[part_found.frame - offset]))
+                objects.append(part_objects.take(inside[part_objects.frame - offset]))
+            offset += len(inside)
+        if not found:
             return float("nan")
-        record = AccuracyRecord(self.records, self.found, self.objects)
-        inside = _frames_in(record.frames, t0, t1, vehicles, version)
-        if not inside.any():
-            return float("nan")
-        scores = matched_map50_by_group(record.found, record.objects, np.where(inside, 0, 1), ["in", "out"],
-                                        len(CLASSES))
-        return float(scores.get("in", np.nan))
+        return matched_map50(Matched.concat(found), Objects.concat(objects), len(CLASSES))["map50"]
 
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
         self._workers.shutdown()
+        self.records = [{k: np.concatenate([r[k] for r in self.records]) for k in self.records[0]}
+                        ] if self.records else []
         self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
 
     def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:
