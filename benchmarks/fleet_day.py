@@ -34,7 +34,7 @@ from fleetsim.paths import scenario_file
 from fleetsim.scenario.loader import load_scenario
 from fleetsim.scenario.models import Scenario
 
-SAMPLES_PER_HOUR = "6 / h"  # per vehicle: the run keeps every sample's pixels (28 kB each) in memory
+SAMPLES_PER_HOUR = "6 / h"  # per vehicle: 14,400 in a day (their pixels go to the store's file)
 NEVER = 10**9  # detect_every that detects no frame within the timing run
 GROUPS = (  # (quickstart group, accelerator, share of the fleet)
     ("urban_coral", "coral_usb", 0.4),

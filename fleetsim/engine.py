@@ -26,6 +26,7 @@ from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
 from fleetsim.hardware.workload import Workload
+from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.build import build_network
@@ -176,6 +177,7 @@ class _Run:
         self.log.closed = True
         self.perception.finish()
         self.detection.finish()
+        give_back_freed_memory()  # before the results' tables are built
         return at_horizon
 
 

@@ -29,6 +29,7 @@ from fleetsim.detector.export import export_int8
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
+from fleetsim.memory import give_back_freed_memory
 from fleetsim.rng import component_key
 from fleetsim.world import FrameBatch
 
@@ -115,6 +116,7 @@ class FineTuner:
         if passed:
             self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
             self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean(scores)
+        give_back_freed_memory()  # training's activations and the quantizer's copies
         return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay, map50=scores,
                          deployed_map50=to_beat, passed=passed, host_wall_s=time.perf_counter() - started,
                          size_bytes=path.stat().st_size)

@@ -263,8 +263,11 @@ def _class_aps(cls: np.ndarray, score: np.ndarray, is_tp: np.ndarray, truth_cls:
     aps = np.empty(n_classes)
     for c in range(n_classes):
         rows = np.flatnonzero(cls == c)
-        ranked = rows[np.argsort(-score[rows], kind="stable")]  # descending score, ties by index
-        aps[c] = _ranked_ap(is_tp[ranked], n_truth[c])
+        negated = score[rows]
+        np.negative(negated, out=negated)
+        order = np.argsort(negated, kind="stable")  # descending score, ties by index
+        del negated  # a day's run has millions of rows: free each temporary early
+        aps[c] = _ranked_ap(is_tp[rows][order], n_truth[c])
     return aps
 
 
