@@ -32,6 +32,7 @@ from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.targets import decode
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
+from fleetsim.metrics.accuracy import stack_records
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
@@ -173,8 +174,7 @@ class FleetDetection:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
         self._workers.shutdown()
-        self.records = [{k: np.concatenate([r[k] for r in self.records]) for k in self.records[0]}
-                        ] if self.records else []
+        self.records = [stack_records(self.records)] if self.records else []
         self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
 
     def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:

@@ -12,12 +12,19 @@ from fleetsim.world.conditions import all_labels
 from fleetsim.world.scene import CLASSES
 
 
+def stack_records(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-frame record parts as one, field by field (the part itself, not a copy, for one)."""
+    if len(records) == 1:
+        return records[0]
+    names = records[0].keys() if records else ()
+    return {k: np.concatenate([r[k] for r in records]) for k in names}
+
+
 class AccuracyRecord:
     """Everything the fleet detected, gathered once the run is over."""
 
     def __init__(self, records: list[dict[str, np.ndarray]], found: list[Matched], objects: list[Objects]):
-        names = records[0].keys() if records else ()
-        self.frames = {k: np.concatenate([r[k] for r in records]) for k in names}
+        self.frames = stack_records(records)
         self.found = Matched.concat(found)
         self.objects = Objects.concat(objects)
 
