@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean figures
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out
+
+# Re-run the README's studies in full and rewrite its figure blocks (docs/figures/*.json);
+# one study: make figures STUDIES=cadence. Takes about an hour for all of them on 2 cores.
+figures: $(STAMP)
+	$(BIN)/python -m fleetsim.tools.figures run $(STUDIES)

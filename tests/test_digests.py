@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import pytest
 
-from fleetsim.digests import cpu_class, digest_file, key_of, shipped_scenarios, short_run_digests, stored_digests
+from fleetsim.digests import (
+    cpu_class,
+    digest_file,
+    key_of,
+    shipped_scenarios,
+    short_run_digests,
+    stored_digests,
+)
 
 STORED = stored_digests()
 
 
 def test_digests_are_stored_for_this_cpu_class_and_every_shipped_scenario():
-    assert STORED is not None, (f"no stored digests for CPU class {cpu_class()} ({digest_file()}): "
-                                "run `python -m fleetsim.digests --write` on a commit whose results you trust")
+    assert STORED is not None, (
+        f"no stored digests for CPU class {cpu_class()} ({digest_file()}): "
+        "run `python -m fleetsim.digests --write` on a commit whose results you trust")
     assert sorted(STORED) == sorted(key_of(p) for p in shipped_scenarios())
 
 
