@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetsim.hardware.profiles import workload_layers
+from fleetsim.tools.profiles import workload_layers
 from fleetsim.hardware.workload import read_profile
 from tests.conftest import ROOT
 
