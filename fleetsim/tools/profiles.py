@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from fleetsim.tools.architectures import Architecture, architecture, architecture_ids
 from fleetsim.hardware.graph import profile_graph
 from fleetsim.hardware.workload import Layer, profile_path, write_profile
+from fleetsim.tools.architectures import Architecture, architecture, architecture_ids
 
 OPSET = 17
 
