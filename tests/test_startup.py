@@ -47,5 +47,6 @@ def test_public_names_load_on_first_use():
 
     assert fleetsim.run is run and fleetsim.Results is Results
     assert {"run", "Results", "FleetsimError", "ScenarioError"} <= set(dir(fleetsim))
+    misspelt = "runn"
     with pytest.raises(AttributeError, match="no attribute 'runn'"):
-        fleetsim.runn  # noqa: B018
+        getattr(fleetsim, misspelt)
