@@ -1,14 +1,40 @@
 """fleetsim: discrete-event simulation of vehicle fleets that detect objects on edge
 accelerators and retrain their detector in the cloud.
 
+``fleetsim.run`` and ``fleetsim.Results`` load the engine (torch, ONNX Runtime) on first
+use, so that importing the package, validating a scenario or asking the CLI for help
+stays light.
+
 >>> import fleetsim                                   # doctest: +SKIP
 >>> results = fleetsim.run("scenarios/quickstart.yaml")  # doctest: +SKIP
 >>> results.summary["latency_ms"]["p99"]              # doctest: +SKIP
 """
 
-from fleetsim.engine import run
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from fleetsim.errors import FleetsimError, ScenarioError
-from fleetsim.results import Results
+
+if TYPE_CHECKING:
+    from fleetsim.engine import run
+    from fleetsim.results import Results
 
 __version__ = "0.1.0"
 __all__ = ["FleetsimError", "Results", "ScenarioError", "run", "__version__"]
+
+_LAZY = {"run": "fleetsim.engine", "Results": "fleetsim.results"}
+"""Public names imported from their (heavy) module on first access."""
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'fleetsim' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -267,9 +267,7 @@ def _summary_table(summary: dict) -> Table:
 
 def main() -> None:
     """Console-script entry point (figures are only written to files: the Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when a command first imports it
     try:
         app()
     except KeyboardInterrupt:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetsim.hardware.profiles import workload_layers
 from fleetsim.hardware.workload import read_profile
+from fleetsim.tools.profiles import workload_layers
 from tests.conftest import ROOT
 
 PROFILES = ROOT / "hardware_models" / "workloads" / "profiles"

@@ -10,8 +10,8 @@ import pytest
 
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.hardware.catalog import Catalog, check_references
-from fleetsim.hardware.fit import PointTerms, device_fit, fit_points, point_terms
-from fleetsim.hardware.inference import THROUGHPUT_BATCH, DeviceFit, call_terms, evaluate, fused_layers
+from fleetsim.hardware.fit import THROUGHPUT_BATCH, PointTerms, device_fit, fit_points, point_terms
+from fleetsim.hardware.roofline import DeviceFit, call_terms, evaluate, fused_layers
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
 from fleetsim.hardware.workload import Layer, Workload
 
@@ -79,8 +79,8 @@ def test_unsupported_operator_and_everything_after_run_on_the_host_cpu():
     device = _device(operators=["conv", "depthwise_conv"], host_cpu="host")
     catalog = _catalog(device, host)
     tail = Layer("after", "conv", macs=10**7, weights=10, inputs=10, outputs=10)
-    terms = call_terms(device, _workload(CONV, NMS, tail), "int8", catalog)
     prior = device_fit(host, catalog)  # the host priced with its own (prior-only) fit
+    terms = call_terms(device, _workload(CONV, NMS, tail), "int8", catalog, host_fit=prior)
     rate = 1e12 * prior.efficiency["int8"]
     assert terms.fallback_layers == 2 and len(terms.compute_s) == 1
     assert terms.fallback_s == pytest.approx(2e7 / rate + 2 * prior.layer_overhead_s, rel=1e-12)

@@ -35,6 +35,17 @@ def test_quantities_parse_to_si(text, kind, si):
         parse_quantity(text, kind)
 
 
+def test_number_and_unit_read_as_pints_own_parser_reads_them():
+    """The fast path of ``"NUMBER UNIT"`` gives pint's magnitude type, units and SI value, bit for bit."""
+    from fleetsim.scenario.units import _REG, _quantity
+
+    for number in ("20", "-4", "2.5", ".5", "3.", "1e3", "1.5E-9", "123456789012345678901"):
+        for unit in ("ms", "s", "h", "kWh", "mW", "nJ/bit", "USD/h", "Mbit/s", "GiB", "TOPS", "km/h"):
+            ours, pints = _quantity(f"{number} {unit}"), _REG.Quantity(f"{number} {unit}")
+            assert type(ours.magnitude) is type(pints.magnitude) and ours.units == pints.units
+            assert ours.to_base_units().magnitude == pints.to_base_units().magnitude
+
+
 @pytest.mark.parametrize("text, kind, fragment", [
     ("30", "time", "has no unit"),
     (30, "time", "has no unit"),

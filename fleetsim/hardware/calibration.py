@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.fit import calibration_terms, class_prior, device_fit, fit_points, point_terms
-from fleetsim.hardware.inference import evaluate
+from fleetsim.hardware.roofline import evaluate
 from fleetsim.hardware.specs import DeviceSpec
 
 

@@ -48,7 +48,7 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
-steady-state interval (:class:`~fleetsim.hardware.inference.InferenceCost`): in a streaming or
+steady-state interval (:class:`~fleetsim.hardware.roofline.InferenceCost`): in a streaming or
 Offline run the host link, the device and the host work on different calls at once, so the
 slowest stage, not their sum, sets the rate. Latency points add the stages in series. A
 throughput point on a Jetson with ``dla_peak`` (MLPerf Offline) counts its int8 conv/matmul
@@ -69,15 +69,16 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.inference import (
-    THROUGHPUT_BATCH,
+from fleetsim.hardware.roofline import (
     CallTerms,
     DeviceFit,
     InferenceCost,
     call_terms,
     context_s,
+    fallback_host,
 )
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
+from fleetsim.hardware.workload import Workload
 
 MEASUREMENT_SIGMA = 0.25
 PRIOR_EFFICIENCY = (math.log(0.3), 1.5)
@@ -96,6 +97,8 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+THROUGHPUT_BATCH = 32
+"""Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,9 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     """The fit-independent terms of predicting ``point``."""
     throughput = point.throughput is not None
     batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
-    terms = call_terms(device, catalog.profile(point.workload), point.precision, catalog, batch, point.host,
-                       with_dla=throughput)
+    workload = catalog.profile(point.workload)
+    terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
+                       host_fit=host_fit(device, workload, catalog, point.host))
     return PointTerms(point, terms, batch, throughput)
 
 
@@ -139,6 +143,14 @@ def device_fit(device: DeviceSpec, catalog: Catalog) -> DeviceFit:
         catalog.memo[key] = fit_points(device, calibration_terms(device, catalog),
                                        class_efficiency=class_prior(device, catalog))
     return catalog.memo[key]
+
+
+def host_fit(device: DeviceSpec, workload: Workload, catalog: Catalog,
+             host: str | None = None) -> DeviceFit | None:
+    """The fit of the host CPU that runs the layers of ``workload`` that ``device`` cannot
+    (:func:`~fleetsim.hardware.roofline.fallback_host`), or None when the device runs them all."""
+    runner = fallback_host(device, workload, catalog, host)
+    return None if runner is None else device_fit(runner, catalog)
 
 
 def class_prior(device: DeviceSpec, catalog: Catalog) -> dict[str, float]:

@@ -51,7 +51,7 @@ class CalibrationPoint(Strict):
         None, description="Published steady-state inferences per second (instead of a latency).")
     batch: int | None = Field(
         None, ge=1, description="Inferences per call: of a latency measurement (default 1), or the batch a "
-        "throughput was measured at (default: a large batch, fleetsim.hardware.inference.THROUGHPUT_BATCH).")
+        "throughput was measured at (default: a large batch, fleetsim.hardware.fit.THROUGHPUT_BATCH).")
     host: Name | None = Field(
         None, description="Host CPU device id of this set-up, when it is not the device's host_cpu.")
     scope: Literal["model", "pipeline"] = Field(

@@ -1,7 +1,7 @@
 """A workload as the inference model costs it: its catalog spec and its layers.
 
 Reference workloads take their layers from ``hardware_models/workloads/profiles/<id>.csv``
-(generated from ``fleetsim.hardware.architectures``); an ONNX file is profiled directly.
+(generated from ``fleetsim.tools.architectures``); an ONNX file is profiled directly.
 A workload known only by published totals is costed as one dense layer (``per_layer`` False).
 """
 

@@ -1,6 +1,6 @@
 """The scenario format: strict, frozen pydantic models, one per YAML section.
 
-Every field has a description; ``fleetsim.scenario.reference`` turns them into the
+Every field has a description; ``fleetsim.reference_docs`` turns them into the
 scenario reference page. Quantities are written with units in YAML and held as SI
 floats (seconds, bytes, bytes/s, watts).
 """

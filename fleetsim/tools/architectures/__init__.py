@@ -2,11 +2,11 @@
 
 Each family module (``mobilenet``, ``ssd``, ``efficientdet``, ``resnet``, ``inception``,
 ``yolo``) registers builders in :data:`ARCHITECTURES`. Exporting one to ONNX and profiling
-the graph (``fleetsim.hardware.profiles``) gives the per-layer workload profile that the
+the graph (``fleetsim.tools.profiles``) gives the per-layer workload profile that the
 inference model costs: op class, MACs, weight and activation sizes of every layer.
 Weights stay random; only shapes matter.
 
->>> from fleetsim.hardware.architectures import architecture
+>>> from fleetsim.tools.architectures import architecture
 >>> architecture("mobilenet_v2_224").input_size                      # doctest: +SKIP
 224
 """

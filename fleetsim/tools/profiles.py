@@ -4,7 +4,7 @@
 architecture's ONNX graph at batch 1 (see :mod:`fleetsim.hardware.graph`). The files are
 generated, never hand-edited:
 
-    python -m fleetsim.hardware.profiles [ID ...]     # rewrite the named (or all) profiles
+    python -m fleetsim.tools.profiles [ID ...]     # rewrite the named (or all) profiles
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from fleetsim.hardware.architectures import Architecture, architecture, architecture_ids
 from fleetsim.hardware.graph import profile_graph
 from fleetsim.hardware.workload import Layer, profile_path, write_profile
+from fleetsim.tools.architectures import Architecture, architecture, architecture_ids
 
 OPSET = 17
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
-from fleetsim.hardware.architectures.mobilenet import conv_bn
+from fleetsim.tools.architectures import Architecture, register
+from fleetsim.tools.architectures.mobilenet import conv_bn
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck width, units); output is 4 x width
 EXPANSION = 4

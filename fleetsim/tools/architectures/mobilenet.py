@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
+from fleetsim.tools.architectures import Architecture, register
 
 SLIM_CLASSES = 1001  # ImageNet classes plus background, as in the TF-slim checkpoints
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
-from fleetsim.hardware.architectures.mobilenet import (
+from fleetsim.tools.architectures import Architecture, register
+from fleetsim.tools.architectures.mobilenet import (
     FusedConv,
     InvertedResidual,
     conv_bn,

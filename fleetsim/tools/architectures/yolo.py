@@ -27,8 +27,8 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
-from fleetsim.hardware.architectures.mobilenet import conv_bn
+from fleetsim.tools.architectures import Architecture, register
+from fleetsim.tools.architectures.mobilenet import conv_bn
 
 CLASSES = 80
 ANCHORS = 3  # anchor boxes per cell of the anchor-based heads

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
-from fleetsim.hardware.architectures.mobilenet import Kernel, conv_bn
+from fleetsim.tools.architectures import Architecture, register
+from fleetsim.tools.architectures.mobilenet import Kernel, conv_bn
 
 
 def conv(c_in: int, c_out: int, k: Kernel, stride: int = 1, same: bool = True) -> nn.Sequential:

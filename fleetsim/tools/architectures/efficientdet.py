@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fleetsim.hardware.architectures import Architecture, register
-from fleetsim.hardware.architectures.mobilenet import SLIM_CLASSES, FusedConv, InvertedResidual, conv_bn
+from fleetsim.tools.architectures import Architecture, register
+from fleetsim.tools.architectures.mobilenet import SLIM_CLASSES, FusedConv, InvertedResidual, conv_bn
 
 AUTOML = "GitHub google/automl efficientdet"
 TPU_EDGETPU = "GitHub tensorflow/tpu models/official/efficientnet/edgetpu/efficientnet_edgetpu_builder.py"
