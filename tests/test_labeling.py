@@ -22,22 +22,23 @@ from fleetsim.metrics.columns import STORE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.labeling import AnnotatorLabeling, Labeling, TeacherLabeling
 from fleetsim.scenario.models import Scenario
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import AnnotatedFrames, Conditions
 from tests.conftest import small_scenario_data, with_overrides
 from tests.test_validate import _first_issue
 
 VEHICLE = SimpleNamespace(name="coral_0000", spec=SimpleNamespace(name="coral"))
 
 
-def _frames(objects: list[int], daylight: float = 0.9) -> FrameBatch:
+def _frames(objects: list[int], daylight: float = 0.9) -> AnnotatedFrames:
     """Blank frames holding ``objects[i]`` boxes each (the annotators' service time counts boxes)."""
     n, m = len(objects), sum(objects)
-    return FrameBatch(np.zeros((n, 96, 96, 3), np.uint8), np.repeat(np.arange(n), objects),
-                      np.zeros(m, np.int64), np.tile(np.array([[10, 10, 30, 30]], np.float32), (m, 1)),
-                      np.ones(m, np.float32), np.zeros(m, bool), Conditions.uniform(n, daylight=daylight))
+    boxes = np.tile(np.array([[10, 10, 30, 30]], np.float32), (m, 1))
+    return AnnotatedFrames(np.zeros((n, 96, 96, 3), np.uint8), np.repeat(np.arange(n), objects),
+                           np.zeros(m, np.int64), boxes, np.ones(m, np.float32), np.zeros(m, bool),
+                           Conditions.uniform(n, daylight=daylight))
 
 
-def _archive(frames: FrameBatch) -> SampleArchive:
+def _archive(frames: AnnotatedFrames) -> SampleArchive:
     archive = SampleArchive()
     archive.add(frames, np.arange(len(frames)))
     return archive

@@ -24,7 +24,7 @@ from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
 from fleetsim.scenario.labeling import AnnotatorLabeling, TeacherLabeling
-from fleetsim.world import FrameBatch
+from fleetsim.world import AnnotatedFrames
 
 TEACHER_PRECISION = "fp32"
 DEVICE_FIELD = "cloud.labeling.labeler.device"
@@ -34,7 +34,7 @@ DEVICE_FIELD = "cloud.labeling.labeler.device"
 class LabelBatch:
     """Labels of the samples of one upload, in upload order."""
 
-    labels: FrameBatch  # pixels of the samples with the labels produced
+    labels: AnnotatedFrames  # pixels of the samples with the labels produced
     ready_s: np.ndarray  # when each sample's label reaches the store
     cost_usd: np.ndarray  # per sample
     objects: np.ndarray  # ground-truth boxes per sample
@@ -42,7 +42,8 @@ class LabelBatch:
     true_positives: np.ndarray  # labels matching a ground-truth box (IoU >= 0.5, same class)
 
 
-def label_quality(labels: FrameBatch, truth: FrameBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def label_quality(labels: AnnotatedFrames,
+                  truth: AnnotatedFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per sample: ground-truth boxes, labels, and labels that match a ground-truth box."""
     n = len(truth)
     as_found = Detections(labels.frame, labels.cls, np.ones(len(labels.cls), np.float32), labels.box)
@@ -60,7 +61,7 @@ class AnnotatorQueue:
         self.spec = spec
         self.pool = ServerPool(spec.annotators)
 
-    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch:
         spec = self.spec
         objects = np.bincount(truth.frame, minlength=len(truth))
         service = spec.time_per_image + spec.time_per_box * objects
@@ -94,14 +95,14 @@ class TeacherLabeler:
         cost = inference_cost(self.device, self.workload, TEACHER_PRECISION, self.catalog, batch=batch)
         return cost.latency_s
 
-    def pseudo_labels(self, truth: FrameBatch) -> FrameBatch:
+    def pseudo_labels(self, truth: AnnotatedFrames) -> AnnotatedFrames:
         """The samples' pixels with the teacher's detections at or above the score threshold."""
         found = self.detector.detect(truth.images, threshold=self.spec.score_threshold)
         m = len(found.cls)
-        return FrameBatch(truth.images, found.frame, found.cls, found.box, np.ones(m, np.float32),
-                          np.zeros(m, bool), truth.conditions)
+        return AnnotatedFrames(truth.images, found.frame, found.cls, found.box, np.ones(m, np.float32),
+                               np.zeros(m, bool), truth.conditions)
 
-    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch:
         n = len(truth)
         call = self.call_s(n)
         _, _, finish = self.pool.serve(np.array([now]), call)

@@ -27,7 +27,7 @@ from fleetsim.detector.dataset import SampleArchive
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.models import Scenario
-from fleetsim.world import FrameBatch
+from fleetsim.world import AnnotatedFrames
 
 MAX_SAMPLES, MAX_AGE = "max_samples", "max_age"
 STATES = ("received", "pending", "labelled", "retained", "dropped")
@@ -51,7 +51,7 @@ class SampleStore:
         self.pixels = PixelFile()
         # sample id -> (its labels without pixels, its row in ``pixels``, arrival time, condition
         # label), oldest label first
-        self._pool: OrderedDict[int, tuple[FrameBatch, int, float, str]] = OrderedDict()
+        self._pool: OrderedDict[int, tuple[AnnotatedFrames, int, float, str]] = OrderedDict()
 
     def receive(self, vehicle, sample_ids: list[int], now: float) -> None:
         """Accept samples that finished uploading from ``vehicle`` at ``now`` and send them to be labelled."""
@@ -79,12 +79,12 @@ class SampleStore:
         """Retained labelled samples, oldest label first."""
         return list(self._pool)
 
-    def frames(self, ids) -> FrameBatch:
+    def frames(self, ids) -> AnnotatedFrames:
         """Samples ``ids`` (retained) with the labels the labeller gave them."""
         if len(ids) == 0:
             raise ValueError("no sample ids given")
         entries = [self._pool[int(i)] for i in ids]
-        labels = FrameBatch.concat([labels for labels, *_ in entries])
+        labels = AnnotatedFrames.concat([labels for labels, *_ in entries])
         return replace(labels, images=self.pixels.read([row for _, row, *_ in entries]))
 
     def _deliver(self, ids: list[int], rows: np.ndarray, conditions: list[str], batch: LabelBatch,
@@ -126,7 +126,7 @@ class SampleStore:
                         t_received_s=received_s, t_dropped_s=self.env.now)
 
 
-def _without_pixels(frames: FrameBatch) -> FrameBatch:
+def _without_pixels(frames: AnnotatedFrames) -> AnnotatedFrames:
     """``frames`` with empty (0 x 0) images: labels and conditions only."""
     return replace(frames, images=np.empty((len(frames), 0, 0, 3), dtype=np.uint8))
 
