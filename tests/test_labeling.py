@@ -16,10 +16,10 @@ from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
 from fleetsim.detector.training import render_dataset
-from fleetsim.edge.queueing import ServerPool
 from fleetsim.errors import FleetsimError
 from fleetsim.metrics.columns import STORE_COLUMNS
 from fleetsim.metrics.events import EventLog
+from fleetsim.queues import ServerPool
 from fleetsim.scenario.labeling import AnnotatorLabeling, Labeling, TeacherLabeling
 from fleetsim.scenario.models import Scenario
 from fleetsim.world import AnnotatedFrames, Conditions

@@ -1,7 +1,7 @@
 """The labelling stage: uploaded samples get labels, after a queue, at a price.
 
 Both labellers are first-come first-served queues with identical servers
-(``fleetsim.edge.queueing.ServerPool``, no limit on waiting): ``annotators`` serve one
+(``fleetsim.queues.ServerPool``, no limit on waiting): ``annotators`` serve one
 sample each, for ``time_per_image + time_per_box x boxes`` of its ground truth, and hand
 over the ground truth after ``turnaround``; the ``teacher`` serves one upload per call on
 its cloud device, for the hardware model's fp32 inference time of that batch, and hands
@@ -18,11 +18,11 @@ import numpy as np
 from fleetsim.detector.evaluation import Detections, GroundTruth, match
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
-from fleetsim.edge.queueing import ServerPool
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
+from fleetsim.queues import ServerPool
 from fleetsim.scenario.labeling import AnnotatorLabeling, TeacherLabeling
 from fleetsim.world import AnnotatedFrames
 
