@@ -13,10 +13,17 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from fleetsim.clock import Clock
+from fleetsim.cloud.finetune import FineTuner
+from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
+from fleetsim.cloud.policy import Trainer, make_trigger
+from fleetsim.cloud.rollout import Downloads, StagedRollout
 from fleetsim.cloud.store import SampleStore
+from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.edge.detection import FleetDetection
+from fleetsim.edge.facade import Fleet
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
 from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
 from fleetsim.edge.offload import build_offloading
@@ -33,7 +40,6 @@ from fleetsim.network.build import build_network
 from fleetsim.network.topology import DOWN, UP
 from fleetsim.results import Results, build_results
 from fleetsim.rng import component_key
-from fleetsim.scenario.cloud import NeverRetrain
 from fleetsim.scenario.loader import load_scenario, require_valid
 from fleetsim.scenario.models import Scenario
 
@@ -93,57 +99,83 @@ def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
     )
 
 
-class _Run:
-    """Everything one run owns; nothing is shared between runs."""
+class Run:
+    """One simulation and everything it owns; nothing is shared between runs.
+
+    Built in this order (the order SimPy processes start in is part of the answers): the
+    clock, the event log, the workload the hardware models cost; the fleet (vehicles, the
+    frame ledger, the network they attach to, detection and the per-frame path, behind the
+    ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
+    retraining loop unless the policy never retrains).
+    """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None):
         self.scenario = scenario
         self.catalog = catalog
         self.duration = scenario.simulation.duration
-        self.env = simpy.Environment()
+        self.clock = Clock(simpy.Environment(), self.duration)
+        self.env = self.clock.env
+        self.log = EventLog()
         detector = scenario.detector
         model = resolve_model(detector.model, base_dir)
         self.workload = costed_workload(scenario, catalog, model)
-        self.groups = _build_fleet(scenario, catalog, self.workload)
-        self.vehicles = [v for g in self.groups for v in g.vehicles]
-        self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
+        groups = _build_fleet(scenario, catalog, self.workload)
+        vehicles = [v for g in groups for v in g.vehicles]
+        self.ledger = FrameLedger(_layout(groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
-        self.log = EventLog()
-        self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
-        self.store = SampleStore(self.env, scenario, catalog, self.log, lambda: self.detection.archive)
-        seed = scenario.simulation.seed
+        self.network = build_network(self.env, scenario, catalog.technologies, vehicles, base_dir)
+        labeling = scenario.cloud.labeling
+        labeler = make_labeler(labeling.labeler, catalog, detector.threads, detector.batch_size)
+        self.store = SampleStore(self.env, labeling.retention, labeler, self.log)
         # one-thread sessions: FleetDetection runs detector.threads of them at once on its workers
         self.registry = ModelRegistry(model, 1, detector.batch_size)
-        self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
+        self.fleet = self._fleet(groups, vehicles)
+        for vehicle in vehicles:
+            self.env.process(upload_process(self.fleet, vehicle, self.network, scenario.cloud.region,
+                                            self.store, self.log))
+        self.retraining = self._retraining()
+
+    def _fleet(self, groups: list[GroupMembers], vehicles: list[Vehicle]) -> Fleet:
+        """Detection and the per-frame path (one event per frame, or vectorised) behind the facade."""
+        scenario, seed = self.scenario, self.scenario.simulation.seed
+        detection = FleetDetection(scenario, vehicles, self.registry, seed)
         self.offloading = None
         if scenario.simulation.mode == "reference":
-            self.perception = ReferencePerception(self.env, self.groups, self.vehicles, self.ledger,
-                                                  self.detection, seed, self.duration)
-        else:
-            self.offloading = build_offloading(scenario, catalog, self.workload, self.groups, self.network)
-            self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
-                                                   self.detection, seed, self.duration, self.offloading)
-            self.env.process(self._windows())
-        region = scenario.cloud.region
-        for vehicle in self.vehicles:
-            self.env.process(upload_process(self.env, vehicle, self.network, region, self._catch_up,
-                                            self.store, self.log, self.duration))
-        self.retraining = (None if isinstance(scenario.cloud.retraining, NeverRetrain) else
-                           RetrainingLoop(self.env, scenario, catalog, self.workload, self.vehicles,
-                                          self.registry, self.detection, self.perception, self.network,
-                                          self.store, self.log, self._catch_up))
+            perception = ReferencePerception(self.env, groups, vehicles, self.ledger, detection, seed,
+                                             self.duration)
+            return Fleet(self.clock, vehicles, perception, detection)
+        self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network)
+        perception = VectorisedPerception(groups, vehicles, self.ledger, detection, seed, self.duration,
+                                          self.offloading)
+        fleet = Fleet(self.clock, vehicles, perception, detection)
+        self.env.process(fleet.keep_pace(scenario.simulation.window))
+        return fleet
 
-    def _catch_up(self, now: float) -> None:
-        """Bring frames, detections and sample selection up to ``now``."""
-        self.perception.advance_to(now)
-        self.detection.flush(now)
+    def _retraining(self) -> RetrainingLoop | None:
+        """The cloud's retraining loop: cluster, fine-tuner, trigger and rollout (None: never retrains)."""
+        cloud, seed = self.scenario.cloud, self.scenario.simulation.seed
+        policy = cloud.retraining
+        trigger = make_trigger(policy, self.fleet)
+        if trigger is None:
+            return None
+        spec = next(c for c in cloud.clusters if c.name == policy.cluster)
+        devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
+        cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed)
+        tuner = FineTuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
+                          self.scenario.detector.batch_size, self.registry.paths[0])
+        downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
+                              self.workload.spec.params.value, self.log)
+        rollout = StagedRollout(self.clock, downloads, cloud.rollout, component_key(seed, "canary"), self.log)
+        trainer = Trainer(cluster, tuner, self.registry)
+        return RetrainingLoop(self.clock, trigger, self.store, trainer, rollout, self.log)
 
-    def _windows(self):
-        """Keep the vectorised path within one window of the clock (bounds memory)."""
-        step = self.scenario.simulation.window
-        while self.env.now < self.duration:
-            yield self.env.timeout(min(step, self.duration - self.env.now))
-            self.perception.advance_to(self.env.now)
+    @property
+    def vehicles(self) -> list[Vehicle]:
+        return self.fleet.vehicles
+
+    @property
+    def detection(self) -> FleetDetection:
+        return self.fleet.detection
 
     def _progress(self, callback: ProgressCallback):
         step = self.duration / PROGRESS_STEPS
@@ -175,8 +207,7 @@ class _Run:
             "model_versions_released": self.retraining.versions_released if self.retraining else 0,
         }
         self.log.closed = True
-        self.perception.finish()
-        self.detection.finish()
+        self.fleet.finish()
         give_back_freed_memory()  # before the results' tables are built
         return at_horizon
 
@@ -200,7 +231,7 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
             update={"simulation": scenario.simulation.model_copy(update={"seed": seed})}
         )
     wall = time.perf_counter()
-    sim = _Run(scenario, catalog, base_dir)
+    sim = Run(scenario, catalog, base_dir)
     at_horizon = sim.execute(on_progress)
     shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
     return build_results(scenario, catalog, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,

@@ -215,9 +215,9 @@ def test_condition_trigger_keeps_only_matching_frames(small_data):
 
 
 def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
-    from fleetsim.engine import _Run  # the run's internals: its cloud store and sample archive
+    from fleetsim.engine import Run  # the run's internals: its cloud store and sample archive
 
-    sim = _Run(small_scenario, catalog)
+    sim = Run(small_scenario, catalog)
     at_horizon = sim.execute(None)
     ids = sim.store.sample_ids  # the labelled ones (no retention limit: all of them)
     assert sim.store.received == at_horizon["samples_uploaded"] > 0
@@ -237,10 +237,10 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
 
 def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_scenario, catalog):
     from fleetsim.detector.evaluation import matched_map50_by_group
-    from fleetsim.engine import _Run
+    from fleetsim.engine import Run
     from fleetsim.metrics.accuracy import AccuracyRecord
 
-    sim = _Run(small_scenario, catalog)
+    sim = Run(small_scenario, catalog)
     sim.env.run(until=sim.duration)
     detection = sim.detection
     assert len(detection.records) > 1  # detections kept in parts, one per flush

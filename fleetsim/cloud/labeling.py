@@ -12,6 +12,7 @@ and recall of every label set against the ground truth are counted per sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -40,6 +41,14 @@ class LabelBatch:
     objects: np.ndarray  # ground-truth boxes per sample
     found: np.ndarray  # labels (boxes) produced per sample
     true_positives: np.ndarray  # labels matching a ground-truth box (IoU >= 0.5, same class)
+
+
+class Labeler(Protocol):
+    """Labels arriving samples, after its queue: annotators or the teacher model."""
+
+    name: str
+
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch: ...
 
 
 def label_quality(labels: AnnotatedFrames,
@@ -112,7 +121,7 @@ class TeacherLabeler:
         return LabelBatch(labels, np.full(n, finish[0]), cost, objects, found, hits)
 
 
-def make_labeler(spec, catalog: Catalog, threads: int, batch_size: int) -> AnnotatorQueue | TeacherLabeler:
+def make_labeler(spec, catalog: Catalog, threads: int, batch_size: int) -> Labeler:
     """The labeller ``cloud.labeling.labeler`` describes."""
     if isinstance(spec, TeacherLabeling):
         return TeacherLabeler(spec, catalog, threads, batch_size)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.kinds import Kinds
 from fleetsim.scenario.labeling import Labeling
 from fleetsim.scenario.placement import InferenceServers
 from fleetsim.scenario.types import (
@@ -168,8 +169,9 @@ class DriftRetrain(JobPolicy):
     check_every: Duration = Field("1 min", description="How often the confidence is looked at.")
 
 
-RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain | SampleCountRetrain | DriftRetrain,
-                             Field(discriminator="kind")]
+RETRAINING_KINDS = Kinds([NeverRetrain, PeriodicRetrain, SampleCountRetrain, DriftRetrain])
+"""Retraining policy kinds; ``fleetsim.cloud.policy.register_trigger`` adds one."""
+RetrainingPolicy = RETRAINING_KINDS.annotation()
 
 
 class FineTune(Strict):
