@@ -2,8 +2,9 @@
 
 Every ``uploads.interval`` a vehicle with a network sends its ready samples, highest
 priority first (at most ``uploads.batch``), as one transfer to the cloud region. Over a
-cell, ``uploads.cellular`` may hold back all samples or all but the urgent ones for the
-depot's WiFi; with no network (a coverage gap) the vehicle waits for the next tick.
+metered technology (cellular: ``metered: true`` in its hardware_models/network file),
+``uploads.cellular`` may hold back all samples or all but the urgent ones for the depot's
+WiFi; with no network (a coverage gap) the vehicle waits for the next tick.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def upload_process(fleet: Fleet, vehicle: Vehicle, network: FlowNetwork, region:
         access = attachment.access_at(env.now)
         if access == NONE:
             continue
-        technology = network.topology.accesses[access].technology.id
+        technology = network.topology.accesses[access].technology
         floor = -math.inf
-        if technology != "wifi":
+        if technology.metered:
             if policy.cellular == "none":
                 continue
             if policy.cellular == "urgent":
@@ -51,6 +52,6 @@ def upload_process(fleet: Fleet, vehicle: Vehicle, network: FlowNetwork, region:
         result = yield network.transfer(vehicle.index, UP, size, region)
         vehicle.samples_in_flight -= len(captured)
         inbox.receive(fleet.upload(vehicle, captured))
-        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, technology=technology,
+        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, technology=technology.id,
                    t_start_s=result.started_s, t_end_s=env.now, samples=len(captured), bytes=size,
                    wire_bytes=result.wire_bytes, paused_s=result.paused_s)

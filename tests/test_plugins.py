@@ -1,0 +1,66 @@
+"""Plug-ins by table: a new retraining trigger and a new network technology, added from a
+test-only module (``tests/plugins_example.py``) without touching fleetsim, run in a scenario."""
+
+from __future__ import annotations
+
+import pytest
+
+import fleetsim
+from fleetsim.errors import ScenarioError
+from fleetsim.hardware.catalog import load_catalog
+from fleetsim.scenario.loader import require_valid
+from fleetsim.scenario.models import Scenario
+from tests import plugins_example
+from tests.conftest import small_scenario_data, with_overrides
+
+SATELLITE = dict(network__cells__0__technology="leo_satellite", network__cells__0__name="town_sat")
+
+
+def _data(**overrides) -> dict:
+    data = small_scenario_data()
+    for leg in data["world"]["routes"][0]["legs"]:
+        if leg.get("cell") == "town_lte":
+            leg["cell"] = "town_sat"
+    data["fleet"]["groups"][1]["cell"] = "town_sat"
+    return with_overrides(data, **SATELLITE, **overrides)
+
+
+def test_a_registered_trigger_and_a_catalog_technology_run_a_scenario(tmp_path):
+    catalog = load_catalog(plugins_example.catalog_with_satellite(tmp_path))
+    data = _data(cloud__retraining={"kind": "cooldown", "cluster": "gpus", "samples": 5, "cooldown": "4 min"})
+    scenario = Scenario.model_validate(data)
+    assert scenario.cloud.retraining.cooldown == 240.0  # the plug-in's own model, SI units
+    assert scenario.model_dump(mode="json")["cloud"]["retraining"]["kind"] == "cooldown"
+    plugins_example.TRIGGERS_BUILT.clear()
+    results = fleetsim.run(scenario, catalog=catalog)
+    (trigger,) = plugins_example.TRIGGERS_BUILT
+    gaps = [b - a for a, b in zip(trigger.starts, trigger.starts[1:], strict=False)]
+    assert len(trigger.starts) == results.summary["retraining"]["jobs"] >= 1
+    assert all(g >= 240.0 for g in gaps)  # the cooldown held
+    uploads = results.tables["uploads"]
+    assert "leo_satellite" in set(uploads["technology"])  # samples went up over the new technology
+
+
+def test_the_new_technology_is_metered_like_a_cell(tmp_path):
+    catalog = load_catalog(plugins_example.catalog_with_satellite(tmp_path))
+    data = _data(fleet__groups__1__uploads__cellular="none")
+    results = fleetsim.run(Scenario.model_validate(data), catalog=catalog)
+    rpi = results.tables["uploads"].query("group == 'rpi'")
+    assert len(rpi) == 0  # metered: true holds the rpi group's samples back (it never reaches the depot)
+
+
+def test_technologies_are_checked_against_the_catalog(catalog):
+    scenario = Scenario.model_validate(_data())  # the shipped catalog has no leo_satellite
+    with pytest.raises(ScenarioError, match=r"network\.cells\[0\]\.technology: unknown cell technology "
+                       r"'leo_satellite' \(allowed: lte, nr_mmwave, nr_sub6\)"):
+        require_valid(scenario, catalog)
+    depot = Scenario.model_validate(with_overrides(small_scenario_data(),
+                                                   network__depots__0__technology="lte"))
+    with pytest.raises(ScenarioError, match=r"unknown depot technology 'lte' \(allowed: wifi\)"):
+        require_valid(depot, catalog)
+
+
+def test_an_unknown_kind_lists_the_registered_ones_too():
+    data = with_overrides(small_scenario_data(), cloud__retraining={"kind": "hourly"})
+    with pytest.raises(Exception, match="unknown kind hourly .*'drift', 'cooldown'"):
+        Scenario.model_validate(data)
