@@ -14,6 +14,7 @@ import numpy as np
 import simpy
 
 from fleetsim.clock import Clock
+from fleetsim.cloud.collectors import RetrainingResults, StoreResults
 from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
@@ -22,6 +23,7 @@ from fleetsim.cloud.rollout import Downloads, StagedRollout
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
+from fleetsim.edge.collectors import DetectionResults, FrameResults, OffloadResults, VehicleResults
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.facade import Fleet
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
@@ -35,10 +37,11 @@ from fleetsim.hardware.inference import inference_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
+from fleetsim.metrics.hardware_cost import HardwareCost
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.build import build_network
-from fleetsim.network.topology import DOWN, UP
-from fleetsim.results import Results, build_results
+from fleetsim.network.collector import NetworkResults
+from fleetsim.results import Collector, Results, build_results
 from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
 from fleetsim.scenario.models import Scenario
@@ -185,31 +188,34 @@ class Run:
                 return
             yield self.env.timeout(min(step, self.duration - self.env.now))
 
-    def execute(self, on_progress: ProgressCallback | None) -> dict:
-        """Run to the horizon; return network and sample counts as they stood then."""
+    def execute(self, on_progress: ProgressCallback | None) -> list[Collector]:
+        """Run to the horizon; return the collectors of the results (made at the horizon)."""
         if on_progress is not None:
             self.env.process(self._progress(on_progress))
         self.env.run(until=self.duration)
         if on_progress is not None:
             on_progress(self.duration, self.duration)
         self.network.finish()
-        net = self.network
-        at_horizon = {
-            "uploaded_bytes": float(net.bytes_delivered[UP]),
-            "downloaded_bytes": float(net.bytes_delivered[DOWN]),
-            "upload_in_flight_bytes": float(net.bytes_in_flight[UP]),
-            "download_in_flight_bytes": float(net.bytes_in_flight[DOWN]),
-            "retransmitted_bytes": net.bytes_retransmitted,
-            "restarted_bytes": net.bytes_restarted,
-            "transfers": net.transfers,
-            "samples_uploaded": self.store.received,
-            "samples_in_flight": sum(v.samples_in_flight for v in self.vehicles),
-            "model_versions_released": self.retraining.versions_released if self.retraining else 0,
-        }
+        collectors = self._collectors()
         self.log.closed = True
         self.fleet.finish()
         give_back_freed_memory()  # before the results' tables are built
-        return at_horizon
+        return collectors
+
+    def _collectors(self) -> list[Collector]:
+        """Each subsystem's contribution to the results, in the order their tables are built."""
+        scenario = self.scenario
+        placements = {g.name: g.placement for g in scenario.fleet.groups}
+        return [
+            StoreResults(self.store, self.log, scenario.cloud.labeling.labeler.kind),
+            RetrainingResults(self.retraining, self.log, scenario.world, self.duration, len(self.vehicles)),
+            DetectionResults(self.fleet, self.ledger, scenario.outputs.accuracy_window),
+            FrameResults(self.ledger, self.fleet),
+            VehicleResults(self.fleet, self.network, self.log),
+            OffloadResults(self.offloading, self.fleet, placements),
+            NetworkResults(self.network),
+            HardwareCost(scenario, self.catalog),
+        ]
 
 
 def run(scenario: Scenario | str | Path, *, seed: int | None = None,
@@ -232,7 +238,5 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
         )
     wall = time.perf_counter()
     sim = Run(scenario, catalog, base_dir)
-    at_horizon = sim.execute(on_progress)
-    shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
-    return build_results(scenario, catalog, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
-                         sim.network, sim.offloading, shipped, wall_s=time.perf_counter() - wall)
+    collectors = sim.execute(on_progress)
+    return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)
