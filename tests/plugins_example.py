@@ -1,8 +1,11 @@
-"""A retraining trigger and a network technology added from outside fleetsim (a test-only plug-in).
+"""Extensions added from outside fleetsim (test-only): a retraining trigger, a selection policy,
+a network technology, an edge device and a workload.
 
-Nothing in ``fleetsim/`` names them: the trigger registers its scenario model and builder
-(``fleetsim.cloud.policy.register_trigger``), and the technology is one YAML file in a copy
-of the hardware catalog. ``tests/test_plugins.py`` runs a scenario with both.
+Nothing in ``fleetsim/`` names them: the trigger and the selection policy register their
+scenario model and their code (``fleetsim.cloud.policy.register_trigger``,
+``fleetsim.edge.selection.register_selection``); the technology, the device and the
+workload are YAML files in a copy of the hardware catalog. ``tests/test_plugins.py`` runs
+scenarios with them. CONTRIBUTING.md walks through each.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import yaml
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from fleetsim.cloud.policy import CountTrigger, register_trigger
 from fleetsim.edge.facade import Fleet
+from fleetsim.edge.selection import register_selection
 from fleetsim.paths import PROJECT_ROOT
+from fleetsim.scenario.base import Strict
 from fleetsim.scenario.cloud import JobPolicy
 from fleetsim.scenario.types import Duration
 
@@ -58,6 +64,21 @@ def _build(spec: CooldownRetrain, fleet: Fleet) -> Cooldown:
 
 register_trigger(CooldownRetrain, _build)
 
+class OneCameraSelection(Strict):
+    """Keep the detected frames of one camera only (e.g. the front one)."""
+
+    kind: Literal["one_camera"] = Field(description="Selection kind.")
+    camera: NonNegativeInt = Field(0, description="Camera index within the group's cameras.")
+
+
+def one_camera(policy: OneCameraSelection, vehicle, record: dict[str, np.ndarray], conditions,
+               rows: np.ndarray) -> np.ndarray:
+    """Indices into ``rows`` of the frames kept, in frame order."""
+    return np.flatnonzero(record["camera"][rows] == policy.camera)
+
+
+register_selection(OneCameraSelection, one_camera)
+
 LEO = {
     "id": "leo_satellite",
     "name": "Low-earth-orbit satellite terminal on the vehicle (illustrative test figures)",
@@ -67,13 +88,25 @@ LEO = {
 """What differs from the LTE file the new technology starts from; its figures are LTE's but latency."""
 
 
-def catalog_with_satellite(folder: Path) -> Path:
-    """A copy of the shipped hardware catalog in ``folder`` plus ``network/leo_satellite.yaml``."""
+def _copy(root: Path, kind: str, start: str, new_id: str, name: str) -> dict:
+    """``kind/start.yaml`` written again as ``kind/new_id.yaml`` with a new id and name; returns it."""
+    spec = yaml.safe_load((root / kind / f"{start}.yaml").read_text(encoding="utf-8"))
+    spec.update(id=new_id, name=name)
+    (root / kind / f"{new_id}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return spec
+
+
+def catalog_with_additions(folder: Path) -> Path:
+    """A copy of the shipped hardware catalog in ``folder`` plus a technology (leo_satellite), an
+    edge device (coral_usb_b, Coral's figures) and a workload (ssd_mobilenet_v2_300_b, totals only)."""
     root = folder / "hardware_models"
     shutil.copytree(PROJECT_ROOT / "hardware_models", root)
-    spec = yaml.safe_load((root / "network" / "lte.yaml").read_text(encoding="utf-8"))
+    spec = _copy(root, "network", "lte", LEO["id"], LEO["name"])
     spec.update(LEO)
     spec["latency"] = {"value": "30 ms", "source": "test value: a plug-in example, not a measurement"}
     (root / "network" / "leo_satellite.yaml").write_text(yaml.safe_dump(spec, sort_keys=False),
                                                           encoding="utf-8")
+    _copy(root, "edge", "coral_usb", "coral_usb_b", "A second Coral USB Accelerator file (test)")
+    _copy(root, "workloads", "ssd_mobilenet_v2_300", "ssd_mobilenet_v2_300_b",
+          "SSD MobileNetV2 300x300, totals only (test)")
     return root

@@ -1,5 +1,6 @@
-"""Plug-ins by table: a new retraining trigger and a new network technology, added from a
-test-only module (``tests/plugins_example.py``) without touching fleetsim, run in a scenario."""
+"""Plug-ins by table and hardware as data: a retraining trigger, a selection policy, a network
+technology, an edge device and a workload, added from a test-only module
+(``tests/plugins_example.py``) without touching fleetsim, run in scenarios."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _data(**overrides) -> dict:
 
 
 def test_a_registered_trigger_and_a_catalog_technology_run_a_scenario(tmp_path):
-    catalog = load_catalog(plugins_example.catalog_with_satellite(tmp_path))
+    catalog = load_catalog(plugins_example.catalog_with_additions(tmp_path))
     data = _data(cloud__retraining={"kind": "cooldown", "cluster": "gpus", "samples": 5, "cooldown": "4 min"})
     scenario = Scenario.model_validate(data)
     assert scenario.cloud.retraining.cooldown == 240.0  # the plug-in's own model, SI units
@@ -42,7 +43,7 @@ def test_a_registered_trigger_and_a_catalog_technology_run_a_scenario(tmp_path):
 
 
 def test_the_new_technology_is_metered_like_a_cell(tmp_path):
-    catalog = load_catalog(plugins_example.catalog_with_satellite(tmp_path))
+    catalog = load_catalog(plugins_example.catalog_with_additions(tmp_path))
     data = _data(fleet__groups__1__uploads__cellular="none")
     results = fleetsim.run(Scenario.model_validate(data), catalog=catalog)
     rpi = results.tables["uploads"].query("group == 'rpi'")
@@ -64,3 +65,17 @@ def test_an_unknown_kind_lists_the_registered_ones_too():
     data = with_overrides(small_scenario_data(), cloud__retraining={"kind": "hourly"})
     with pytest.raises(Exception, match="unknown kind hourly .*'drift', 'cooldown'"):
         Scenario.model_validate(data)
+
+
+def test_a_registered_selection_policy_a_new_device_and_a_new_workload_run(tmp_path):
+    catalog = load_catalog(plugins_example.catalog_with_additions(tmp_path))
+    data = with_overrides(small_scenario_data(), fleet__groups__0__accelerator="coral_usb_b",
+                          fleet__groups__0__uploads__selection={"kind": "one_camera", "camera": 1},
+                          detector__workload="ssd_mobilenet_v2_300_b", cloud__retraining={"kind": "never"})
+    results = fleetsim.run(Scenario.model_validate(data), catalog=catalog)
+    kept = results.tables["detections"].query("group == 'coral' and selected")
+    assert len(kept) > 0 and (kept["camera"] == 1).all()  # the rear camera's frames only
+    vehicles = results.tables["vehicles"].query("group == 'coral'")
+    assert (vehicles["accelerator"] == "coral_usb_b").all()
+    assert (vehicles["inference_latency_s"] > 0).all()
+    assert catalog.profile("ssd_mobilenet_v2_300_b").per_layer is False  # no profile: costed from totals
