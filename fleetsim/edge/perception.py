@@ -4,7 +4,8 @@ Two interchangeable implementations feed the same ``FrameLedger`` and sample que
 
 * ``VectorisedPerception`` computes frames with numpy, vehicles and frames at once,
   catching up to the simulation clock whenever a coarse event needs it
-  (``advance_to``) — before an upload reads the sample queue, before a model swap.
+  (``advance_to``, called only by the fleet facade, ``edge.facade.Fleet``) — before an
+  upload reads the sample queue, before a model swap.
 * ``ReferencePerception`` simulates one SimPy event per frame. It is slow and exists
   to check the fast path: both give identical frames.
 """
