@@ -144,11 +144,10 @@ class Run:
         detection = FleetDetection(scenario, vehicles, self.registry, seed)
         self.offloading = None
         if scenario.simulation.mode == "reference":
-            perception = ReferencePerception(self.env, groups, vehicles, self.ledger, detection, seed,
-                                             self.duration)
+            perception = ReferencePerception(self.clock, groups, self.ledger, detection, seed)
             return Fleet(self.clock, vehicles, perception, detection)
         self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network)
-        perception = VectorisedPerception(groups, vehicles, self.ledger, detection, seed, self.duration,
+        perception = VectorisedPerception(groups, self.ledger, detection, seed, self.duration,
                                           self.offloading)
         fleet = Fleet(self.clock, vehicles, perception, detection)
         self.env.process(fleet.keep_pace(scenario.simulation.window))
