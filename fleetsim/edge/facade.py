@@ -26,6 +26,8 @@ from fleetsim.edge.fleet import Vehicle
 from fleetsim.world import AnnotatedFrames
 
 Signal = Literal["map50", "confidence"]
+SIGNALS = {"map50": FleetDetection.map50_of, "confidence": FleetDetection.mean_confidence}
+"""The fleet's accuracy signals by name (cloud.rollout.canary_signal, the drift trigger's confidence)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,7 @@ class Fleet:
         [t0, t1) and detected by now, optionally only ``vehicles``' and those ``version`` ran (NaN
         if none)."""
         self._bring_up_to_now()
-        read = self.detection.map50_of if kind == "map50" else self.detection.mean_confidence
-        return read(t0, t1, vehicles, version)
+        return SIGNALS[kind](self.detection, t0, t1, vehicles, version)
 
     def take_samples(self, vehicle: Vehicle, min_priority: float = -math.inf,
                      limit: int | None = None) -> list[int]:
