@@ -55,7 +55,7 @@ class RetrainingResults:
         jobs, swaps, versions = tables["training_jobs"], tables["model_swaps"], tables["model_versions"]
         return {"retraining": {
             "jobs": len(jobs),
-            **_job_states(tables["training_events"]),
+            **job_states(tables["training_events"]),
             "models_released": self.released,
             "models_rejected": int((~versions["deployed"].astype(bool)).sum()) if len(versions) else 0,
             "skipped_over_budget": len(tables["skipped_jobs"]),
@@ -80,7 +80,7 @@ class RetrainingResults:
                 "time_to_recover_s": float(np.mean(done)) if done else None}
 
 
-def _job_states(events: pd.DataFrame) -> dict:
+def job_states(events: pd.DataFrame) -> dict:
     """retraining.jobs_submitted / running / queued at the end, preemptions and what they cost."""
     last = events.groupby("job", sort=False)["event"].last()
     preempted = events[events["event"] == "preempted"]
