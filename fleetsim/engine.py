@@ -19,7 +19,7 @@ from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.policy import Trainer, make_trigger
-from fleetsim.cloud.rollout import Downloads, StagedRollout
+from fleetsim.cloud.rollout import Downloads, make_rollout
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
@@ -167,7 +167,7 @@ class Run:
                           self.scenario.detector.batch_size, self.registry.paths[0])
         downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
                               self.workload.spec.params.value, self.log)
-        rollout = StagedRollout(self.clock, downloads, cloud.rollout, component_key(seed, "canary"), self.log)
+        rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log)
         trainer = Trainer(cluster, tuner, self.registry)
         return RetrainingLoop(self.clock, trigger, self.store, trainer, rollout, self.log)
 

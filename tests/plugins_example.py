@@ -1,9 +1,10 @@
-"""Extensions added from outside fleetsim (test-only): a retraining trigger, a selection policy,
-a network technology, an edge device and a workload.
+"""Extensions added from outside fleetsim (test-only): a retraining trigger, a rollout strategy,
+a selection policy, a network technology, an edge device and a workload.
 
-Nothing in ``fleetsim/`` names them: the trigger and the selection policy register their
-scenario model and their code (``fleetsim.cloud.policy.register_trigger``,
-``fleetsim.edge.selection.register_selection``); the technology, the device and the
+Nothing in ``fleetsim/`` names them: the trigger, the rollout strategy and the selection
+policy register their scenario model and their code (``fleetsim.cloud.policy.register_trigger``,
+``fleetsim.cloud.rollout.register_rollout``, ``fleetsim.edge.selection.register_selection``);
+the technology, the device and the
 workload are YAML files in a copy of the hardware catalog. ``tests/test_plugins.py`` runs
 scenarios with them. CONTRIBUTING.md walks through each.
 """
@@ -18,12 +19,14 @@ import numpy as np
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveInt
 
+from fleetsim.clock import Clock
 from fleetsim.cloud.policy import CountTrigger, register_trigger
+from fleetsim.cloud.rollout import Downloads, register_rollout
 from fleetsim.edge.facade import Fleet
 from fleetsim.edge.selection import register_selection
 from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.base import Strict
-from fleetsim.scenario.cloud import JobPolicy
+from fleetsim.scenario.cloud import JobPolicy, Rollout
 from fleetsim.scenario.types import Duration
 
 
@@ -78,6 +81,36 @@ def one_camera(policy: OneCameraSelection, vehicle, record: dict[str, np.ndarray
 
 
 register_selection(OneCameraSelection, one_camera)
+
+class AllAtOnceRollout(Rollout):
+    """Every vehicle downloads a released version at once: no canary, no rollback."""
+
+    kind: Literal["all_at_once"] = Field(description="Rollout strategy.")
+
+
+class AllAtOnce:
+    """The strategy: start every vehicle's download when a version is released."""
+
+    def __init__(self, downloads: Downloads):
+        self.downloads = downloads
+        self.released: list[int] = []
+
+    def release(self, version: int, previous: int, on_rollback):
+        self.released.append(version)
+        for vehicle in range(len(self.downloads.fleet)):
+            self.downloads.start(vehicle, version)
+        yield from ()
+
+
+ROLLOUTS_BUILT: list[AllAtOnce] = []
+
+
+def _all_at_once(spec: AllAtOnceRollout, clock: Clock, downloads: Downloads, seed: int, log) -> AllAtOnce:
+    ROLLOUTS_BUILT.append(AllAtOnce(downloads))
+    return ROLLOUTS_BUILT[-1]
+
+
+register_rollout(AllAtOnceRollout, _all_at_once)
 
 LEO = {
     "id": "leo_satellite",

@@ -26,18 +26,23 @@ def _data(**overrides) -> dict:
     return with_overrides(data, **SATELLITE, **overrides)
 
 
-def test_a_registered_trigger_and_a_catalog_technology_run_a_scenario(tmp_path):
+def test_a_registered_trigger_rollout_and_catalog_technology_run_a_scenario(tmp_path):
     catalog = load_catalog(plugins_example.catalog_with_additions(tmp_path))
-    data = _data(cloud__retraining={"kind": "cooldown", "cluster": "gpus", "samples": 5, "cooldown": "4 min"})
+    data = _data(cloud__retraining={"kind": "cooldown", "cluster": "gpus", "samples": 5, "cooldown": "4 min"},
+                 cloud__rollout={"kind": "all_at_once", "chunk_size": "8 MiB"})
     scenario = Scenario.model_validate(data)
     assert scenario.cloud.retraining.cooldown == 240.0  # the plug-in's own model, SI units
-    assert scenario.model_dump(mode="json")["cloud"]["retraining"]["kind"] == "cooldown"
+    dumped = scenario.model_dump(mode="json")["cloud"]
+    assert (dumped["retraining"]["kind"], dumped["rollout"]["kind"]) == ("cooldown", "all_at_once")
     plugins_example.TRIGGERS_BUILT.clear()
+    plugins_example.ROLLOUTS_BUILT.clear()
     results = fleetsim.run(scenario, catalog=catalog)
-    (trigger,) = plugins_example.TRIGGERS_BUILT
+    (trigger,), (rollout,) = plugins_example.TRIGGERS_BUILT, plugins_example.ROLLOUTS_BUILT
     gaps = [b - a for a, b in zip(trigger.starts, trigger.starts[1:], strict=False)]
     assert len(trigger.starts) == results.summary["retraining"]["jobs"] >= 1
     assert all(g >= 240.0 for g in gaps)  # the cooldown held
+    assert len(rollout.released) == results.summary["retraining"]["models_released"]
+    assert len(results.tables["rollouts"]) == 0  # no canary decisions
     uploads = results.tables["uploads"]
     assert "leo_satellite" in set(uploads["technology"])  # samples went up over the new technology
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fleetsim.clock import Clock
 from fleetsim.cloud.policy import RetrainingTrigger, Trainer, retraining_policy
-from fleetsim.cloud.rollout import StagedRollout
+from fleetsim.cloud.rollout import RolloutStrategy
 from fleetsim.cloud.store import SampleStore
 from fleetsim.metrics.events import EventLog
 
@@ -21,7 +21,7 @@ class RetrainingLoop:
     """The cloud side of a run: training, the model lineage and the rollout of new versions."""
 
     def __init__(self, clock: Clock, trigger: RetrainingTrigger, store: SampleStore, trainer: Trainer,
-                 rollout: StagedRollout, log: EventLog):
+                 rollout: RolloutStrategy, log: EventLog):
         self.env = clock.env
         self.trigger = trigger
         self.tuner = trainer.tuner

@@ -11,11 +11,16 @@ the rest of the fleet downloads it.
 Chunks are fetched one after another. A chunk that loses the network pauses; if the
 pause outlasts ``cloud.rollout.resume_timeout`` the chunk starts over when the network
 returns (completed chunks are kept), and the thrown-away progress is counted.
+
+Strategies are found by ``cloud.rollout.kind`` in ``ROLLOUTS`` (built in: ``staged``);
+``register_rollout`` adds one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
+from typing import Protocol
 
 import numpy as np
 
@@ -24,8 +29,8 @@ from fleetsim.edge.facade import Fleet
 from fleetsim.metrics.events import EventLog
 from fleetsim.network.flows import FlowNetwork
 from fleetsim.network.topology import DOWN
-from fleetsim.rng import counter_uniform
-from fleetsim.scenario.cloud import Rollout
+from fleetsim.rng import component_key, counter_uniform
+from fleetsim.scenario.cloud import ROLLOUT_KINDS, Rollout
 
 BYTES_PER_PARAM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 """Model payload per weight at each precision (derived: params x bytes per value)."""
@@ -80,6 +85,13 @@ def swap(fleet: Fleet, vehicle: int, version: int, log: EventLog, rollback: bool
                t_swap_s=fleet.env.now, bytes=size, chunks=chunks, chunk_restarts=restarts, paused_s=paused)
 
 
+class RolloutStrategy(Protocol):
+    """How a released version reaches the fleet (``cloud.rollout.kind``)."""
+
+    def release(self, version: int, previous: int, on_rollback: Callable[[int], None]) -> Generator:
+        """SimPy process: roll ``version`` out; call ``on_rollback(version)`` if it is withdrawn."""
+
+
 class StagedRollout:
     """Canary first, then the fleet, or a rollback; remembers withdrawn versions."""
 
@@ -129,3 +141,26 @@ class StagedRollout:
             return
         for i in self.rest:
             self.downloads.start(int(i), version)
+
+
+RolloutBuilder = Callable[[Rollout, Clock, Downloads, int, EventLog], RolloutStrategy]
+
+
+def _staged(spec: Rollout, clock: Clock, downloads: Downloads, seed: int, log: EventLog) -> StagedRollout:
+    return StagedRollout(clock, downloads, spec, component_key(seed, "canary"), log)
+
+
+ROLLOUTS: dict[str, RolloutBuilder] = {"staged": _staged}
+"""Rollout strategies by ``kind``: (cloud.rollout, clock, downloads, seed, log) -> strategy."""
+
+
+def register_rollout(model: type[Rollout], build: RolloutBuilder) -> None:
+    """Add a rollout strategy: ``model`` (a ``Rollout`` subclass with its own ``kind`` literal) becomes
+    an allowed ``cloud.rollout``, ``build`` makes its strategy for a run."""
+    ROLLOUTS[ROLLOUT_KINDS.register(model)] = build
+
+
+def make_rollout(spec: Rollout, clock: Clock, downloads: Downloads, seed: int,
+                 log: EventLog) -> RolloutStrategy:
+    """The strategy ``cloud.rollout`` describes."""
+    return ROLLOUTS[spec.kind](spec, clock, downloads, seed, log)

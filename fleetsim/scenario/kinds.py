@@ -1,10 +1,11 @@
 """Plug-in slots of the scenario: a ``kind`` union that a registered model may join.
 
-A slot (retraining policies, sample selection) starts with its built-in models, validated
-as a strict pydantic union on ``kind`` (so reference docs list them and errors name the
-field); ``register`` adds a model whose ``kind`` the slot then accepts too, validated by
-that model and written back (``model_dump``) by it. An unknown kind is one clear error
-listing every allowed kind.
+A slot (retraining policies, sample selection, rollout strategies) starts with its built-in
+models, validated as a strict pydantic union on ``kind`` (so reference docs list them and
+errors name the field); ``register`` adds a model whose ``kind`` the slot then accepts too,
+validated by that model and written back (``model_dump``) by it. An unknown kind is one
+clear error listing every allowed kind. A slot with a ``default`` kind reads a mapping
+without ``kind`` as that kind.
 
 >>> SLOT = Kinds([NeverRetrain, PeriodicRetrain])        # doctest: +SKIP
 >>> policy: SLOT.annotation() = Field(...)               # doctest: +SKIP
@@ -30,9 +31,10 @@ def kind_of(model: type[BaseModel]) -> str:
 class Kinds:
     """The models of one plug-in slot, by ``kind``: built-in ones and registered ones."""
 
-    def __init__(self, builtin: list[type[BaseModel]]):
+    def __init__(self, builtin: list[type[BaseModel]], default: str | None = None):
         self.builtin = {kind_of(m): m for m in builtin}
         self.registered: dict[str, type[BaseModel]] = {}
+        self.default = default  # the kind of a mapping that gives none (None: kind is required)
 
     def register(self, model: type[BaseModel]) -> str:
         """Accept ``model`` in this slot from now on; return its kind."""
@@ -47,13 +49,17 @@ class Kinds:
 
     def annotation(self) -> Any:
         """The field type: the built-in union on ``kind``, open to registered kinds."""
+        hooks = (WrapValidator(self._validate), WrapSerializer(self._serialize))
+        if len(self.builtin) == 1:
+            return Annotated[next(iter(self.builtin.values())), *hooks]
         union = reduce(or_, self.builtin.values())
-        return Annotated[union, Field(discriminator="kind"), WrapValidator(self._validate),
-                         WrapSerializer(self._serialize)]
+        return Annotated[union, Field(discriminator="kind"), *hooks]
 
     def _validate(self, value, handler):
         if isinstance(value, tuple(self.registered.values())):
             return value
+        if isinstance(value, dict) and "kind" not in value and self.default is not None:
+            value = {"kind": self.default, **value}
         kind = value.get("kind") if isinstance(value, dict) else None
         if kind in self.registered:
             try:
