@@ -1,4 +1,8 @@
-"""Wire a Scenario into a SimPy environment, run it, and return Results.
+"""The run object: one simulation's parts, built and wired in one readable place.
+
+``Run`` owns the clock, the catalog, the event log, the fleet (behind its facade), the
+network and the cloud, and hands each part the few typed things it needs; ``run``
+validates a scenario, runs it and returns its Results.
 
 >>> from fleetsim import run                     # doctest: +SKIP
 >>> results = run("scenarios/quickstart.yaml")   # doctest: +SKIP
