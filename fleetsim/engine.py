@@ -1,4 +1,8 @@
-"""Wire a Scenario into a SimPy environment, run it, and return Results.
+"""The run object: one simulation's parts, built and wired in one readable place.
+
+``Run`` owns the clock, the catalog, the event log, the fleet (behind its facade), the
+network and the cloud, and hands each part the few typed things it needs; ``run``
+validates a scenario, runs it and returns its Results.
 
 >>> from fleetsim import run                     # doctest: +SKIP
 >>> results = run("scenarios/quickstart.yaml")   # doctest: +SKIP
@@ -13,10 +17,19 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from fleetsim.clock import Clock
+from fleetsim.cloud.collectors import RetrainingResults, StoreResults
+from fleetsim.cloud.finetune import FineTuner
+from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
+from fleetsim.cloud.policy import Trainer, make_trigger
+from fleetsim.cloud.rollout import Downloads, make_rollout
 from fleetsim.cloud.store import SampleStore
+from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.registry import ModelRegistry, resolve_model
+from fleetsim.edge.collectors import DetectionResults, FrameResults, OffloadResults, VehicleResults
 from fleetsim.edge.detection import FleetDetection
+from fleetsim.edge.facade import Fleet
 from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
 from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
 from fleetsim.edge.offload import build_offloading
@@ -28,12 +41,12 @@ from fleetsim.hardware.inference import inference_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
+from fleetsim.metrics.hardware_cost import HardwareCost
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.build import build_network
-from fleetsim.network.topology import DOWN, UP
-from fleetsim.results import Results, build_results
+from fleetsim.network.collector import NetworkResults
+from fleetsim.results import Collector, Results, build_results
 from fleetsim.rng import component_key
-from fleetsim.scenario.cloud import NeverRetrain
 from fleetsim.scenario.loader import load_scenario, require_valid
 from fleetsim.scenario.models import Scenario
 
@@ -93,57 +106,82 @@ def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
     )
 
 
-class _Run:
-    """Everything one run owns; nothing is shared between runs."""
+class Run:
+    """One simulation and everything it owns; nothing is shared between runs.
+
+    Built in this order (the order SimPy processes start in is part of the answers): the
+    clock, the event log, the workload the hardware models cost; the fleet (vehicles, the
+    frame ledger, the network they attach to, detection and the per-frame path, behind the
+    ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
+    retraining loop unless the policy never retrains).
+    """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None):
         self.scenario = scenario
         self.catalog = catalog
         self.duration = scenario.simulation.duration
-        self.env = simpy.Environment()
+        self.clock = Clock(simpy.Environment(), self.duration)
+        self.env = self.clock.env
+        self.log = EventLog()
         detector = scenario.detector
         model = resolve_model(detector.model, base_dir)
         self.workload = costed_workload(scenario, catalog, model)
-        self.groups = _build_fleet(scenario, catalog, self.workload)
-        self.vehicles = [v for g in self.groups for v in g.vehicles]
-        self.ledger = FrameLedger(_layout(self.groups, catalog), scenario.outputs.window,
+        groups = _build_fleet(scenario, catalog, self.workload)
+        vehicles = [v for g in groups for v in g.vehicles]
+        self.ledger = FrameLedger(_layout(groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
-        self.log = EventLog()
-        self.network = build_network(self.env, scenario, catalog.technologies, self.vehicles, base_dir)
-        self.store = SampleStore(self.env, scenario, catalog, self.log, lambda: self.detection.archive)
-        seed = scenario.simulation.seed
+        self.network = build_network(self.env, scenario, catalog.technologies, vehicles, base_dir)
+        labeling = scenario.cloud.labeling
+        labeler = make_labeler(labeling.labeler, catalog, detector.threads, detector.batch_size)
+        self.store = SampleStore(self.env, labeling.retention, labeler, self.log)
         # one-thread sessions: FleetDetection runs detector.threads of them at once on its workers
         self.registry = ModelRegistry(model, 1, detector.batch_size)
-        self.detection = FleetDetection(scenario, self.vehicles, self.registry, seed)
+        self.fleet = self._fleet(groups, vehicles)
+        for vehicle in vehicles:
+            self.env.process(upload_process(self.fleet, vehicle, self.network, scenario.cloud.region,
+                                            self.store, self.log))
+        self.retraining = self._retraining()
+
+    def _fleet(self, groups: list[GroupMembers], vehicles: list[Vehicle]) -> Fleet:
+        """Detection and the per-frame path (one event per frame, or vectorised) behind the facade."""
+        scenario, seed = self.scenario, self.scenario.simulation.seed
+        detection = FleetDetection(scenario, vehicles, self.registry, seed)
         self.offloading = None
         if scenario.simulation.mode == "reference":
-            self.perception = ReferencePerception(self.env, self.groups, self.vehicles, self.ledger,
-                                                  self.detection, seed, self.duration)
-        else:
-            self.offloading = build_offloading(scenario, catalog, self.workload, self.groups, self.network)
-            self.perception = VectorisedPerception(self.groups, self.vehicles, self.ledger,
-                                                   self.detection, seed, self.duration, self.offloading)
-            self.env.process(self._windows())
-        region = scenario.cloud.region
-        for vehicle in self.vehicles:
-            self.env.process(upload_process(self.env, vehicle, self.network, region, self._catch_up,
-                                            self.store, self.log, self.duration))
-        self.retraining = (None if isinstance(scenario.cloud.retraining, NeverRetrain) else
-                           RetrainingLoop(self.env, scenario, catalog, self.workload, self.vehicles,
-                                          self.registry, self.detection, self.perception, self.network,
-                                          self.store, self.log, self._catch_up))
+            perception = ReferencePerception(self.clock, groups, self.ledger, detection, seed)
+            return Fleet(self.clock, vehicles, perception, detection)
+        self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network)
+        perception = VectorisedPerception(groups, self.ledger, detection, seed, self.duration,
+                                          self.offloading)
+        fleet = Fleet(self.clock, vehicles, perception, detection)
+        self.env.process(fleet.keep_pace(scenario.simulation.window))
+        return fleet
 
-    def _catch_up(self, now: float) -> None:
-        """Bring frames, detections and sample selection up to ``now``."""
-        self.perception.advance_to(now)
-        self.detection.flush(now)
+    def _retraining(self) -> RetrainingLoop | None:
+        """The cloud's retraining loop: cluster, fine-tuner, trigger and rollout (None: never retrains)."""
+        cloud, seed = self.scenario.cloud, self.scenario.simulation.seed
+        policy = cloud.retraining
+        trigger = make_trigger(policy, self.fleet)
+        if trigger is None:
+            return None
+        spec = next(c for c in cloud.clusters if c.name == policy.cluster)
+        devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
+        cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed)
+        tuner = FineTuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
+                          self.scenario.detector.batch_size, self.registry.paths[0])
+        downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
+                              self.workload.spec.params.value, self.log)
+        rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log)
+        trainer = Trainer(cluster, tuner, self.registry)
+        return RetrainingLoop(self.clock, trigger, self.store, trainer, rollout, self.log)
 
-    def _windows(self):
-        """Keep the vectorised path within one window of the clock (bounds memory)."""
-        step = self.scenario.simulation.window
-        while self.env.now < self.duration:
-            yield self.env.timeout(min(step, self.duration - self.env.now))
-            self.perception.advance_to(self.env.now)
+    @property
+    def vehicles(self) -> list[Vehicle]:
+        return self.fleet.vehicles
+
+    @property
+    def detection(self) -> FleetDetection:
+        return self.fleet.detection
 
     def _progress(self, callback: ProgressCallback):
         step = self.duration / PROGRESS_STEPS
@@ -153,32 +191,34 @@ class _Run:
                 return
             yield self.env.timeout(min(step, self.duration - self.env.now))
 
-    def execute(self, on_progress: ProgressCallback | None) -> dict:
-        """Run to the horizon; return network and sample counts as they stood then."""
+    def execute(self, on_progress: ProgressCallback | None) -> list[Collector]:
+        """Run to the horizon; return the collectors of the results (made at the horizon)."""
         if on_progress is not None:
             self.env.process(self._progress(on_progress))
         self.env.run(until=self.duration)
         if on_progress is not None:
             on_progress(self.duration, self.duration)
         self.network.finish()
-        net = self.network
-        at_horizon = {
-            "uploaded_bytes": float(net.bytes_delivered[UP]),
-            "downloaded_bytes": float(net.bytes_delivered[DOWN]),
-            "upload_in_flight_bytes": float(net.bytes_in_flight[UP]),
-            "download_in_flight_bytes": float(net.bytes_in_flight[DOWN]),
-            "retransmitted_bytes": net.bytes_retransmitted,
-            "restarted_bytes": net.bytes_restarted,
-            "transfers": net.transfers,
-            "samples_uploaded": self.store.received,
-            "samples_in_flight": sum(v.samples_in_flight for v in self.vehicles),
-            "model_versions_released": self.retraining.versions_released if self.retraining else 0,
-        }
+        collectors = self._collectors()
         self.log.closed = True
-        self.perception.finish()
-        self.detection.finish()
+        self.fleet.finish()
         give_back_freed_memory()  # before the results' tables are built
-        return at_horizon
+        return collectors
+
+    def _collectors(self) -> list[Collector]:
+        """Each subsystem's contribution to the results, in the order their tables are built."""
+        scenario = self.scenario
+        placements = {g.name: g.placement for g in scenario.fleet.groups}
+        return [
+            StoreResults(self.store, self.log, scenario.cloud.labeling.labeler.kind),
+            RetrainingResults(self.retraining, self.log, scenario.world, self.duration, len(self.vehicles)),
+            DetectionResults(self.fleet, self.ledger, scenario.outputs.accuracy_window),
+            FrameResults(self.ledger, self.fleet),
+            VehicleResults(self.fleet, self.network, self.log),
+            OffloadResults(self.offloading, self.fleet, placements),
+            NetworkResults(self.network),
+            HardwareCost(scenario, self.catalog),
+        ]
 
 
 def run(scenario: Scenario | str | Path, *, seed: int | None = None,
@@ -200,8 +240,6 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
             update={"simulation": scenario.simulation.model_copy(update={"seed": seed})}
         )
     wall = time.perf_counter()
-    sim = _Run(scenario, catalog, base_dir)
-    at_horizon = sim.execute(on_progress)
-    shipped = sim.retraining.tuner.shipped_map50 if sim.retraining is not None else None
-    return build_results(scenario, catalog, sim.ledger, sim.log, sim.vehicles, at_horizon, sim.detection,
-                         sim.network, sim.offloading, shipped, wall_s=time.perf_counter() - wall)
+    sim = Run(scenario, catalog, base_dir)
+    collectors = sim.execute(on_progress)
+    return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)

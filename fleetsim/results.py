@@ -1,26 +1,22 @@
-"""Results of one run: the summary, tidy tables, plots, and saving them to a folder."""
+"""Results of one run: the summary, tidy tables, plots, and saving them to a folder.
+
+Each subsystem contributes its tables and summary figures through a ``Collector``;
+``build_results`` merges them and checks every table column and every summary key
+against the data dictionary (``fleetsim.metrics.columns``).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from fleetsim.cloud.store import store_figures
-from fleetsim.hardware.catalog import Catalog
 from fleetsim.metrics import plots
-from fleetsim.metrics.accuracy import AccuracyRecord
-from fleetsim.metrics.columns import DETECTION_COLUMNS, TABLE_COLUMNS
-from fleetsim.metrics.events import EventLog
-from fleetsim.metrics.hardware_cost import hardware_figures
-from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S, FrameLedger
-from fleetsim.metrics.recovery import drift_onsets, recovery_times
-from fleetsim.metrics.summary import fault_figures, frame_figures
-from fleetsim.network.coverage import GAP, HANDOVER
+from fleetsim.metrics.columns import SUMMARY_KEYS, TABLE_COLUMNS
 from fleetsim.scenario.models import Scenario
 
 
@@ -71,184 +67,86 @@ class Results:
         return out
 
 
-def _group_figures(ledger: FrameLedger, groups: list[str], vehicles) -> dict:
-    out = {}
-    for g, name in enumerate(groups):
-        members = np.flatnonzero(ledger.layout.group == g)
-        out[name] = frame_figures(ledger, members, ledger.histograms[g])
-        out[name]["faults"] = fault_figures([vehicles[i] for i in members], ledger.duration_s)
-    return out
+class Collector(Protocol):
+    """A subsystem's part of the results (``fleetsim.edge.collectors``, ``fleetsim.cloud.collectors``, ...).
+
+    ``tables()`` gives its tables by name; ``summary(tables)`` then gives its summary
+    figures as nested sections (it may read any collector's tables). Sections several
+    collectors fill (``energy``, ``groups.<name>``) are merged; a figure given twice is an error.
+    """
+
+    def tables(self) -> dict[str, pd.DataFrame]: ...
+
+    def summary(self, tables: dict[str, pd.DataFrame]) -> dict: ...
 
 
-def _recovery(scenario: Scenario, shipped_map50: dict | None, tables: dict, vehicles: int) -> dict:
-    """retraining.drift_onsets / recovered / time_to_recover_s (mean over recovered onsets)."""
-    onsets = drift_onsets(scenario.world, scenario.simulation.duration)
-    times = ([None] * len(onsets) if shipped_map50 is None else
-             recovery_times(onsets, shipped_map50, tables["model_versions"], tables["model_swaps"], vehicles))
-    done = [t for t in times if t is not None]
-    return {"drift_onsets": len(onsets), "recovered": len(done),
-            "time_to_recover_s": float(np.mean(done)) if done else None}
+class UndocumentedResult(Exception):
+    """A table, column or summary key missing from the data dictionary (fleetsim/metrics/columns.py)."""
 
 
-def _job_states(events: pd.DataFrame) -> dict:
-    """retraining.jobs_submitted / running / queued at the end, preemptions and what they cost."""
-    last = events.groupby("job", sort=False)["event"].last()
-    preempted = events[events["event"] == "preempted"]
-    return {
-        "jobs_submitted": int((events["event"] == "submitted").sum()),
-        "jobs_running": int((last == "started").sum()),
-        "jobs_queued": int(last.isin(["submitted", "preempted"]).sum()),
-        "preemptions": len(preempted),
-        "preempted_lost_s": float(preempted["lost_s"].sum()),
-        "restart_s": float(preempted["restart_s"].sum()),
-    }
-
-
-def _staleness_s(detections: pd.DataFrame, versions: pd.DataFrame) -> float | None:
-    """Mean age, at capture, of the model each detected frame ran (version 0 dates from t = 0)."""
-    if not len(detections):
-        return None
-    released = dict(zip(versions["version"], versions["t_release_s"], strict=True)) if len(versions) else {}
-    born = detections["model_version"].map(lambda v: released.get(v, 0.0))
-    return float((detections["t_capture_s"] - born).mean())
-
-
-def _outages_table(vehicles) -> pd.DataFrame:
-    rows = [(v.name, v.spec.name, onset, back) for v in vehicles
-            for onset, back in zip(v.outages.onset_s, v.outages.back_s, strict=True)]
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS["outages"])).astype(
-        {"t_fail_s": float, "t_back_s": float})
-
-
-def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
-    attachments = network.attachments
-    return pd.DataFrame({
-        "vehicle": [v.name for v in vehicles],
-        "group": [v.spec.name for v in vehicles],
-        "accelerator": [v.spec.accelerator for v in vehicles],
-        "precision": [v.spec.precision for v in vehicles],
-        "inference_latency_s": [v.inference.latency_s for v in vehicles],
-        "throttled_latency_s": [v.throttled.latency_s if v.throttled else np.nan for v in vehicles],
-        "inference_energy_j": [v.inference.energy_j for v in vehicles],
-        "inference_layers_s": [v.inference.layers_s for v in vehicles],
-        "inference_overhead_s": [v.inference.overhead_s for v in vehicles],
-        "inference_transfer_s": [v.inference.transfer_s for v in vehicles],
-        "inference_host_s": [v.inference.fallback_s for v in vehicles],
-        "final_model_version": [v.model_version for v in vehicles],
-        "samples_queued_at_end": [len(v.samples) for v in vehicles],
-        "samples_evicted": [v.samples.evicted for v in vehicles],
-        "radio_energy_j": network.radio.joules.copy(),
-        "handovers": [a.handovers for a in attachments],
-        "coverage_gap_s": [a.time_in(GAP, duration_s) for a in attachments],
-        "handover_s": [a.time_in(HANDOVER, duration_s) for a in attachments],
-    })
-
-
-def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
-    sites = offloading.all_sites() if offloading is not None else []
-    return pd.DataFrame([(s.name, s.kind, s.accelerator, s.servers, s.cost.latency_s, s.arrived, s.served,
-                          s.dropped, s.busy_s, s.busy_s / (s.servers * duration_s), s.energy_j(duration_s))
-                         for s in sites], columns=list(TABLE_COLUMNS["inference_servers"])).astype(
-        {"servers": "int64", "frames_arrived": "int64", "frames_served": "int64", "frames_dropped": "int64",
-         "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float})
-
-
-def _histogram_table(ledger: FrameLedger) -> pd.DataFrame:
-    """The ledger's latency histograms (every leg, and total) as rows of non-empty bins."""
-    legs = {**ledger.leg_histograms, "total": ledger.histograms}
-    parts = []
-    for g, group in enumerate(ledger.layout.group_names):
-        for leg, hist in legs.items():
-            bins = np.flatnonzero(hist[g])
-            parts.append(pd.DataFrame({
-                "group": group, "leg": leg,
-                "latency_low_s": 10.0 ** (LOG10_MIN_S + bins / BINS_PER_DECADE),
-                "latency_high_s": 10.0 ** (LOG10_MIN_S + (bins + 1) / BINS_PER_DECADE),
-                "frames": hist[g][bins].astype(np.int64)}))
-    return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS["latency_histogram"])]
-
-
-def build_results(scenario: Scenario, catalog: Catalog, ledger: FrameLedger, log: EventLog, vehicles,
-                  at_horizon: dict, detection, network, offloading, shipped_map50: dict | None,
-                  wall_s: float) -> Results:
-    """Assemble tables and the summary once the run has finished."""
-    tables = {
-        name: log.frame(name, list(columns))
-        for name, columns in TABLE_COLUMNS.items()
-        if name not in ("vehicle_windows", "vehicles", "outages", "frames", "sample_conditions",
-                        "latency_legs", "inference_servers", "latency_histogram", *DETECTION_COLUMNS)
-    }
-    store, labeling, tables["sample_conditions"] = store_figures(tables)
-    accuracy = AccuracyRecord(detection.records, detection.found, detection.objects)
-    tables["detections"] = accuracy.table(ledger.layout.vehicle_names, ledger.layout.group_names,
-                                          ledger.layout.group)
-    tables["accuracy_windows"] = accuracy.windows(scenario.outputs.accuracy_window,
-                                                  scenario.simulation.duration)
-    tables["vehicle_windows"] = ledger.vehicle_windows()
-    tables["vehicles"] = _vehicles_table(vehicles, network, scenario.simulation.duration)
-    tables["outages"] = _outages_table(vehicles)
-    tables["latency_legs"] = ledger.latency_legs()
-    tables["latency_histogram"] = _histogram_table(ledger)
-    tables["inference_servers"] = _servers_table(offloading, scenario.simulation.duration)
-    frames = ledger.frames()
-    if frames is not None:
-        tables["frames"] = frames
-    groups = ledger.layout.group_names
-    summary = frame_figures(ledger, None, ledger.histograms.sum(axis=0))
-    jobs = tables["training_jobs"]
-    swaps = tables["model_swaps"]
-    summary["faults"] = fault_figures(vehicles, scenario.simulation.duration)
-    summary["samples"] = {
-        "selected": int(tables["detections"]["selected"].sum()),
-        "uploaded": at_horizon["samples_uploaded"],
-        "in_flight": at_horizon["samples_in_flight"],
-        "queued": int(sum(len(v.samples) for v in vehicles)),
-        "evicted": int(sum(v.samples.evicted for v in vehicles)),
-        **store,
-    }
-    summary["labeling"] = {"labeler": scenario.cloud.labeling.labeler.kind, **labeling}
-    summary["accuracy"] = accuracy.summary()
-    summary["accuracy"]["staleness_s"] = _staleness_s(tables["detections"], tables["model_versions"])
-    summary["network"] = {k: at_horizon[k] for k in (
-        "uploaded_bytes", "downloaded_bytes", "upload_in_flight_bytes", "download_in_flight_bytes",
-        "retransmitted_bytes", "restarted_bytes", "transfers")}
-    vehicles_table = tables["vehicles"]
-    summary["network"]["handovers"] = int(vehicles_table["handovers"].sum())
-    summary["network"]["coverage_gap_s"] = float(vehicles_table["coverage_gap_s"].sum())
-    summary["energy"]["radio_j"] = float(vehicles_table["radio_energy_j"].sum())
-    summary["energy"]["remote_inference_j"] = float(tables["inference_servers"]["energy_j"].sum())
-    offboard = offloading.offboard_bytes() if offloading is not None else {}
-    summary["privacy"] = {"offboard_frame_bytes": float(sum(offboard.values()))}
-    summary["offload"] = {"no_path_frames": sum(offloading.no_path_frames.values()) if offloading else 0}
-    summary["retraining"] = {
-        "jobs": len(jobs),
-        **_job_states(tables["training_events"]),
-        "models_released": at_horizon["model_versions_released"],
-        "models_rejected": int((~tables["model_versions"]["deployed"].astype(bool)).sum())
-        if len(tables["model_versions"]) else 0,
-        "skipped_over_budget": len(tables["skipped_jobs"]),
-        "deployments": int(swaps.loc[~swaps["rollback"].astype(bool), "to_version"].nunique())
-        if len(swaps) else 0,
-        "rollbacks": int((tables["rollouts"]["decision"] == "rollback").sum()),
-        **_recovery(scenario, shipped_map50, tables, len(vehicles)),
-        "vehicle_swaps": len(swaps),
-        "cloud_energy_j": float(jobs["energy_j"].sum()),
-        "cloud_kwh": float(jobs["energy_j"].sum()) / 3.6e6,
-        "cloud_cost_usd": float(jobs["cost_usd"].sum()),
-    }
-    summary["run"] = {
+def build_results(scenario: Scenario, collectors: list[Collector], wall_s: float) -> Results:
+    """Merge the collectors' tables and figures once the run has finished; check them against the
+    data dictionary."""
+    tables: dict[str, pd.DataFrame] = {}
+    for collector in collectors:
+        part = collector.tables()
+        _merge(tables, part, "table")
+    summary: dict = {}
+    for collector in collectors:
+        _merge(summary, collector.summary(tables), "summary")
+    _merge(summary, {"run": {
         "scenario": scenario.name,
         "seed": scenario.simulation.seed,
         "mode": scenario.simulation.mode,
         "sim_s": scenario.simulation.duration,
         "wall_s": wall_s,
-    }
-    summary["groups"] = _group_figures(ledger, groups, vehicles)
-    summary["hardware"], group_hardware = hardware_figures(scenario, catalog)
-    radio = vehicles_table.groupby("group", sort=False)["radio_energy_j"].sum()
-    for name, spec in zip(groups, scenario.fleet.groups, strict=True):
-        summary["groups"][name]["energy"]["radio_j"] = float(radio.get(name, 0.0))
-        summary["groups"][name]["placement"] = spec.placement
-        summary["groups"][name]["privacy"] = {"offboard_frame_bytes": float(offboard.get(name, 0.0))}
-        summary["groups"][name]["hardware"] = group_hardware[name]
+    }}, "summary")
+    check_tables(tables)
+    check_summary(summary)
+    tables = {name: tables[name] for name in TABLE_COLUMNS if name in tables}
     return Results(scenario=scenario, summary=summary, tables=tables)
+
+
+def _merge(into: dict, part: dict, what: str, path: str = "") -> None:
+    """Add ``part`` to ``into``, section by section; a key both hold (not a section) is an error."""
+    for key, value in part.items():
+        where = f"{path}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and what == "summary":
+            _merge(into[key], value, what, f"{where}.")
+        elif key in into:
+            raise ValueError(f"{what} {where} given by two collectors")
+        else:
+            into[key] = value
+
+
+def check_tables(tables: dict[str, pd.DataFrame]) -> None:
+    """Every table and each of its columns (in order) is in the data dictionary."""
+    for name, table in tables.items():
+        documented = list(TABLE_COLUMNS.get(name, {}))
+        if list(table.columns) != documented:
+            raise UndocumentedResult(f"table {name}: columns {list(table.columns)} differ from the data "
+                                     f"dictionary's {documented} (fleetsim/metrics/columns.py)")
+
+
+def summary_keys(summary: dict, prefix: tuple[str, ...] = ()) -> list[str]:
+    """The documented form of every key of ``summary``: dotted, a group's name as ``<name>``, a
+    documented section's contents as its own key (``samples.by_condition``) or ``section.*``."""
+    keys = []
+    for key, value in summary.items():
+        path = (*prefix, "<name>" if prefix == ("groups",) else key)
+        dotted = ".".join(path)
+        if len(path) == 3 and path[0] == "groups" and f"{dotted}.*" in SUMMARY_KEYS:
+            keys.append(f"{dotted}.*")
+        elif isinstance(value, dict) and value and dotted not in SUMMARY_KEYS:
+            keys += summary_keys(value, path)
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def check_summary(summary: dict) -> None:
+    """Every summary.json key is in the data dictionary (``SUMMARY_KEYS``)."""
+    missing = sorted({k for k in summary_keys(summary) if k not in SUMMARY_KEYS})
+    if missing:
+        raise UndocumentedResult(f"summary keys missing from the data dictionary "
+                                 f"(fleetsim/metrics/columns.py SUMMARY_KEYS): {', '.join(missing)}")

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import simpy
 
+from fleetsim.cloud.collectors import job_states
 from fleetsim.cloud.training import TrainingCluster, TrainingJob
 from fleetsim.errors import ScenarioError
 from fleetsim.hardware.training import attempt, checkpoint_write_seconds, compute_seconds
 from fleetsim.metrics.columns import TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
-from fleetsim.results import _job_states
 from fleetsim.scenario.cloud import Cluster
 from fleetsim.scenario.loader import load_scenario
 from tests.conftest import small_scenario_data, with_overrides, write_yaml
@@ -161,7 +161,7 @@ def test_every_submitted_job_is_counted_at_the_horizon(catalog):
     duration = cluster.cost(SAMPLES, EPOCHS).duration_s
     _submit(env, cluster, [(0.0, SAMPLES)] * 4)
     env.run(until=1.5 * duration)
-    states = _job_states(_rows(log, "training_events"))
+    states = job_states(_rows(log, "training_events"))
     assert (len(_rows(log)), states["jobs_running"], states["jobs_queued"]) == (1, 1, 2)
     assert states["jobs_submitted"] == 4 == len(_rows(log)) + states["jobs_running"] + states["jobs_queued"]
 
@@ -185,7 +185,7 @@ def test_preemptions_come_from_the_seed(catalog):
     pd.testing.assert_frame_equal(events, again)
     assert list(other[other["event"] == "preempted"]["t_s"]) != list(preempted["t_s"])
     assert jobs["lost_s"].sum() == pytest.approx(preempted["lost_s"].sum())
-    states = _job_states(events)
+    states = job_states(events)
     assert (states["preemptions"], states["jobs_running"], states["jobs_queued"]) == (len(preempted), 0, 0)
 
 

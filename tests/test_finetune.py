@@ -12,7 +12,7 @@ from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import render_dataset
 from fleetsim.scenario.cloud import FineTune
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import AnnotatedFrames, Conditions
 
 
 def _archive(n: int) -> SampleArchive:
@@ -56,11 +56,11 @@ class _BoxesRemoved:
     def __init__(self, archive: SampleArchive):
         self.archive = archive
 
-    def frames(self, ids) -> FrameBatch:
+    def frames(self, ids) -> AnnotatedFrames:
         f = self.archive.frames(ids)
         none = np.zeros(len(f.cls), bool)
-        return FrameBatch(f.images, f.frame[none], f.cls[none], f.box[none], f.visible[none], f.novel[none],
-                          f.conditions)
+        return AnnotatedFrames(f.images, f.frame[none], f.cls[none], f.box[none], f.visible[none],
+                               f.novel[none], f.conditions)
 
 
 def test_a_job_trains_on_the_labels_its_sample_source_gives():

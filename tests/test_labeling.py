@@ -2,42 +2,40 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import simpy
 from pydantic import ValidationError
 
-from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality
+from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality, make_labeler
 from fleetsim.cloud.pixels import PixelFile
 from fleetsim.cloud.store import SampleStore, store_figures
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
 from fleetsim.detector.training import render_dataset
-from fleetsim.edge.queueing import ServerPool
+from fleetsim.edge.facade import Upload
 from fleetsim.errors import FleetsimError
 from fleetsim.metrics.columns import STORE_COLUMNS
 from fleetsim.metrics.events import EventLog
+from fleetsim.queues import ServerPool
 from fleetsim.scenario.labeling import AnnotatorLabeling, Labeling, TeacherLabeling
 from fleetsim.scenario.models import Scenario
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import AnnotatedFrames, Conditions
 from tests.conftest import small_scenario_data, with_overrides
 from tests.test_validate import _first_issue
 
-VEHICLE = SimpleNamespace(name="coral_0000", spec=SimpleNamespace(name="coral"))
 
-
-def _frames(objects: list[int], daylight: float = 0.9) -> FrameBatch:
+def _frames(objects: list[int], daylight: float = 0.9) -> AnnotatedFrames:
     """Blank frames holding ``objects[i]`` boxes each (the annotators' service time counts boxes)."""
     n, m = len(objects), sum(objects)
-    return FrameBatch(np.zeros((n, 96, 96, 3), np.uint8), np.repeat(np.arange(n), objects),
-                      np.zeros(m, np.int64), np.tile(np.array([[10, 10, 30, 30]], np.float32), (m, 1)),
-                      np.ones(m, np.float32), np.zeros(m, bool), Conditions.uniform(n, daylight=daylight))
+    boxes = np.tile(np.array([[10, 10, 30, 30]], np.float32), (m, 1))
+    return AnnotatedFrames(np.zeros((n, 96, 96, 3), np.uint8), np.repeat(np.arange(n), objects),
+                           np.zeros(m, np.int64), boxes, np.ones(m, np.float32), np.zeros(m, bool),
+                           Conditions.uniform(n, daylight=daylight))
 
 
-def _archive(frames: FrameBatch) -> SampleArchive:
+def _archive(frames: AnnotatedFrames) -> SampleArchive:
     archive = SampleArchive()
     archive.add(frames, np.arange(len(frames)))
     return archive
@@ -47,16 +45,18 @@ def _store(archive: SampleArchive, catalog=None, **labeling) -> tuple[simpy.Envi
                                                                        EventLog]:
     scenario = Scenario.model_validate(with_overrides(small_scenario_data(), cloud__labeling=labeling))
     env, log = simpy.Environment(), EventLog()
-    return env, SampleStore(env, scenario, catalog, log, lambda: archive), log
+    labeling = scenario.cloud.labeling
+    labeler = make_labeler(labeling.labeler, catalog, scenario.detector.threads, scenario.detector.batch_size)
+    return env, SampleStore(env, labeling.retention, labeler, log), log
 
 
 def _tables(log: EventLog) -> dict:
     return {name: log.frame(name, list(columns)) for name, columns in STORE_COLUMNS.items()}
 
 
-def _upload(env: simpy.Environment, store: SampleStore, at_s: float, ids: list[int]):
+def _upload(env: simpy.Environment, store: SampleStore, archive: SampleArchive, at_s: float, ids: list[int]):
     yield env.timeout(at_s - env.now)
-    store.receive(VEHICLE, ids, env.now)
+    store.receive(Upload("coral_0000", "coral", ids, archive.take(np.asarray(ids)), env.now))
 
 
 def test_fifo_queue_known_answers():
@@ -76,8 +76,8 @@ def test_annotators_label_with_ground_truth_at_the_queue_times():
     env, store, log = _store(archive, labeler={
         "kind": "annotators", "annotators": 3, "time_per_image": "10 s", "turnaround": "60 s",
         "price_per_image": "0.05 USD", "workers_per_image": 2})
-    env.process(_upload(env, store, 0.0, [0, 1, 2, 3]))
-    env.process(_upload(env, store, 30.0, [4, 5, 6, 7]))
+    env.process(_upload(env, store, archive, 0.0, [0, 1, 2, 3]))
+    env.process(_upload(env, store, archive, 30.0, [4, 5, 6, 7]))
     env.run()
     labels = log.frame("labels", list(STORE_COLUMNS["labels"])).sort_values("sample")
     # first upload: three at 0-24, the fourth on annotator 0 at 24-48; second upload (at 30):
@@ -109,7 +109,7 @@ def test_the_pixel_file_gives_back_the_frames_it_was_given():
 def test_policies_see_only_labelled_samples():
     archive = _archive(_frames([1] * 4))
     env, store, _ = _store(archive, labeler={"kind": "annotators", "annotators": 1})
-    env.process(_upload(env, store, 0.0, [0, 1, 2, 3]))
+    env.process(_upload(env, store, archive, 0.0, [0, 1, 2, 3]))
     env.run(until=15.0)  # 7 s each, one annotator: two done
     assert store.received == 4 and store.new_samples == 2 and store.sample_ids == [0, 1]
     store.used_by_last_job = store.labelled
@@ -121,8 +121,8 @@ def test_retention_drops_and_counts_and_every_sample_is_accounted_for():
     archive = _archive(_frames([1] * 6 + [2] * 4, daylight=0.9))
     env, store, log = _store(archive, labeler={"kind": "annotators", "annotators": 2},
                              retention={"max_samples": 3, "max_age": "100 s"})
-    env.process(_upload(env, store, 0.0, list(range(6))))
-    env.process(_upload(env, store, 200.0, list(range(6, 10))))
+    env.process(_upload(env, store, archive, 0.0, list(range(6))))
+    env.process(_upload(env, store, archive, 200.0, list(range(6, 10))))
     env.run(until=220.0)  # the second upload: two labelled at 214, two still being labelled
     samples, labeling, by_condition = store_figures(_tables(log))
     drops = log.frame("store_drops", list(STORE_COLUMNS["store_drops"]))
@@ -179,7 +179,7 @@ def test_teacher_labels_reach_the_store_and_its_table(catalog):
     frames = render_dataset(8, 6, Conditions.uniform(8, daylight=0.03), purpose="teacher_store")
     archive = _archive(frames)
     env, store, log = _store(archive, catalog, labeler={"kind": "teacher", "device": "a100"})
-    env.process(_upload(env, store, 10.0, list(range(8))))
+    env.process(_upload(env, store, archive, 10.0, list(range(8))))
     env.run()
     labels = log.frame("labels", list(STORE_COLUMNS["labels"]))
     assert (labels["labeler"] == "teacher").all() and (labels["delay_s"] > 0).all()

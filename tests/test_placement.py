@@ -10,8 +10,8 @@ import simpy
 import yaml
 
 from fleetsim import run
-from fleetsim.edge.queueing import ServerPool
 from fleetsim.network.topology import UP
+from fleetsim.queues import ServerPool
 from tests.conftest import ROOT, small_scenario_data, with_overrides, write_yaml
 from tests.test_network import MB, _network
 from tests.test_validate import _first_issue

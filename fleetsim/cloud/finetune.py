@@ -31,7 +31,7 @@ from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.rng import component_key
-from fleetsim.world import FrameBatch
+from fleetsim.world import AnnotatedFrames
 
 TRAINING_THREADS = 2
 """Torch threads of every fine-tune, whatever detector.threads says: float sums depend on the
@@ -43,7 +43,7 @@ CALIBRATION_FRAMES = 64
 class LabelledSamples(Protocol):
     """Where a job's samples come from: the sample store (its labels) or a SampleArchive (ground truth)."""
 
-    def frames(self, ids: np.ndarray) -> FrameBatch: ...
+    def frames(self, ids: np.ndarray) -> AnnotatedFrames: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class FineTuner:
         if replay:
             key = int(component_key(self.seed, "replay", job_id) % (2**31))
             parts.append(render_dataset(replay, key, clear_day(replay, key), purpose="replay"))
-        data = FrameBatch.concat(parts)
+        data = AnnotatedFrames.concat(parts)
         seed = int(component_key(self.seed, "finetune", job_id) % (2**31))
         tuned = train(copy.deepcopy(self.model), data, seed, TrainingSettings(
             epochs=epochs, batch_size=self.settings.batch_size, learning_rate=self.settings.learning_rate,

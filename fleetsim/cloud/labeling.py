@@ -1,7 +1,7 @@
 """The labelling stage: uploaded samples get labels, after a queue, at a price.
 
 Both labellers are first-come first-served queues with identical servers
-(``fleetsim.edge.queueing.ServerPool``, no limit on waiting): ``annotators`` serve one
+(``fleetsim.queues.ServerPool``, no limit on waiting): ``annotators`` serve one
 sample each, for ``time_per_image + time_per_box x boxes`` of its ground truth, and hand
 over the ground truth after ``turnaround``; the ``teacher`` serves one upload per call on
 its cloud device, for the hardware model's fp32 inference time of that batch, and hands
@@ -12,19 +12,20 @@ and recall of every label set against the ground truth are counted per sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from fleetsim.detector.evaluation import Detections, GroundTruth, match
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.teacher import teacher_path
-from fleetsim.edge.queueing import ServerPool
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import inference_cost
+from fleetsim.queues import ServerPool
 from fleetsim.scenario.labeling import AnnotatorLabeling, TeacherLabeling
-from fleetsim.world import FrameBatch
+from fleetsim.world import AnnotatedFrames
 
 TEACHER_PRECISION = "fp32"
 DEVICE_FIELD = "cloud.labeling.labeler.device"
@@ -34,7 +35,7 @@ DEVICE_FIELD = "cloud.labeling.labeler.device"
 class LabelBatch:
     """Labels of the samples of one upload, in upload order."""
 
-    labels: FrameBatch  # pixels of the samples with the labels produced
+    labels: AnnotatedFrames  # pixels of the samples with the labels produced
     ready_s: np.ndarray  # when each sample's label reaches the store
     cost_usd: np.ndarray  # per sample
     objects: np.ndarray  # ground-truth boxes per sample
@@ -42,7 +43,16 @@ class LabelBatch:
     true_positives: np.ndarray  # labels matching a ground-truth box (IoU >= 0.5, same class)
 
 
-def label_quality(labels: FrameBatch, truth: FrameBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class Labeler(Protocol):
+    """Labels arriving samples, after its queue: annotators or the teacher model."""
+
+    name: str
+
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch: ...
+
+
+def label_quality(labels: AnnotatedFrames,
+                  truth: AnnotatedFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per sample: ground-truth boxes, labels, and labels that match a ground-truth box."""
     n = len(truth)
     as_found = Detections(labels.frame, labels.cls, np.ones(len(labels.cls), np.float32), labels.box)
@@ -60,7 +70,7 @@ class AnnotatorQueue:
         self.spec = spec
         self.pool = ServerPool(spec.annotators)
 
-    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch:
         spec = self.spec
         objects = np.bincount(truth.frame, minlength=len(truth))
         service = spec.time_per_image + spec.time_per_box * objects
@@ -94,14 +104,14 @@ class TeacherLabeler:
         cost = inference_cost(self.device, self.workload, TEACHER_PRECISION, self.catalog, batch=batch)
         return cost.latency_s
 
-    def pseudo_labels(self, truth: FrameBatch) -> FrameBatch:
+    def pseudo_labels(self, truth: AnnotatedFrames) -> AnnotatedFrames:
         """The samples' pixels with the teacher's detections at or above the score threshold."""
         found = self.detector.detect(truth.images, threshold=self.spec.score_threshold)
         m = len(found.cls)
-        return FrameBatch(truth.images, found.frame, found.cls, found.box, np.ones(m, np.float32),
-                          np.zeros(m, bool), truth.conditions)
+        return AnnotatedFrames(truth.images, found.frame, found.cls, found.box, np.ones(m, np.float32),
+                               np.zeros(m, bool), truth.conditions)
 
-    def label(self, truth: FrameBatch, now: float) -> LabelBatch:
+    def label(self, truth: AnnotatedFrames, now: float) -> LabelBatch:
         n = len(truth)
         call = self.call_s(n)
         _, _, finish = self.pool.serve(np.array([now]), call)
@@ -111,7 +121,7 @@ class TeacherLabeler:
         return LabelBatch(labels, np.full(n, finish[0]), cost, objects, found, hits)
 
 
-def make_labeler(spec, catalog: Catalog, threads: int, batch_size: int) -> AnnotatorQueue | TeacherLabeler:
+def make_labeler(spec, catalog: Catalog, threads: int, batch_size: int) -> Labeler:
     """The labeller ``cloud.labeling.labeler`` describes."""
     if isinstance(spec, TeacherLabeling):
         return TeacherLabeler(spec, catalog, threads, batch_size)

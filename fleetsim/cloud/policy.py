@@ -9,37 +9,94 @@ Samples count once labelled (``cloud.labeling``); a job fine-tunes on the most r
 samples still retained (``cloud.fine_tune.max_samples``) with replay.
 Before it starts, its modelled price and energy plus what jobs started in the last 24 h
 spent must stay within ``budget``; otherwise it is skipped (and recorded as such).
+
+Each kind is a ``RetrainingTrigger`` found by its ``kind`` in ``TRIGGERS``;
+``register_trigger`` adds one (its scenario model and its builder) without touching this file.
 """
 
 from __future__ import annotations
 
-import simpy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
+from fleetsim.clock import Clock
 from fleetsim.cloud.finetune import FineTuned, FineTuner
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster, TrainingJob
+from fleetsim.detector.registry import ModelRegistry
+from fleetsim.edge.facade import Fleet
 from fleetsim.metrics.events import EventLog
-from fleetsim.scenario.cloud import DriftRetrain, PeriodicRetrain, SampleCountRetrain
+from fleetsim.scenario.cloud import (
+    RETRAINING_KINDS,
+    DriftRetrain,
+    JobPolicy,
+    PeriodicRetrain,
+    SampleCountRetrain,
+)
 
 DAY_S = 86400.0
 
 
-class ConfidenceDrift:
+class RetrainingTrigger(Protocol):
+    """When to start a training job: asked every ``check_every_s`` while the run lasts."""
+
+    spec: JobPolicy  # the scenario's cloud.retraining (cluster, epochs, budget and the kind's own fields)
+    check_every_s: float
+
+    def wants_job(self, now: float, new_samples: int) -> bool:
+        """Whether a job should start now, with ``new_samples`` labelled since the last one."""
+
+    def job_started(self) -> None: ...
+
+    def model_deployed(self, now: float) -> None: ...
+
+    def model_rejected(self) -> None: ...
+
+
+class CountTrigger:
+    """Train once ``needed`` new samples are labelled, looking every ``check_every_s``."""
+
+    def __init__(self, spec: JobPolicy, check_every_s: float, needed: int):
+        self.spec = spec
+        self.check_every_s = check_every_s
+        self.needed = needed
+
+    def wants_job(self, now: float, new_samples: int) -> bool:
+        return new_samples >= self.needed
+
+    def job_started(self) -> None:
+        """A job started (a trigger may wait for its model)."""
+
+    def model_deployed(self, now: float) -> None:
+        """The job's model went out at ``now``."""
+
+    def model_rejected(self) -> None:
+        """The job's model failed the validation gate."""
+
+
+class ConfidenceDrift(CountTrigger):
     """The drift policy's test: the fleet's confidence against a reference window."""
 
-    def __init__(self, policy: DriftRetrain, confidence, catch_up):
-        self.policy = policy
-        self.confidence = confidence  # (t0, t1) -> mean detection confidence of frames captured then
-        self.catch_up = catch_up  # brings detections up to a time
+    def __init__(self, spec: DriftRetrain, fleet: Fleet):
+        super().__init__(spec, spec.check_every, spec.min_samples)
+        self.policy = spec
+        self.fleet = fleet
         self.reference_from = 0.0
         self.reference: float | None = None
         self.waiting = False  # a job was started and its model is not deployed yet
 
-    def deployed(self, now: float) -> None:
+    def wants_job(self, now: float, new_samples: int) -> bool:
+        return super().wants_job(now, new_samples) and self.drifted(now)
+
+    def job_started(self) -> None:
+        self.waiting = True  # until the job's model is deployed or rejected
+
+    def model_deployed(self, now: float) -> None:
         """A new model went out: measure a fresh reference after it."""
         self.reference_from, self.reference, self.waiting = now, None, False
 
-    def rejected(self) -> None:
+    def model_rejected(self) -> None:
         """The job's model failed the gate: the drift still stands, the next check may retrain."""
         self.waiting = False
 
@@ -47,29 +104,71 @@ class ConfidenceDrift:
         window = self.policy.window
         if self.waiting or now < self.reference_from + window:
             return False
-        self.catch_up(now)
         if self.reference is None:
-            self.reference = self.confidence(self.reference_from, self.reference_from + window)
-        recent = self.confidence(now - window, now)
+            start = self.reference_from
+            self.reference = self.fleet.signal("confidence", start, start + window)
+        recent = self.fleet.signal("confidence", now - window, now)
         return bool(recent < self.reference * (1 - self.policy.drop))
 
 
-def retraining_policy(env: simpy.Environment, policy, store: SampleStore, cluster: TrainingCluster,
-                      tuner: FineTuner, on_trained, log: EventLog, duration_s: float,
-                      drift: ConfidenceDrift | None = None):
-    """Start a job whenever ``policy`` says so and the budget allows."""
-    periodic = isinstance(policy, PeriodicRetrain)
-    step = policy.interval if periodic else policy.check_every
-    needed = policy.samples if isinstance(policy, SampleCountRetrain) else policy.min_samples
+TriggerBuilder = Callable[[JobPolicy, Fleet], RetrainingTrigger | None]
+
+
+def _never(spec, fleet: Fleet) -> None:
+    return None  # no trigger: the run keeps its shipped model and builds no retraining loop
+
+
+def _periodic(spec: PeriodicRetrain, fleet: Fleet) -> CountTrigger:
+    return CountTrigger(spec, spec.interval, spec.min_samples)
+
+
+def _sample_count(spec: SampleCountRetrain, fleet: Fleet) -> CountTrigger:
+    return CountTrigger(spec, spec.check_every, spec.samples)
+
+
+TRIGGERS: dict[str, TriggerBuilder] = {
+    "never": _never,
+    "periodic": _periodic,
+    "sample_count": _sample_count,
+    "drift": ConfidenceDrift,
+}
+"""Builders of the retraining triggers by ``kind``: (cloud.retraining, fleet) -> trigger (None: never)."""
+
+
+def register_trigger(model: type[JobPolicy], build: TriggerBuilder) -> None:
+    """Add a retraining trigger: ``model`` (a ``JobPolicy`` with a ``kind`` literal) becomes an allowed
+    ``cloud.retraining`` of scenarios, ``build`` makes its trigger for a run."""
+    kind = RETRAINING_KINDS.register(model)
+    TRIGGERS[kind] = build
+
+
+def make_trigger(spec, fleet: Fleet) -> RetrainingTrigger | None:
+    """The trigger ``cloud.retraining`` describes (None: the kind never retrains)."""
+    return TRIGGERS[spec.kind](spec, fleet)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """Where jobs run, what really trains, and where released models are kept."""
+
+    cluster: TrainingCluster
+    tuner: FineTuner
+    registry: ModelRegistry
+
+
+def retraining_policy(clock: Clock, trigger: RetrainingTrigger, store: SampleStore, trainer: Trainer,
+                      on_trained, log: EventLog):
+    """Start a job whenever ``trigger`` says so and the budget allows."""
+    env, duration_s, policy = clock.env, clock.end_s, trigger.spec
+    cluster, tuner = trainer.cluster, trainer.tuner
+    step = trigger.check_every_s
     started: list[tuple[float, float, float]] = []  # (time, USD, J) of every job started
     job_id = 0
     while True:
         yield env.timeout(step)
         if env.now >= duration_s:
             return
-        if store.new_samples < needed:
-            continue
-        if drift is not None and not drift.drifted(env.now):
+        if not trigger.wants_job(env.now, store.new_samples):
             continue
         ids = store.sample_ids[-tuner.settings.max_samples:]
         samples = len(ids) + tuner.replay_count(len(ids))
@@ -87,8 +186,7 @@ def retraining_policy(env: simpy.Environment, policy, store: SampleStore, cluste
         started.append((env.now, cost.cost_usd, cost.energy_j))
         store.used_by_last_job = store.labelled
         tuned = tuner.fine_tune(job_id, ids, policy.epochs)
-        if drift is not None:
-            drift.waiting = True  # until the job's model is deployed or rejected
+        trigger.job_started()
         job = TrainingJob(job_id=job_id, samples=samples, epochs=policy.epochs, submitted_s=env.now)
         env.process(_train_then_release(env, cluster, job, tuned, on_trained, duration_s))
 

@@ -14,20 +14,18 @@ The samples' pixels go to a file on arrival (``PixelFile``); only labels stay in
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from fleetsim.cloud.labeling import LabelBatch, make_labeler
+from fleetsim.cloud.labeling import LabelBatch, Labeler
 from fleetsim.cloud.pixels import PixelFile
-from fleetsim.detector.dataset import SampleArchive
-from fleetsim.hardware.catalog import Catalog
+from fleetsim.edge.facade import Upload
 from fleetsim.metrics.events import EventLog
-from fleetsim.scenario.models import Scenario
-from fleetsim.world import FrameBatch
+from fleetsim.scenario.labeling import Retention
+from fleetsim.world import AnnotatedFrames
 
 MAX_SAMPLES, MAX_AGE = "max_samples", "max_age"
 STATES = ("received", "pending", "labelled", "retained", "dropped")
@@ -36,35 +34,30 @@ STATES = ("received", "pending", "labelled", "retained", "dropped")
 class SampleStore:
     """Uploaded samples, their labelling and the labelled pool the retraining policy trains on."""
 
-    def __init__(self, env: simpy.Environment, scenario: Scenario, catalog: Catalog, log: EventLog,
-                 archive: Callable[[], SampleArchive]):
-        labeling = scenario.cloud.labeling
+    def __init__(self, env: simpy.Environment, retention: Retention, labeler: Labeler, log: EventLog):
         self.env = env
-        self.retention = labeling.retention
-        self.labeler = make_labeler(labeling.labeler, catalog, scenario.detector.threads,
-                                    scenario.detector.batch_size)
+        self.retention = retention
+        self.labeler = labeler
         self.log = log
-        self.archive = archive  # the run's SampleArchive (built after the store)
         self.received = 0
         self.labelled = 0
         self.used_by_last_job = 0  # labelled samples a job had seen when it took its snapshot
         self.pixels = PixelFile()
         # sample id -> (its labels without pixels, its row in ``pixels``, arrival time, condition
         # label), oldest label first
-        self._pool: OrderedDict[int, tuple[FrameBatch, int, float, str]] = OrderedDict()
+        self._pool: OrderedDict[int, tuple[AnnotatedFrames, int, float, str]] = OrderedDict()
 
-    def receive(self, vehicle, sample_ids: list[int], now: float) -> None:
-        """Accept samples that finished uploading from ``vehicle`` at ``now`` and send them to be labelled."""
+    def receive(self, upload: Upload) -> None:
+        """Accept samples that finished uploading and send them to be labelled."""
+        sample_ids, now = upload.sample_ids, upload.t_s
         if not len(sample_ids):
             return
         self.received += len(sample_ids)
-        group = vehicle.spec.name
-        truth = self.archive().take(np.asarray(sample_ids))
-        conditions = truth.conditions.labels()
+        conditions = upload.truth.conditions.labels()
         for sample, condition in zip(sample_ids, conditions, strict=True):
-            self.log.record("store_samples", sample=int(sample), vehicle=vehicle.name, group=group,
+            self.log.record("store_samples", sample=int(sample), vehicle=upload.vehicle, group=upload.group,
                             condition=condition, t_received_s=now)
-        batch = self.labeler.label(truth, now)
+        batch = self.labeler.label(upload.truth, now)
         rows = self.pixels.append(batch.labels.images)
         batch = replace(batch, labels=_without_pixels(batch.labels))
         self.env.process(self._deliver(list(sample_ids), rows, conditions, batch, now))
@@ -79,12 +72,12 @@ class SampleStore:
         """Retained labelled samples, oldest label first."""
         return list(self._pool)
 
-    def frames(self, ids) -> FrameBatch:
+    def frames(self, ids) -> AnnotatedFrames:
         """Samples ``ids`` (retained) with the labels the labeller gave them."""
         if len(ids) == 0:
             raise ValueError("no sample ids given")
         entries = [self._pool[int(i)] for i in ids]
-        labels = FrameBatch.concat([labels for labels, *_ in entries])
+        labels = AnnotatedFrames.concat([labels for labels, *_ in entries])
         return replace(labels, images=self.pixels.read([row for _, row, *_ in entries]))
 
     def _deliver(self, ids: list[int], rows: np.ndarray, conditions: list[str], batch: LabelBatch,
@@ -126,7 +119,7 @@ class SampleStore:
                         t_received_s=received_s, t_dropped_s=self.env.now)
 
 
-def _without_pixels(frames: FrameBatch) -> FrameBatch:
+def _without_pixels(frames: AnnotatedFrames) -> AnnotatedFrames:
     """``frames`` with empty (0 x 0) images: labels and conditions only."""
     return replace(frames, images=np.empty((len(frames), 0, 0, 3), dtype=np.uint8))
 

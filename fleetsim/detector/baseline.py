@@ -15,7 +15,7 @@ import numpy as np
 from fleetsim.detector.evaluation import GroundTruth, map50
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import render_dataset
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import AnnotatedFrames, Conditions
 from fleetsim.world.scene import CLASSES
 
 BASELINE_DIR = Path(__file__).parent / "baseline"
@@ -45,7 +45,7 @@ def read_card(directory: Path = BASELINE_DIR) -> dict:
     return json.loads((directory / CARD).read_text())
 
 
-def eval_set(condition: str, frames: int, size: tuple[int, int] = (96, 96)) -> FrameBatch:
+def eval_set(condition: str, frames: int, size: tuple[int, int] = (96, 96)) -> AnnotatedFrames:
     """The evaluation frames of one named condition."""
     return render_dataset(frames, EVAL_SEED, Conditions.uniform(frames, **EVAL_CONDITIONS[condition]),
                           purpose=f"eval_{condition}", size=size)

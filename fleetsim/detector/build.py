@@ -34,7 +34,7 @@ from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, initial_model, render_dataset, train
-from fleetsim.world import Conditions, FrameBatch
+from fleetsim.world import AnnotatedFrames, Conditions
 from fleetsim.world.scene import CLASSES
 
 Report = Callable[[str], None]
@@ -113,7 +113,7 @@ def int8_agreement(fp32: Path, int8: Path, images: np.ndarray) -> dict[str, floa
             "heatmap_mean_abs_error": round(float(diff.mean()), 5)}
 
 
-def recovery(model: CenterNet, baseline: dict[str, dict], replay: FrameBatch, settings: BuildSettings,
+def recovery(model: CenterNet, baseline: dict[str, dict], replay: AnnotatedFrames, settings: BuildSettings,
              report: Report) -> dict:
     """Fine-tune copies of ``model`` on a few frames of each unseen condition, alone and mixed
     with as many replayed clear-day frames; int8 mAP before and after, on it and on clear day."""
@@ -125,7 +125,7 @@ def recovery(model: CenterNet, baseline: dict[str, dict], replay: FrameBatch, se
         row = {"frames": n, "epochs": settings.recovery_training.epochs,
                "int8_map50_before": baseline[condition]["map50"],
                "day_clear_before": baseline["day_clear"]["map50"]}
-        mixed = FrameBatch.concat([frames, replay.subset(np.arange(n))])
+        mixed = AnnotatedFrames.concat([frames, replay.subset(np.arange(n))])
         for name, data in (("new_only", frames), ("with_replay", mixed)):
             report(f"fine-tuning on {n} {condition} frames ({name})")
             tuned = train(copy.deepcopy(model), data, settings.seed, settings.recovery_training)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from fleetsim.world import FrameBatch
+from fleetsim.world import AnnotatedFrames
 
 
 class SampleArchive:
     """Frames kept as samples, from selection until they leave the vehicle.
 
     ``add`` keeps frames and gives their sample ids; ``frames(ids)`` gives them back as one
-    FrameBatch; ``release(ids)`` forgets samples that left (uploaded or evicted), so a long
+    AnnotatedFrames; ``release(ids)`` forgets samples that left (uploaded or evicted), so a long
     run holds only the pixels still waiting on vehicles. Ids are never reused.
     """
 
     def __init__(self) -> None:
-        self._samples: list[FrameBatch | None] = []  # one frame each; None once released
+        self._samples: list[AnnotatedFrames | None] = []  # one frame each; None once released
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -26,24 +26,24 @@ class SampleArchive:
         """Samples whose pixels are still kept."""
         return sum(s is not None for s in self._samples)
 
-    def add(self, frames: FrameBatch, rows: np.ndarray) -> np.ndarray:
+    def add(self, frames: AnnotatedFrames, rows: np.ndarray) -> np.ndarray:
         """Keep frames ``rows`` of ``frames``; return their new sample ids."""
         first = len(self._samples)
         for row in rows:
             one = frames.subset(np.array([row]))
-            self._samples.append(FrameBatch(np.ascontiguousarray(one.images), *(
+            self._samples.append(AnnotatedFrames(np.ascontiguousarray(one.images), *(
                 getattr(one, f) for f in ("frame", "cls", "box", "visible", "novel", "conditions"))))
         return np.arange(first, first + len(rows))
 
-    def frames(self, ids: np.ndarray) -> FrameBatch:
+    def frames(self, ids: np.ndarray) -> AnnotatedFrames:
         if len(ids) == 0:
             raise ValueError("no sample ids given")
         gone = [int(i) for i in ids if self._samples[i] is None]
         if gone:
             raise ValueError(f"samples {gone[:5]} were released (uploaded or evicted) already")
-        return FrameBatch.concat([self._samples[i] for i in ids])
+        return AnnotatedFrames.concat([self._samples[i] for i in ids])
 
-    def take(self, ids: np.ndarray) -> FrameBatch:
+    def take(self, ids: np.ndarray) -> AnnotatedFrames:
         """Samples ``ids``, released as they are handed over (their upload reached the cloud)."""
         frames = self.frames(ids)
         self.release(ids)

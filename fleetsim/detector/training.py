@@ -16,7 +16,7 @@ from torch.nn import functional
 from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
 from fleetsim.detector.targets import encode
 from fleetsim.rng import GOLDEN, component_key, stream
-from fleetsim.world import Conditions, FrameBatch, render
+from fleetsim.world import AnnotatedFrames, Conditions, render
 from fleetsim.world.scene import CLASSES
 
 SIZE_WEIGHT, OFFSET_WEIGHT = 0.1, 1.0
@@ -47,7 +47,7 @@ def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:
 
 
 def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "train",
-                   size: tuple[int, int] = (96, 96)) -> FrameBatch:
+                   size: tuple[int, int] = (96, 96)) -> AnnotatedFrames:
     with np.errstate(over="ignore"):
         keys = frame_keys(n, seed, purpose)
     return render(keys, conditions, size=size)
@@ -78,7 +78,8 @@ def detection_loss(outputs, targets) -> torch.Tensor:
     return (pos_loss + neg_loss) / n + SIZE_WEIGHT * size_loss + OFFSET_WEIGHT * offset_loss
 
 
-def train(model: CenterNet, frames: FrameBatch, seed: int, settings: TrainingSettings = TrainingSettings(),
+def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
+          settings: TrainingSettings = TrainingSettings(),
           on_epoch: Callable[[int, float], None] | None = None) -> CenterNet:
     """Train (or fine-tune) ``model`` in place on ``frames``; same inputs and seed, same weights."""
     torch.manual_seed(seed)

@@ -37,7 +37,7 @@ from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
 from fleetsim.world import Conditions, render
-from fleetsim.world.render import FrameBatch as Rendered
+from fleetsim.world.render import AnnotatedFrames
 from fleetsim.world.scene import CLASSES
 from fleetsim.world.schedule import ConditionSchedule
 
@@ -50,11 +50,11 @@ Heads = tuple[np.ndarray, np.ndarray, np.ndarray]
 class _Offered:
     """Frames handed to a worker: their fields, and (once it is done) their pixels and model heads."""
 
-    def __init__(self, fields: dict[str, np.ndarray], work: Future | tuple[Rendered, Heads]):
+    def __init__(self, fields: dict[str, np.ndarray], work: Future | tuple[AnnotatedFrames, Heads]):
         self.fields = fields
         self._work = work
 
-    def rendered(self) -> tuple[Rendered, Heads]:
+    def rendered(self) -> tuple[AnnotatedFrames, Heads]:
         if isinstance(self._work, Future):
             self._work = self._work.result()
         return self._work
@@ -124,7 +124,7 @@ class FleetDetection:
         frames = {k: np.concatenate([r.fields[k] for r in ready]) for k in _FIELDS}
         order = np.lexsort((frames["counter"], frames["camera"], frames["vehicle"], frames["done_s"]))
         frames = {k: v[order] for k, v in frames.items()}
-        rendered = Rendered.concat([r.rendered()[0] for r in ready]).subset(order)
+        rendered = AnnotatedFrames.concat([r.rendered()[0] for r in ready]).subset(order)
         heads = tuple(np.concatenate([r.rendered()[1][k] for r in ready])[order] for k in range(3))
         self._detect(frames, rendered, heads, now if select else None)
 
@@ -177,7 +177,8 @@ class FleetDetection:
         self.records = [stack_records(self.records)] if self.records else []
         self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
 
-    def _detect(self, f: dict[str, np.ndarray], frames: Rendered, heads: Heads, now: float | None) -> None:
+    def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, heads: Heads,
+                now: float | None) -> None:
         vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]
         conditions = frames.conditions
         detector = self.scenario.detector
@@ -244,7 +245,7 @@ def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np
 
 
 def _render_and_run(keys: np.ndarray, conditions: Conditions, size: tuple[int, int], version: np.ndarray,
-                    models: dict[int, OnnxDetector]) -> tuple[Rendered, Heads]:
+                    models: dict[int, OnnxDetector]) -> tuple[AnnotatedFrames, Heads]:
     """A worker's job: render the frames, and run each through its model version."""
     frames = render(keys, conditions, size=size, threads=1)
     heads = None

@@ -31,12 +31,13 @@ import numpy as np
 from scipy.special import ndtri
 
 from fleetsim.edge.fleet import GroupMembers
-from fleetsim.edge.queueing import QueueState, ServerPool, serve
+from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.hardware.inference import InferenceCost, inference_cost
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.network.coverage import NONE
 from fleetsim.network.flows import NEAREST_MEC_NAME, FlowNetwork
 from fleetsim.network.topology import DOWN, UP
+from fleetsim.queues import ServerPool
 from fleetsim.rng import component_key, counter_uniform
 
 

@@ -4,7 +4,8 @@ Two interchangeable implementations feed the same ``FrameLedger`` and sample que
 
 * ``VectorisedPerception`` computes frames with numpy, vehicles and frames at once,
   catching up to the simulation clock whenever a coarse event needs it
-  (``advance_to``) — before an upload reads the sample queue, before a model swap.
+  (``advance_to``, called only by the fleet facade, ``edge.facade.Fleet``) — before an
+  upload reads the sample queue, before a model swap.
 * ``ReferencePerception`` simulates one SimPy event per frame. It is slow and exists
   to check the fast path: both give identical frames.
 """
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import simpy
 
+from fleetsim.clock import Clock
 from fleetsim.edge.cameras import CameraBank
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.faults import padded, up_time
@@ -56,14 +58,13 @@ class _GroupFrames:
 class VectorisedPerception:
     """Frames computed in numpy stretches between coarse events."""
 
-    def __init__(self, groups: list[GroupMembers], vehicles: list[Vehicle], ledger: FrameLedger,
-                 detection: FleetDetection, seed: int, duration_s: float,
-                 offloading: Offloading | None = None):
+    def __init__(self, groups: list[GroupMembers], ledger: FrameLedger, detection: FleetDetection, seed: int,
+                 duration_s: float, offloading: Offloading | None = None):
         self.groups = [_GroupFrames(g, seed) for g in groups]
         self.offloading = offloading
         self.detection = detection
         self.queues = [QueueState.empty(len(g.vehicles), g.spec.queue_capacity) for g in groups]
-        self.vehicles = vehicles
+        self.vehicles = [v for g in groups for v in g.vehicles]
         self.ledger = ledger
         self.duration_s = duration_s
         self.time = 0.0
@@ -161,13 +162,14 @@ def _merged(taken: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
 class ReferencePerception:
     """One SimPy event per frame: each camera a process, each accelerator a Resource."""
 
-    def __init__(self, env: simpy.Environment, groups: list[GroupMembers], vehicles: list[Vehicle],
-                 ledger: FrameLedger, detection: FleetDetection, seed: int, duration_s: float):
-        self.env = env
+    def __init__(self, clock: Clock, groups: list[GroupMembers], ledger: FrameLedger,
+                 detection: FleetDetection, seed: int):
+        self.env = env = clock.env
+        vehicles = [v for g in groups for v in g.vehicles]
         self.detection = detection
         self.vehicles = vehicles
         self.ledger = ledger
-        self.duration_s = duration_s
+        self.duration_s = clock.end_s
         self.rows: list[tuple] = []
         self.pending: list[simpy.Process] = []
         self.groups = [_GroupFrames(g, seed) for g in groups]

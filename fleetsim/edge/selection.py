@@ -9,27 +9,61 @@ seen under chosen conditions (night, fog, novel objects, ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from fleetsim.rng import counter_uniform
-from fleetsim.scenario.models import ConditionTrigger, LowConfidenceSelection, RandomSelection
+from fleetsim.scenario.base import Strict
+from fleetsim.scenario.models import (
+    SELECTION_KINDS,
+    ConditionTrigger,
+    LowConfidenceSelection,
+    RandomSelection,
+)
 from fleetsim.world import Conditions
 from fleetsim.world.conditions import TIMES_OF_DAY, WEATHERS
+
+Selection = Callable[..., np.ndarray]
+"""(policy, vehicle, record, conditions, rows) -> indices into ``rows`` of the frames wanted, best first."""
+
+
+def _random(policy: RandomSelection, vehicle, record: dict[str, np.ndarray], conditions: Conditions,
+            rows: np.ndarray) -> np.ndarray:
+    draw = counter_uniform(vehicle.selection_key, record["counter"][rows] * 64 + record["camera"][rows])
+    return np.flatnonzero(draw < policy.fraction)
+
+
+def _low_confidence(policy: LowConfidenceSelection, vehicle, record: dict[str, np.ndarray],
+                    conditions: Conditions, rows: np.ndarray) -> np.ndarray:
+    uncertainty = record["uncertainty"][rows]
+    keep = np.flatnonzero(uncertainty >= policy.uncertainty)
+    return keep[np.argsort(-uncertainty[keep], kind="stable")]
+
+
+def _condition_trigger(policy: ConditionTrigger, vehicle, record: dict[str, np.ndarray],
+                       conditions: Conditions, rows: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(matches_condition(conditions.take(rows), policy.conditions))
+
+
+SELECTIONS: dict[str, Selection] = {
+    "random": _random,
+    "low_confidence": _low_confidence,
+    "condition_trigger": _condition_trigger,
+}
+"""Selection policies by ``kind``."""
+
+
+def register_selection(model: type[Strict], select: Selection) -> None:
+    """Add a selection policy: ``model`` (with a ``kind`` literal) becomes an allowed
+    ``fleet.groups[].uploads.selection``, ``select`` picks its frames."""
+    SELECTIONS[SELECTION_KINDS.register(model)] = select
 
 
 def candidates(policy, vehicle, record: dict[str, np.ndarray], conditions: Conditions,
                rows: np.ndarray) -> np.ndarray:
     """Indices into ``rows`` of the frames ``policy`` wants, best first."""
-    if isinstance(policy, RandomSelection):
-        draw = counter_uniform(vehicle.selection_key, record["counter"][rows] * 64 + record["camera"][rows])
-        return np.flatnonzero(draw < policy.fraction)
-    if isinstance(policy, LowConfidenceSelection):
-        uncertainty = record["uncertainty"][rows]
-        keep = np.flatnonzero(uncertainty >= policy.uncertainty)
-        return keep[np.argsort(-uncertainty[keep], kind="stable")]
-    if isinstance(policy, ConditionTrigger):
-        return np.flatnonzero(matches_condition(conditions.take(rows), policy.conditions))
-    raise TypeError(f"unknown selection policy {type(policy).__name__}")
+    return SELECTIONS[policy.kind](policy, vehicle, record, conditions, rows)
 
 
 def matches_condition(conditions: Conditions, parts: list[str]) -> np.ndarray:

@@ -2,17 +2,16 @@
 
 Every ``uploads.interval`` a vehicle with a network sends its ready samples, highest
 priority first (at most ``uploads.batch``), as one transfer to the cloud region. Over a
-cell, ``uploads.cellular`` may hold back all samples or all but the urgent ones for the
-depot's WiFi; with no network (a coverage gap) the vehicle waits for the next tick.
+metered technology (cellular: ``metered: true`` in its hardware_models/network file),
+``uploads.cellular`` may hold back all samples or all but the urgent ones for the depot's
+WiFi; with no network (a coverage gap) the vehicle waits for the next tick.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-import simpy
-
+from fleetsim.edge.facade import Fleet, Inbox
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.metrics.events import EventLog
 from fleetsim.network.coverage import NONE
@@ -25,12 +24,10 @@ def next_tick(now: float, interval: float) -> float:
     return (math.floor(now / interval) + 1) * interval
 
 
-def upload_process(env: simpy.Environment, vehicle: Vehicle, network: FlowNetwork, region: str,
-                   catch_up: Callable[[float], None], store, log: EventLog, duration_s: float):
-    """Upload ready samples every interval, then wait again.
-
-    ``catch_up(now)`` brings frames and sample selection up to the clock first.
-    """
+def upload_process(fleet: Fleet, vehicle: Vehicle, network: FlowNetwork, region: str, inbox: Inbox,
+                   log: EventLog):
+    """Upload ready samples every interval to ``inbox`` in ``region``, then wait again."""
+    env, duration_s = fleet.env, fleet.clock.end_s
     policy = vehicle.spec.uploads
     attachment = network.attachments[vehicle.index]
     while True:
@@ -40,22 +37,21 @@ def upload_process(env: simpy.Environment, vehicle: Vehicle, network: FlowNetwor
         access = attachment.access_at(env.now)
         if access == NONE:
             continue
-        technology = network.topology.accesses[access].technology.id
+        technology = network.topology.accesses[access].technology
         floor = -math.inf
-        if technology != "wifi":
+        if technology.metered:
             if policy.cellular == "none":
                 continue
             if policy.cellular == "urgent":
                 floor = policy.urgent_priority
-        catch_up(env.now)
-        captured = vehicle.samples.take_ready(env.now, floor, policy.batch)
+        captured = fleet.take_samples(vehicle, floor, policy.batch)
         if not captured:
             continue
         size = len(captured) * policy.sample_size
         vehicle.samples_in_flight += len(captured)
         result = yield network.transfer(vehicle.index, UP, size, region)
         vehicle.samples_in_flight -= len(captured)
-        store.receive(vehicle, captured, env.now)
-        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, technology=technology,
+        inbox.receive(fleet.upload(vehicle, captured))
+        log.record("uploads", vehicle=vehicle.name, group=vehicle.spec.name, technology=technology.id,
                    t_start_s=result.started_s, t_end_s=env.now, samples=len(captured), bytes=size,
                    wire_bytes=result.wire_bytes, paused_s=result.paused_s)

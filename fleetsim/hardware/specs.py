@@ -239,8 +239,14 @@ class TechnologySpec(Strict):
     """A radio access technology's measured behaviour for vehicles (hardware_models/network/)."""
 
     schema_version: Literal[1] = Field(description="Format version of this file.")
-    id: Literal["lte", "nr_sub6", "nr_mmwave", "wifi"] = Field(description="Technology id.")
+    id: str = Field(description="Technology id (the file name without .yaml).")
     name: str = Field(description="Human-readable name and measurement context.")
+    access: Literal["cell", "depot"] = Field(
+        description="Where vehicles meet it: 'cell': cells along routes (network.cells[].technology); "
+        "'depot': depots where vehicles park (network.depots[].technology).")
+    metered: bool = Field(
+        description="Whether its data is paid for by the byte (cellular plans): a group's "
+        "uploads.cellular holds samples back on a metered technology.")
     uplink: RateSpread = Field(description="Per-vehicle uplink rate.")
     downlink: RateSpread = Field(description="Per-vehicle downlink rate.")
     cell_uplink_capacity: Sourced[DataRate] = Field(

@@ -1,7 +1,8 @@
 """The data dictionary: every results table and column, with its meaning and unit.
 
-``fleetsim.metrics.reference`` renders this into docs/results.md, and a test checks
-that every column a run writes is documented here.
+``python -m fleetsim.reference_docs`` renders this into docs/results.md. Every run checks
+its tables' columns and its summary.json keys against it (``fleetsim.results``), and a
+test checks that every key documented here is written.
 """
 
 from __future__ import annotations

@@ -46,3 +46,18 @@ def hardware_figures(scenario, catalog: Catalog) -> tuple[dict, dict]:
              for key in ("accelerator_usd", "host_usd", "fleet_usd")}
     fleet["unpriced"] = sorted(unpriced)
     return fleet, groups
+
+
+class HardwareCost:
+    """Collector of the ``hardware`` section and each group's ``hardware`` figures."""
+
+    def __init__(self, scenario, catalog: Catalog):
+        self.scenario = scenario
+        self.catalog = catalog
+
+    def tables(self) -> dict:
+        return {}
+
+    def summary(self, tables: dict) -> dict:
+        fleet, groups = hardware_figures(self.scenario, self.catalog)
+        return {"hardware": fleet, "groups": {name: {"hardware": g} for name, g in groups.items()}}

@@ -75,7 +75,7 @@ class Topology:
         shared: dict[str, tuple[int, int]] = {}  # each access network's capacity resources
         for kind, items in (("cell", network.cells), ("depot", network.depots)):
             for item in items:
-                tech = technologies["wifi" if kind == "depot" else item.technology]
+                tech = technologies[item.technology]
                 node = f"{kind}:{item.name}"
                 up = (item.uplink_capacity if item.uplink_capacity is not None
                       else tech.cell_uplink_capacity.value)

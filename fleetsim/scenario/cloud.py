@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from fleetsim.scenario.base import Strict, _unique_names
+from fleetsim.scenario.kinds import Kinds
 from fleetsim.scenario.labeling import Labeling
 from fleetsim.scenario.placement import InferenceServers
 from fleetsim.scenario.types import (
@@ -168,8 +169,9 @@ class DriftRetrain(JobPolicy):
     check_every: Duration = Field("1 min", description="How often the confidence is looked at.")
 
 
-RetrainingPolicy = Annotated[NeverRetrain | PeriodicRetrain | SampleCountRetrain | DriftRetrain,
-                             Field(discriminator="kind")]
+RETRAINING_KINDS = Kinds([NeverRetrain, PeriodicRetrain, SampleCountRetrain, DriftRetrain])
+"""Retraining policy kinds; ``fleetsim.cloud.policy.register_trigger`` adds one."""
+RetrainingPolicy = RETRAINING_KINDS.annotation()
 
 
 class FineTune(Strict):
@@ -190,8 +192,15 @@ class FineTune(Strict):
 
 
 class Rollout(Strict):
-    """How a new model reaches the fleet: canary first, then everyone (policy choices)."""
+    """How a new model reaches the fleet: canary first, then everyone (policy choices).
 
+    Another strategy subclasses this (chunked downloads stay the same) with its own ``kind``
+    and registers itself (``fleetsim.cloud.rollout.register_rollout``).
+    """
+
+    kind: Literal["staged"] = Field(
+        "staged", description="Rollout strategy. 'staged': the canary vehicles first, then the rest of the "
+        "fleet, or a rollback.")
     chunk_size: DataSize = Field("4 MiB", description="Size of one download chunk (a range request).")
     resume_timeout: Duration = Field(
         "30 s", description="A chunk paused longer than this (no network) starts over when the "
@@ -210,6 +219,11 @@ class Rollout(Strict):
         "rest of the fleet's over the canary period.")
 
 
+ROLLOUT_KINDS = Kinds([Rollout], default="staged")
+"""Rollout strategies; ``fleetsim.cloud.rollout.register_rollout`` adds one."""
+RolloutStrategy = ROLLOUT_KINDS.annotation()
+
+
 class Cloud(Strict):
     """Training clusters and the policy that decides when to retrain."""
 
@@ -218,7 +232,7 @@ class Cloud(Strict):
     clusters: Annotated[list[Cluster], _unique_names("cluster")] = Field(
         min_length=1, description="Training clusters."
     )
-    rollout: Rollout = Field(default_factory=Rollout, description="Over-the-air model downloads.")
+    rollout: RolloutStrategy = Field(default_factory=Rollout, description="Over-the-air model downloads.")
     inference: InferenceServers | None = Field(
         None, description="Accelerators in the cloud region detecting offloaded frames "
         "(fleet.groups[].placement: cloud).")

@@ -13,6 +13,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from fleetsim.scenario.base import Strict, _unique_names
 from fleetsim.scenario.cloud import Cloud
+from fleetsim.scenario.kinds import Kinds
 from fleetsim.scenario.network import Network
 from fleetsim.scenario.placement import Offload, Placement
 from fleetsim.scenario.types import (
@@ -79,8 +80,9 @@ class ConditionTrigger(Strict):
         min_length=1, description="A frame is kept when its condition label has any of these parts.")
 
 
-SampleSelection = Annotated[RandomSelection | LowConfidenceSelection | ConditionTrigger,
-                            Field(discriminator="kind")]
+SELECTION_KINDS = Kinds([RandomSelection, LowConfidenceSelection, ConditionTrigger])
+"""Sample selection kinds; ``fleetsim.edge.selection.register_selection`` adds one."""
+SampleSelection = SELECTION_KINDS.annotation()
 
 
 class SampleUploads(Strict):
@@ -108,8 +110,9 @@ class SampleUploads(Strict):
         "lowest_priority", description="Which sample a full buffer drops: the oldest, the one the "
         "detector was surest about, or the incoming one. Every eviction is counted.")
     cellular: Literal["all", "urgent", "none"] = Field(
-        "all", description="What may go over a cell: every sample, only urgent ones (the rest wait for "
-        "depot WiFi), or nothing.")
+        "all", description="What may go over a metered technology (a cell; metered: true in "
+        "hardware_models/network/): every sample, only urgent ones (the rest wait for depot WiFi), or "
+        "nothing.")
     urgent_priority: Fraction = Field(
         0.8, description="A sample is urgent when its detection uncertainty reaches this.")
 

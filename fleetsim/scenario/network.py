@@ -2,12 +2,13 @@
 
 Defaults of each technology (per-vehicle rates, cell capacity, latency, jitter, loss,
 handovers, radio power) come from ``hardware_models/network/<technology>.yaml``, each
-figure with its source; a cell or depot may override its shared capacity.
+figure with its source; a cell or depot may override its shared capacity. Technology ids
+are checked against the catalog (``scenario.references``), like device ids.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -44,20 +45,24 @@ class Cell(AccessNetwork):
     """A cellular cell whose capacity the vehicles it serves share."""
 
     name: Name = Field(description="Cell name, referred to by route legs (world.routes[].legs[].cell).")
-    technology: Literal["lte", "nr_sub6", "nr_mmwave"] = Field(
-        description="Radio technology (hardware_models/network/<technology>.yaml).")
+    technology: Name = Field(
+        description="Radio technology: a hardware_models/network/<technology>.yaml with access: cell "
+        "(shipped: lte, nr_sub6, nr_mmwave).")
 
 
 class Depot(AccessNetwork):
-    """A depot whose WiFi (the wifi technology) serves the vehicles parked there."""
+    """A depot whose access network (WiFi by default) serves the vehicles parked there."""
 
     name: Name = Field(description="Depot name, referred to by route stops (world.routes[].legs[].depot).")
+    technology: Name = Field(
+        "wifi", description="Its technology: a hardware_models/network/<technology>.yaml with access: "
+        "depot (shipped: wifi).")
 
 
 class RateTraces(Strict):
     """Mahimahi traces that replace a technology's per-vehicle rate distribution."""
 
-    technology: Literal["lte", "nr_sub6", "nr_mmwave", "wifi"] = Field(description="Technology they drive.")
+    technology: Name = Field(description="Technology they drive (hardware_models/network/<technology>.yaml).")
     uplink: str | None = Field(
         None, description="Uplink trace file (one millisecond timestamp per 1500-byte delivery "
         "opportunity), relative to the scenario; each vehicle reads it from its own offset.")

@@ -1,8 +1,8 @@
 """Checks between sections and against the hardware catalog: names that must exist.
 
 Each check returns ``(path, message)`` pairs; the loader turns them into located issues.
-The catalog is passed in (any object with ``devices`` and ``workloads`` by id), so this
-module stays free of the hardware package.
+The catalog is passed in (any object with ``devices``, ``workloads`` and ``technologies``
+by id), so this module stays free of the hardware package.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def _devices(catalog, kind: str) -> list[str]:
 def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     """Every cross-reference problem in ``scenario``."""
     problems: list[tuple[Path, str]] = _network_references(scenario)
+    problems += _technology_references(scenario, catalog)
     edge = _devices(catalog, "edge")
     routes = [r.name for r in scenario.world.routes]
     places = [c.name for c in scenario.network.cells] + [d.name for d in scenario.network.depots]
@@ -132,6 +133,23 @@ def _network_references(scenario: Scenario) -> list[tuple[Path, str]]:
                                  else (leg.depot, depots, "depot"))
             if name is not None and name not in known:
                 problems.append(((*where, what), unknown_name_message(what, name, known)))
+    return problems
+
+
+def _technology_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
+    """Cells name cell technologies of the catalog, depots depot ones, traces any."""
+    technologies = catalog.technologies
+    problems = []
+    for kind, access in (("cells", "cell"), ("depots", "depot")):
+        known = sorted(i for i, t in technologies.items() if t.access == access)
+        for i, item in enumerate(getattr(scenario.network, kind)):
+            if item.technology not in known:
+                problems.append((("network", kind, i, "technology"),
+                                 unknown_name_message(f"{access} technology", item.technology, known)))
+    for i, traces in enumerate(scenario.network.traces):
+        if traces.technology not in technologies:
+            problems.append((("network", "traces", i, "technology"),
+                             unknown_name_message("technology", traces.technology, list(technologies))))
     return problems
 
 

@@ -36,8 +36,8 @@ MIN_HEIGHT_PX = 4  # boxes shorter than this are drawn but not counted
 
 
 @dataclass(frozen=True)
-class FrameBatch:
-    """Rendered frames and their ground truth."""
+class AnnotatedFrames:
+    """Frames (pixels) and their boxes: the ground truth rendered, or the labels a labeller gave."""
 
     images: np.ndarray  # uint8 (B, H, W, 3), a view of packed RGBA words
     frame: np.ndarray  # int64 (M,) frame index of each ground-truth object
@@ -50,29 +50,29 @@ class FrameBatch:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, rows: np.ndarray) -> FrameBatch:
+    def subset(self, rows: np.ndarray) -> AnnotatedFrames:
         """Frames ``rows`` (in that order) with their objects, frame indices renumbered."""
         rows = np.asarray(rows, dtype=np.int64)
         new_index = np.full(len(self), -1)
         new_index[rows] = np.arange(len(rows))
         keep = np.flatnonzero(new_index[self.frame] >= 0)
         keep = keep[np.argsort(new_index[self.frame[keep]], kind="stable")]
-        return FrameBatch(self.images[rows], new_index[self.frame[keep]], self.cls[keep], self.box[keep],
-                          self.visible[keep], self.novel[keep], self.conditions.take(rows))
+        return AnnotatedFrames(self.images[rows], new_index[self.frame[keep]], self.cls[keep], self.box[keep],
+                               self.visible[keep], self.novel[keep], self.conditions.take(rows))
 
     @staticmethod
-    def concat(batches: list[FrameBatch]) -> FrameBatch:
+    def concat(batches: list[AnnotatedFrames]) -> AnnotatedFrames:
         """One batch holding ``batches`` one after the other."""
         offsets = np.cumsum([0] + [len(b) for b in batches[:-1]])
-        return FrameBatch(np.concatenate([b.images for b in batches]),
-                          np.concatenate([b.frame + o for b, o in zip(batches, offsets, strict=True)]),
-                          *(np.concatenate([getattr(b, f) for b in batches])
-                            for f in ("cls", "box", "visible", "novel")),
-                          Conditions.concat([b.conditions for b in batches]))
+        return AnnotatedFrames(np.concatenate([b.images for b in batches]),
+                               np.concatenate([b.frame + o for b, o in zip(batches, offsets, strict=True)]),
+                               *(np.concatenate([getattr(b, f) for b in batches])
+                                 for f in ("cls", "box", "visible", "novel")),
+                               Conditions.concat([b.conditions for b in batches]))
 
 
 def render(keys: np.ndarray, conditions: Conditions, size: tuple[int, int] = (96, 96),
-           threads: int = 2) -> FrameBatch:
+           threads: int = 2) -> AnnotatedFrames:
     """Render one frame per key (uint64) under the matching row of ``conditions``.
 
     ``size`` is (width, height). The result depends on keys and conditions only, never
@@ -223,7 +223,7 @@ def _blur_row_pass(words: np.ndarray, neighbour: np.ndarray, shift: int) -> None
     words += carry & _HALF
 
 
-def _with_truth(images, scene: Scene, coverage, conditions) -> FrameBatch:
+def _with_truth(images, scene: Scene, coverage, conditions) -> AnnotatedFrames:
     """Ground-truth boxes: union of each object's box parts, cut to the frame, minus occlusion."""
     b, o = scene.active.shape
     box = _union_box(coverage.reshape(b, o, PARTS_PER_OBJECT, 4), scene.box_part)  # pixels drawn
@@ -238,10 +238,10 @@ def _with_truth(images, scene: Scene, coverage, conditions) -> FrameBatch:
     visible = np.where(full > 0, (area - hidden) / np.maximum(full, 1e-9), 0.0)
     keep = scene.active & (visible >= MIN_VISIBLE) & (box[..., 3] - box[..., 1] >= MIN_HEIGHT_PX)
     frame, slot = np.nonzero(keep)
-    return FrameBatch(images=images, frame=frame, cls=scene.cls[frame, slot],
-                      box=box[frame, slot].astype(np.float32),
-                      visible=visible[frame, slot].astype(np.float32),
-                      novel=scene.novel[frame, slot], conditions=conditions)
+    return AnnotatedFrames(images=images, frame=frame, cls=scene.cls[frame, slot],
+                           box=box[frame, slot].astype(np.float32),
+                           visible=visible[frame, slot].astype(np.float32),
+                           novel=scene.novel[frame, slot], conditions=conditions)
 
 
 def _union_box(rects: np.ndarray, use: np.ndarray) -> np.ndarray:
