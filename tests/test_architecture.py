@@ -13,24 +13,11 @@ from tests.conftest import ROOT
 TABLE = ROOT / "docs" / "architecture.md"
 PACKAGE = ROOT / "fleetsim"
 
-ALLOWED_CROSSINGS = {
-    # (importing module, imported module) where the code still crosses a line of the table.
-    # The cloud reaches into edge internals: to be emptied by the run-object/facade change
-    # (issue 18, items 1-2: the fleet facade and the neutral multi-server queue).
-    ("fleetsim.cloud.labeling", "fleetsim.edge.queueing"),
-    ("fleetsim.cloud.loop", "fleetsim.edge.detection"),
-    ("fleetsim.cloud.rollout", "fleetsim.edge.fleet"),
-    # Results read cloud and network internals: to be emptied by the run-object/facade change
-    # and the collectors (issue 18, item 4: each subsystem contributes its own figures).
-    ("fleetsim.results", "fleetsim.cloud.store"),
-    ("fleetsim.results", "fleetsim.network.coverage"),
-}
+ALLOWED_CROSSINGS: set[tuple[str, str]] = set()
+"""(importing module, imported module) where the code still crosses a line of the table."""
 
-STALE_NAMES = {
-    # (file, name): named in a docstring but not a module; metrics/ is being reworked on the
-    # collectors branch, which fixes it there (the renderer is fleetsim.reference_docs).
-    ("fleetsim/metrics/columns.py", "fleetsim.metrics.reference"),
-}
+STALE_NAMES: set[tuple[str, str]] = set()
+"""(file, name) named in a docstring but not a module, with the change that fixes it."""
 
 
 def _rows() -> list[tuple[str, set[str], set[str]]]:
