@@ -1,6 +1,6 @@
 """Run folders on disk: claimed before a run, written whole, read back only when complete.
 
-A run is written into a hidden sibling, ``.NAME.partial-PID``, and renamed to ``NAME``
+A run is written into a hidden sibling, ``.NAME.partial-PID-TOKEN``, and renamed to ``NAME``
 only once every file is there and ``complete.json`` lists them (format version, fleetsim
 version, scenario hash, each file's size and SHA-256). A folder without that record, or
 whose files differ from it, is not a run: :func:`check_complete` says why in one line.
@@ -168,8 +168,9 @@ class RunWriter:
         self.out = Path(out)
         self.overwrite = overwrite
         self.lock = lock
-        self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"
         self._stack = None
+        self._created = False
         self._published = False
 
     def _check_target(self) -> None:
@@ -202,6 +203,7 @@ class RunWriter:
                 shutil.rmtree(stale, ignore_errors=True)  # left by a killed writer
             try:
                 self.path.mkdir()
+                self._created = True
                 probe = self.path / ".probe"
                 probe.write_bytes(b"")
                 probe.unlink()
@@ -236,7 +238,7 @@ class RunWriter:
         return self.out
 
     def _cleanup(self) -> None:
-        if not self._published:
+        if self._created and not self._published:
             shutil.rmtree(self.path, ignore_errors=True)
         if self._stack is not None:
             self._stack.close()
