@@ -1,7 +1,10 @@
 """Safe YAML reading with a map from field paths to line numbers.
 
 Only plain data is constructed (``yaml.SafeLoader``): tags that build Python objects
-are rejected, and so are duplicate keys, which YAML would otherwise silently overwrite.
+are rejected, and so are duplicate keys, which YAML would otherwise silently overwrite,
+keys that are lists or mappings, and more than ``MAX_ALIASES`` aliases (a few anchors
+repeated can stand for billions of values). Whatever the bytes, reading ends in a
+mapping or one ScenarioError.
 """
 
 from __future__ import annotations
@@ -14,13 +17,30 @@ import yaml
 from fleetsim.errors import Issue, ScenarioError
 
 
+MAX_ALIASES = 100
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate or unhashable mapping keys and many aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases",
+                                                  self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be text or a number, not a {type(key).__name__}", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -81,8 +101,9 @@ def read_yaml(path: str | Path, what: str = "scenario") -> YamlDocument:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise fail(f"cannot read file: {err}") from None
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as err:
@@ -90,10 +111,18 @@ def read_yaml(path: str | Path, what: str = "scenario") -> YamlDocument:
         line = mark.line + 1 if mark else None
         problem = " ".join(str(x) for x in (err.context, err.problem) if x)
         raise fail(f"invalid YAML: {problem}", line) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        raise fail(f"invalid YAML: character #x{err.character:04x} is not allowed", line) from None
     except yaml.YAMLError as err:
-        raise fail(f"invalid YAML: {err}") from None
+        raise fail(f"invalid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise fail("invalid YAML: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise fail(f"invalid YAML: {' '.join(str(err).split())}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None or data is None:
         raise fail(f"file is empty (expected a {what} mapping with keys)")
     if not isinstance(data, dict):
