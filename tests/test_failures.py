@@ -63,7 +63,8 @@ def test_exit_codes_are_documented():
 SCALARS = (st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats() | st.text(max_size=10)
            | st.sampled_from(["1 min", "30 Hz", "-1 s", "coral_usb", "never", "1e400", "nan"]))
 NESTED = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=8) | st.integers(), inner, max_size=4), max_leaves=25)
+                      | st.dictionaries(st.text(max_size=8) | st.integers(), inner, max_size=4),
+                      max_leaves=25)
 
 
 def _paths(node, prefix=()):
@@ -169,7 +170,8 @@ def test_a_bad_model_file_is_a_validate_time_error(tmp_path, make, words, comman
     elif make == "other_inputs":
         _other_inputs_model(model)
     path = write_yaml(tmp_path, with_overrides(small(), detector__model="model.onnx"))
-    args = ["run", str(path), "--out", str(tmp_path / "out"), "-q"] if command == "run" else ["validate", str(path)]
+    args = (["run", str(path), "--out", str(tmp_path / "out"), "-q"] if command == "run"
+            else ["validate", str(path)])
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert f"{path}:" in result.stderr and "detector.model" in result.stderr and words in result.stderr

@@ -16,7 +16,6 @@ import yaml
 
 from fleetsim.errors import Issue, ScenarioError
 
-
 MAX_ALIASES = 100
 
 
@@ -39,7 +38,8 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str | int | float | bool | None):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a key must be text or a number, not a {type(key).__name__}", key_node.start_mark
+                    None, None, f"a key must be text or a number, not a {type(key).__name__}",
+                    key_node.start_mark
                 )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
