@@ -41,12 +41,11 @@ def validate(file: ScenarioFile) -> None:
     with _user_errors():
         scenario = load_scenario(file, _catalog())
     vehicles = sum(g.count for g in scenario.fleet.groups)
-    typer.echo(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
-               f"{scenario.simulation.duration:g} s simulated")
     found, available = estimate(scenario), available_bytes()
     fits = "" if available is None or found.peak_bytes <= available else \
         " (more than this machine has available: fleetsim run refuses it without --force)"
-    typer.echo(found.line() + fits)
+    typer.echo(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
+               f"{scenario.simulation.duration:g} s simulated; {found.line()}{fits}")
 
 
 detector = typer.Typer(no_args_is_help=True, help="The real detector: build the baseline, evaluate models.")

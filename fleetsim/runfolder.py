@@ -326,3 +326,11 @@ def check_summary(summary, file: str | Path, every_key: bool = False) -> dict:
             if not isinstance(part, dict) or not all(_is_number(v) for v in part.values()):
                 raise RunFolderError(f"{file}: groups.{name}.{section}: expected a mapping of numbers")
     return summary
+
+
+def load_run(path: str | Path):
+    """The complete run folder at ``path``: a ``fleetsim.report.run_folder.RunFolder`` (summary,
+    resolved scenario, tables read on demand); RunFolderError, one line, if it is not one."""
+    from fleetsim.report.run_folder import load_run as load
+
+    return load(path)
