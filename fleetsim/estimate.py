@@ -8,9 +8,11 @@ A deliberately simple model, read off the scenario alone:
 - windows = vehicles x ceil(duration / outputs.window) ledger cells (and as many table rows);
 - peak memory = a fixed floor (Python, NumPy, ONNX Runtime, torch) + bytes per vehicle
   + bytes per ledger cell + bytes per detection + bytes per frame kept by
-  ``outputs.frame_table``;
-- host time = a start-up + seconds per frame + seconds per detection + seconds per
-  training job (one per ``interval`` of a periodic policy; one per 6 h of the others).
+  ``outputs.frame_table`` + a fine-tune's working set if any job is expected;
+- training jobs = whole ``interval``s of a periodic policy in the run (whole 6 h spans
+  for the sample-count and drift policies, which start jobs when the data says);
+- host time = a start-up + seconds per frame + seconds per simulated second + seconds per
+  detection + seconds per training job.
 
 The constants were fitted on runs of the shipped scenarios on a 2-core machine (see the
 README's Reliability section for how close the estimate came); they are meant for
@@ -30,10 +32,12 @@ BYTES_PER_VEHICLE = 30e3
 BYTES_PER_WINDOW = 150.0  # ledger arrays (10 x 8 bytes) and the vehicle_windows table row
 BYTES_PER_DETECTION = 400.0
 BYTES_PER_FRAME_ROW = 250.0  # FrameBatch arrays kept, then the frames table
-START_S = 8.0
-S_PER_FRAME = 1.2e-7
-S_PER_DETECTION = 3.3e-4
-S_PER_TRAINING_JOB = 15.0
+TRAINING_BYTES = 500e6  # a real fine-tune's working set (torch, the model, its samples), once
+START_S = 15.0
+S_PER_FRAME = 1.5e-7
+S_PER_SIM_S = 2e-3  # events that follow the clock, not the frames: network, conditions, policies
+S_PER_DETECTION = 3e-4
+S_PER_TRAINING_JOB = 60.0
 JOB_EVERY_S = 6 * 3600.0
 """Assumed spacing of jobs of the sample-count and drift policies (they start when the data says)."""
 LONG_RUN_S = 60.0
@@ -92,12 +96,13 @@ def estimate(scenario) -> Estimate:
     detections = frames / scenario.detector.detect_every
     windows = vehicles * math.ceil(duration / scenario.outputs.window)
     policy = scenario.cloud.retraining
-    jobs = 0.0 if policy.kind == "never" else duration / (policy.interval if policy.kind == "periodic"
-                                                         else JOB_EVERY_S)
+    jobs = 0.0 if policy.kind == "never" else float(
+        math.floor(duration / (policy.interval if policy.kind == "periodic" else JOB_EVERY_S)))
     peak = (FLOOR_BYTES + BYTES_PER_VEHICLE * vehicles + BYTES_PER_WINDOW * windows
             + BYTES_PER_DETECTION * detections + (BYTES_PER_FRAME_ROW * frames if scenario.outputs.frame_table
-                                                  else 0.0))
-    wall = START_S + S_PER_FRAME * frames + S_PER_DETECTION * detections + S_PER_TRAINING_JOB * jobs
+                                                  else 0.0) + (TRAINING_BYTES if jobs else 0.0))
+    wall = (START_S + S_PER_FRAME * frames + S_PER_SIM_S * duration + S_PER_DETECTION * detections
+            + S_PER_TRAINING_JOB * jobs)
     return Estimate(frames=frames, detections=detections, events=frames + detections, windows=windows,
                     training_jobs=jobs, peak_bytes=peak, wall_s=wall)
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import fleetsim
+from fleetsim import estimate as estimate_module
 from fleetsim.cli import app
 from fleetsim.estimate import TooLargeError, available_bytes, estimate, guard
 from fleetsim.scenario.models import Scenario
@@ -46,9 +47,11 @@ def test_estimate_grows_with_the_knobs():
     assert longer.frames == pytest.approx(10 * base.frames) and longer.wall_s > base.wall_s
 
 
-@pytest.mark.parametrize(("what", "overrides"), [("vehicles", {}), ("duration", {"simulation__duration": "1e9 s"})])
+@pytest.mark.parametrize(("what", "overrides"), [("vehicles", {}),
+                                                 ("duration", {"simulation__duration": "1e9 s"})])
 def test_a_huge_run_is_refused_quickly_with_the_knobs(tmp_path, monkeypatch, what, overrides):
     monkeypatch.setattr(fleetsim, "run", lambda *a, **k: pytest.fail("simulated a refused run"))
+    monkeypatch.setattr(estimate_module, "available_bytes", lambda: 16 * 2**30)  # a 16 GiB machine
     data = small(**overrides)
     if what == "vehicles":
         data["fleet"]["groups"][0]["count"] = 1_000_000
