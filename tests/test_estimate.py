@@ -91,3 +91,14 @@ def test_validate_prints_the_estimate(tmp_path):
     result = runner.invoke(app, ["validate", str(write_yaml(tmp_path, small()))])
     assert result.exit_code == 0
     assert "estimate:" in result.stdout and "frames" in result.stdout and "peak memory" in result.stdout
+
+
+def test_a_long_run_shows_its_estimate_beside_the_progress_bar(tmp_path, monkeypatch):
+    import fleetsim.cli as cli
+
+    monkeypatch.setattr(cli, "_progress_enabled", lambda quiet: True)
+    monkeypatch.setattr(estimate_module, "LONG_RUN_S", 0.0)  # every run counts as long
+    path = write_yaml(tmp_path, small(simulation__duration="30 s"))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "estimate:" in result.stderr and "host time ~" in result.stderr
