@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 BACKENDS = ("local", "ray")
@@ -75,6 +76,20 @@ def end_with_parent(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
 
 
+@contextmanager
+def _sigint_blocked():
+    """Block SIGINT in this thread (processes started meanwhile inherit the block); a Ctrl-C
+    that arrives meanwhile is delivered when it ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _terminate(pool: ProcessPoolExecutor) -> None:
     """End every worker of ``pool`` now (their running tasks are abandoned)."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):
@@ -103,7 +118,8 @@ class LocalBackend:
                                    initializer=end_with_parent, initargs=(os.getpid(),))
         finished = False
         try:
-            pending = {pool.submit(fn, t) for t in tasks}
+            with _sigint_blocked():  # workers start with Ctrl-C blocked: no traceback while they import
+                pending = {pool.submit(fn, t) for t in tasks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
