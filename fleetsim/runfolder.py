@@ -165,7 +165,7 @@ class RunWriter:
     """
 
     def __init__(self, out: str | Path, overwrite: bool = False, lock: bool = True):
-        self.out = Path(out)
+        self.out = Path(out) if Path(out).name not in ("", "..") else Path(out).resolve()  # "." has no name
         self.overwrite = overwrite
         self.lock = lock
         self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"
@@ -176,8 +176,12 @@ class RunWriter:
     def _check_target(self) -> None:
         out = self.out
         if out.is_symlink() or (out.exists() and not out.is_dir()):
-            raise RunFolderError(f"--out {out}: is a file, not a folder; choose another --out")
-        if out.is_dir() and any(out.iterdir()):
+            raise RunFolderError(f"--out {out}: is a file or a link, not a folder; choose another --out")
+        try:
+            occupied = out.is_dir() and any(out.iterdir())
+        except OSError as err:
+            raise RunFolderError(f"--out {out}: cannot be read ({_reason(err)})") from None
+        if occupied:
             if not _is_run(out):
                 raise RunFolderError(f"--out {out}: holds files that are not a fleetsim run; "
                                      "choose another --out (it is never replaced)")
