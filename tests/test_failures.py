@@ -180,8 +180,11 @@ def test_a_bad_model_file_is_a_validate_time_error(tmp_path, make, words, comman
 
 def test_the_shipped_models_pass_the_check():
     from fleetsim.detector.baseline import VARIANTS, baseline_path
+    from fleetsim.detector.export import INPUT, OUTPUTS
+    from fleetsim.scenario import model_file
     from fleetsim.scenario.model_file import model_path, model_problems
 
+    assert (model_file.INPUT, model_file.OUTPUTS) == (INPUT, OUTPUTS)  # the check knows what the runtime feeds
     assert set(BASELINE_VARIANTS) == set(VARIANTS)
     for variant in VARIANTS:
         assert model_path(variant, None) == baseline_path(variant)
