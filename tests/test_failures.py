@@ -184,7 +184,7 @@ def test_the_shipped_models_pass_the_check():
     from fleetsim.scenario import model_file
     from fleetsim.scenario.model_file import model_path, model_problems
 
-    assert (model_file.INPUT, model_file.OUTPUTS) == (INPUT, OUTPUTS)  # the check knows what the runtime feeds
+    assert (model_file.INPUT, model_file.OUTPUTS) == (INPUT, OUTPUTS)  # what the runtime feeds
     assert set(BASELINE_VARIANTS) == set(VARIANTS)
     for variant in VARIANTS:
         assert model_path(variant, None) == baseline_path(variant)
