@@ -135,3 +135,36 @@ def test_a_second_sweep_into_the_same_folder_is_refused(swept):
     path, outcome, _ = swept
     with hold_lock(outcome.out_dir), pytest.raises(RunFolderError, match="another fleetsim"):
         run_sweep(path, outcome.out_dir, InlineBackend())
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_fleetsim_sweep_interrupted_ends_its_workers_and_says_so(tmp_path, how):
+    path = write_sweep(tmp_path, **TINY)
+    sweep = subprocess.Popen([sys.executable, "-m", "fleetsim.cli", "sweep", str(path), "--out",
+                              str(tmp_path / "out"), "--workers", "2", "--quiet"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 120
+        while len(_children(sweep.pid)) < 2 and time.monotonic() < end and sweep.poll() is None:
+            time.sleep(0.05)
+        workers = [w for w in _children(sweep.pid) if _alive(w)]
+        if sweep.poll() is not None or len(workers) < 2:
+            pytest.skip("the sweep ended before its workers could be seen")
+        sweep.send_signal(how)
+        _, stderr = sweep.communicate(timeout=60)
+        assert sweep.returncode == (130 if how == signal.SIGINT else 143), stderr
+        assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "interrupted"
+        end = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        sweep.kill()

@@ -64,8 +64,10 @@ def _watch_parent(parent: int) -> None:
 
 
 def end_with_parent(parent: int) -> None:
-    """Worker initializer: ignore Ctrl-C, and die as soon as process ``parent`` does."""
+    """Worker initializer: ignore Ctrl-C, end on SIGTERM, and die as soon as process ``parent`` does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -77,13 +79,14 @@ def end_with_parent(parent: int) -> None:
 
 
 @contextmanager
-def _sigint_blocked():
-    """Block SIGINT in this thread (processes started meanwhile inherit the block); a Ctrl-C
-    that arrives meanwhile is delivered when it ends."""
+def _signals_blocked():
+    """Block SIGINT and SIGTERM in this thread while workers start: a signal that arrives
+    meanwhile is delivered once they have their start-up data, and they begin with both
+    blocked (a Ctrl-C while they import prints nothing; ``end_with_parent`` lets SIGTERM in)."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -118,7 +121,7 @@ class LocalBackend:
                                    initializer=end_with_parent, initargs=(os.getpid(),))
         finished = False
         try:
-            with _sigint_blocked():  # workers start with Ctrl-C blocked: no traceback while they import
+            with _signals_blocked():  # no worker is left half-started (and printing why) by a signal
                 pending = {pool.submit(fn, t) for t in tasks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
