@@ -1,7 +1,8 @@
 """fleetsim: discrete-event simulation of vehicle fleets that detect objects on edge
 accelerators and retrain their detector in the cloud.
 
-``fleetsim.run`` and ``fleetsim.Results`` load the engine (torch, ONNX Runtime) on first
+``fleetsim.run``, ``fleetsim.Results`` and ``fleetsim.load_run`` (a saved, complete run
+folder) load their modules (torch, ONNX Runtime) on first
 use, so that importing the package, validating a scenario or asking the CLI for help
 stays light.
 
@@ -16,15 +17,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from fleetsim.errors import FleetsimError, ScenarioError
+from fleetsim.version import __version__
 
 if TYPE_CHECKING:
     from fleetsim.engine import run
     from fleetsim.results import Results
+    from fleetsim.report.run_folder import load_run
 
-__version__ = "0.1.0"
-__all__ = ["FleetsimError", "Results", "ScenarioError", "run", "__version__"]
+__all__ = ["FleetsimError", "Results", "ScenarioError", "load_run", "run", "__version__"]
 
-_LAZY = {"run": "fleetsim.engine", "Results": "fleetsim.results"}
+_LAZY = {"run": "fleetsim.engine", "Results": "fleetsim.results", "load_run": "fleetsim.report.run_folder"}
 """Public names imported from their (heavy) module on first access."""
 
 

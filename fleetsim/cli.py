@@ -1,7 +1,7 @@
 """The ``fleetsim`` command: parse arguments, call the library, render the outcome.
 
-User errors end in one message on stderr and exit code 2; set FLEETSIM_DEBUG=1 to
-see the traceback instead.
+Every failure ends in one line on stderr and an exit code (see ``EXIT_CODES``); ``--debug``
+(or FLEETSIM_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -16,24 +16,36 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleetsim.cli_hardware import hardware
-from fleetsim.cli_shared import _catalog, _user_errors, stderr, stdout
+from fleetsim.cli_shared import EXIT_CODES, _catalog, _user_errors, run_app, stderr, stdout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Simulate vehicle fleets running detectors on edge accelerators.")
+                  help="Simulate vehicle fleets running detectors on edge accelerators.\n\nExit codes: "
+                  + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + ".")
 ScenarioFile = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 app.add_typer(hardware, name="hardware")
 
 
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of a failure "
+                                                 "(as FLEETSIM_DEBUG=1 does).")] = False) -> None:
+    if debug:
+        os.environ["FLEETSIM_DEBUG"] = "1"
+
+
 @app.command()
 def validate(file: ScenarioFile) -> None:
-    """Check a scenario file; print OK or every problem as FILE:LINE: field: message."""
+    """Check a scenario and its model file; print OK and the run's estimated cost, or each problem."""
+    from fleetsim.estimate import available_bytes, estimate
     from fleetsim.scenario.loader import load_scenario
 
     with _user_errors():
         scenario = load_scenario(file, _catalog())
     vehicles = sum(g.count for g in scenario.fleet.groups)
+    found, available = estimate(scenario), available_bytes()
+    fits = "" if available is None or found.peak_bytes <= available else \
+        " (more than this machine has available: fleetsim run refuses it without --force)"
     typer.echo(f"OK {file}: {vehicles} vehicles in {len(scenario.fleet.groups)} group(s), "
-               f"{scenario.simulation.duration:g} s simulated")
+               f"{scenario.simulation.duration:g} s simulated; {found.line()}{fits}")
 
 
 detector = typer.Typer(no_args_is_help=True, help="The real detector: build the baseline, evaluate models.")
@@ -98,24 +110,44 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: out/<name>).")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Override simulation.seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out, whole.")] = False,
+    force: Annotated[bool, typer.Option(help="Run even if the estimated peak memory exceeds what is "
+                                        "available.")] = False,
 ) -> None:
-    """Run a scenario and write summary.json, tables, plots, report.html and the resolved scenario."""
+    """Run a scenario and write summary.json, tables, plots, report.html and the resolved scenario.
+
+    The run folder appears only once complete (see fleetsim.runfolder); --out is checked and
+    locked, and the run's size estimated, before anything is simulated.
+    """
     import fleetsim
+    from fleetsim.estimate import LONG_RUN_S, estimate, guard
+    from fleetsim.runfolder import RunWriter, scenario_sha256, write_files
     from fleetsim.scenario.loader import load_scenario
 
     with _user_errors():
         catalog = _catalog()
         scenario = load_scenario(file, catalog)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.fields[sim]}"), TimeElapsedColumn(), console=stderr,
-                      disable=not _progress_enabled(quiet), transient=True) as bar:
-            task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="")
+        found = estimate(scenario)
+        guard(scenario, found, force)
+        show = _progress_enabled(quiet)
+        if show and found.wall_s > LONG_RUN_S:
+            stderr.print(found.line(), highlight=False)
+        target = out if out is not None else Path("out") / scenario.name
+        with RunWriter(target, overwrite=overwrite) as writer:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          TextColumn("{task.fields[sim]}"), TimeElapsedColumn(),
+                          TextColumn("{task.fields[guess]}"),
+                          console=stderr, disable=not show, transient=True) as bar:
+                guess = f"(estimate {found.wall_text()})" if found.wall_s > LONG_RUN_S else ""
+                task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
 
-            def on_progress(now: float, total: float) -> None:
-                bar.update(task, completed=now, sim=f"{now / 3600:.2f}/{total / 3600:.2f} h sim")
+                def on_progress(now: float, total: float) -> None:
+                    bar.update(task, completed=now, sim=f"{now / 3600:.2f}/{total / 3600:.2f} h sim")
 
-            results = fleetsim.run(scenario, seed=seed, on_progress=on_progress, catalog=catalog)
-        folder = results.save(out if out is not None else Path("out") / scenario.name)
+                results = fleetsim.run(file, seed=seed, on_progress=on_progress, catalog=catalog)
+            write_files(results, writer.path)
+            writer.seal(scenario_sha256(writer.path))
+            folder = writer.publish()
         if scenario.outputs.plots:
             from fleetsim.report import write_report
 
@@ -268,10 +300,8 @@ def _summary_table(summary: dict) -> Table:
 def main() -> None:
     """Console-script entry point (figures are only written to files: the Agg backend)."""
     os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when a command first imports it
-    try:
-        app()
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        sys.exit(130)
+    sys.exit(run_app(app))
+
+
 if __name__ == "__main__":
     main()

@@ -1,12 +1,13 @@
-"""What every ``fleetsim`` sub-command shares: consoles, user-error handling, the catalog.
+"""What every ``fleetsim`` sub-command shares: consoles, the failure boundary, the catalog.
 
-User errors end in one message on stderr and exit code 2; set FLEETSIM_DEBUG=1 to see the
-traceback instead.
+Every failure ends in one message on stderr and an exit code from ``EXIT_CODES``; set
+FLEETSIM_DEBUG=1 (or pass ``--debug``) to see the traceback instead.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from contextlib import contextmanager
 
 import typer
@@ -18,16 +19,79 @@ stderr = Console(stderr=True)
 stdout = Console()
 
 
+EXIT_CODES = {0: "ok", 1: "run failed (a bug, or the machine: disk full, permissions, ONNX Runtime)",
+              2: "bad input (scenario, model, run folder, options)",
+              130: "interrupted (Ctrl-C; 143: SIGTERM)"}
+"""What ``fleetsim`` exits with; printed by ``fleetsim --help``."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int):
+    if os.environ.get("FLEETSIM_DEBUG"):
+        raise
+    typer.echo(message, err=True)
+    raise typer.Exit(code) from None
+
+
 @contextmanager
 def _user_errors():
-    """Turn FleetsimError into one clear message and exit code 2."""
+    """The failure boundary: FleetsimError is one message and exit 2; an OS error (disk full,
+    permissions) one line naming the file and exit 1; anything else one line and exit 1."""
+    import click
+
     try:
         yield
+    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
     except FleetsimError as err:
+        _fail(str(err), 2)
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"run failed: {where}{err.strerror or _one_line(str(err))}", 1)
+    except Exception as err:  # the boundary: no traceback reaches the user without --debug
+        _fail(f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} "
+              "(--debug shows the traceback)", 1)
+
+
+def run_app(app) -> int:
+    """Run the typer ``app`` as the process's command; returns the exit code.
+
+    SIGINT and SIGTERM raise KeyboardInterrupt once (run folders and sweep workers clean up
+    on the way out, a second signal is ignored) and end in ``interrupted`` and 130 or 143.
+    """
+    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    caught: list[int] = []
+
+    def on_signal(signum, frame) -> None:
+        if caught:
+            return
+        caught.append(codes[signum])
+        raise KeyboardInterrupt
+
+    for signum in codes:
+        signal.signal(signum, on_signal)
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as err:  # outside every command's boundary (e.g. rendering the outcome)
         if os.environ.get("FLEETSIM_DEBUG"):
             raise
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from None
+        typer.echo(f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} "
+                   "(--debug shows the traceback)", err=True)
+        code = 1
+    if caught:
+        for signum in codes:
+            signal.signal(signum, signal.SIG_IGN)
+        typer.echo("interrupted", err=True)
+        return caught[0]
+    return code
 
 
 def _catalog():

@@ -20,7 +20,17 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return _printable(text)
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: control and other unprintable characters (e.g. from a key) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+MAX_SHOWN = 20
+"""Issues a ScenarioError's message lists; the rest are counted."""
 
 
 class ScenarioError(FleetsimError):
@@ -28,7 +38,10 @@ class ScenarioError(FleetsimError):
 
     def __init__(self, issues: list[Issue]):
         self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
+        lines = [str(i) for i in issues[:MAX_SHOWN]]
+        if len(issues) > MAX_SHOWN:
+            lines.append(f"{issues[MAX_SHOWN].file}: ... and {len(issues) - MAX_SHOWN} more problems")
+        super().__init__("\n".join(lines))
 
 
 class UnknownNameError(FleetsimError):

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-import yaml
 
 from fleetsim.metrics import plots
 from fleetsim.metrics.columns import SUMMARY_KEYS, TABLE_COLUMNS
@@ -52,19 +51,13 @@ class Results:
         """Fleet mAP@0.5 over time with condition bands and model switches; returns the axes."""
         return plots.accuracy_over_time(self.tables, ax=ax)
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write summary.json, scenario.resolved.yaml, tables/*.parquet and plots/*.png."""
-        out = Path(out_dir)
-        (out / "tables").mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(self.summary_json(), encoding="utf-8")
-        resolved = yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
-        (out / "scenario.resolved.yaml").write_text(resolved, encoding="utf-8")
-        for name, table in self.tables.items():
-            table.to_parquet(out / "tables" / f"{name}.parquet", index=False)
-        if self.scenario.outputs.plots:
-            (out / "plots").mkdir(exist_ok=True)
-            plots.save_all(self, out / "plots")
-        return out
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write summary.json, scenario.resolved.yaml, tables/*.parquet and plots/*.png as one
+        complete run folder, atomically (see fleetsim.runfolder); a run already at ``out_dir``
+        is replaced whole only with ``overwrite`` (else RunFolderError)."""
+        from fleetsim.runfolder import save_run
+
+        return save_run(self, out_dir, overwrite=overwrite)
 
 
 class Collector(Protocol):

@@ -11,12 +11,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from fleetsim import __version__
+from fleetsim.version import __version__
 from fleetsim.metrics import plots
 from fleetsim.report import energy
 from fleetsim.report.html import Section, cell, figure, note, page, table
 from fleetsim.report.run_folder import RunFolder, load_run
 from fleetsim.report.summary import GROUP_COLUMNS, HEADLINE, lookup, present
+from fleetsim.runfolder import write_text_atomic
 
 
 def labels(runs: list[RunFolder]) -> list[str]:
@@ -119,5 +120,5 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
     runs = [load_run(d) for d in run_dirs]
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(comparison_html(runs), encoding="utf-8")
+    write_text_atomic(target, comparison_html(runs))
     return target

@@ -13,16 +13,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from fleetsim.errors import FleetsimError
+from fleetsim.runfolder import RunFolderError, check_complete, check_summary
 from fleetsim.scenario.units import QuantityError, parse_quantity
 
 REPORT_TABLES = ("latency_legs", "latency_histogram", "vehicles", "inference_servers", "accuracy_windows",
                  "model_versions", "model_swaps", "rollouts", "uploads")
 """Tables the report reads; a section whose table is missing says so instead."""
-
-
-class RunFolderError(FleetsimError):
-    """A path that is not a readable run folder (missing, or without summary.json)."""
 
 
 @dataclass
@@ -48,7 +44,12 @@ class RunFolder:
         """tables/<name>.parquet, or None if this run did not write it."""
         if name not in self._tables:
             file = self.path / "tables" / f"{name}.parquet"
-            self._tables[name] = pd.read_parquet(file) if file.is_file() else None
+            import pyarrow
+
+            try:
+                self._tables[name] = pd.read_parquet(file) if file.is_file() else None
+            except (OSError, ValueError, pyarrow.ArrowException) as err:
+                raise RunFolderError(f"{file}: unreadable table: {' '.join(str(err).split())}") from None
         return self._tables[name]
 
     def missing_tables(self) -> list[str]:
@@ -67,22 +68,29 @@ class RunFolder:
 
 
 def load_run(path: str | Path) -> RunFolder:
-    """Read the run folder at ``path``.
+    """Read the complete run folder at ``path``.
 
     Raises:
-        RunFolderError: the folder does not exist, or holds no readable summary.json.
+        RunFolderError: the folder does not exist, is not complete (no completion record, or
+            files that differ from it), or its summary.json or scenario.resolved.yaml is unreadable.
     """
     folder = Path(path)
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder}: no such run folder")
+    check_complete(folder)
     summary_file = folder / "summary.json"
-    if not summary_file.is_file():
-        raise RunFolderError(f"{folder}: not a run folder (no summary.json; write one with "
-                             "fleetsim run SCENARIO --out DIR)")
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFolderError(f"{folder}: not a run folder (no summary.json; write one with "
+                             "fleetsim run SCENARIO --out DIR)") from None
     except json.JSONDecodeError as err:
         raise RunFolderError(f"{summary_file}:{err.lineno}: not valid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RunFolderError(f"{summary_file}: unreadable: {err}") from None
+    check_summary(summary, summary_file)
     scenario_file = folder / "scenario.resolved.yaml"
-    scenario = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file.is_file() else {}
-    return RunFolder(path=folder, summary=summary, scenario=scenario or {})
+    try:
+        text = scenario_file.read_text(encoding="utf-8") if scenario_file.is_file() else "{}"
+        scenario = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise RunFolderError(f"{scenario_file}: unreadable: {' '.join(str(err).split())}") from None
+    return RunFolder(path=folder, summary=summary, scenario=scenario if isinstance(scenario, dict) else {})

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetsim import __version__
+from fleetsim.version import __version__
 from fleetsim.report import accuracy, energy, latency, network, summary
 from fleetsim.report.html import page
 from fleetsim.report.run_folder import RunFolder, load_run
+from fleetsim.runfolder import write_text_atomic
 
 
 def report_html(run: RunFolder) -> str:
@@ -32,5 +33,5 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = load_run(run_dir)
     target = Path(out) if out is not None else run.path / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report_html(run), encoding="utf-8")
+    write_text_atomic(target, report_html(run))
     return target

@@ -61,7 +61,7 @@ class Kinds:
         if isinstance(value, dict) and "kind" not in value and self.default is not None:
             value = {"kind": self.default, **value}
         kind = value.get("kind") if isinstance(value, dict) else None
-        if kind in self.registered:
+        if isinstance(kind, str) and kind in self.registered:
             try:
                 return self.registered[kind].model_validate(value)
             except ValidationError as err:  # the first problem, at its key within the slot
@@ -69,7 +69,7 @@ class Kinds:
                 where = ".".join(str(p) for p in first["loc"])
                 raise PydanticCustomError("registered_kind", "{where}: {msg}",
                                           {"where": where, "msg": first["msg"]}) from None
-        if isinstance(value, dict) and "kind" in value and kind not in self.builtin:
+        if isinstance(value, dict) and "kind" in value and not (isinstance(kind, str) and kind in self.builtin):
             raise PydanticCustomError("union_tag_invalid", "unknown kind {tag} (allowed: {expected_tags})",
                                       {"tag": kind, "expected_tags": self.allowed()})
         return handler(value)

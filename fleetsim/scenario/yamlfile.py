@@ -1,9 +1,12 @@
 """Safe YAML reading with a map from field paths to line numbers.
 
 Only plain data is constructed (``yaml.SafeLoader``): tags that build Python objects
-are rejected, and so are duplicate keys, which YAML would otherwise silently overwrite.
-Files are parsed by libyaml's C parser where PyYAML has it (ten times faster: the hardware
-catalog is read on every ``fleetsim validate``); a file it rejects is parsed again in Python,
+are rejected, and so are duplicate keys, which YAML would otherwise silently overwrite,
+keys that are lists or mappings, and more than ``MAX_ALIASES`` aliases (a few anchors
+repeated can stand for billions of values). Whatever the bytes, reading ends in a
+mapping or one ScenarioError. Files are parsed by libyaml's C parser where PyYAML has it
+(ten times faster: the hardware catalog is read on every ``fleetsim validate``); a file it
+rejects, or one with anchors (only the Python parser counts aliases), is parsed in Python,
 whose messages say more (``expected ',' or ']', but got ':'``).
 """
 
@@ -16,14 +19,21 @@ import yaml
 
 from fleetsim.errors import Issue, ScenarioError
 
+MAX_ALIASES = 100
+
 
 class _Strict:
-    """Constructor part of a SafeLoader that refuses duplicate mapping keys."""
+    """Constructor part of a SafeLoader that refuses duplicate and unhashable mapping keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be text or a number, not a {type(key).__name__}",
+                    key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -33,11 +43,21 @@ class _Strict:
 
 
 class _StrictLoader(_Strict, yaml.SafeLoader):
-    """Pure-Python strict loader: the clearer error messages."""
+    """Pure-Python strict loader: counts aliases, and its error messages are the clearer."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases",
+                                                  self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 class _FastStrictLoader(_Strict, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """Strict loader on libyaml's parser when available."""
+    """Strict loader on libyaml's parser when available (for documents without anchors)."""
 
 
 class YamlDocument:
@@ -99,8 +119,15 @@ def read_yaml(path: str | Path, what: str = "scenario") -> YamlDocument:
         line = mark.line + 1 if mark else None
         problem = " ".join(str(x) for x in (err.context, err.problem) if x)
         raise fail(f"invalid YAML: {problem}", line) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        raise fail(f"invalid YAML: character #x{err.character:04x} is not allowed", line) from None
     except yaml.YAMLError as err:
-        raise fail(f"invalid YAML: {err}") from None
+        raise fail(f"invalid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise fail("invalid YAML: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise fail(f"invalid YAML: {' '.join(str(err).split())}") from None
     if root is None or data is None:
         raise fail(f"file is empty (expected a {what} mapping with keys)")
     if not isinstance(data, dict):
@@ -110,12 +137,14 @@ def read_yaml(path: str | Path, what: str = "scenario") -> YamlDocument:
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree and the data of ``text``'s single document; a document libyaml rejects is
-    parsed again in Python, whose error says more."""
-    try:
-        return _load(text, _FastStrictLoader)
-    except yaml.YAMLError:
-        return _load(text, _StrictLoader)
+    """The node tree and the data of ``text``'s single document, on libyaml unless it has
+    anchors or libyaml rejects it (then in Python, which counts aliases and says more)."""
+    if "&" not in text:
+        try:
+            return _load(text, _FastStrictLoader)
+        except (yaml.YAMLError, RecursionError, ValueError):
+            pass
+    return _load(text, _StrictLoader)
 
 
 def _load(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:

@@ -7,7 +7,11 @@ turns every failure into a result).
 - ``inline``: in this process, one after another (``--workers 1``; for debugging).
 - ``local``: a ``concurrent.futures.ProcessPoolExecutor`` of ``workers`` processes
   (default: the CPU count), started with ``spawn`` so no worker inherits the
-  parent's threads (ONNX Runtime, BLAS).
+  parent's threads (ONNX Runtime, BLAS). Workers end with the sweep: they ignore
+  Ctrl-C (the sweep decides), are terminated when the sweep stops early (an error,
+  Ctrl-C, SIGTERM), and end themselves when the sweep process dies (SIGKILL): on
+  Linux through ``PR_SET_PDEATHSIG``, everywhere through a thread that watches the
+  parent's pid.
 - ``ray``: remote tasks on a Ray cluster: ``ray.init(address=...)`` joins an existing
   one (``auto``, ``HOST:PORT``; ``ray://HOST:PORT`` needs the Ray client extra), and
   with no address a local instance is started for the sweep and shut down after it.
@@ -19,8 +23,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 BACKENDS = ("local", "ray")
@@ -44,8 +53,59 @@ class InlineBackend:
             yield fn(task)
 
 
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def end_with_parent(parent: int) -> None:
+    """Worker initializer: ignore Ctrl-C, end on SIGTERM, and die as soon as process ``parent`` does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+@contextmanager
+def _signals_blocked():
+    """Block SIGINT and SIGTERM in this thread while workers start: a signal that arrives
+    meanwhile is delivered once they have their start-up data, and they begin with both
+    blocked (a Ctrl-C while they import prints nothing; ``end_with_parent`` lets SIGTERM in)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """End every worker of ``pool`` now (their running tasks are abandoned)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+
+
 class LocalBackend:
-    """A process pool on this machine."""
+    """A process pool on this machine whose workers end with it."""
 
     name = "local"
 
@@ -57,16 +117,21 @@ class LocalBackend:
         if not tasks:
             return
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context) as pool:
-            pending = {pool.submit(fn, t) for t in tasks}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
+                                   initializer=end_with_parent, initargs=(os.getpid(),))
+        finished = False
+        try:
+            with _signals_blocked():  # no worker is left half-started (and printing why) by a signal
+                pending = {pool.submit(fn, t) for t in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+            finished = True
+        finally:
+            if not finished:  # stopped early: an error, Ctrl-C, SIGTERM, or the caller let go
+                _terminate(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayBackend:

@@ -5,18 +5,22 @@ Output folder::
     DIR/plan.json                 every run: id, case, overrides, replication, seed
     DIR/runs/<run_id>/run.json    overrides, replication, seed, status, wall_s, error
     DIR/runs/<run_id>/summary.json   the run's summary (only when it finished)
+    DIR/runs/<run_id>/complete.json  the completion record (only when it finished)
     DIR/runs/<run_id>/error.txt   the traceback of a failed run
     DIR/results.parquet           one row per run (see fleetsim.sweep.tables)
     DIR/summary.parquet           per case and metric: n, mean, 95 % CI
 
-A run counts as finished when its ``summary.json`` exists (written atomically), so
-running the same sweep again into the same folder runs only what is missing,
-failed runs included. Runs execute in worker processes (or Ray tasks) that get the
+A run counts as finished when its folder is complete (fleetsim.runfolder: written to a
+hidden sibling, renamed into place with its completion record) and its ``summary.json``
+has every documented key with the right kind of value, so running the same sweep again
+into the same folder runs only what is missing, failed or damaged. One sweep at a time
+writes a folder (a lock beside it). Runs execute in worker processes (or Ray tasks) that get the
 case's scenario data and seed and send back the summary; only this process writes files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -29,6 +33,14 @@ from typing import Any
 
 import pandas as pd
 
+from fleetsim.runfolder import (
+    RunFolderError,
+    RunWriter,
+    check_complete,
+    check_summary,
+    hold_lock,
+    write_text_atomic,
+)
 from fleetsim.sweep.backends import Backend, LocalBackend
 from fleetsim.sweep.plan import RunSpec, SweepPlan, describe, plan_sweep
 from fleetsim.sweep.spec import SweepFile, load_sweep
@@ -95,25 +107,22 @@ class SweepOutcome:
         return not self.failed
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _run_record(run: RunSpec) -> dict[str, Any]:
     return {"run_id": run.run_id, "case": run.case.index, "overrides": run.overrides,
             "replication": run.replication, "seed": run.seed}
 
 
 def _finished(folder: Path) -> dict | None:
-    path = folder / "summary.json"
-    if not path.is_file():
+    """The summary of the finished run in ``folder``; None (run it again) unless the folder is
+    complete and its summary has the documented schema."""
+    if not folder.is_dir():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # unreadable: run it again
+        check_complete(folder)
+        path = folder / "summary.json"
+        return check_summary(json.loads(path.read_text(encoding="utf-8")), path, every_key=True)
+    except (RunFolderError, OSError, ValueError):
+        return None
 
 
 def run_sweep(sweep: SweepFile | str | Path, out_dir: str | Path, backend: Backend | None = None,
@@ -132,10 +141,20 @@ def run_sweep(sweep: SweepFile | str | Path, out_dir: str | Path, backend: Backe
     plan = plan_sweep(sweep, catalog)
     backend = backend if backend is not None else LocalBackend()
     out = Path(out_dir)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunFolderError(f"--out {out}: cannot create {err.filename or out} ({err.strerror})") from None
+    with hold_lock(out):
+        return _run_locked(sweep, plan, out, backend, on_start, on_result)
+
+
+def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend,
+                on_start: Callable[[int, int], None] | None,
+                on_result: Callable[[RunSpec, dict], None] | None) -> SweepOutcome:
     listing = {"sweep": str(sweep.path), "base": str(sweep.base_path),
                "runs": [_run_record(r) for r in plan.runs]}
-    _write_atomic(out / "plan.json", json.dumps(listing, indent=2, default=str) + "\n")
+    write_text_atomic(out / "plan.json", json.dumps(listing, indent=2, default=str) + "\n")
     records: dict[str, dict] = {}
     todo: list[RunSpec] = []
     for run in plan.runs:
@@ -164,8 +183,10 @@ def run_sweep(sweep: SweepFile | str | Path, out_dir: str | Path, backend: Backe
     ordered = [records[r.run_id] for r in plan.runs if r.run_id in records]
     results = results_table(ordered, plan.parameters, list(sweep.spec.metrics))
     summary = summary_table(results, plan.parameters, list(sweep.spec.metrics))
-    results.to_parquet(out / "results.parquet", index=False)
-    summary.to_parquet(out / "summary.parquet", index=False)
+    for name, table in (("results", results), ("summary", summary)):
+        tmp = out / f".{name}.parquet.tmp-{os.getpid()}"
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, out / f"{name}.parquet")
     return SweepOutcome(plan, out, results, summary, **outcome_lists)
 
 
@@ -177,14 +198,17 @@ def _read_json(path: Path) -> dict:
 
 
 def _store(folder: Path, run: RunSpec, result: dict) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Replace ``folder`` whole: a complete run folder for a finished run, else run.json and error.txt."""
     record = {**_run_record(run), "status": result["status"], "error": result["error"],
               "wall_s": result["wall_s"]}
-    _write_atomic(folder / "run.json", json.dumps({**record, "case_label": describe(run.overrides)},
-                                                  indent=2, default=str) + "\n")
-    if result["status"] == "ok":
-        (folder / "error.txt").unlink(missing_ok=True)
-        _write_atomic(folder / "summary.json", json.dumps(result["summary"], indent=2, sort_keys=True) + "\n")
-    else:
-        _write_atomic(folder / "error.txt", result["traceback"] or result["error"])
+    with RunWriter(folder, overwrite=True, lock=False) as writer:
+        (writer.path / "run.json").write_text(json.dumps({**record, "case_label": describe(run.overrides)},
+                                                         indent=2, default=str) + "\n", encoding="utf-8")
+        if result["status"] == "ok":
+            (writer.path / "summary.json").write_text(json.dumps(result["summary"], indent=2, sort_keys=True)
+                                                      + "\n", encoding="utf-8")
+            writer.seal(hashlib.sha256(run.case.resolved.encode()).hexdigest())
+        else:
+            (writer.path / "error.txt").write_text(result["traceback"] or result["error"], encoding="utf-8")
+        writer.publish()
     return {**record, "summary": result["summary"]}

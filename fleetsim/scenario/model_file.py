@@ -1,0 +1,72 @@
+"""The scenario's detector model file, checked without running it: it must be an ONNX graph
+that onnx's checker accepts, with the input and outputs the fleet's detector feeds and decodes.
+
+A shipped baseline variant names ``fleetsim/detector/baseline/baseline_<variant>.onnx``; any
+other value is a path to an .onnx file, relative to the scenario file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+INPUT = "frames"
+"""The detector's input: float32 frames (batch, 3, height, width) in [0, 1]."""
+OUTPUTS = ("heatmap", "size", "offset")
+"""Its outputs, each (batch, channels, height / 4, width / 4): a heatmap per class, box size,
+centre offset; the channels must be the shipped baseline's."""
+BASELINE_DIR = Path(__file__).resolve().parents[1] / "detector" / "baseline"
+BASELINE_VARIANTS = ("fp32", "int8", "pruned_int8")
+
+
+def model_path(spec: str, base_dir: Path | None) -> Path:
+    """The file ``detector.model`` names."""
+    if spec in BASELINE_VARIANTS:
+        return BASELINE_DIR / f"baseline_{spec}.onnx"
+    path = Path(spec)
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+def _dims(value) -> list[int | str]:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in value.type.tensor_type.shape.dim]
+
+
+def model_problems(spec: str, base_dir: Path | None) -> list[str]:
+    """Why the model ``spec`` names cannot run on the fleet (empty if it can)."""
+    import onnx
+    from onnx import TensorProto
+
+    path = model_path(spec, base_dir)
+    where = f"{spec!r} ({path})" if str(path) != spec else repr(spec)
+    if spec not in BASELINE_VARIANTS and path.suffix != ".onnx":
+        return [f"{spec!r} is neither a baseline variant ({', '.join(BASELINE_VARIANTS)}) nor an .onnx file"]
+    if not path.is_file():
+        return [f"{where}: no such file (allowed: {', '.join(BASELINE_VARIANTS)} or an existing .onnx file)"]
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as err:  # onnx raises DecodeError, ValidationError, OSError, ... for a bad file
+        text = " ".join(str(err).split())[:200] or type(err).__name__
+        return [f"{where}: not a valid ONNX model ({type(err).__name__}: {text})"]
+    inputs = {v.name: v for v in model.graph.input}
+    outputs = {v.name: v for v in model.graph.output}
+    problems = []
+    if INPUT not in inputs:
+        problems.append(f"{where}: has no input {INPUT!r} (has: {', '.join(inputs) or 'none'})")
+    else:
+        value = inputs[INPUT]
+        dims = _dims(value)
+        if value.type.tensor_type.elem_type != TensorProto.FLOAT or len(dims) != 4 or dims[1] != 3:
+            kind = TensorProto.DataType.Name(value.type.tensor_type.elem_type).lower()
+            problems.append(f"{where}: input {INPUT!r} must be float32 (batch, 3, height, width), "
+                            f"is {kind} {dims}")
+    expected = {v.name: _dims(v)[1] for v in onnx.load(str(model_path("int8", None))).graph.output}
+    for name in OUTPUTS:
+        if name not in outputs:
+            problems.append(f"{where}: has no output {name!r} (expected {', '.join(OUTPUTS)})")
+            continue
+        dims = _dims(outputs[name])
+        channels = expected[name]
+        if len(dims) != 4 or dims[1] != channels:
+            problems.append(f"{where}: output {name!r} must be (batch, {channels}, h, w), is {dims}")
+    return problems

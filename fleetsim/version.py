@@ -1,0 +1,3 @@
+"""The fleetsim version, recorded in run folders and reports."""
+
+__version__ = "0.1.0"

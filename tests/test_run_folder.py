@@ -1,0 +1,206 @@
+"""Atomic run folders: a run is renamed into place only when complete, with its completion
+record, and nothing that is not complete loads, whatever point a run is killed at."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fleetsim
+from fleetsim import runfolder
+from fleetsim.report.run_folder import load_run
+from fleetsim.runfolder import RECORD, RunFolderError, check_complete, scenario_sha256, seal
+from fleetsim.scenario.models import Scenario
+from tests.conftest import small_scenario_data, with_overrides, write_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def results():
+    data = with_overrides(small_scenario_data(), simulation__duration="2 min", outputs__frame_table=False)
+    return fleetsim.run(Scenario.model_validate(data))
+
+
+def test_a_saved_run_is_complete_and_lists_every_file(results, tmp_path):
+    folder = results.save(tmp_path / "run")
+    record = check_complete(folder)
+    assert record["format"] == runfolder.FORMAT_VERSION and record["fleetsim"] == fleetsim.__version__
+    assert record["scenario_sha256"] == scenario_sha256(folder)
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert sorted(record["files"]) == [f for f in on_disk if f != RECORD]
+    for name, entry in record["files"].items():
+        assert (folder / name).stat().st_size == entry["bytes"] and len(entry["sha256"]) == 64
+    assert {f"tables/{name}.parquet" for name in results.tables} <= set(record["files"])
+    assert not list(tmp_path.glob(".run.partial-*"))  # nothing left beside it
+    run = load_run(folder)
+    assert run.summary == json.loads(results.summary_json())
+
+
+@pytest.mark.parametrize("damage", ["no_record", "missing_table", "truncated_table", "edited_summary",
+                                    "bad_record", "future_format"])
+def test_an_incomplete_or_changed_folder_is_refused_with_one_line(results, tmp_path, damage):
+    folder = results.save(tmp_path / "run")
+    table = folder / "tables" / "latency_legs.parquet"
+    if damage == "no_record":
+        (folder / RECORD).unlink()
+    elif damage == "missing_table":
+        table.unlink()
+    elif damage == "truncated_table":
+        table.write_bytes(table.read_bytes()[:100])
+    elif damage == "edited_summary":
+        text = (folder / "summary.json").read_text()
+        (folder / "summary.json").write_text(text.replace('"seed": 3', '"seed": 4'))
+    elif damage == "bad_record":
+        (folder / RECORD).write_text("[1, 2]")
+    else:
+        record = json.loads((folder / RECORD).read_text())
+        (folder / RECORD).write_text(json.dumps({**record, "format": 99}))
+    with pytest.raises(RunFolderError) as err:
+        load_run(folder)
+    assert str(folder) in str(err.value) and "\n" not in str(err.value)
+
+
+def _steps(results, out: Path, stop_at: int | None, how: signal.Signals | None) -> int:
+    """Save ``results`` to ``out`` counting the writing steps; at step ``stop_at`` send ``how``
+    to this process. Returns the number of steps of a whole save."""
+    count = [0]
+    originals = {}
+
+    def counted(owner, name):
+        original = getattr(owner, name)
+        originals[(owner, name)] = original
+
+        def step(*args, **kwargs):
+            count[0] += 1
+            if count[0] == stop_at:
+                os.kill(os.getpid(), how)
+                time.sleep(1)  # the signal lands here, or mid-call below
+            return original(*args, **kwargs)
+        setattr(owner, name, step)
+
+    for owner, name in ((Path, "write_text"), (pd.DataFrame, "to_parquet"), (os, "rename"), (os, "replace"),
+                        (os, "fsync"), (runfolder, "_sha256"), (Path, "mkdir")):
+        counted(owner, name)
+    try:
+        runfolder.save_run(results, out)
+    finally:
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
+    return count[0]
+
+
+def _in_child(fn) -> int:
+    """Run ``fn`` in a forked child; its exit status (negative: killed by that signal)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            fn()
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _never_half_complete(folder: Path, expected_summary: dict) -> bool:
+    """The folder is absent, or it loads as complete and holds the whole run; True if it loads."""
+    try:
+        run = load_run(folder)
+    except RunFolderError:
+        return False
+    assert run.summary == expected_summary
+    assert all(run.table(name) is not None for name in ("latency_legs", "vehicles", "uploads", "detections"))
+    return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_killed_at_every_step_of_the_write_never_leaves_a_folder_that_looks_complete(results, tmp_path, how):
+    expected = json.loads(results.summary_json())
+    steps = _steps(results, tmp_path / "probe", None, None)
+    assert steps > 20  # files, hashes, fsyncs, renames
+    loaded = 0
+    for stop_at in range(1, steps + 1):
+        out = tmp_path / f"run{stop_at}"
+        status = _in_child(lambda stop_at=stop_at, out=out: _steps(results, out, stop_at, how))
+        assert status in ((-signal.SIGKILL,) if how == signal.SIGKILL else (130, 0)), (stop_at, status)
+        complete = _never_half_complete(out, expected)
+        loaded += complete
+        if how == signal.SIGINT and not complete:  # cleaned up on the way out
+            assert not out.exists() and not list(tmp_path.glob(f".{out.name}.partial-*")), stop_at
+    assert loaded <= 2  # only a kill after the final rename leaves a run
+    # a killed writer's leftovers do not stop the next one, which cleans them up
+    out = tmp_path / f"run{steps // 2}"
+    results.save(out, overwrite=True)
+    assert check_complete(out) and not list(tmp_path.glob(f".{out.name}.partial-*"))
+
+
+def _cli_run(scenario: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "fleetsim.cli", "run", str(scenario), "--out", str(out),
+                             "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, process: subprocess.Popen, timeout_s: float = 120.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and process.poll() is None:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture(scope="module")
+def slow_scenario(tmp_path_factory) -> Path:
+    data = with_overrides(small_scenario_data(), simulation__duration="10 min", outputs__frame_table=True,
+                          outputs__plots=True, detector__detect_every=600)
+    data["cloud"]["retraining"] = {"kind": "never"}
+    return write_yaml(tmp_path_factory.mktemp("slow"), data)
+
+
+@pytest.mark.parametrize(("how", "point"), [(signal.SIGINT, "claimed"), (signal.SIGINT, "simulating"),
+                                            (signal.SIGINT, "writing"), (signal.SIGTERM, "simulating"),
+                                            (signal.SIGKILL, "simulating"),
+                                            (signal.SIGKILL, "writing")])
+def test_fleetsim_run_killed_mid_run_leaves_no_run_folder(slow_scenario, tmp_path, how, point):
+    out = tmp_path / "out"
+    process = _cli_run(slow_scenario, out)
+    partial = lambda: next(tmp_path.glob(".out.partial-*"), None)  # noqa: E731
+    ready = {"claimed": lambda: partial() is not None,
+             "simulating": lambda: partial() is not None,
+             "writing": lambda: partial() is not None and (partial() / "plots").exists()}[point]
+    reached = _wait_for(ready, process)
+    if point == "simulating":
+        time.sleep(1)
+    process.send_signal(how)
+    _, stderr = process.communicate(timeout=120)
+    if not reached or process.returncode == 0:
+        pytest.skip(f"the run finished before {point}")  # too fast on this machine to hit the point
+    if how in (signal.SIGINT, signal.SIGTERM):
+        assert process.returncode == (130 if how == signal.SIGINT else 143), stderr
+        assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "interrupted"
+        assert not list(tmp_path.glob(".out.partial-*"))
+    else:
+        assert process.returncode == -signal.SIGKILL
+    with pytest.raises(RunFolderError):
+        load_run(out)
+    assert not out.exists()
+
+
+def test_seal_of_a_hand_made_folder_makes_it_loadable(results, tmp_path):
+    folder = results.save(tmp_path / "run")
+    (folder / "tables" / "vehicles.parquet").unlink()
+    with pytest.raises(RunFolderError, match="missing"):
+        load_run(folder)
+    seal(folder, scenario_sha256(folder))
+    assert load_run(folder).table("vehicles") is None
