@@ -69,7 +69,8 @@ class Kinds:
                 where = ".".join(str(p) for p in first["loc"])
                 raise PydanticCustomError("registered_kind", "{where}: {msg}",
                                           {"where": where, "msg": first["msg"]}) from None
-        if isinstance(value, dict) and "kind" in value and not (isinstance(kind, str) and kind in self.builtin):
+        known = isinstance(kind, str) and kind in self.builtin
+        if isinstance(value, dict) and "kind" in value and not known:
             raise PydanticCustomError("union_tag_invalid", "unknown kind {tag} (allowed: {expected_tags})",
                                       {"tag": kind, "expected_tags": self.allowed()})
         return handler(value)
