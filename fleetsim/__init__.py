@@ -21,8 +21,8 @@ from fleetsim.version import __version__
 
 if TYPE_CHECKING:
     from fleetsim.engine import run
-    from fleetsim.results import Results
     from fleetsim.report.run_folder import load_run
+    from fleetsim.results import Results
 
 __all__ = ["FleetsimError", "Results", "ScenarioError", "load_run", "run", "__version__"]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from fleetsim.version import __version__
 from fleetsim.metrics import plots
 from fleetsim.report import energy
 from fleetsim.report.html import Section, cell, figure, note, page, table
 from fleetsim.report.run_folder import RunFolder, load_run
 from fleetsim.report.summary import GROUP_COLUMNS, HEADLINE, lookup, present
 from fleetsim.runfolder import write_text_atomic
+from fleetsim.version import __version__
 
 
 def labels(runs: list[RunFolder]) -> list[str]:

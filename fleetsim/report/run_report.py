@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetsim.version import __version__
 from fleetsim.report import accuracy, energy, latency, network, summary
 from fleetsim.report.html import page
 from fleetsim.report.run_folder import RunFolder, load_run
 from fleetsim.runfolder import write_text_atomic
+from fleetsim.version import __version__
 
 
 def report_html(run: RunFolder) -> str:
