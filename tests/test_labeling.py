@@ -167,7 +167,8 @@ def test_labels_older_than_max_age_start_no_job_and_the_run_finishes():
 def test_a_trigger_beyond_the_retained_pool_is_rejected():
     with pytest.raises(ValidationError, match=r"retraining.samples \(50\) exceeds labeling.retention"):
         Scenario.model_validate(with_overrides(
-            small_scenario_data(), cloud__retraining={"kind": "sample_count", "cluster": "gpus", "samples": 50},
+            small_scenario_data(),
+            cloud__retraining={"kind": "sample_count", "cluster": "gpus", "samples": 50},
             cloud__labeling={"retention": {"max_samples": 20}}))
 
 

@@ -7,7 +7,8 @@ a sample is dropped ``max_age`` after its upload arrived. Every sample received 
 counted state: pending (waiting for its label), retained (labelled, in the pool) or dropped
 (by ``max_samples`` or ``max_age``). Retraining policies see only the labelled pool:
 ``new_samples`` counts the retained samples labelled since the last job's snapshot (a label
-that expired first never counts), ``sample_ids`` lists the retained samples in label order, and ``frames`` gives them back with their labels.
+that expired first never counts), ``sample_ids`` lists the retained samples in label order,
+and ``frames`` gives them back with their labels.
 The samples' pixels go to a file on arrival (``PixelFile``); only labels stay in memory.
 """
 

@@ -234,7 +234,7 @@ class Cloud(Strict):
         field, needed = (("samples", policy.samples) if isinstance(policy, SampleCountRetrain)
                          else ("min_samples", getattr(policy, "min_samples", 1)))
         if limit is not None and needed > limit:
-            raise ValueError(f"retraining.{field} ({needed}) exceeds labeling.retention.max_samples ({limit}): "
-                             "only retained samples count, so no job could start (allowed: at most "
-                             "max_samples)")
+            raise ValueError(f"retraining.{field} ({needed}) exceeds labeling.retention.max_samples "
+                             f"({limit}): only retained samples count, so no job could start (allowed: "
+                             "at most max_samples)")
         return self
