@@ -48,7 +48,7 @@ class RetrainingLoop:
         policy = cloud.retraining
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: catalog.device(pool.device, "cloud") for pool in spec.node_pools}
-        cluster = TrainingCluster(env, spec, devices, workload, log, seed)
+        cluster = TrainingCluster(env, spec, devices, workload, log, seed, self.duration)
         self.tuner = FineTuner(cloud.fine_tune, store, seed, detector.threads,
                                detector.batch_size, registry.paths[0])
         self.drift = (ConfidenceDrift(policy, detection.mean_confidence, catch_up)

@@ -131,6 +131,10 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "node": "Node number within the pool (empty for submitted and finished).",
         "lost_s": "Preempted: node time thrown away since the last checkpoint, seconds.",
         "restart_s": "Preempted: start-up the ended stay had paid, seconds.",
+        "cost_usd": "Started: price of the stay's chip-hours within the run (to its finish, its preemption or "
+        "the end of the run; at the spot price on spot pools), US dollars; 0 for other events.",
+        "energy_j": "Started: facility energy (with PUE) of the stay within the run, joules; 0 for other "
+        "events.",
     },
     "model_versions": {
         "version": "Model version number, from 1 (0 is the shipped model).",
@@ -387,9 +391,12 @@ SUMMARY_KEYS: dict[str, str] = {
     "retraining.deployments": "Released versions that at least one vehicle switched to (not counting "
     "rollbacks).",
     "retraining.vehicle_swaps": "Model switches over all vehicles.",
-    "retraining.cloud_energy_j": "Facility energy of completed jobs (with PUE), joules.",
+    "retraining.cloud_energy_j": "Facility energy (with PUE) of every training job's node time within the "
+    "run, finished or not (preempted stays and jobs running at the end included), joules.",
     "retraining.cloud_kwh": "The same in kWh.",
-    "retraining.cloud_cost_usd": "Price of the chip-hours of completed jobs, US dollars.",
+    "retraining.cloud_cost_usd": "Price of the same chip-hours (spot pools at the spot price), US dollars.",
+    "retraining.unfinished_cost_usd": "The part of cloud_cost_usd spent on jobs that had not finished by the "
+    "end of the run (queued again after a preemption, or still running), US dollars.",
     "run.scenario": "Scenario name.",
     "run.seed": "Seed the run used.",
     "run.mode": "'vectorised' or 'reference'.",
