@@ -132,8 +132,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "lost_s": "Preempted: node time thrown away since the last checkpoint, seconds.",
         "restart_s": "Preempted: start-up the ended stay had paid, seconds.",
         "cost_usd": "Started: price of the stay's chip-hours within the run (to its finish, its preemption "
-        "or "
-        "the end of the run; at the spot price on spot pools), US dollars; 0 for other events.",
+        "or the end of the run; at the spot price on spot pools), US dollars; 0 for other events.",
         "energy_j": "Started: facility energy (with PUE) of the stay within the run, joules; 0 for other "
         "events.",
     },
