@@ -98,46 +98,6 @@ def test_a_preempted_job_finishes_at_the_hand_computed_time(catalog, monkeypatch
         1.1 * (a100.active_power.value * compute + a100.idle_power.value * (job["t_end_s"] - compute)))
 
 
-@pytest.mark.parametrize("horizon_s, restock, billed_s, state", [
-    (210.0, "0 s", 130.0 + 50.0 + 30.0, "jobs_running"),  # preempted twice, 30 s into its third start-up
-    (500.0, "1000 s", 130.0, "jobs_queued"),  # preempted once, its node not back by the end
-])
-def test_the_node_time_of_preempted_and_unfinished_jobs_is_billed(catalog, monkeypatch, horizon_s, restock,
-                                                                  billed_s, state):
-    env, log, cluster = _cluster(catalog, pools=[{
-        "name": "spot", "device": "a100", "chips": 1, "capacity": "spot", "restock": restock,
-        "mfu": _mfu_for(catalog, "a100", 100.0), "startup": "60 s"}], checkpoint_interval="40 s",
-        checkpoint_bandwidth=f"{12 * catalog.profile(WORKLOAD).spec.params.value / 5.0} B/s")  # 5 s a write
-    cluster.horizon_s = horizon_s
-    after = iter([130.0, 50.0, math.inf])
-    monkeypatch.setattr(cluster, "preemption_after_s", lambda job, pool: next(after))
-    _submit(env, cluster, [(0.0, SAMPLES)])
-    env.run(until=horizon_s)
-    events = _rows(log, "training_events")
-    states = _job_states(events)
-    assert len(_rows(log)) == 0 and states[state] == 1 and states["preemptions"] >= 1
-    a100 = catalog.devices["a100"]
-    assert states["cloud_cost_usd"] == pytest.approx(a100.spot.hourly_price.value * billed_s)
-    assert states["unfinished_cost_usd"] == states["cloud_cost_usd"] > 0
-    compute = 65.0  # the first stay's compute, 40 s kept and 25 s lost; the rest of the node time idles
-    assert states["cloud_energy_j"] == pytest.approx(
-        1.1 * (a100.active_power.value * compute + a100.idle_power.value * (billed_s - compute)))
-    assert states["cloud_kwh"] == pytest.approx(states["cloud_energy_j"] / 3.6e6)
-
-
-def test_a_finished_jobs_stays_are_billed_once(catalog, monkeypatch):
-    env, log, cluster = _cluster(catalog, pools=[{
-        "name": "spot", "device": "a100", "chips": 1, "capacity": "spot",
-        "mfu": _mfu_for(catalog, "a100", 100.0), "startup": "60 s"}], checkpoint_interval="40 s")
-    after = iter([130.0, 50.0, math.inf])
-    monkeypatch.setattr(cluster, "preemption_after_s", lambda job, pool: next(after))
-    _submit(env, cluster, [(0.0, SAMPLES)])
-    env.run()
-    job, states = _rows(log).loc[1], _job_states(_rows(log, "training_events"))
-    assert states["cloud_cost_usd"] == pytest.approx(job["cost_usd"]) and states["unfinished_cost_usd"] == 0
-    assert states["cloud_energy_j"] == pytest.approx(job["energy_j"])
-
-
 def test_fifo_on_k_nodes_finishes_at_the_analytic_times(catalog):
     env, log, cluster = _cluster(catalog, device="a100", chips=1, concurrent_jobs=2, startup="30 s")
     duration = cluster.cost(SAMPLES, EPOCHS).duration_s
