@@ -51,7 +51,7 @@ def _faults(draw, accelerator: str) -> dict:
 def _selection(draw) -> dict:
     kind = draw(st.sampled_from(["random", "low_confidence", "condition_trigger"]))
     if kind == "random":
-        return {"kind": kind, "fraction": draw(st.sampled_from([0.05, 0.5, 1.0]))}
+        return {"kind": kind, "fraction": draw(st.sampled_from([0.5, 1.0, 0.05]))}
     if kind == "low_confidence":
         return {"kind": kind, "uncertainty": draw(st.sampled_from([0.2, 0.6, 0.9]))}
     return {"kind": kind, "conditions": draw(st.lists(st.sampled_from(["day", "dusk", "fog", "novel"]),
@@ -72,7 +72,7 @@ def _group(draw, i: int, placement: str) -> dict:
         "precision": draw(st.sampled_from(EDGE[accelerator])),
         "deadline": f"{draw(st.sampled_from([20, 60, 200]))} ms",
         "queue_capacity": draw(st.integers(0, 3)), "region": draw(st.sampled_from(["town", "ring"])),
-        "uploads": {"selection": draw(_selection()), "max_rate": f"{draw(st.sampled_from([60, 600]))} / h",
+        "uploads": {"selection": draw(_selection()), "max_rate": f"{draw(st.sampled_from([3600, 60]))} / h",
                     "sample_size": draw(st.sampled_from(["50 kB", "200 kB"])),
                     "interval": _seconds(draw, 5, 60),
                     "batch": draw(st.sampled_from([None, 1, 4])),
@@ -95,7 +95,7 @@ def _cluster(draw) -> dict:
     if draw(st.booleans()):
         return {**cluster, "device": "a100", "chips": 1, "concurrent_jobs": draw(st.integers(1, 2))}
     spot = {"name": "spot", "device": draw(st.sampled_from(["a100", "h100", "l4"])), "chips": 1,
-            "capacity": "spot", "preemption_rate": f"{draw(st.sampled_from([10, 120, 600]))} / h",
+            "capacity": "spot", "preemption_rate": f"{draw(st.sampled_from([3600, 60, 600]))} / h",
             "restock": _seconds(draw, 0, 60)}
     return {**cluster, "pools": [spot, {"name": "demand", "device": "cpu_server", "chips": 1}],
             "checkpoint_interval": _seconds(draw, 1, 30)}
@@ -103,7 +103,7 @@ def _cluster(draw) -> dict:
 
 @st.composite
 def _retraining(draw, horizon_s: int) -> dict:
-    kind = draw(st.sampled_from(["never", "periodic", "sample_count", "drift"]))
+    kind = draw(st.sampled_from(["periodic", "sample_count", "drift", "never"]))
     if kind == "never":
         return {"kind": kind}
     policy = {"kind": kind, "cluster": "gpus", "epochs": 1}
