@@ -14,7 +14,7 @@ import os
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fleetsim
@@ -265,6 +265,33 @@ def _run(data: dict):
     return fleetsim.run(Scenario.model_validate(data))
 
 
+def _every_feature() -> dict:
+    """A fixed example with every feature on at once, so the default run always fine-tunes for real."""
+    data = small_scenario_data()
+    data["simulation"]["duration"] = "4 min"
+    coral, rpi = data["fleet"]["groups"]
+    coral["faults"] = {"thermal_throttling": {"after": "1 min", "sustained_fraction": 0.5},
+                       "failures": {"mtbf": "2 min", "repair": "10 s"}}
+    rpi |= {"placement": "mec", "offload": {"frame_size": "20 kB"}}
+    data["network"]["mec"] = [{"name": "roadside", "cells": ["town_lte"], "accelerator": "l4",
+                               "latency": "2 ms", "source": "test values"}]
+    cloud = data["cloud"]
+    pools = [{"name": "spot", "device": "a100", "chips": 1, "capacity": "spot", "preemption_rate": "600 / h"},
+             {"name": "demand", "device": "cpu_server", "chips": 1}]
+    cloud["clusters"] = [{"name": "gpus", "startup": "5 s", "source": "test values",
+                          "checkpoint_interval": "2 s", "pools": pools}]
+    cloud["retraining"] = {"kind": "periodic", "interval": "40 s", "min_samples": 2, "cluster": "gpus",
+                           "budget": {"usd_per_day": "100 USD"}}
+    cloud["labeling"] = {"labeler": {"kind": "annotators", "annotators": 2, "turnaround": "20 s"},
+                         "retention": {"max_samples": 12, "max_age": "90 s"}}
+    cloud["fine_tune"] = {"max_samples": 8, "batch_size": 8, "validation_frames": 8, "min_gain": -1.0}
+    cloud["rollout"] = {"canary_fraction": 0.5, "canary_period": "20 s"}
+    data["detector"]["threads"] = 1
+    data["world"]["conditions"]["novelty"] = {"onset": "1 min"}
+    return data
+
+
+@example(_every_feature())
 @settings(max_examples=EXAMPLES, deadline=None, derandomize="FLEETSIM_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios())
