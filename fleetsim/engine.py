@@ -166,7 +166,7 @@ class Run:
             return None
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
-        cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed)
+        cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
         tuner = FineTuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
         downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,

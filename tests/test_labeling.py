@@ -7,6 +7,7 @@ import pytest
 import simpy
 from pydantic import ValidationError
 
+import fleetsim
 from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality, make_labeler
 from fleetsim.cloud.pixels import PixelFile
 from fleetsim.cloud.store import SampleStore, store_figures
@@ -43,7 +44,8 @@ def _archive(frames: AnnotatedFrames) -> SampleArchive:
 
 def _store(archive: SampleArchive, catalog=None, **labeling) -> tuple[simpy.Environment, SampleStore,
                                                                        EventLog]:
-    scenario = Scenario.model_validate(with_overrides(small_scenario_data(), cloud__labeling=labeling))
+    scenario = Scenario.model_validate(with_overrides(small_scenario_data(), cloud__labeling=labeling,
+                                                      cloud__retraining__min_samples=1))
     env, log = simpy.Environment(), EventLog()
     labeling = scenario.cloud.labeling
     labeler = make_labeler(labeling.labeler, catalog, scenario.detector.threads, scenario.detector.batch_size)
@@ -134,6 +136,40 @@ def test_retention_drops_and_counts_and_every_sample_is_accounted_for():
     assert total == store.received == 10
     row = by_condition.set_index("condition").loc["day_clear"]
     assert row["received"] == row["pending"] + row["retained"] + row["dropped"] == 10
+
+
+def test_labels_that_expired_before_a_job_do_not_count_as_new():
+    # one annotator, 7 s per sample, kept 10 s after arrival: the third label (at 21 s) is dropped at once
+    archive = _archive(_frames([1] * 4))
+    env, store, log = _store(archive, labeler={"kind": "annotators", "annotators": 1},
+                             retention={"max_age": "10 s"})
+    env.process(_upload(env, store, archive, 0.0, [0, 1, 2, 3]))
+    env.run(until=8.0)
+    assert store.new_samples == 1 and store.sample_ids == [0]
+    env.run(until=12.0)  # sample 0 expired at 10 s
+    assert store.new_samples == 0 and store.sample_ids == []
+    env.run()
+    assert store.labelled == 4 and store.new_samples == 0 and store.sample_ids == []
+    assert len(log.frame("store_drops", list(STORE_COLUMNS["store_drops"]))) == 4
+
+
+def test_labels_older_than_max_age_start_no_job_and_the_run_finishes():
+    # regression: the policy counted labels that had expired and fine-tuned on no samples
+    # ("ValueError: no sample ids given")
+    data = with_overrides(small_scenario_data(), simulation__duration="5 min", outputs__frame_table=False,
+                          cloud__labeling={"retention": {"max_age": "1 s"}})
+    results = fleetsim.run(Scenario.model_validate(data))
+    samples = results.summary["samples"]
+    assert results.summary["labeling"]["labelled"] == samples["expired"] > 0 and samples["retained"] == 0
+    assert results.summary["retraining"]["jobs_submitted"] == 0
+
+
+def test_a_trigger_beyond_the_retained_pool_is_rejected():
+    with pytest.raises(ValidationError, match=r"retraining.samples \(50\) exceeds labeling.retention"):
+        Scenario.model_validate(with_overrides(
+            small_scenario_data(),
+            cloud__retraining={"kind": "sample_count", "cluster": "gpus", "samples": 50},
+            cloud__labeling={"retention": {"max_samples": 20}}))
 
 
 def test_labelling_settings_reject_bad_input():

@@ -64,9 +64,6 @@ class RetrainingResults:
             "rollbacks": int((tables["rollouts"]["decision"] == "rollback").sum()),
             **self._recovery(tables),
             "vehicle_swaps": len(swaps),
-            "cloud_energy_j": float(jobs["energy_j"].sum()),
-            "cloud_kwh": float(jobs["energy_j"].sum()) / 3.6e6,
-            "cloud_cost_usd": float(jobs["cost_usd"].sum()),
         }}
 
     def _recovery(self, tables: dict) -> dict:
@@ -81,9 +78,11 @@ class RetrainingResults:
 
 
 def job_states(events: pd.DataFrame) -> dict:
-    """retraining.jobs_submitted / running / queued at the end, preemptions and what they cost."""
+    """retraining.jobs_submitted / running / queued at the end, preemptions, what they cost, and the
+    node time billed (every stay within the run, finished or not)."""
     last = events.groupby("job", sort=False)["event"].last()
     preempted = events[events["event"] == "preempted"]
+    unfinished = events["job"].isin(last.index[last != "finished"])
     return {
         "jobs_submitted": int((events["event"] == "submitted").sum()),
         "jobs_running": int((last == "started").sum()),
@@ -91,4 +90,8 @@ def job_states(events: pd.DataFrame) -> dict:
         "preemptions": len(preempted),
         "preempted_lost_s": float(preempted["lost_s"].sum()),
         "restart_s": float(preempted["restart_s"].sum()),
+        "cloud_energy_j": float(events["energy_j"].sum()),
+        "cloud_kwh": float(events["energy_j"].sum()) / 3.6e6,
+        "cloud_cost_usd": float(events["cost_usd"].sum()),
+        "unfinished_cost_usd": float(events.loc[unfinished, "cost_usd"].sum()),
     }

@@ -5,8 +5,8 @@
 ``drift`` looks every ``check_every`` and trains when the fleet's mean detection
 confidence over the last ``window`` fell by ``drop`` below its reference (the first window
 of the run, then the first window after each deployment), with ``min_samples`` new ones.
-Samples count once labelled (``cloud.labeling``); a job fine-tunes on the most recent labelled
-samples still retained (``cloud.fine_tune.max_samples``) with replay.
+Samples count once labelled and while retained (``cloud.labeling``); a job fine-tunes on the
+most recent labelled samples still retained (``cloud.fine_tune.max_samples``) with replay.
 Before it starts, its modelled price and energy plus what jobs started in the last 24 h
 spent must stay within ``budget``; otherwise it is skipped (and recorded as such).
 

@@ -6,8 +6,9 @@ obeys ``cloud.labeling.retention``: past ``max_samples`` the oldest labelled are
 a sample is dropped ``max_age`` after its upload arrived. Every sample received ends in one
 counted state: pending (waiting for its label), retained (labelled, in the pool) or dropped
 (by ``max_samples`` or ``max_age``). Retraining policies see only the labelled pool:
-``new_samples`` counts labels since the last job's snapshot, ``sample_ids`` lists the
-retained samples in label order, and ``frames`` gives them back with their labels.
+``new_samples`` counts the retained samples labelled since the last job's snapshot (a label
+that expired first never counts), ``sample_ids`` lists the retained samples in label order,
+and ``frames`` gives them back with their labels.
 The samples' pixels go to a file on arrival (``PixelFile``); only labels stay in memory.
 """
 
@@ -44,8 +45,8 @@ class SampleStore:
         self.used_by_last_job = 0  # labelled samples a job had seen when it took its snapshot
         self.pixels = PixelFile()
         # sample id -> (its labels without pixels, its row in ``pixels``, arrival time, condition
-        # label), oldest label first
-        self._pool: OrderedDict[int, tuple[AnnotatedFrames, int, float, str]] = OrderedDict()
+        # label, its label's number from 1), oldest label first
+        self._pool: OrderedDict[int, tuple[AnnotatedFrames, int, float, str, int]] = OrderedDict()
 
     def receive(self, upload: Upload) -> None:
         """Accept samples that finished uploading and send them to be labelled."""
@@ -64,8 +65,13 @@ class SampleStore:
 
     @property
     def new_samples(self) -> int:
-        """Samples labelled since the last training job took its snapshot."""
-        return self.labelled - self.used_by_last_job
+        """Retained samples labelled since the last training job took its snapshot."""
+        count = 0
+        for *_, number in reversed(self._pool.values()):  # newest label first
+            if number <= self.used_by_last_job:
+                break
+            count += 1
+        return count
 
     @property
     def sample_ids(self) -> list[int]:
@@ -94,7 +100,7 @@ class SampleStore:
                             labels=int(batch.found[row]), true_positives=int(batch.true_positives[row]),
                             cost_usd=float(batch.cost_usd[row]))
             self._pool[sample] = (batch.labels.subset(np.array([row])), int(rows[row]), received_s,
-                                  conditions[row])
+                                  conditions[row], self.labelled)
             self._retain(sample, received_s)
 
     def _retain(self, sample: int, received_s: float) -> None:
@@ -114,7 +120,7 @@ class SampleStore:
             self._drop(sample, MAX_AGE)
 
     def _drop(self, sample: int, reason: str) -> None:
-        _, _, received_s, condition = self._pool.pop(sample)
+        _, _, received_s, condition, _ = self._pool.pop(sample)
         self.log.record("store_drops", sample=int(sample), condition=condition, reason=reason,
                         t_received_s=received_s, t_dropped_s=self.env.now)
 

@@ -8,7 +8,9 @@ to resume from its checkpoint on the next free node, paying start-up again. Each
 is priced at its pool's rate (spot or on demand) and costed by ``fleetsim.hardware.training``.
 
 Every submitted job is in the ``training_events`` table (submitted, started, preempted,
-finished), so a job still queued or running at the horizon is counted, never lost.
+finished), so a job still queued or running at the horizon is counted, never lost. Each
+``started`` row bills its stay's node time within the run (to its finish, its preemption or
+the horizon), so the time of preempted and unfinished jobs is paid for too.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ class TrainingCluster:
     """The node pools of one ``cloud.clusters`` entry and the job queue in front of them."""
 
     def __init__(self, env: simpy.Environment, spec: Cluster, devices: dict[str, DeviceSpec],
-                 workload: Workload, log: EventLog, seed: int = 0):
+                 workload: Workload, log: EventLog, seed: int = 0, horizon_s: float = math.inf):
         self.env = env
+        self.horizon_s = horizon_s  # the end of the run: node time after it is not billed
         self.spec = spec
         self.workload = workload
         self.log = log
@@ -163,9 +166,12 @@ class TrainingCluster:
         pool = self.pools[p]
         if job.started_s is None:
             job.started_s = self.env.now
-        self._event("started", job, pool, n)
         stay = attempt(pool.startup_s, self.remaining_s(job, pool), self.spec.checkpoint_interval,
                        self.write_s, self.preemption_after_s(job, pool))
+        within = self.horizon_s - self.env.now  # the stay up to the horizon, as if preempted there
+        billed = stay if stay.held_s < within else attempt(
+            pool.startup_s, self.remaining_s(job, pool), self.spec.checkpoint_interval, self.write_s, within)
+        self._event("started", job, pool, n, *self._price(pool, billed))
         yield self.env.timeout(stay.held_s)
         self._account(job, pool, stay)
         pool.busy[n] = False
@@ -193,9 +199,15 @@ class TrainingCluster:
         if not stay.finished:
             job.preemptions += 1
             job.restart_s += stay.startup_s
-        job.energy_j += node_energy_j(pool.device, pool.spec.chips, self.spec.pue, stay.compute_s,
-                                      stay.held_s - stay.compute_s)
-        job.cost_usd += pool.spec.chips * pool.price_per_s * stay.held_s
+        usd, joules = self._price(pool, stay)
+        job.energy_j += joules
+        job.cost_usd += usd
+
+    def _price(self, pool: Pool, stay: Attempt) -> tuple[float, float]:
+        """US dollars and facility joules of one stay on a node of ``pool``."""
+        joules = node_energy_j(pool.device, pool.spec.chips, self.spec.pue, stay.compute_s,
+                               stay.held_s - stay.compute_s)
+        return pool.spec.chips * pool.price_per_s * stay.held_s, joules
 
     def _finish(self, job: TrainingJob, pool: Pool) -> None:
         self._event("finished", job, pool)
@@ -214,10 +226,11 @@ class TrainingCluster:
         self.queue.append(job)
 
     def _event(self, event: str, job: TrainingJob, pool: Pool | None = None, node: int | None = None,
-               lost_s: float = 0.0, restart_s: float = 0.0) -> None:
+               cost_usd: float = 0.0, energy_j: float = 0.0, lost_s: float = 0.0,
+               restart_s: float = 0.0) -> None:
         self.log.record("training_events", t_s=self.env.now, job=job.job_id, cluster=self.spec.name,
                         event=event, pool=pool.spec.name if pool else None, node=node, lost_s=lost_s,
-                        restart_s=restart_s)
+                        restart_s=restart_s, cost_usd=cost_usd, energy_j=energy_j)
 
     def _remaining_flops(self, job: TrainingJob) -> float:
         return training_flops(self.workload, job.samples, job.epochs) * (1.0 - job.done)

@@ -17,7 +17,7 @@ from fleetsim.edge.offload import Offloading
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
-from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S, FrameLedger
+from fleetsim.metrics.ledger import FrameLedger, bin_edges
 from fleetsim.metrics.summary import fault_figures, frame_figures
 from fleetsim.network.coverage import GAP, HANDOVER
 from fleetsim.network.flows import FlowNetwork
@@ -188,9 +188,8 @@ def _histogram_table(ledger: FrameLedger) -> pd.DataFrame:
     for g, group in enumerate(ledger.layout.group_names):
         for leg, hist in legs.items():
             bins = np.flatnonzero(hist[g])
+            low, high = bin_edges(bins)
             parts.append(pd.DataFrame({
-                "group": group, "leg": leg,
-                "latency_low_s": 10.0 ** (LOG10_MIN_S + bins / BINS_PER_DECADE),
-                "latency_high_s": 10.0 ** (LOG10_MIN_S + (bins + 1) / BINS_PER_DECADE),
+                "group": group, "leg": leg, "latency_low_s": low, "latency_high_s": high,
                 "frames": hist[g][bins].astype(np.int64)}))
     return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS["latency_histogram"])]

@@ -132,6 +132,10 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "node": "Node number within the pool (empty for submitted and finished).",
         "lost_s": "Preempted: node time thrown away since the last checkpoint, seconds.",
         "restart_s": "Preempted: start-up the ended stay had paid, seconds.",
+        "cost_usd": "Started: price of the stay's chip-hours within the run (to its finish, its preemption "
+        "or the end of the run; at the spot price on spot pools), US dollars; 0 for other events.",
+        "energy_j": "Started: facility energy (with PUE) of the stay within the run, joules; 0 for other "
+        "events.",
     },
     "model_versions": {
         "version": "Model version number, from 1 (0 is the shipped model).",
@@ -275,7 +279,8 @@ TABLE_COLUMNS["latency_legs"] = {
     "inference (on the remote accelerator), downlink (the detections back). total: capture to detections.",
     "frames": "Processed frames.",
     "mean_s": "Mean time in the leg, seconds (exact).",
-    "p50_s": "Median time in the leg, seconds (log histogram, within ~0.6 %).",
+    "p50_s": "Median time in the leg, seconds (from the latency histogram: within 0.5 % of the exact one, "
+    "never outside the leg's least and greatest time; 0 when under 1 ns).",
     "p95_s": "95th percentile, seconds.",
     "p99_s": "99th percentile, seconds.",
 }
@@ -295,9 +300,10 @@ TABLE_COLUMNS["inference_servers"] = {
 TABLE_COLUMNS["latency_histogram"] = {
     "group": "Vehicle group name.",
     "leg": "Latency leg, as in latency_legs (total: capture to detections).",
-    "latency_low_s": "Lower edge of the bin, seconds (the first bin also holds shorter times, down to 0).",
-    "latency_high_s": "Upper edge of the bin, seconds (200 bins per decade from 1e-7 s; the last bin also "
-    "holds longer times).",
+    "latency_low_s": "Lower edge of the bin, seconds (0 for the bin of times under 1 ns).",
+    "latency_high_s": "Upper edge of the bin, seconds: bins from 1 ns up are 1.005 / 0.995 times as wide as "
+    "the one below (a DDSketch with 0.5 % relative accuracy; the last one, from 1e9 s, also holds longer "
+    "times).",
     "frames": "Processed frames whose time in the leg fell in the bin; over a group's total rows they sum "
     "to groups.<name>.frames.processed.",
 }
@@ -311,8 +317,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "frames.throttled": "Processed frames served at the thermally throttled speed.",
     "frames.late": "Processed frames whose latency exceeded their group's deadline.",
     "frames.detected": "Processed frames really rendered and detected (1 in detector.detect_every).",
-    "latency_ms.p50": "Median capture-to-detection latency of processed frames, ms "
-    "(from a log histogram, within ~0.6 %).",
+    "latency_ms.p50": "Median capture-to-detection latency of processed frames, ms (from the latency "
+    "histogram: within 0.5 % of the exact one, never below the least or above the greatest latency).",
     "latency_ms.p95": "95th percentile latency, ms.",
     "latency_ms.p99": "99th percentile latency, ms.",
     "latency_ms.mean": "Mean latency of processed frames, ms (exact).",
@@ -388,9 +394,12 @@ SUMMARY_KEYS: dict[str, str] = {
     "retraining.deployments": "Released versions that at least one vehicle switched to (not counting "
     "rollbacks).",
     "retraining.vehicle_swaps": "Model switches over all vehicles.",
-    "retraining.cloud_energy_j": "Facility energy of completed jobs (with PUE), joules.",
+    "retraining.cloud_energy_j": "Facility energy (with PUE) of every training job's node time within the "
+    "run, finished or not (preempted stays and jobs running at the end included), joules.",
     "retraining.cloud_kwh": "The same in kWh.",
-    "retraining.cloud_cost_usd": "Price of the chip-hours of completed jobs, US dollars.",
+    "retraining.cloud_cost_usd": "Price of the same chip-hours (spot pools at the spot price), US dollars.",
+    "retraining.unfinished_cost_usd": "The part of cloud_cost_usd spent on jobs that had not finished by the "
+    "end of the run (queued again after a preemption, or still running), US dollars.",
     "run.scenario": "Scenario name.",
     "run.seed": "Seed the run used.",
     "run.mode": "'vectorised' or 'reference'.",

@@ -2,8 +2,13 @@
 
 A run can have hundreds of millions of frames, so frames are folded into fixed
 aggregates as they are computed; the full per-frame table is kept only on request.
-Latency percentiles come from log-spaced histograms (200 bins per decade, so a
-reported percentile is within about 0.6 % of the exact one).
+Latency percentiles come from log-bucket histograms built as a DDSketch (Masson, Rim and
+Lee, VLDB 2019): bucket k >= 1 holds the times in [1 ns x g**(k-1), 1 ns x g**k) with
+g = (1 + a) / (1 - a), and reads as 2 g**k ns / (g + 1), which is within a = 0.5 % of
+every time in it. A percentile is the value of the bucket holding the frame of that rank
+(numpy's 'inverted_cdf' quantile), clamped to the exact minimum and maximum: within 0.5 %
+of the exact percentile, never outside [min, max]. Bucket 0 holds times under 1 ns (a leg
+a frame did not wait in) and reads as 0.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-BINS_PER_DECADE = 200
-LOG10_MIN_S, LOG10_MAX_S = -7, 4
-N_BINS = (LOG10_MAX_S - LOG10_MIN_S) * BINS_PER_DECADE
+RELATIVE_ACCURACY = 0.005
+"""Largest relative error of a latency percentile (the sketch's alpha)."""
+ZERO_BELOW_S, TOP_S = 1e-9, 1e9
+"""Times under 1 ns read as 0; times from TOP_S on (31 years) share the last bucket."""
+_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA = float(np.log(_GAMMA))
+N_BINS = 2 + int(np.ceil(np.log(TOP_S / ZERO_BELOW_S) / _LOG_GAMMA))
 
 
 @dataclass(frozen=True)
@@ -81,27 +90,36 @@ def _ns_per_cell(cell: np.ndarray, done: np.ndarray, seconds: np.ndarray, span: 
 
 
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
-    """Index of the log-spaced latency bin of each latency (computed in place on one buffer)."""
-    raw = np.maximum(latency_s, 1e-300)
-    np.log10(raw, out=raw)
-    raw -= LOG10_MIN_S
-    raw *= BINS_PER_DECADE
+    """Index of the latency bucket of each latency (computed in place on one buffer)."""
+    raw = np.maximum(latency_s, ZERO_BELOW_S)
+    raw /= ZERO_BELOW_S
+    np.log(raw, out=raw)
+    raw /= _LOG_GAMMA
     np.floor(raw, out=raw)
+    raw += 1
+    raw[latency_s < ZERO_BELOW_S] = 0
     return np.clip(raw, 0, N_BINS - 1, out=raw).astype(np.int64)
 
 
-def histogram_quantile(counts: np.ndarray, q: float) -> float:
-    """Quantile ``q`` in [0, 1] of a latency histogram, interpolated within its bin."""
+def bin_edges(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper edge of latency buckets ``bins``, seconds (bucket 0: [0, 1 ns))."""
+    bins = np.asarray(bins, dtype=float)
+    return np.where(bins == 0, 0.0, ZERO_BELOW_S * _GAMMA ** (bins - 1)), ZERO_BELOW_S * _GAMMA ** bins
+
+
+def bin_value(i: int) -> float:
+    """The time bucket ``i`` reads as: within RELATIVE_ACCURACY of every time in it (0 for bucket 0)."""
+    return 0.0 if i == 0 else float(2 * ZERO_BELOW_S * _GAMMA ** i / (_GAMMA + 1))
+
+
+def histogram_quantile(counts: np.ndarray, q: float, low_s: float = 0.0, high_s: float = np.inf) -> float:
+    """Quantile ``q`` in [0, 1] of a latency histogram: the value of the bucket holding the frame of
+    rank ceil(q n) (at least 1), clamped to [``low_s``, ``high_s``], the exact minimum and maximum."""
     total = counts.sum()
     if total == 0:
         return float("nan")
-    cum = np.cumsum(counts)
-    target = q * total
-    i = int(np.searchsorted(cum, target, side="left"))
-    i = min(i, N_BINS - 1)
-    below = cum[i - 1] if i > 0 else 0
-    frac = (target - below) / counts[i] if counts[i] else 0.0
-    return float(10 ** (LOG10_MIN_S + (i + frac) / BINS_PER_DECADE))
+    i = int(np.searchsorted(np.cumsum(counts), max(q * total, 1), side="left"))
+    return float(min(max(bin_value(i), low_s), high_s))
 
 
 class FrameLedger:
@@ -121,9 +139,11 @@ class FrameLedger:
         self.counts = {name: np.zeros(cells, dtype=np.int64) for name in self.COUNTERS}
         self.sums = {name: np.zeros(cells) for name in self.SUMS}
         self.latency_max_s = np.zeros(cells)
+        self.latency_min_s = np.full(cells, np.inf)
         self.histograms = np.zeros((len(layout.group_names), N_BINS), dtype=np.int64)
         self.leg_histograms: dict[str, np.ndarray] = {}  # leg -> (groups, bins), in first-seen order
         self.leg_sums_ns: dict[str, np.ndarray] = {}  # leg -> per group, whole nanoseconds
+        self.leg_ranges: dict[str, np.ndarray] = {}  # leg -> (2, groups): exact min and max
         self.keep_frames = keep_frames
         self._frames: list[FrameBatch] = []
 
@@ -151,6 +171,7 @@ class FrameLedger:
         service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
         self.sums["busy_s"][cells] += _ns_per_cell(cell, done, service, span)
         np.maximum.at(self.latency_max_s[cells], cell, np.where(done, latency, -np.inf))
+        np.minimum.at(self.latency_min_s[cells], cell, np.where(done, latency, np.inf))
         group = self.layout.group[v[done]]
         flat = group * N_BINS + histogram_bin(latency[done])
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
@@ -170,23 +191,36 @@ class FrameLedger:
         for name, values in legs.items():
             hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
             sums = self.leg_sums_ns.setdefault(name, np.zeros(shape[0]))
+            ranges = self.leg_ranges.setdefault(name, np.array([[np.inf], [-np.inf]]).repeat(shape[0], 1))
             value = values[done]
             hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
             sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
+            np.minimum.at(ranges[0], group, value)
+            np.maximum.at(ranges[1], group, value)
 
     def latency_legs(self) -> pd.DataFrame:
         """One row per (group, leg) with processed frames: mean and percentiles of that leg's
         latency; leg 'total' is capture to detections."""
         rows = []
-        legs = {**{k: (h, self.leg_sums_ns[k]) for k, h in self.leg_histograms.items()},
-                "total": (self.histograms, self._total_sums_ns())}
+        legs = {name: (hist, self.leg_sums_ns[name], self.leg_ranges[name])
+                for name, hist in self.leg_histograms.items()}
+        legs["total"] = (self.histograms, self._total_sums_ns(), self._total_ranges())
         for g, group in enumerate(self.layout.group_names):
-            for name, (hist, sums) in legs.items():
+            for name, (hist, sums, (low, high)) in legs.items():
                 frames = int(hist[g].sum())
                 if frames:
                     rows.append((group, name, frames, sums[g] / NS / frames,
-                                 *(histogram_quantile(hist[g], q) for q in (0.5, 0.95, 0.99))))
+                                 *(histogram_quantile(hist[g], q, low[g], high[g])
+                                   for q in (0.5, 0.95, 0.99))))
         return pd.DataFrame(rows, columns=["group", "leg", "frames", "mean_s", "p50_s", "p95_s", "p99_s"])
+
+    def _total_ranges(self) -> np.ndarray:
+        """(2, groups): each group's exact least and greatest capture-to-detection latency."""
+        lay, groups = self.layout, len(self.layout.group_names)
+        ranges = np.array([[np.inf], [-np.inf]]).repeat(groups, 1)
+        np.minimum.at(ranges[0], lay.group, self.latency_min_s.reshape(self.windows, -1).min(axis=0))
+        np.maximum.at(ranges[1], lay.group, self.latency_max_s.reshape(self.windows, -1).max(axis=0))
+        return ranges
 
     def _total_sums_ns(self) -> np.ndarray:
         per_vehicle = self.sums["latency_sum_s"].reshape(self.windows, self.layout.vehicles).sum(axis=0)

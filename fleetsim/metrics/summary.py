@@ -22,14 +22,20 @@ def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
     latency_sum = ledger.total("latency_sum_s", vehicles)
     grid = ledger.latency_max_s.reshape(ledger.windows, ledger.layout.vehicles)
     latency_max = (grid if vehicles is None else grid[:, vehicles]).max(initial=0.0)
+    grid = ledger.latency_min_s.reshape(ledger.windows, ledger.layout.vehicles)
+    latency_min = (grid if vehicles is None else grid[:, vehicles]).min(initial=np.inf)
     edge_j = ledger.edge_energy_j(vehicles)
+
+    def percentile_ms(q: float) -> float | None:
+        return finite_or_none(histogram_quantile(histogram, q, latency_min, latency_max) * 1e3)
+
     misses = total["late"] + total["dropped"] + total["failed"]
     return {
         "frames": total,
         "latency_ms": {
-            "p50": finite_or_none(histogram_quantile(histogram, 0.50) * 1e3),
-            "p95": finite_or_none(histogram_quantile(histogram, 0.95) * 1e3),
-            "p99": finite_or_none(histogram_quantile(histogram, 0.99) * 1e3),
+            "p50": percentile_ms(0.50),
+            "p95": percentile_ms(0.95),
+            "p99": percentile_ms(0.99),
             "mean": finite_or_none(latency_sum / processed * 1e3) if processed else None,
             "max": finite_or_none(latency_max * 1e3) if processed else None,
             "deadline_miss_rate": misses / total["generated"] if total["generated"] else None,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from html import escape
-
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from fleetsim.metrics import plots
-from fleetsim.metrics.ledger import BINS_PER_DECADE, LOG10_MIN_S
-from fleetsim.report.html import Section, cell, figure, note, number, table
+from fleetsim.report.html import Section, cell, figure, note, table
 from fleetsim.report.run_folder import RunFolder
 
 LEG_ORDER = ("queue", "send_queue", "uplink", "remote_queue", "inference", "downlink")
@@ -23,8 +20,6 @@ NOT_MODELLED = ("Not modelled, so not shown: camera capture (exposure, readout, 
                 "A frame's latency starts at its capture time. Post-processing (box decoding, NMS) is "
                 "inside the inference leg; the modelled split below says how much of an onboard call "
                 "runs on the host CPU.")
-FIRST_BIN_S = 10 ** (LOG10_MIN_S + 1 / BINS_PER_DECADE)
-"""Upper edge of the lowest histogram bin, which also holds every shorter time (0 included)."""
 SPLIT_PARTS = [("inference_layers_s", "layers"), ("inference_overhead_s", "call + layer overheads"),
                ("inference_transfer_s", "host-link transfer"),
                ("inference_host_s", "host CPU (unsupported layers, post-processing)")]
@@ -51,13 +46,6 @@ def _breakdown_figure(legs: pd.DataFrame, order: list[str]):
     return fig
 
 
-def _percentile_cell(value_s: float, key: str) -> str:
-    """A percentile in ms; one in the lowest histogram bin is shown as at most that bin's edge."""
-    if value_s <= FIRST_BIN_S:
-        return f'<td class="num" data-key="{escape(key)}">&le; {number(FIRST_BIN_S * 1e3)}</td>'
-    return cell(value_s * 1e3, key)
-
-
 def _legs_table(legs: pd.DataFrame, order: list[str]) -> str:
     rank = {leg: i for i, leg in enumerate([*order, "total"])}
     rows = []
@@ -65,7 +53,7 @@ def _legs_table(legs: pd.DataFrame, order: list[str]) -> str:
         for r in sorted(part.itertuples(), key=lambda r: rank[r.leg]):
             rows.append([cell(group), cell(LEG_LABELS.get(r.leg, r.leg)), cell(int(r.frames)),
                          cell(float(r.mean_s) * 1e3, f"latency_legs.{group}.{r.leg}.mean"),
-                         *(_percentile_cell(v, f"latency_legs.{group}.{r.leg}.{name}")
+                         *(cell(v * 1e3, f"latency_legs.{group}.{r.leg}.{name}")
                            for name, v in (("p50", r.p50_s), ("p95", r.p95_s), ("p99", r.p99_s)))])
     return table(["group", "leg", "frames", "mean ms", "p50 ms", "p95 ms", "p99 ms"], rows)
 

@@ -241,3 +241,14 @@ class Cloud(Strict):
         default_factory=lambda: NeverRetrain(kind="never"), description="Retraining policy."
     )
     labeling: Labeling = Field(default_factory=Labeling, description="Sample store retention and labelling.")
+
+    @model_validator(mode="after")
+    def _reachable_trigger(self) -> Cloud:
+        policy, limit = self.retraining, self.labeling.retention.max_samples
+        field, needed = (("samples", policy.samples) if isinstance(policy, SampleCountRetrain)
+                         else ("min_samples", getattr(policy, "min_samples", 1)))
+        if limit is not None and needed > limit:
+            raise ValueError(f"retraining.{field} ({needed}) exceeds labeling.retention.max_samples "
+                             f"({limit}): only retained samples count, so no job could start (allowed: "
+                             "at most max_samples)")
+        return self
