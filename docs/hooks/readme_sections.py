@@ -1,7 +1,8 @@
 """mkdocs hook: ``<!-- readme: TITLE -->`` on a line of its own becomes the body of the
 README's ``## TITLE`` section, and ``<!-- readme figures: NAME -->`` the README's
 generated block ``NAME`` (``fleetsim.tools.figures``), so a page shows the README's study
-figures without a hand-made copy. Links into ``docs/`` are made relative to the page."""
+figures without a hand-made copy. Links into ``docs/`` are made relative to the page, and
+lists nested by two spaces (GitHub's markdown) by four (Python-Markdown's)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def section(text: str, title: str) -> str:
                 break
             inside = line == f"## {title}"
         elif inside:
-            body.append(line)
+            body.append("  " + line if not fenced and re.match(r"  +[-*] ", line) else line)
     if not body:
         raise ValueError(f"README.md has no section '## {title}'")
     return "\n".join(body).strip("\n")
