@@ -32,7 +32,7 @@ notebooks: $(VENV)/.notebooks
 	$(BIN)/jupyter lab notebooks/
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) out site

@@ -31,10 +31,10 @@ def test_site_builds_strict(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "index.html").is_file()
-    api = (tmp_path / "api" / "index.html").read_text(encoding="utf-8")
+    api = (tmp_path / "api.html").read_text(encoding="utf-8")
     for name in ("fleetsim.run", "fleetsim.load_scenario", "fleetsim.predict", "run_sweep"):
         assert name in api, f"the API page lacks {name}"
-    studies = (tmp_path / "studies" / "index.html").read_text(encoding="utf-8")
+    studies = (tmp_path / "studies.html").read_text(encoding="utf-8")
     assert "Where to train" in studies and "readme:" not in studies
 
 
