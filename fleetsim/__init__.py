@@ -1,19 +1,22 @@
 """fleetsim: discrete-event simulation of vehicle fleets that detect objects on edge
 accelerators and retrain their detector in the cloud.
 
-``fleetsim.run``, ``fleetsim.Results`` and ``fleetsim.load_run`` (a saved, complete run
-folder) load their modules (torch, ONNX Runtime) on first
-use, so that importing the package, validating a scenario or asking the CLI for help
-stays light.
+The public API is what this package exports (``__all__``); notebooks and scripts use
+only these names. ``fleetsim.run``, ``fleetsim.Results`` and ``fleetsim.load_run`` (a saved,
+complete run folder) load their modules (the engine: torch, ONNX Runtime) on first use, so
+that importing the package, validating a scenario or asking the CLI for help stays light.
 
->>> import fleetsim                                   # doctest: +SKIP
->>> results = fleetsim.run("scenarios/quickstart.yaml")  # doctest: +SKIP
->>> results.summary["latency_ms"]["p99"]              # doctest: +SKIP
+>>> import fleetsim                                          # doctest: +SKIP
+>>> scenario = fleetsim.load_scenario(fleetsim.scenario_file("quickstart"))  # doctest: +SKIP
+>>> results = fleetsim.run(scenario)                         # doctest: +SKIP
+>>> results.summary["latency_ms"]["p99"]                     # doctest: +SKIP
+>>> fleetsim.predict("coral_usb", "mobilenet_v2_224").latency_s  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleetsim.errors import FleetsimError, ScenarioError
@@ -21,13 +24,59 @@ from fleetsim.version import __version__
 
 if TYPE_CHECKING:
     from fleetsim.engine import run
+    from fleetsim.hardware.catalog import Catalog, load_catalog
+    from fleetsim.hardware.roofline import InferenceCost
+    from fleetsim.paths import scenario_file
     from fleetsim.report.run_folder import load_run
     from fleetsim.results import Results
+    from fleetsim.scenario.models import Scenario
 
-__all__ = ["FleetsimError", "Results", "ScenarioError", "load_run", "run", "__version__"]
+__all__ = ["Catalog", "FleetsimError", "InferenceCost", "Results", "Scenario", "ScenarioError",
+           "__version__", "load_catalog", "load_run", "load_scenario", "predict", "run", "scenario_file"]
 
-_LAZY = {"run": "fleetsim.engine", "Results": "fleetsim.results", "load_run": "fleetsim.report.run_folder"}
-"""Public names imported from their (heavy) module on first access."""
+_LAZY = {
+    "run": "fleetsim.engine",
+    "Results": "fleetsim.results",
+    "load_run": "fleetsim.report.run_folder",
+    "Scenario": "fleetsim.scenario.models",
+    "scenario_file": "fleetsim.paths",
+    "Catalog": "fleetsim.hardware.catalog",
+    "load_catalog": "fleetsim.hardware.catalog",
+    "InferenceCost": "fleetsim.hardware.roofline",
+}
+"""Public names imported from their module on first access."""
+
+
+def load_scenario(path: str | Path, catalog: Catalog | None = None) -> Scenario:
+    """Read, validate and cross-check the scenario file ``path`` against ``catalog``
+    (default: the shipped hardware models); raise ``ScenarioError`` listing every problem
+    with its file and line.
+
+    Edit a loaded scenario through plain data and validate it again:
+    ``fleetsim.Scenario.model_validate(scenario.model_dump(mode="json") | changes)``.
+    """
+    from fleetsim.hardware.catalog import load_catalog
+    from fleetsim.scenario.loader import load_scenario as load
+
+    return load(path, catalog if catalog is not None else load_catalog())
+
+
+def predict(device: str, workload: str, precision: str = "int8", *, batch: int = 1,
+            throttled: bool = False, host: str | None = None,
+            catalog: Catalog | None = None) -> InferenceCost:
+    """The hardware model's latency and energy of one call of ``batch`` inferences of
+    ``workload`` on ``device`` (catalog ids, as in ``fleetsim hardware list``).
+
+    ``throttled`` applies the device's sustained-load speed (devices with thermal
+    figures), ``host`` overrides the device's host CPU. The result's ``latency_s`` and
+    ``energy_j`` are what a simulated vehicle pays per call.
+    """
+    from fleetsim.hardware.catalog import load_catalog
+    from fleetsim.hardware.inference import inference_cost
+
+    catalog = catalog if catalog is not None else load_catalog()
+    return inference_cost(catalog.device(device), catalog.profile(workload), precision, catalog,
+                          batch=batch, throttled=throttled, host=host)
 
 
 def __getattr__(name: str):
