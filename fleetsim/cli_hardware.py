@@ -44,13 +44,13 @@ def hardware_show(item: Annotated[str, typer.Argument(help="Device or workload i
     for key, value in data.items():
         for name, entry in _flatten(key, value):
             if isinstance(entry, dict) and "value" in entry and "source" in entry:
-                table.add_row(name, str(entry["value"]), entry["source"])
+                table.add_row(name, escape(str(entry["value"])), escape(entry["source"]))
             elif isinstance(entry, dict) and "workload" in entry:
                 figure = entry["latency"] or entry["throughput"]
                 point = f"{entry['workload']} {entry['precision']} {figure} ({entry['scope']})"
-                table.add_row(name, point, entry["source"])
+                table.add_row(name, escape(point), escape(entry["source"]))
             else:
-                table.add_row(name, str(entry), "")
+                table.add_row(name, escape(str(entry)), "")
     stdout.print(table)
 
 
@@ -84,6 +84,10 @@ def hardware_predict(
     with _user_errors():
         catalog = _catalog()
         spec = catalog.device(device)
+        if throttled and spec.thermal is None:
+            with_thermal = [d for d in catalog.device_ids() if catalog.devices[d].thermal is not None]
+            raise FleetsimError(f"--throttled: {device} has no thermal figures in its file, so it has no "
+                                f"sustained speed to price (devices with them: {', '.join(with_thermal)})")
         if workload.endswith(".onnx"):
             path = Path(workload)
             if not path.is_file():
@@ -96,7 +100,7 @@ def hardware_predict(
         chosen = precision or ("int8" if "int8" in usable else (usable or sorted(spec.peak))[0])
         cost = inference_cost(spec, costed, chosen, catalog, batch=batch, throttled=throttled)
     result = {"device": device, "workload": workload, "precision": chosen, "batch": batch,
-              "calibrated": chosen in usable, "throttled": throttled and spec.thermal is not None,
+              "calibrated": chosen in usable, "throttled": throttled,
               "macs": costed.macs, "per_layer": costed.per_layer, "layers": len(costed.layers),
               "latency_ms": cost.latency_s * 1e3, "energy_mj": cost.energy_j * 1e3,
               "throughput_fps": batch / cost.latency_s, "efficiency": cost.efficiency,

@@ -43,6 +43,7 @@ def test_predict_costs_an_onnx_graph_like_its_workload_file():
     (["predict", "coral_usb", "missing.onnx"], "no such ONNX file"),
     (["predict", "rpi4_cpu", "mobilenet_v2_224", "--precision", "fp16"], "cannot run fp16"),
     (["show", "nothing"], "allowed:"),
+    (["predict", "jetson_orin_nano", "yolov8n_640", "--throttled"], "has no thermal figures"),
 ])
 def test_bad_ids_give_one_clean_error(args, fragment):
     result = runner.invoke(app, ["hardware", *args])
@@ -72,3 +73,15 @@ def test_validate_and_show_tables_render():
     assert "leave-one-out:" in validated.output and "worst factor" in validated.output
     shown = runner.invoke(app, ["hardware", "show", "hailo8"])
     assert shown.exit_code == 0 and "peak.int8" in shown.output
+
+
+def test_show_prints_citation_keys_in_brackets_verbatim():
+    # the terminal renderer must not take "[coral-usb-ds]" for markup and drop it
+    shown = runner.invoke(app, ["hardware", "show", "coral_usb"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0 and "[coral-bench]" in shown.output
+
+
+def test_throttled_prediction_is_slower_on_a_device_with_thermal_figures():
+    cool = _json("predict", "rpi5_cpu", "ssdlite_mobilenet_v2_300")
+    hot = _json("predict", "rpi5_cpu", "ssdlite_mobilenet_v2_300", "--throttled")
+    assert hot["throttled"] and not cool["throttled"] and hot["latency_ms"] > cool["latency_ms"]
