@@ -92,7 +92,8 @@ def _cadence_render(figures: dict) -> dict[str, str]:
     for key in (f"retraining_cadence/{n}.yaml" for n in CADENCE):
         run = figures[key]
         name = Path(key).stem
-        lines.append("| " + " | ".join(table.row(name, run["summary"], run["trains_on"])[:-1]) + " |")
+        summary = {**run["summary"], "run": {**run["summary"]["run"], "wall_s": 0.0}}  # wall: not stored
+        lines.append("| " + " | ".join(table.row(name, summary, run["trains_on"])[:-1]) + " |")
     return {"cadence.table": "\n".join(lines), "cadence.findings": _cadence_findings(figures)}
 
 
@@ -141,8 +142,9 @@ def _strategies_keep(results) -> dict:
 
 def _strategies_render(figures: dict) -> dict[str, str]:
     table = _strategies_module()
-    rows = {Path(k).stem: v["figures"] for k, v in figures.items()}
-    where = {Path(k).stem: v["where"] for k, v in figures.items()}
+    runs = {Path(k).stem: v for k, v in figures.items()}
+    rows = {name: runs[name]["figures"] for name in table.STRATEGIES}
+    where = {name: runs[name]["where"] for name in table.STRATEGIES}
     return {"strategies.table": table.markdown(rows, where)}
 
 
