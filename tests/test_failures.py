@@ -191,6 +191,26 @@ def test_the_shipped_models_pass_the_check():
         assert model_problems(variant, None) == []
 
 
+def test_a_shipped_model_is_trusted_only_while_its_bytes_match_its_card(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from fleetsim.scenario import model_file
+
+    assert all(model_file._shipped_intact(v) for v in BASELINE_VARIANTS)  # validate skips onnx for these
+    with monkeypatch.context() as patch:  # the full onnx check agrees with the recorded bytes
+        patch.setattr(model_file, "_shipped_intact", lambda spec: False)
+        assert all(model_file.model_problems(v, None) == [] for v in BASELINE_VARIANTS)
+    card = json.loads((BASELINE_DIR / "model_card.json").read_text())
+    card["variants"]["int8"]["sha256"] = "0" * 64
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    shutil.copy(BASELINE_DIR / "baseline_int8.onnx", tmp_path)
+    monkeypatch.setattr(model_file, "BASELINE_DIR", tmp_path)
+    assert not model_file._shipped_intact("int8")
+    (tmp_path / "baseline_int8.onnx").write_bytes(b"damaged")
+    assert "not a valid ONNX model" in model_file.model_problems("int8", None)[0]
+
+
 # --- damaged run folders --------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 import fleetsim
 from tests.conftest import ROOT
 
-HEAVY = ("torch", "onnxruntime", "ray", "matplotlib")
+# onnx too: validate trusts a shipped model by the bytes its card records
+HEAVY = ("torch", "onnxruntime", "ray", "matplotlib", "onnx")
 PUBLIC_LIGHT = "--public-light"
 PROBE = f"""
 import sys

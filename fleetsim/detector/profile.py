@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ class GraphProfile:
     params: int  # weight elements (Conv weights and biases)
     file_bytes: int
     conv_layers: int
+    sha256: str  # of the file: validate trusts a shipped model whose bytes are these
 
 
 def profile(path: Path | str) -> GraphProfile:
@@ -21,4 +23,5 @@ def profile(path: Path | str) -> GraphProfile:
     return GraphProfile(macs=sum(layer.macs for layer in layers),
                         params=sum(layer.weights for layer in layers),
                         file_bytes=Path(path).stat().st_size,
-                        conv_layers=sum(layer.op_class in ("conv", "depthwise_conv") for layer in layers))
+                        conv_layers=sum(layer.op_class in ("conv", "depthwise_conv") for layer in layers),
+                        sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest())
