@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleetsim.cli_hardware import hardware
-from fleetsim.cli_shared import EXIT_CODES, _catalog, _user_errors, run_app, stderr, stdout
+from fleetsim.cli_shared import EXIT_CODES, INTERRUPTED, _catalog, _user_errors, run_app, stderr, stdout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate vehicle fleets running detectors on edge accelerators.\n\nExit codes: "
@@ -300,7 +300,12 @@ def _summary_table(summary: dict) -> Table:
 def main() -> None:
     """Console-script entry point (figures are only written to files: the Agg backend)."""
     os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when a command first imports it
-    sys.exit(run_app(app))
+    code = run_app(app)
+    if code in INTERRUPTED.values():  # cleaned up already: leave at once, so nothing in the interpreter's
+        sys.stdout.flush()   # shutdown (worker threads, finalizers) can turn it into a signal death
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -56,13 +56,17 @@ def _user_errors():
               "(--debug shows the traceback)", 1)
 
 
+INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+"""The exit code of a command ended by each signal (``fleetsim --help`` lists them)."""
+
+
 def run_app(app) -> int:
     """Run the typer ``app`` as the process's command; returns the exit code.
 
     SIGINT and SIGTERM raise KeyboardInterrupt once (run folders and sweep workers clean up
     on the way out, a second signal is ignored) and end in ``interrupted`` and 130 or 143.
     """
-    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    codes = INTERRUPTED
     caught: list[int] = []
 
     def on_signal(signum, frame) -> None:
@@ -86,9 +90,9 @@ def run_app(app) -> int:
         typer.echo(f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} "
                    "(--debug shows the traceback)", err=True)
         code = 1
+    for signum in codes:  # a signal while the interpreter shuts down must not end it by SIGINT
+        signal.signal(signum, signal.SIG_IGN)
     if caught:
-        for signum in codes:
-            signal.signal(signum, signal.SIG_IGN)
         typer.echo("interrupted", err=True)
         return caught[0]
     return code
