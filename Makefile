@@ -1,5 +1,5 @@
 # Two entry points that set everything up on a fresh machine:
-#   make run   - create .venv, install fleetsim, run the quickstart scenario into out/quickstart
+#   make run   - create .venv, install fleetsim, run the quickstart scenario into out/quickstart (replacing its last run)
 #   make test  - create .venv, install fleetsim with dev extras, run the test suite
 #   make notebooks - also install Jupyter (the notebooks extra) and open JupyterLab on notebooks/
 #   make docs  - build the documentation site into site/ (mkdocs serve to browse it while editing)
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fleetsim run scenarios/quickstart.yaml --out out/quickstart
+	$(BIN)/fleetsim run scenarios/quickstart.yaml --out out/quickstart --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
