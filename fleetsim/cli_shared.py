@@ -29,6 +29,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _unexpected(err: Exception) -> str:
+    """The one line an error no boundary expected becomes."""
+    return f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} (--debug shows the traceback)"
+
+
 def _fail(message: str, code: int):
     if os.environ.get("FLEETSIM_DEBUG"):
         raise
@@ -52,8 +57,7 @@ def _user_errors():
         where = f"{err.filename}: " if err.filename else ""
         _fail(f"run failed: {where}{err.strerror or _one_line(str(err))}", 1)
     except Exception as err:  # the boundary: no traceback reaches the user without --debug
-        _fail(f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} "
-              "(--debug shows the traceback)", 1)
+        _fail(_unexpected(err), 1)
 
 
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -66,16 +70,15 @@ def run_app(app) -> int:
     SIGINT and SIGTERM raise KeyboardInterrupt once (run folders and sweep workers clean up
     on the way out, a second signal is ignored) and end in ``interrupted`` and 130 or 143.
     """
-    codes = INTERRUPTED
     caught: list[int] = []
 
     def on_signal(signum, frame) -> None:
         if caught:
             return
-        caught.append(codes[signum])
+        caught.append(INTERRUPTED[signum])
         raise KeyboardInterrupt
 
-    for signum in codes:
+    for signum in INTERRUPTED:
         signal.signal(signum, on_signal)
     try:
         app()
@@ -87,10 +90,9 @@ def run_app(app) -> int:
     except Exception as err:  # outside every command's boundary (e.g. rendering the outcome)
         if os.environ.get("FLEETSIM_DEBUG"):
             raise
-        typer.echo(f"run failed: {type(err).__name__}: {_one_line(str(err))[:400]} "
-                   "(--debug shows the traceback)", err=True)
+        typer.echo(_unexpected(err), err=True)
         code = 1
-    for signum in codes:  # a signal while the interpreter shuts down must not end it by SIGINT
+    for signum in INTERRUPTED:  # a signal while the interpreter shuts down must not end it by SIGINT
         signal.signal(signum, signal.SIG_IGN)
     if caught:
         typer.echo("interrupted", err=True)

@@ -52,15 +52,20 @@ def cpu_class() -> str:
     return "avx2" if "avx2" in flags else "other"
 
 
-def summary_digest(summary: dict) -> str:
-    """SHA-256 of the summary's JSON text with host wall times removed."""
+def without_wall_times(summary: dict) -> dict:
+    """A copy of ``summary`` without its host wall times (the only figures runs may differ in)."""
     kept = copy.deepcopy(summary)
     for path in WALL_SUMMARY_KEYS:
         node = kept
         for key in path[:-1]:
             node = node.get(key, {})
         node.pop(path[-1], None)
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+    return kept
+
+
+def summary_digest(summary: dict) -> str:
+    """SHA-256 of the summary's JSON text with host wall times removed."""
+    return hashlib.sha256(json.dumps(without_wall_times(summary), sort_keys=True).encode()).hexdigest()
 
 
 def table_digest(table: pd.DataFrame) -> str:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetsim.digests import SCENARIOS, cpu_class, stored_digests
+from fleetsim.digests import SCENARIOS, cpu_class, stored_digests, without_wall_times
 from fleetsim.paths import PROJECT_ROOT
 
 FIGURES_DIR = PROJECT_ROOT / "docs" / "figures"
@@ -60,9 +60,7 @@ class Study:
 
 
 def _summary_only(results) -> dict:
-    summary = json.loads(results.summary_json())
-    summary["run"].pop("wall_s", None)
-    return {"summary": summary}
+    return {"summary": without_wall_times(json.loads(results.summary_json()))}
 
 
 def _fill(text: str, indent: str = "") -> str:
