@@ -6,6 +6,7 @@ Every failure ends in one line on stderr and an exit code (see ``EXIT_CODES``); 
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -301,8 +302,11 @@ def main() -> None:
     """Console-script entry point (figures are only written to files: the Agg backend)."""
     os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when a command first imports it
     code = run_app(app)
-    if code in INTERRUPTED.values():  # cleaned up already: leave at once, so nothing in the interpreter's
-        sys.stdout.flush()   # shutdown (worker threads, finalizers) can turn it into a signal death
+    if code in INTERRUPTED.values():
+        # run the exit handlers (sweep workers ended, temporary folders removed), then leave at
+        # once, so nothing later in the interpreter's shutdown can turn it into a signal death
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
