@@ -302,9 +302,10 @@ def main() -> None:
     """Console-script entry point (figures are only written to files: the Agg backend)."""
     os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when a command first imports it
     code = run_app(app)
-    if code in INTERRUPTED.values():
-        # run the exit handlers (sweep workers ended, temporary folders removed), then leave at
-        # once, so nothing later in the interpreter's shutdown can turn it into a signal death
+    if code in INTERRUPTED.values() and "fleetsim.sweep" not in sys.modules:
+        # run the exit handlers (temporary folders removed), then leave at once, so nothing later
+        # in the interpreter's shutdown can turn it into a signal death; a sweep's workers are
+        # left to multiprocessing's own shutdown, which ends them
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
