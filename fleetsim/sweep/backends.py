@@ -63,8 +63,9 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def end_with_parent(parent: int) -> None:
-    """Worker initializer: ignore Ctrl-C, end on SIGTERM, and die as soon as process ``parent`` does."""
+def end_with_parent(parent: int, started=None) -> None:
+    """Worker initializer: ignore Ctrl-C, end on SIGTERM, die as soon as process ``parent`` does,
+    then release the semaphore ``started`` to say this worker is ready."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
@@ -76,21 +77,45 @@ def end_with_parent(parent: int) -> None:
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    if started is not None:
+        started.release()
 
 
 @contextmanager
-def _signals_blocked():
-    """Block SIGINT and SIGTERM in this thread while workers start: a signal that arrives
-    meanwhile is delivered once they have their start-up data, and they begin with both
-    blocked (a Ctrl-C while they import prints nothing; ``end_with_parent`` lets SIGTERM in)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+def _signals_held():
+    """Hold SIGINT and SIGTERM while workers start, and act on them once the workers are ready.
+
+    Blocking them in this thread makes the workers begin with both blocked (a Ctrl-C while
+    they import prints nothing; ``end_with_parent`` lets SIGTERM in). Blocking alone is not
+    enough: the kernel hands a signal to any thread that does not block it (numpy's BLAS
+    threads, say) and Python then runs its handler in the main thread, mid-spawn. So the
+    handlers are swapped for one that only notes the signal, which is raised again after."""
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {number: signal.signal(number, lambda n, _: caught.append(n)) for number in held} if in_main else {}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(held)) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def _await_workers(pool: ProcessPoolExecutor, started) -> None:
+    """Wait until every worker of ``pool`` has run its initializer (or one has died).
+
+    A worker ended while it still reads its start-up data from the parent prints an
+    ``EOFError`` traceback; one ended after ``end_with_parent`` just dies."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for _ in processes:
+        while not started.acquire(timeout=PARENT_POLL_S):
+            if not all(process.is_alive() for process in processes):
+                return
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
@@ -117,12 +142,14 @@ class LocalBackend:
         if not tasks:
             return
         context = multiprocessing.get_context("spawn")
+        started = context.Semaphore(0)
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
-                                   initializer=end_with_parent, initargs=(os.getpid(),))
+                                   initializer=end_with_parent, initargs=(os.getpid(), started))
         finished = False
         try:
-            with _signals_blocked():  # no worker is left half-started (and printing why) by a signal
+            with _signals_held():  # no worker is left half-started (and printing why) by a signal
                 pending = {pool.submit(fn, t) for t in tasks}
+                _await_workers(pool, started)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
