@@ -105,6 +105,11 @@ class Fleet:
         self._bring_up_to_now()
         return vehicle.samples.take_ready(self.env.now, min_priority, limit)
 
+    def upload_queues(self) -> tuple[int, int]:
+        """Samples kept on the vehicles waiting for upload, and samples uploading, as of the fleet's
+        last update (reading them brings nothing up to now)."""
+        return sum(len(v.samples) for v in self.vehicles), sum(v.samples_in_flight for v in self.vehicles)
+
     def upload(self, vehicle: Vehicle, sample_ids: list[int]) -> Upload:
         """``sample_ids`` of ``vehicle`` as they arrive in the cloud now (their pixels leave the fleet)."""
         truth = self.detection.archive.take(np.asarray(sample_ids))
