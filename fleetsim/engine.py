@@ -180,7 +180,8 @@ class Run:
         rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log,
                                self.policies.get("canary"))
         trainer = Trainer(cluster, tuner, self.registry)
-        observer = Observer(self.clock, self.store, self.fleet, self.network, Lineage())
+        observer = Observer(self.clock, self.store, self.fleet, self.network, Lineage(),
+                            self.scenario.outputs.accuracy_window)
         return RetrainingLoop(self.clock, trigger, observer, trainer, rollout, self.log)
 
     @property

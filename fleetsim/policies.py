@@ -70,9 +70,12 @@ class RetrainingObservation:
 
     Counts are of the labelled pool the jobs train on (``samples_by_condition``: retained
     labelled samples by condition label, e.g. ``day/clear``); queue figures are as of the
-    fleet's last update (reading them moves nothing). ``signal(kind, t0, t1)`` is the fleet's
-    accuracy signal (``"map50"`` against ground truth or ``"confidence"``) over frames
-    captured in [t0, t1) and detected by now; it brings the fleet's detection up to now.
+    fleet's last update (reading them moves nothing), and so are ``confidence`` (mean top
+    detection score) and ``map50`` (against ground truth) over the frames captured in the last
+    ``outputs.accuracy_window`` (NaN: none detected yet). ``signal(kind, t0, t1)`` is the fleet's
+    accuracy signal (``"map50"`` or ``"confidence"``) over frames captured in [t0, t1) and
+    detected by now; it brings the fleet's detection up to now, which moves when samples
+    are selected, so a policy that calls it changes the run it observes.
     """
 
     t_s: float
@@ -93,6 +96,8 @@ class RetrainingObservation:
     training_usd: float
     training_energy_j: float
     labelling_usd: float
+    confidence: float
+    map50: float
     signal: Callable[[str, float, float], float] = field(repr=False, compare=False)
 
 

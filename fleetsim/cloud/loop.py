@@ -27,6 +27,7 @@ class RetrainingLoop:
         self.registry = trainer.registry
         self.rollout = rollout
         self.log = log
+        self.observer = observer
         self.lineage: Lineage = observer.lineage
         self.current_version = 0
         self.env.process(retraining_policy(clock, trigger, observer, trainer, self._release, log))

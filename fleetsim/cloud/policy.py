@@ -184,8 +184,9 @@ class Observer:
     them moves nothing (only the observation's ``signal`` brings detection up to now)."""
 
     def __init__(self, clock: Clock, store: SampleStore, fleet: Fleet, network: FlowNetwork,
-                 lineage: Lineage):
+                 lineage: Lineage, window_s: float):
         self.clock = clock
+        self.window_s = window_s  # of the observation's confidence and map50
         self.store = store
         self.fleet = fleet
         self.network = network
@@ -204,9 +205,11 @@ class Observer:
             vehicles_metered=int(metered), vehicles=len(accesses), jobs_started=lineage.jobs_started,
             jobs_pending=lineage.jobs_started - lineage.models_made,
             models_released=lineage.models_released, last_release_s=lineage.last_release_s,
-            training_usd=sum(u for _, u, _ in lineage.started),
-            training_energy_j=sum(j for *_, j in lineage.started),
-            labelling_usd=store.labelling_usd, signal=self.fleet.signal)
+            training_usd=float(sum(u for _, u, _ in lineage.started)),
+            training_energy_j=float(sum(j for *_, j in lineage.started)),
+            labelling_usd=store.labelling_usd,
+            confidence=self.fleet.signal_so_far("confidence", now - self.window_s, now),
+            map50=self.fleet.signal_so_far("map50", now - self.window_s, now), signal=self.fleet.signal)
 
 
 @dataclass(frozen=True)

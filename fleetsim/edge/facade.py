@@ -99,6 +99,10 @@ class Fleet:
         self._bring_up_to_now()
         return SIGNALS[kind](self.detection, t0, t1, vehicles, version)
 
+    def signal_so_far(self, kind: Signal, t0: float, t1: float) -> float:
+        """``signal`` of the frames detected by the fleet's last update (brings nothing up to now)."""
+        return SIGNALS[kind](self.detection, t0, t1, None, None)
+
     def take_samples(self, vehicle: Vehicle, min_priority: float = -math.inf,
                      limit: int | None = None) -> list[int]:
         """Ids of ``vehicle``'s kept samples ready now (see ``UploadBuffer.take_ready``)."""
