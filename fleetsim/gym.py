@@ -13,8 +13,8 @@ Observation: ``FEATURES``, float32, in that order (counts as counts; times as fr
 the horizon; NaN accuracy signals as -1). Action: ``Discrete(2)``. Reward: 0 until the
 last step, then the run's summary ``accuracy.map50_mean`` minus the ``RewardWeights`` times
 the cloud's training cost, the labelling cost and the fleet's radio energy. ``info`` holds
-the typed ``RetrainingObservation`` (``"observation"``) at every step and the ``Results``
-(``"results"``) at the last.
+the typed ``RetrainingObservation`` (``"observation"``) at every step but the last; after
+the last, ``FleetEnv.results`` holds the episode's ``Results``.
 
 >>> env = FleetEnv(fleetsim.scenario_file("quickstart"), step=600.0)   # doctest: +SKIP
 >>> obs, info = env.reset(seed=1)                                       # doctest: +SKIP
@@ -34,6 +34,7 @@ import simpy
 from gymnasium import spaces
 from simpy.events import URGENT
 
+from fleetsim.cloud.policy import TRIGGERS
 from fleetsim.engine import Run, prepared
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.policies import PolicyError, Retraining, RetrainingObservation
@@ -141,7 +142,15 @@ class FleetEnv(gymnasium.Env):
         self._agent: _Agent | None = None
         self._episodes = 0
         self._last = np.zeros(len(FEATURES), dtype=np.float32)
+        self.results: Results | None = None  # of the last episode that ended
         self.sim_wall_s = 0.0  # host seconds inside SimPy and the results, over every episode
+
+    def builtin_policy(self):
+        """A fresh copy of the scenario's own trigger (a built-in kind) as a ``RetrainingPolicy``: an
+        agent that answers ``int(policy.decide(info["observation"]) is Retraining.TRAIN)`` at
+        this environment's ``step`` (the trigger's own by default) gives the scenario's run."""
+        spec = self.scenario.cloud.retraining
+        return TRIGGERS[spec.kind](spec, None)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -172,9 +181,9 @@ class FleetEnv(gymnasium.Env):
         if self._run.advance(lambda: self._agent.asked is not None):
             self.sim_wall_s += time.perf_counter() - wall
             return self._observe(), 0.0, False, False, {"observation": self._agent.asked}
-        results = self._finish()
+        self.results = self._finish()
         self.sim_wall_s += time.perf_counter() - wall
-        return self._last, reward_of(results.summary, self.weights), True, False, {"results": results}
+        return self._last, reward_of(self.results.summary, self.weights), True, False, {}
 
     def _finish(self) -> Results:
         """Run the episode to its horizon; its Results."""

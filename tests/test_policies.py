@@ -71,7 +71,8 @@ def test_python_policies_take_each_decision():
                      cloud__rollout={"canary_fraction": 0.5, "canary_period": "30 s"})
     trigger, canary = EveryFewSamples(2), AlwaysRollBack()
     results = fleetsim.run(Scenario.model_validate(data), policies={
-        "retraining": trigger, "canary": canary, "uploads": OneAtATimeNoRpi(), "selection": RearCameraOnCorals()})
+        "retraining": trigger, "canary": canary, "uploads": OneAtATimeNoRpi(),
+        "selection": RearCameraOnCorals()})
     times = [o.t_s for o in trigger.seen]
     assert times == [60.0, 120.0, 180.0, 240.0]  # asked every check_every_s within the run
     first = trigger.seen[0]
