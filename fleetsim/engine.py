@@ -119,9 +119,10 @@ class Run:
     """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,
-                 policies: dict | None = None):
+                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] = FineTuner):
         self.scenario = scenario
         self.policies = checked_policies(policies)
+        self.fine_tuner = fine_tuner  # FineTuner, or one that replays recorded jobs (fleetsim.gym)
         self.catalog = catalog
         self.duration = scenario.simulation.duration
         self.clock = Clock(simpy.Environment(), self.duration)
@@ -173,7 +174,7 @@ class Run:
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
         cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
-        tuner = FineTuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
+        tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
         downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
                               self.workload.spec.params.value, self.log)

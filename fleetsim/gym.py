@@ -26,7 +26,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import gymnasium
 import numpy as np
@@ -34,7 +36,9 @@ import simpy
 from gymnasium import spaces
 from simpy.events import URGENT
 
+from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.policy import TRIGGERS
+from fleetsim.cloud.recorded import RecordedFineTuner, Recording
 from fleetsim.engine import Run, prepared
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.policies import PolicyError, Retraining, RetrainingObservation
@@ -105,7 +109,10 @@ class FleetEnv(gymnasium.Env):
     """``scenario`` (a Scenario or a YAML path) as a Gymnasium environment for one ``decision``.
 
     ``step``: seconds (or a duration such as ``"5 min"``) between decisions; ``weights``: the
-    reward's costs; ``catalog``: hardware models (default: the shipped ones). ``reset(seed=)``
+    reward's costs; ``catalog``: hardware models (default: the shipped ones); ``fine_tunes``:
+    ``"real"`` trains every job, ``"recorded"`` replays a job whose exact inputs an earlier
+    episode of this environment trained (``fleetsim.cloud.recorded``: same results, less host
+    time when episodes repeat). ``reset(seed=)``
     runs the scenario with that ``simulation.seed`` (None: the scenario's own seed first, then
     seeds drawn from the environment's generator), so the same seed gives the same episode.
     """
@@ -114,7 +121,7 @@ class FleetEnv(gymnasium.Env):
 
     def __init__(self, scenario: Scenario | str | Path, decision: str = "retraining",
                  step: float | str | None = None, *, weights: RewardWeights | None = None,
-                 catalog: Catalog | None = None):
+                 catalog: Catalog | None = None, fine_tunes: Literal["real", "recorded"] = "real"):
         if decision not in GYM_DECISIONS:
             raise PolicyError(f"FleetEnv: unknown decision {decision!r} "
                               f"(allowed: {', '.join(repr(d) for d in GYM_DECISIONS)})")
@@ -134,6 +141,11 @@ class FleetEnv(gymnasium.Env):
         if not 0 < self.step_s < duration:
             raise PolicyError(f"FleetEnv: step is {self.step_s!r} s (allowed: more than 0 and less than "
                               f"simulation.duration, {duration} s)")
+        if fine_tunes not in ("real", "recorded"):
+            raise PolicyError(f"FleetEnv: fine_tunes is {fine_tunes!r} (allowed: 'real', 'recorded')")
+        self.records: dict[str, Recording] = {}  # the recorded fine-tunes, by the SHA-256 of their inputs
+        self.fine_tuner = (partial(RecordedFineTuner, records=self.records) if fine_tunes == "recorded"
+                           else FineTuner)
         self.weights = weights if weights is not None else RewardWeights()
         self.decision = decision
         self.observation_space = spaces.Box(-1.0, np.inf, shape=(len(FEATURES),), dtype=np.float32)
@@ -143,6 +155,7 @@ class FleetEnv(gymnasium.Env):
         self._episodes = 0
         self._last = np.zeros(len(FEATURES), dtype=np.float32)
         self.results: Results | None = None  # of the last episode that ended
+        self.replayed = 0  # fine-tunes the last episode replayed (fine_tunes="recorded")
         self.sim_wall_s = 0.0  # host seconds inside SimPy and the results, over every episode
 
     def builtin_policy(self):
@@ -162,7 +175,7 @@ class FleetEnv(gymnasium.Env):
         scenario = self.scenario.model_copy(update={"simulation": simulation})
         wall = time.perf_counter()
         self._agent = _Agent(self.step_s)
-        self._run = Run(scenario, self.catalog, self.base_dir, {"retraining": self._agent})
+        self._run = Run(scenario, self.catalog, self.base_dir, {"retraining": self._agent}, self.fine_tuner)
         self._agent.env = self._run.env
         asked = self._run.advance(lambda: self._agent.asked is not None)
         self.sim_wall_s += time.perf_counter() - wall
@@ -189,6 +202,7 @@ class FleetEnv(gymnasium.Env):
         """Run the episode to its horizon; its Results."""
         run, self._agent.asked = self._run, None
         collectors = run.execute(None)
+        self.replayed = getattr(run.retraining.tuner, "replayed", 0)
         self._last = features(run.retraining.observer.observe())
         return build_results(run.scenario, collectors, wall_s=0.0)
 

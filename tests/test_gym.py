@@ -68,12 +68,15 @@ def test_the_built_in_trigger_as_an_agent_gives_the_scenario_run():
 @pytest.mark.slow
 def test_a_random_agent_is_deterministic_per_seed_and_gives_the_run_of_its_decisions():
     scenario = tiny_scenario()
-    env = FleetEnv(scenario, step="1 min", weights=RewardWeights(cloud_per_usd=2.0))
+    env = FleetEnv(scenario, step="1 min", weights=RewardWeights(cloud_per_usd=2.0), fine_tunes="recorded")
     env.action_space.seed(5)
-    seen, actions, reward, summary = episode(env, 11, lambda i: int(env.action_space.sample()))
+    seen, actions, reward, summary = episode(  # train at the first decision, then at random
+        env, 11, lambda i: 1 if i["observation"].t_s == 60.0 else int(env.action_space.sample()))
     answers = iter(actions)
     again = episode(env, 11, lambda i: next(answers))
     assert again[1] == actions and again[2] == reward
+    assert without_wall_times(again[3]) == without_wall_times(summary)
+    assert env.replayed == sum(actions) >= 1  # the second episode replayed every job the first trained
     assert all(np.array_equal(a, b) for a, b in zip(again[0], seen, strict=True))
     replayed = fleetsim.run(scenario, seed=11, policies={"retraining": Replay(actions)})
     assert without_wall_times(summary) == without_wall_times(replayed.summary)
