@@ -182,7 +182,7 @@ class Run:
                                self.policies.get("canary"))
         trainer = Trainer(cluster, tuner, self.registry)
         observer = Observer(self.clock, self.store, self.fleet, self.network, Lineage(),
-                            self.scenario.outputs.accuracy_window)
+                            self.scenario.outputs.accuracy_window, signals="retraining" in self.policies)
         return RetrainingLoop(self.clock, trigger, observer, trainer, rollout, self.log)
 
     @property

@@ -72,7 +72,8 @@ class RetrainingObservation:
     labelled samples by condition label, e.g. ``day/clear``); queue figures are as of the
     fleet's last update (reading them moves nothing), and so are ``confidence`` (mean top
     detection score) and ``map50`` (against ground truth) over the frames captured in the last
-    ``outputs.accuracy_window`` (NaN: none detected yet). ``signal(kind, t0, t1)`` is the fleet's
+    ``outputs.accuracy_window`` (NaN: none detected yet; measured for Python policies, the
+    built-in triggers do not read them). ``signal(kind, t0, t1)`` is the fleet's
     accuracy signal (``"map50"`` or ``"confidence"``) over frames captured in [t0, t1) and
     detected by now; it brings the fleet's detection up to now, which moves when samples
     are selected, so a policy that calls it changes the run it observes.

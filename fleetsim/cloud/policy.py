@@ -22,6 +22,7 @@ environment answers it), resuming before anything else happens at that instant.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -181,12 +182,17 @@ class Lineage:
 
 class Observer:
     """Builds a retraining policy's observation from the store, the fleet and the network; reading
-    them moves nothing (only the observation's ``signal`` brings detection up to now)."""
+    them moves nothing (only the observation's ``signal`` brings detection up to now).
+
+    The recent ``confidence`` and ``map50`` (a pass over every detection record) are measured for
+    a Python policy only (``signals``): the built-in triggers do not read them (NaN for them).
+    """
 
     def __init__(self, clock: Clock, store: SampleStore, fleet: Fleet, network: FlowNetwork,
-                 lineage: Lineage, window_s: float):
+                 lineage: Lineage, window_s: float, signals: bool):
         self.clock = clock
         self.window_s = window_s  # of the observation's confidence and map50
+        self.signals = signals
         self.store = store
         self.fleet = fleet
         self.network = network
@@ -207,9 +213,12 @@ class Observer:
             models_released=lineage.models_released, last_release_s=lineage.last_release_s,
             training_usd=float(sum(u for _, u, _ in lineage.started)),
             training_energy_j=float(sum(j for *_, j in lineage.started)),
-            labelling_usd=store.labelling_usd,
-            confidence=self.fleet.signal_so_far("confidence", now - self.window_s, now),
-            map50=self.fleet.signal_so_far("map50", now - self.window_s, now), signal=self.fleet.signal)
+            labelling_usd=store.labelling_usd, confidence=self._recent("confidence"),
+            map50=self._recent("map50"), signal=self.fleet.signal)
+
+    def _recent(self, kind: str) -> float:
+        now = self.clock.now
+        return self.fleet.signal_so_far(kind, now - self.window_s, now) if self.signals else math.nan
 
 
 @dataclass(frozen=True)
