@@ -130,3 +130,20 @@ def test_a_python_trigger_needs_a_scenario_that_names_a_cluster():
                                           r"but 'never'\)"):
         fleetsim.run(Scenario.model_validate(tiny_data(cloud__retraining={"kind": "never"})),
                      policies={"retraining": EveryFewSamples(1)})
+
+
+def test_upload_and_selection_answers_are_checked():
+    from fleetsim.policies import CandidateFrames, checked_selection, checked_upload
+
+    policy = Yes()
+    assert checked_upload(policy, HOLD) is HOLD
+    with pytest.raises(PolicyError, match=r"^policy Yes returned True \(allowed: an UploadAction"):
+        checked_upload(policy, True)
+    with pytest.raises(PolicyError, match=r"returned UploadAction\(send=True, min_priority=-inf, limit=-1\)"):
+        checked_upload(policy, UploadAction(limit=-1))
+    frames = CandidateFrames("v", "g", *(np.zeros(3),) * 4, condition=("day_clear",) * 3)
+    assert checked_selection(policy, [2, 0], frames).tolist() == [2, 0]
+    assert checked_selection(policy, [], frames).tolist() == []
+    for wrong in ([0, 0], [3], [0.5], [[0]]):
+        with pytest.raises(PolicyError, match=r"\(allowed: distinct integer indices 0\.\.2 of "):
+            checked_selection(policy, wrong, frames)

@@ -89,7 +89,7 @@ class ConfidenceDrift:
     start); no job starts while one is pending (its model neither released nor rejected).
     """
 
-    def __init__(self, spec: DriftRetrain, fleet: Fleet | None = None):
+    def __init__(self, spec: DriftRetrain):
         self.spec = spec
         self.check_every_s = spec.check_every
         self.reference: tuple[float, float] | None = None  # (start of the reference window, its signal)
@@ -142,11 +142,15 @@ def _sample_count(spec: SampleCountRetrain, fleet: Fleet) -> CountTrigger:
     return CountTrigger(spec, spec.check_every, spec.samples)
 
 
+def _drift(spec: DriftRetrain, fleet: Fleet) -> ConfidenceDrift:
+    return ConfidenceDrift(spec)  # it reads the fleet through the observation's signal
+
+
 TRIGGERS: dict[str, TriggerBuilder] = {
     "never": _never,
     "periodic": _periodic,
     "sample_count": _sample_count,
-    "drift": ConfidenceDrift,
+    "drift": _drift,
 }
 """Builders of the retraining triggers by ``kind``: (cloud.retraining, fleet) -> trigger (None: never)."""
 
