@@ -1,7 +1,7 @@
 """Speed of the Gymnasium environment for learning loops, as ratios measured in one run.
 
 For one scenario (default: ``scenarios/sweeps/quick_base.yaml`` for twenty minutes, retraining
-periodically) this
+every two minutes on five new samples) this
 times, in this process and on the same seed:
 
 - a plain run (``fleetsim.run``) with the scenario's own trigger;
@@ -15,7 +15,7 @@ times, in this process and on the same seed:
 It prints decisions (steps) per second of host time and the ratios. Timings are only
 comparable within one run on one idle machine.
 
-    .venv/bin/python benchmarks/gym_env.py [--scenario PATH] [--step SECONDS]
+    .venv/bin/python benchmarks/gym_env.py [--scenario PATH | --minutes 20] [--step SECONDS]
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from fleetsim.gym import FleetEnv
 from fleetsim.policies import Retraining
 
 
-def small_town() -> fleetsim.Scenario:
-    """The quick sweeps' town fleet for twenty minutes, a job possible every two minutes."""
+def small_town(minutes: float) -> fleetsim.Scenario:
+    """The quick sweeps' town fleet for ``minutes``, a job possible every two minutes."""
     data = fleetsim.load_scenario(fleetsim.scenario_file("sweeps/quick_base")).model_dump(mode="json")
-    data["simulation"]["duration"] = "20 min"
+    data["simulation"]["duration"] = f"{minutes} min"
     data["cloud"]["retraining"] = {"kind": "periodic", "interval": "2 min", "cluster": "gpus",
                                    "min_samples": 5}
     data["cloud"]["fine_tune"]["validation_frames"] = 16
@@ -55,9 +55,10 @@ def episode(env: FleetEnv, seed: int) -> tuple[int, float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", help="scenario file (default: a small town cut)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="simulated minutes (default scenario)")
     parser.add_argument("--step", type=float, help="seconds between decisions (default: the trigger's)")
     args = parser.parse_args()
-    scenario = fleetsim.load_scenario(args.scenario) if args.scenario else small_town()
+    scenario = fleetsim.load_scenario(args.scenario) if args.scenario else small_town(args.minutes)
     seed = scenario.simulation.seed
     started = time.perf_counter()
     plain = fleetsim.run(scenario)
