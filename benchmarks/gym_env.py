@@ -1,8 +1,8 @@
 """Speed of the Gymnasium environment for learning loops, as ratios measured in one run.
 
 For one scenario (default: ``scenarios/sweeps/quick_base.yaml`` for twenty minutes, retraining
-every two minutes on five new samples) this
-times, in this process and on the same seed:
+every two minutes on five new samples) this times, in this process and on the same seed,
+after one untimed warm-up run:
 
 - a plain run (``fleetsim.run``) with the scenario's own trigger;
 - an episode of ``FleetEnv`` with the built-in trigger as the agent (the same run, bit for
