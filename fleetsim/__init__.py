@@ -5,6 +5,9 @@ The public API is what this package exports (``__all__``); notebooks and scripts
 only these names. ``fleetsim.run``, ``fleetsim.Results`` and ``fleetsim.load_run`` (a saved,
 complete run folder) load their modules (the engine: torch, ONNX Runtime) on first use, so
 that importing the package, validating a scenario or asking the CLI for help stays light.
+Python policies (``fleetsim.policies``: ``Retraining``, ``RetrainingObservation``, ...), the
+Gymnasium environment (``FleetEnv``, the optional ``gym`` extra) and ``fleetsim.sweep``
+load the same way.
 
 >>> import fleetsim                                          # doctest: +SKIP
 >>> scenario = fleetsim.load_scenario(fleetsim.scenario_file("quickstart"))  # doctest: +SKIP
@@ -24,15 +27,28 @@ from fleetsim.version import __version__
 
 if TYPE_CHECKING:
     from fleetsim.engine import run
+    from fleetsim.gym import FleetEnv, RewardWeights
     from fleetsim.hardware.catalog import Catalog, load_catalog
     from fleetsim.hardware.roofline import InferenceCost
     from fleetsim.paths import scenario_file
+    from fleetsim.policies import (
+        Canary,
+        CanaryObservation,
+        CandidateFrames,
+        PolicyError,
+        Retraining,
+        RetrainingObservation,
+        UploadAction,
+        UploadObservation,
+    )
     from fleetsim.report.run_folder import load_run
     from fleetsim.results import Results
     from fleetsim.scenario.models import Scenario
 
-__all__ = ["Catalog", "FleetsimError", "InferenceCost", "Results", "Scenario", "ScenarioError",
-           "__version__", "load_catalog", "load_run", "load_scenario", "predict", "run", "scenario_file"]
+__all__ = ["Canary", "CanaryObservation", "CandidateFrames", "Catalog", "FleetEnv", "FleetsimError",
+           "InferenceCost", "PolicyError", "Results", "Retraining", "RetrainingObservation", "RewardWeights",
+           "Scenario", "ScenarioError", "UploadAction", "UploadObservation", "__version__", "load_catalog",
+           "load_run", "load_scenario", "predict", "run", "scenario_file", "sweep"]
 
 _LAZY = {
     "run": "fleetsim.engine",
@@ -43,6 +59,11 @@ _LAZY = {
     "Catalog": "fleetsim.hardware.catalog",
     "load_catalog": "fleetsim.hardware.catalog",
     "InferenceCost": "fleetsim.hardware.roofline",
+    "FleetEnv": "fleetsim.gym",
+    "RewardWeights": "fleetsim.gym",
+    **{name: "fleetsim.policies" for name in ("Canary", "CanaryObservation", "CandidateFrames", "PolicyError",
+                                              "Retraining", "RetrainingObservation", "UploadAction",
+                                              "UploadObservation")},
 }
 """Public names imported from their module on first access."""
 
@@ -80,6 +101,8 @@ def predict(device: str, workload: str, precision: str = "int8", *, batch: int =
 
 
 def __getattr__(name: str):
+    if name == "sweep":  # the sweep package, public as a whole (``from fleetsim.sweep import run_sweep``)
+        return import_module("fleetsim.sweep")
     if name not in _LAZY:
         raise AttributeError(f"module 'fleetsim' has no attribute {name!r}")
     value = getattr(import_module(_LAZY[name]), name)
@@ -88,4 +111,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "sweep"})

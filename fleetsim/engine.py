@@ -22,7 +22,7 @@ from fleetsim.cloud.collectors import RetrainingResults, StoreResults
 from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
-from fleetsim.cloud.policy import Trainer, make_trigger
+from fleetsim.cloud.policy import Lineage, Observer, Trainer, make_trigger
 from fleetsim.cloud.rollout import Downloads, make_rollout
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
@@ -45,6 +45,7 @@ from fleetsim.metrics.hardware_cost import HardwareCost
 from fleetsim.metrics.ledger import FleetLayout, FrameLedger
 from fleetsim.network.build import build_network
 from fleetsim.network.collector import NetworkResults
+from fleetsim.policies import checked_policies
 from fleetsim.results import Collector, Results, build_results
 from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
@@ -113,11 +114,15 @@ class Run:
     clock, the event log, the workload the hardware models cost; the fleet (vehicles, the
     frame ledger, the network they attach to, detection and the per-frame path, behind the
     ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
-    retraining loop unless the policy never retrains).
+    retraining loop unless the policy never retrains). ``policies`` are a user's Python
+    policies by decision (``fleetsim.policies.DECISIONS``), each in place of the scenario's.
     """
 
-    def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None):
+    def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,
+                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] = FineTuner):
         self.scenario = scenario
+        self.policies = checked_policies(policies)
+        self.fine_tuner = fine_tuner  # FineTuner, or one that replays recorded jobs (fleetsim.gym)
         self.catalog = catalog
         self.duration = scenario.simulation.duration
         self.clock = Clock(simpy.Environment(), self.duration)
@@ -128,6 +133,8 @@ class Run:
         self.workload = costed_workload(scenario, catalog, model)
         groups = _build_fleet(scenario, catalog, self.workload)
         vehicles = [v for g in groups for v in g.vehicles]
+        for vehicle in vehicles:
+            vehicle.selection = self.policies.get("selection")
         self.ledger = FrameLedger(_layout(groups, catalog), scenario.outputs.window,
                                   self.duration, scenario.outputs.frame_table)
         self.network = build_network(self.env, scenario, catalog.technologies, vehicles, base_dir)
@@ -139,7 +146,7 @@ class Run:
         self.fleet = self._fleet(groups, vehicles)
         for vehicle in vehicles:
             self.env.process(upload_process(self.fleet, vehicle, self.network, scenario.cloud.region,
-                                            self.store, self.log))
+                                            self.store, self.log, self.policies.get("uploads")))
         self.retraining = self._retraining()
 
     def _fleet(self, groups: list[GroupMembers], vehicles: list[Vehicle]) -> Fleet:
@@ -161,19 +168,22 @@ class Run:
         """The cloud's retraining loop: cluster, fine-tuner, trigger and rollout (None: never retrains)."""
         cloud, seed = self.scenario.cloud, self.scenario.simulation.seed
         policy = cloud.retraining
-        trigger = make_trigger(policy, self.fleet)
+        trigger = make_trigger(policy, self.fleet, self.policies.get("retraining"))
         if trigger is None:
             return None
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
         cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
-        tuner = FineTuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
+        tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
         downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
                               self.workload.spec.params.value, self.log)
-        rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log)
+        rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log,
+                               self.policies.get("canary"))
         trainer = Trainer(cluster, tuner, self.registry)
-        return RetrainingLoop(self.clock, trigger, self.store, trainer, rollout, self.log)
+        observer = Observer(self.clock, self.store, self.fleet, self.network, Lineage(),
+                            self.scenario.outputs.accuracy_window, signals="retraining" in self.policies)
+        return RetrainingLoop(self.clock, trigger, observer, trainer, rollout, self.log)
 
     @property
     def vehicles(self) -> list[Vehicle]:
@@ -191,11 +201,22 @@ class Run:
                 return
             yield self.env.timeout(min(step, self.duration - self.env.now))
 
+    def advance(self, until: Callable[[], bool]) -> bool:
+        """Process events, one at a time, until ``until()`` holds (True) or only events at or after
+        the horizon are left (False); ``execute`` then finishes the run exactly as if run at once."""
+        env = self.env
+        while env.peek() < self.duration:
+            env.step()
+            if until():
+                return True
+        return False
+
     def execute(self, on_progress: ProgressCallback | None) -> list[Collector]:
         """Run to the horizon; return the collectors of the results (made at the horizon)."""
         if on_progress is not None:
             self.env.process(self._progress(on_progress))
-        self.env.run(until=self.duration)
+        if self.env.now < self.duration:
+            self.env.run(until=self.duration)
         if on_progress is not None:
             on_progress(self.duration, self.duration)
         self.network.finish()
@@ -221,14 +242,10 @@ class Run:
         ]
 
 
-def run(scenario: Scenario | str | Path, *, seed: int | None = None,
-        on_progress: ProgressCallback | None = None, catalog: Catalog | None = None) -> Results:
-    """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
-
-    ``seed`` overrides ``simulation.seed``. Calls are independent: the same scenario and
-    seed give identical results, in one process or many.
-    """
-    catalog = catalog if catalog is not None else load_catalog()
+def prepared(scenario: Scenario | str | Path, seed: int | None,
+             catalog: Catalog) -> tuple[Scenario, Path | None]:
+    """``scenario`` loaded (a path) or checked (a Scenario) against ``catalog``, with ``seed`` if given,
+    and the folder its relative paths start from."""
     base_dir = None
     if not isinstance(scenario, Scenario):
         base_dir = Path(scenario).parent
@@ -239,7 +256,23 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
         scenario = scenario.model_copy(
             update={"simulation": scenario.simulation.model_copy(update={"seed": seed})}
         )
+    return scenario, base_dir
+
+
+def run(scenario: Scenario | str | Path, *, seed: int | None = None,
+        on_progress: ProgressCallback | None = None, catalog: Catalog | None = None,
+        policies: dict | None = None) -> Results:
+    """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
+
+    ``seed`` overrides ``simulation.seed``. ``policies`` maps decisions (``"retraining"``,
+    ``"canary"``, ``"uploads"``, ``"selection"``) to a user's Python policies
+    (``fleetsim.policies``), each in place of the scenario's for this run. Calls are
+    independent: the same scenario, seed and policies give identical results, in one
+    process or many.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    scenario, base_dir = prepared(scenario, seed, catalog)
     wall = time.perf_counter()
-    sim = Run(scenario, catalog, base_dir)
+    sim = Run(scenario, catalog, base_dir, policies)
     collectors = sim.execute(on_progress)
     return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)

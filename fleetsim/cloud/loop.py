@@ -11,16 +11,15 @@ inside the rollout.
 from __future__ import annotations
 
 from fleetsim.clock import Clock
-from fleetsim.cloud.policy import RetrainingTrigger, Trainer, retraining_policy
+from fleetsim.cloud.policy import Lineage, Observer, RetrainingTrigger, Trainer, retraining_policy
 from fleetsim.cloud.rollout import RolloutStrategy
-from fleetsim.cloud.store import SampleStore
 from fleetsim.metrics.events import EventLog
 
 
 class RetrainingLoop:
     """The cloud side of a run: training, the model lineage and the rollout of new versions."""
 
-    def __init__(self, clock: Clock, trigger: RetrainingTrigger, store: SampleStore, trainer: Trainer,
+    def __init__(self, clock: Clock, trigger: RetrainingTrigger, observer: Observer, trainer: Trainer,
                  rollout: RolloutStrategy, log: EventLog):
         self.env = clock.env
         self.trigger = trigger
@@ -28,26 +27,33 @@ class RetrainingLoop:
         self.registry = trainer.registry
         self.rollout = rollout
         self.log = log
-        self.versions_made = 0
-        self.versions_released = 0
+        self.observer = observer
+        self.lineage: Lineage = observer.lineage
         self.current_version = 0
-        self.env.process(retraining_policy(clock, trigger, store, trainer, self._release, log))
+        self.env.process(retraining_policy(clock, trigger, observer, trainer, self._release, log))
+
+    @property
+    def versions_made(self) -> int:
+        return self.lineage.models_made
+
+    @property
+    def versions_released(self) -> int:
+        return self.lineage.models_released
 
     def _release(self, job, tuned) -> None:
         """A job finished: record its model as the next version; roll it out if it passed the gate."""
-        self.versions_made += 1
-        version = self.versions_made
+        self.lineage.models_made += 1
+        version = self.lineage.models_made
         self.log.record("model_versions", version=version, job=job.job_id, parent_job=tuned.parent_job,
                         t_release_s=self.env.now, samples=tuned.samples, replay=tuned.replay,
                         epochs=job.epochs, size_bytes=tuned.size_bytes, host_wall_s=tuned.host_wall_s,
                         deployed=tuned.passed, to_beat_map50=tuned.deployed_map50,
                         **{f"map50_{c}": m for c, m in tuned.map50.items()})
         if not tuned.passed:
-            self.trigger.model_rejected()
             return
-        self.versions_released += 1
+        self.lineage.models_released += 1
+        self.lineage.last_release_s = self.env.now
         self.registry.release(version, tuned.path)
-        self.trigger.model_deployed(self.env.now)
         previous, self.current_version = self.current_version, version
 
         def rolled_back(withdrawn: int) -> None:

@@ -13,7 +13,9 @@ pause outlasts ``cloud.rollout.resume_timeout`` the chunk starts over when the n
 returns (completed chunks are kept), and the thrown-away progress is counted.
 
 Strategies are found by ``cloud.rollout.kind`` in ``ROLLOUTS`` (built in: ``staged``);
-``register_rollout`` adds one.
+``register_rollout`` adds one. The staged strategy's decision after the canary period is a
+``fleetsim.policies.CanaryPolicy`` (built in: ``RegressionGate``); a user's Python policy
+(``fleetsim.run(policies={"canary": ...})``) takes its place.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from fleetsim.edge.facade import Fleet
 from fleetsim.metrics.events import EventLog
 from fleetsim.network.flows import FlowNetwork
 from fleetsim.network.topology import DOWN
+from fleetsim.policies import Canary, CanaryObservation, CanaryPolicy, PolicyError, checked_action, name_of
 from fleetsim.rng import component_key, counter_uniform
 from fleetsim.scenario.cloud import ROLLOUT_KINDS, Rollout
 
@@ -92,11 +95,23 @@ class RolloutStrategy(Protocol):
         """SimPy process: roll ``version`` out; call ``on_rollback(version)`` if it is withdrawn."""
 
 
+class RegressionGate:
+    """Roll back when the canary's score fell more than ``max_regression`` below the fleet's (NaN:
+    no evidence, roll out)."""
+
+    def __init__(self, max_regression: float):
+        self.max_regression = max_regression
+
+    def decide(self, obs: CanaryObservation) -> Canary:
+        regressed = obs.canary_score < obs.fleet_score * (1 - self.max_regression)
+        return Canary.ROLLBACK if regressed else Canary.FLEET
+
+
 class StagedRollout:
     """Canary first, then the fleet, or a rollback; remembers withdrawn versions."""
 
     def __init__(self, clock: Clock, downloads: Downloads, settings: Rollout, canary_key: np.uint64,
-                 log: EventLog):
+                 log: EventLog, decision: CanaryPolicy | None = None):
         self.env = clock.env
         self.fleet = downloads.fleet
         self.downloads = downloads
@@ -112,6 +127,7 @@ class StagedRollout:
         self.rest = np.sort(order[count:])
         self.withdrawn = downloads.withdrawn
         self.rollbacks = 0
+        self.decision = decision if decision is not None else RegressionGate(settings.max_regression)
 
     def release(self, version: int, previous: int, on_rollback):
         """SimPy process: roll ``version`` out, falling back to ``previous`` on a regression."""
@@ -126,7 +142,10 @@ class StagedRollout:
         signal = self.settings.canary_signal
         canary = self.fleet.signal(signal, released, self.env.now, self.canary, version)
         fleet = self.fleet.signal(signal, released, self.env.now, self.rest, None)
-        regressed = bool(canary < fleet * (1 - self.settings.max_regression))
+        observed = CanaryObservation(version=version, t_release_s=released, t_s=self.env.now, signal=signal,
+                                     canary_score=canary, fleet_score=fleet, canary_vehicles=len(self.canary),
+                                     fleet_vehicles=len(self.rest))
+        regressed = checked_action(self.decision, self.decision.decide(observed), Canary) is Canary.ROLLBACK
         self.log.record("rollouts", version=version, t_release_s=released, t_decision_s=self.env.now,
                         canary_vehicles=len(self.canary), signal=signal,
                         canary_score=canary, fleet_score=fleet,
@@ -160,7 +179,13 @@ def register_rollout(model: type[Rollout], build: RolloutBuilder) -> None:
     ROLLOUTS[ROLLOUT_KINDS.register(model)] = build
 
 
-def make_rollout(spec: Rollout, clock: Clock, downloads: Downloads, seed: int,
-                 log: EventLog) -> RolloutStrategy:
-    """The strategy ``cloud.rollout`` describes."""
-    return ROLLOUTS[spec.kind](spec, clock, downloads, seed, log)
+def make_rollout(spec: Rollout, clock: Clock, downloads: Downloads, seed: int, log: EventLog,
+                 canary: CanaryPolicy | None = None) -> RolloutStrategy:
+    """The strategy ``cloud.rollout`` describes; ``canary``, a user's policy, decides after its canary."""
+    strategy = ROLLOUTS[spec.kind](spec, clock, downloads, seed, log)
+    if canary is not None:
+        if not isinstance(strategy, StagedRollout):
+            raise PolicyError(f"policies['canary']: {name_of(canary)} needs cloud.rollout kind 'staged' "
+                              f"(this scenario's is {spec.kind!r})")
+        strategy.decision = canary
+    return strategy

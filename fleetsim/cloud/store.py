@@ -43,6 +43,7 @@ class SampleStore:
         self.received = 0
         self.labelled = 0
         self.used_by_last_job = 0  # labelled samples a job had seen when it took its snapshot
+        self.labelling_usd = 0.0  # price of the labels delivered so far
         self.pixels = PixelFile()
         # sample id -> (its labels without pixels, its row in ``pixels``, arrival time, condition
         # label, its label's number from 1), oldest label first
@@ -74,6 +75,18 @@ class SampleStore:
         return count
 
     @property
+    def retained(self) -> int:
+        """Labelled samples in the pool now."""
+        return len(self._pool)
+
+    def by_condition(self) -> dict[str, int]:
+        """Retained labelled samples by condition label."""
+        counts: dict[str, int] = {}
+        for _, _, _, condition, _ in self._pool.values():
+            counts[condition] = counts.get(condition, 0) + 1
+        return counts
+
+    @property
     def sample_ids(self) -> list[int]:
         """Retained labelled samples, oldest label first."""
         return list(self._pool)
@@ -93,6 +106,7 @@ class SampleStore:
             yield self.env.timeout(batch.ready_s[row] - self.env.now)
             sample = ids[row]
             self.labelled += 1
+            self.labelling_usd += float(batch.cost_usd[row])
             self.log.record("labels", sample=int(sample), labeler=self.labeler.name,
                             condition=conditions[row],
                             t_received_s=received_s, t_labelled_s=self.env.now,

@@ -99,11 +99,20 @@ class Fleet:
         self._bring_up_to_now()
         return SIGNALS[kind](self.detection, t0, t1, vehicles, version)
 
+    def signal_so_far(self, kind: Signal, t0: float, t1: float) -> float:
+        """``signal`` of the frames detected by the fleet's last update (brings nothing up to now)."""
+        return SIGNALS[kind](self.detection, t0, t1, None, None)
+
     def take_samples(self, vehicle: Vehicle, min_priority: float = -math.inf,
                      limit: int | None = None) -> list[int]:
         """Ids of ``vehicle``'s kept samples ready now (see ``UploadBuffer.take_ready``)."""
         self._bring_up_to_now()
         return vehicle.samples.take_ready(self.env.now, min_priority, limit)
+
+    def upload_queues(self) -> tuple[int, int]:
+        """Samples kept on the vehicles waiting for upload, and samples uploading, as of the fleet's
+        last update (reading them brings nothing up to now)."""
+        return sum(len(v.samples) for v in self.vehicles), sum(v.samples_in_flight for v in self.vehicles)
 
     def upload(self, vehicle: Vehicle, sample_ids: list[int]) -> Upload:
         """``sample_ids`` of ``vehicle`` as they arrive in the cloud now (their pixels leave the fleet)."""

@@ -84,6 +84,7 @@ class Vehicle:
     outages: Outages = field(default_factory=Outages.none)
     model_version: int = 0
     samples_in_flight: int = 0
+    selection: object | None = None  # a user's Python SelectionPolicy, in place of the group's kind
 
     def service_s(self, capture_s: float) -> float:
         """Accelerator time of a frame captured at ``capture_s``."""

@@ -5,6 +5,10 @@ the vehicle's rate cap allows. ``random`` keeps a share of frames (a counter-bas
 per frame, so it does not depend on batching), ``low_confidence`` keeps the frames with
 an ambiguous detection, most ambiguous first, and ``condition_trigger`` keeps frames
 seen under chosen conditions (night, fog, novel objects, ...).
+
+A user's Python ``fleetsim.policies.SelectionPolicy`` (``fleetsim.run(policies={"selection":
+...})``) takes the kind's place on every vehicle: it sees the frames as ``CandidateFrames``
+(read-only arrays) and returns their indices, most wanted first.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fleetsim.policies import CandidateFrames, checked_selection
 from fleetsim.rng import counter_uniform
 from fleetsim.scenario.base import Strict
 from fleetsim.scenario.models import (
@@ -62,8 +67,22 @@ def register_selection(model: type[Strict], select: Selection) -> None:
 
 def candidates(policy, vehicle, record: dict[str, np.ndarray], conditions: Conditions,
                rows: np.ndarray) -> np.ndarray:
-    """Indices into ``rows`` of the frames ``policy`` wants, best first."""
+    """Indices into ``rows`` of the frames ``policy`` (or the vehicle's Python policy) wants, best first."""
+    if vehicle.selection is not None:
+        return python_candidates(vehicle.selection, vehicle, record, conditions, rows)
     return SELECTIONS[policy.kind](policy, vehicle, record, conditions, rows)
+
+
+def python_candidates(policy, vehicle, record: dict[str, np.ndarray], conditions: Conditions,
+                      rows: np.ndarray) -> np.ndarray:
+    """Ask a user's ``SelectionPolicy`` about ``rows``; check what it returns."""
+    arrays = {}
+    for name in ("capture_s", "camera", "confidence", "uncertainty"):
+        arrays[name] = record[name][rows]
+        arrays[name].flags.writeable = False
+    frames = CandidateFrames(vehicle=vehicle.name, group=vehicle.spec.name,
+                             condition=tuple(conditions.take(rows).labels()), **arrays)
+    return checked_selection(policy, policy.select(frames), frames)
 
 
 def matches_condition(conditions: Conditions, parts: list[str]) -> np.ndarray:

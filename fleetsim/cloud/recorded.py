@@ -1,0 +1,74 @@
+"""Recorded fine-tunes: a job whose inputs were trained before gives the recorded model back.
+
+For learning loops that run a scenario many times (``FleetEnv(fine_tunes="recorded")``).
+A fine-tune is a pure function of its inputs: the run's seed, the job number (its replay
+frames and torch seed), the epochs and fine-tune settings, the weights it starts from, the
+model it has to beat and its samples (pixels and labels). ``RecordedFineTuner`` keys each
+job by a SHA-256 of exactly these; on a key seen before it writes the recorded int8 model,
+takes the recorded weights and scores, and skips torch training, export and validation.
+Results are therefore identical to a full run (the ``model_versions`` table's
+``host_wall_s`` aside); the saving is only on repeated inputs: episodes with the same seed
+whose decisions agree up to that job. Detection is not replayed: every episode runs the
+ONNX detector on its frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fleetsim.cloud.finetune import FineTuned, FineTuner
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What one fine-tune produced: the int8 model's bytes, the trained weights, its result."""
+
+    onnx: bytes
+    model: object  # the torch module after training
+    result: FineTuned
+
+
+class RecordedFineTuner(FineTuner):
+    """A ``FineTuner`` that replays ``records`` (shared between runs) and adds what it trains."""
+
+    def __init__(self, *args, records: dict[str, Recording], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records = records
+        self.replayed = 0
+
+    def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
+        started = time.perf_counter()
+        key = self._key(job_id, sample_ids, epochs)
+        record = self.records.get(key)
+        if record is None:
+            before = self.model
+            tuned = super().fine_tune(job_id, sample_ids, epochs)
+            trained = self.model if self.model is not before else None  # kept only if it passed
+            self.records[key] = Recording(tuned.path.read_bytes(), trained, tuned)
+            return tuned
+        self.replayed += 1
+        path = Path(self.workdir.name) / f"v{job_id}_int8.onnx"
+        path.write_bytes(record.onnx)
+        result = record.result
+        if result.passed:
+            self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
+            self.model, self.last_job = copy.deepcopy(record.model), job_id
+            self.deployed_map50 = float(np.mean(list(result.map50.values())))
+        return replace(result, path=path, host_wall_s=time.perf_counter() - started)
+
+    def _key(self, job_id: int, sample_ids: list[int], epochs: int) -> str:
+        """SHA-256 of everything the fine-tune's result depends on."""
+        digest = hashlib.sha256(repr((self.seed, job_id, epochs, self.last_job, self.deployed_map50,
+                                      self.settings.model_dump(mode="json"))).encode())
+        for tensor in self.model.state_dict().values():
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        frames = self.samples.frames(np.asarray(sample_ids))
+        for array in (frames.images, frames.frame, frames.cls, frames.box, frames.visible, frames.novel):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
