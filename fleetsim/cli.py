@@ -18,8 +18,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleetsim.cli_hardware import hardware
-from fleetsim.cli_shared import (EXIT_CODES, INTERRUPTED, ProgressLines, _catalog, _user_errors, fmt,
-                                 progress_bar, run_app, stderr, stdout, table)
+from fleetsim.cli_shared import (
+    EXIT_CODES,
+    INTERRUPTED,
+    ProgressLines,
+    _catalog,
+    _user_errors,
+    fmt,
+    progress_bar,
+    run_app,
+    stderr,
+    stdout,
+    table,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate vehicle fleets running detectors on edge accelerators.\n\nExit codes: "
@@ -250,8 +261,8 @@ def sweep(
                 bar.update(task, advance=1, failed=f"{len(failures)} failed" if failures else "")
                 done[0] += 1
                 if lines is not None:
-                    lines.update(f"{done[0]}/{done[1]} runs" + (f", {len(failures)} failed" if failures else ""),
-                                 last=done[0] == done[1])
+                    failed = f", {len(failures)} failed" if failures else ""
+                    lines.update(f"{done[0]}/{done[1]} runs{failed}", last=done[0] == done[1])
 
             outcome = run_sweep(spec, folder, runner, catalog=_catalog(), on_start=on_start,
                                 on_result=on_result)

@@ -144,7 +144,8 @@ def hardware_validate(as_json: AsJson = False, wide: Wide = False) -> None:
             points.add_section()
             points.add_row(f"[bold]{device}[/bold]")
         loo = "-" if p["loo_error"] is None else f"{p['loo_error']:+.0%}"
-        name = "  " + p["workload"] + ("" if p["per_layer"] else " *") + ("" if p["scope"] == "model" else " (p)")
+        name = ("  " + p["workload"] + ("" if p["per_layer"] else " *")
+                + ("" if p["scope"] == "model" else " (p)"))
         extra = (p["precision"], p["kind"]) if wide else ()
         points.add_row(escape(name), *extra, fmt(p["published_ms"], 3), fmt(p["predicted_ms"], 3),
                        f"{p['error']:+.0%}", loo)

@@ -169,6 +169,7 @@ def test_save_writes_every_artefact(tmp_path, small_data):
     assert (out / "plots" / "latency_cdf.png").stat().st_size > 10_000
     assert (out / "plots" / "uploads_and_versions.png").stat().st_size > 10_000
     assert (out / "plots" / "accuracy_over_time.png").stat().st_size > 10_000
+    assert "<h2>Latency breakdown by stage</h2>" in (out / "report.html").read_text(encoding="utf-8")
     resolved = (out / "scenario.resolved.yaml").read_text()
     assert "queue_capacity: 2" in resolved and "window: 30.0 s" in resolved
 

@@ -416,9 +416,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "groups.<name>.faults.*": "The faults section for one vehicle group.",
     "hardware.accelerator_usd": "Purchase price of every vehicle's edge accelerator (its sourced unit_price "
     "x vehicles), US dollars; null when a device has no sourced price (listed in hardware.unpriced).",
-    "hardware.host_usd": "Purchase price of the host computer each accelerator needs (the group's host, else the "
-    "device's vehicle_host, else its host_cpu, e.g. the "
-    "Raspberry Pi under a Hailo-8; 0 for a device that is its own host), US dollars; null when unpriced.",
+    "hardware.host_usd": "Purchase price of the host computer each accelerator needs (the group's host, else "
+    "the device's vehicle_host, else its host_cpu, e.g. the Raspberry Pi under a Hailo-8; 0 for a device "
+    "that is its own host), US dollars; null when unpriced.",
     "hardware.fleet_usd": "hardware.accelerator_usd + hardware.host_usd: the fleet's edge hardware cost, "
     "US dollars (remote inference servers are not included).",
     "hardware.unpriced": "Device ids in the fleet without a sourced unit_price.",
