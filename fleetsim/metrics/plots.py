@@ -34,7 +34,8 @@ def latency_cdf(runs: dict[str, tuple[pd.DataFrame, dict[str, float]]], title: s
     ax.set_ylabel("fraction of processed frames")
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="run: group" if any(runs) else "vehicle group", fontsize=8)
+    ax.legend(title="run: group" if any(runs) else "vehicle group", fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     return ax
 

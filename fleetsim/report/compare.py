@@ -80,12 +80,12 @@ def _energy(runs: dict[str, RunFolder]) -> Section:
     for i, (label, run_parts) in enumerate(parts.items()):
         ax.bar(np.arange(len(names)) + (i - (len(runs) - 1) / 2) * width,
                [run_parts.get(n, np.nan) / 1e3 or np.nan for n in names], width, label=label)
-    ax.set_xticks(np.arange(len(names)), names, rotation=15)
+    ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right")
     ax.set_title("energy by part")
     ax.set_ylabel("energy over the run (kJ)")
     ax.set_yscale("log")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     rows = [[cell(n)] + [cell(parts[label].get(n)) for label in runs] for n in names]
     return Section("energy", "Energy breakdown", figure(fig, "Energy by part, one bar per run (log scale; "
                    "no bar: the part is 0 in that run, or the run has no figure for it).")
