@@ -76,7 +76,8 @@ def section(run: RunFolder) -> Section:
             for key, label, what in parts_of(run.summary) if present(run.summary, key)]
     rows.append([cell("total"), cell(total), cell(total / J_PER_KWH), cell(1.0 if total else None), cell("")])
     body = figure(_figure(run, parts), "Energy over the run by part (left) and the vehicle-side energy of "
-                  "each group (right).") + table(["part", "energy (J)", "energy (kWh)", "share of total", "counts"], rows)
+                  "each group (right).") + table(["part", "energy (J)", "energy (kWh)", "share of total",
+                                                  "counts"], rows)
     missing = [label for key, label, _ in parts_of(run.summary) if not present(run.summary, key)]
     if missing:
         body += note(f"This run's summary.json has no figure for {', '.join(missing)} (written by an older "
