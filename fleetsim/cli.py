@@ -163,10 +163,10 @@ def run(
                 task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
 
                 def on_progress(now: float, total: float, last: bool = False) -> None:
-                    sim = f"{now / 3600:.2f}/{total / 3600:.2f} h sim"
-                    bar.update(task, completed=now, sim=sim)
+                    sim = f"{now / 3600:.2f}/{total / 3600:.2f} h"
+                    bar.update(task, completed=now, sim=f"{sim} sim")
                     if lines is not None:
-                        lines.update(f"{sim}ulated", last)
+                        lines.update(f"{sim} simulated", last)
 
                 on_progress(0.0, scenario.simulation.duration)
                 results = fleetsim.run(file, seed=seed, on_progress=on_progress, catalog=catalog)

@@ -308,7 +308,8 @@ def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalo
     del data["detector"]["workload"]
     results = fleetsim.run(Scenario.model_validate(data))
     own = catalog.profile("fleetsim_centernet_96")  # layers profiled from the same graph
-    expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog).latency_s
+    expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog,
+                              host=catalog.vehicle_host("coral_usb")).latency_s  # on its vehicle host
     vehicles = results.tables["vehicles"]
     assert vehicles.loc[vehicles["group"] == "coral", "inference_latency_s"].eq(expected).all()
 
