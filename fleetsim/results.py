@@ -57,7 +57,12 @@ class Results:
         is replaced whole only with ``overwrite`` (else RunFolderError)."""
         from fleetsim.runfolder import save_run
 
-        return save_run(self, out_dir, overwrite=overwrite)
+        folder = save_run(self, out_dir, overwrite=overwrite)
+        if self.scenario.outputs.plots:  # as fleetsim run does: the report beside the sealed files
+            from fleetsim.report import write_report
+
+            write_report(folder)
+        return folder
 
 
 class Collector(Protocol):

@@ -269,17 +269,11 @@ def write_files(results, folder: Path) -> None:
 
 
 def save_run(results, out: str | Path, overwrite: bool = False) -> Path:
-    """Write ``results`` as a complete run folder at ``out``, atomically, and its report.html
-    when outputs.plots is on (as ``fleetsim run`` does); returns ``out``."""
+    """Write ``results`` as a complete run folder at ``out``, atomically; returns ``out``."""
     with RunWriter(out, overwrite=overwrite) as writer:
         write_files(results, writer.path)
         writer.seal(scenario_sha256(writer.path))
-        folder = writer.publish()
-    if results.scenario.outputs.plots:
-        from fleetsim.report import write_report
-
-        write_report(folder)
-    return folder
+        return writer.publish()
 
 
 NON_NUMERIC = {"run.scenario": str, "run.mode": str, "labeling.labeler": str, "hardware.unpriced": list,
