@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleetsim.cli_hardware import hardware
-from fleetsim.cli_shared import EXIT_CODES, INTERRUPTED, _catalog, _user_errors, run_app, stderr, stdout
+from fleetsim.cli_shared import (
+    EXIT_CODES,
+    INTERRUPTED,
+    ProgressLines,
+    _catalog,
+    _user_errors,
+    fmt,
+    progress_bar,
+    run_app,
+    stderr,
+    stdout,
+    table,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate vehicle fleets running detectors on edge accelerators.\n\nExit codes: "
@@ -65,11 +78,20 @@ def detector_build(
 
     card = build(out if out is not None else BASELINE_DIR, BuildSettings(seed=seed),
                  report=lambda line: stderr.print(line))
-    table = Table("variant", "MACs", "params", "bytes", *card["evaluation"]["conditions"])
+    stdout.print(_card_tables(card))
+
+
+def _card_tables(card: dict) -> Group:
+    """The model card as two narrow tables: the variants' sizes, then mAP per condition."""
+    names = list(card["variants"])
+    sizes = table("variant", "MACs", "params", "file bytes", right=("MACs", "params", "file bytes"),
+                  title="variants")
     for name, v in card["variants"].items():
-        table.add_row(name, f"{v['macs']:,}", f"{v['params']:,}", f"{v['file_bytes']:,}",
-                      *(f"{v['map50'][c]['map50']:.3f}" for c in card["evaluation"]["conditions"]))
-    stdout.print(table)
+        sizes.add_row(name, f"{v['macs']:,}", f"{v['params']:,}", f"{v['file_bytes']:,}")
+    scores = table("condition", *names, right=tuple(names), title="mAP@0.5 per evaluation condition")
+    for c in card["evaluation"]["conditions"]:
+        scores.add_row(c, *(f"{card['variants'][n]['map50'][c]['map50']:.3f}" for n in names))
+    return Group(sizes, scores)
 
 
 @detector.command("eval")
@@ -95,14 +117,10 @@ def detector_eval(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table("condition", "mAP@0.5", title=f"{path.name} ({report['precision']})")
+    scores = table("condition", "mAP@0.5", right=("mAP@0.5",), title=f"{path.name} ({report['precision']})")
     for c, value in report["map50"].items():
-        table.add_row(c, f"{value:.3f}")
-    stdout.print(table)
-
-
-def _progress_enabled(quiet: bool) -> bool:
-    return not quiet and stderr.is_terminal and not os.environ.get("CI")
+        scores.add_row(c, f"{value:.3f}")
+    stdout.print(scores)
 
 
 @app.command()
@@ -110,7 +128,8 @@ def run(
     file: ScenarioFile,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: out/<name>).")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Override simulation.seed.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (a bar on a terminal, else a "
+                                        "line every few seconds on stderr).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out, whole.")] = False,
     force: Annotated[bool, typer.Option(help="Run even if the estimated peak memory exceeds what is "
                                         "available.")] = False,
@@ -130,9 +149,10 @@ def run(
         scenario = load_scenario(file, catalog)
         found = estimate(scenario)
         guard(scenario, found, force)
-        show = _progress_enabled(quiet)
-        if show and found.wall_s > LONG_RUN_S:
-            stderr.print(found.line(), highlight=False)
+        show = progress_bar(quiet)
+        lines = None if quiet or show else ProgressLines(scenario.name)
+        if not quiet and found.wall_s > LONG_RUN_S:
+            stderr.print(found.line(), highlight=False, soft_wrap=not show)
         target = out if out is not None else Path("out") / scenario.name
         with RunWriter(target, overwrite=overwrite) as writer:
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -142,10 +162,15 @@ def run(
                 guess = f"(estimate {found.wall_text()})" if found.wall_s > LONG_RUN_S else ""
                 task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
 
-                def on_progress(now: float, total: float) -> None:
-                    bar.update(task, completed=now, sim=f"{now / 3600:.2f}/{total / 3600:.2f} h sim")
+                def on_progress(now: float, total: float, last: bool = False) -> None:
+                    sim = f"{now / 3600:.2f}/{total / 3600:.2f} h"
+                    bar.update(task, completed=now, sim=f"{sim} sim")
+                    if lines is not None:
+                        lines.update(f"{sim} simulated", last)
 
+                on_progress(0.0, scenario.simulation.duration)
                 results = fleetsim.run(file, seed=seed, on_progress=on_progress, catalog=catalog)
+                on_progress(scenario.simulation.duration, scenario.simulation.duration, last=True)
             write_files(results, writer.path)
             writer.seal(scenario_sha256(writer.path))
             folder = writer.publish()
@@ -153,7 +178,7 @@ def run(
             from fleetsim.report import write_report
 
             write_report(folder)
-    stdout.print(_summary_table(results.summary))
+    stdout.print(_summary_table(results.summary, folder))
     typer.echo(f"results written to {folder}" + ("" if scenario.outputs.plots else
                f" (outputs.plots is false: no plots or report.html; fleetsim report {folder} writes one)"))
 
@@ -200,7 +225,8 @@ def sweep(
                                                 "(default: start a local Ray instance).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel runs (default: CPU count); "
                                                 "1 with local runs in this process.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (a bar on a terminal, else a "
+                                        "line every few seconds on stderr).")] = False,
 ) -> None:
     """Run a parameter sweep: every case validated first, finished runs skipped, results with 95 % CIs."""
     from fleetsim.sweep import load_sweep, make_backend, run_sweep
@@ -212,12 +238,17 @@ def sweep(
         runner = make_backend(backend, workers=workers, address=address)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} runs"), TextColumn("{task.fields[failed]}"),
-                      TimeElapsedColumn(), console=stderr, disable=not _progress_enabled(quiet)) as bar:
+                      TimeElapsedColumn(), console=stderr, disable=not progress_bar(quiet)) as bar:
             task = bar.add_task(f"sweep {spec.name}", total=None, failed="")
             failures: list[str] = []
+            lines = None if quiet or progress_bar(quiet) else ProgressLines(f"sweep {spec.name}")
+            done = [0, 0]
 
             def on_start(todo: int, skipped: int) -> None:
                 bar.update(task, total=todo)
+                done[1] = todo
+                if lines is not None:
+                    lines.update(f"0/{todo} runs")
                 if skipped:
                     bar.console.print(f"{skipped} finished run(s) in {folder} skipped")
 
@@ -228,6 +259,10 @@ def sweep(
                                       f"replication {run.replication}): {result['error']}",
                                       markup=True, highlight=False, soft_wrap=True)
                 bar.update(task, advance=1, failed=f"{len(failures)} failed" if failures else "")
+                done[0] += 1
+                if lines is not None:
+                    failed = f", {len(failures)} failed" if failures else ""
+                    lines.update(f"{done[0]}/{done[1]} runs{failed}", last=done[0] == done[1])
 
             outcome = run_sweep(spec, folder, runner, catalog=_catalog(), on_start=on_start,
                                 on_result=on_result)
@@ -242,60 +277,52 @@ def sweep(
 
 
 def _sweep_table(outcome) -> Table:
+    """One row per (case, metric): parameters on the case's first row, mean ± 95 % CI half-width."""
     summary, params = outcome.summary, outcome.plan.parameters
     metrics = list(dict.fromkeys(summary["metric"]))
-    table = Table(title=f"sweep {outcome.plan.sweep.name}: mean ± 95 % CI half-width")
     short = [p.rsplit(".", 1)[-1] for p in params]
-    for col, header in zip(params, short, strict=True):
-        table.add_column(header if short.count(header) == 1 else col, overflow="fold")
-    table.add_column("n")
-    for m in metrics:
-        table.add_column(m, justify="right", overflow="fold")
+    headers = [h if short.count(h) == 1 else p for p, h in zip(params, short, strict=True)]
+    out = table(*headers, "runs", "metric", "mean ± 95 % CI", right=("runs", "mean ± 95 % CI"),
+                title=f"sweep {outcome.plan.sweep.name}: mean ± 95 % CI half-width over replications")
     for _case, rows in summary.groupby("case", sort=True):
         first = rows.iloc[0]
-        cells = [_param_cell(first[p]) for p in params]
-        cells.append(f"{first['runs']}" + (f" ({first['failed']} failed)" if first["failed"] else ""))
+        case = [_param_cell(first[p]) for p in params]
+        case.append(f"{first['runs']}" + (f" ({first['failed']} failed)" if first["failed"] else ""))
         by_metric = {r["metric"]: r for _, r in rows.iterrows()}
-        for m in metrics:
+        for i, m in enumerate(metrics):
             r = by_metric[m]
-            mean = "-" if r["n"] == 0 else _fmt(float(r["mean"]))
-            ci = "" if r["n"] < 2 else f" ± {_fmt(float(r['ci95']))}"
-            cells.append(mean + ci)
-        table.add_row(*cells)
-    return table
+            mean = "-" if r["n"] == 0 else fmt(float(r["mean"]))
+            ci = "" if r["n"] < 2 else f" ± {fmt(float(r['ci95']))}"
+            out.add_row(*(case if i == 0 else [""] * len(case)), m, mean + ci)
+        out.add_section()
+    return out
 
 
 def _param_cell(value) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
-    return _fmt(value) if isinstance(value, int | float) else str(value)
+    return fmt(value) if isinstance(value, int | float) else str(value)
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    return f"{value:,}"
-
-
-def _summary_table(summary: dict) -> Table:
-    table = Table(title=f"fleetsim: {summary['run']['scenario']}", show_lines=False)
-    table.add_column("group")
-    for col in ("frames", "dropped", "failed", "p50 ms", "p95 ms", "p99 ms", "miss rate", "mJ/frame"):
-        table.add_column(col, justify="right")
+def _summary_table(summary: dict, folder: Path) -> Table:
+    """The run's headline figures per group; every other figure is in summary.json."""
+    out = table("group", "frames", "dropped", "failed", "p50 ms", "p99 ms", "miss %", "mJ/frame",
+                right=("frames", "dropped", "failed", "p50 ms", "p99 ms", "miss %", "mJ/frame"),
+                title=f"fleetsim: {summary['run']['scenario']}")
     rows = [(name, fig) for name, fig in summary["groups"].items()] + [("all", summary)]
     for name, fig in rows:
-        lat = fig["latency_ms"]
-        table.add_row(name, _fmt(fig["frames"]["generated"]), _fmt(fig["frames"]["dropped"]),
-                      _fmt(fig["frames"]["failed"]), _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]),
-                      _fmt(lat["deadline_miss_rate"]), _fmt(fig["energy"]["per_frame_mj"]))
+        lat, frames, miss = fig["latency_ms"], fig["frames"], fig["latency_ms"]["deadline_miss_rate"]
+        out.add_row(name, fmt(frames["generated"]), fmt(frames["dropped"]), fmt(frames["failed"]),
+                    fmt(lat["p50"]), fmt(lat["p99"]), fmt(None if miss is None else 100 * miss),
+                    fmt(fig["energy"]["per_frame_mj"]))
     net, rt, acc = summary["network"], summary["retraining"], summary["accuracy"]
-    table.caption = (f"mAP@0.5 {_fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; "
-                     f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
-                     f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
-                     f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s")
-    return table
+    out.caption = (f"mJ/frame: accelerator and host CPU energy per processed frame, idle included. "
+                   f"mAP@0.5 {fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; "
+                   f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
+                   f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
+                   f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s. "
+                   f"Every figure: {folder / 'summary.json'}")
+    return out
 
 
 def main() -> None:

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from fleetsim.cli_shared import _catalog, _user_errors, stdout
+from fleetsim.cli_shared import _catalog, _user_errors, fmt, stdout, table
 from fleetsim.errors import FleetsimError
 
 hardware = typer.Typer(no_args_is_help=True, help="Hardware models in hardware_models/.")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Every column (wider than 80 characters).")]
 
 
 @hardware.command("list")
@@ -22,11 +22,11 @@ def hardware_list() -> None:
     """List device ids with their kind and name."""
     with _user_errors():
         catalog = _catalog()
-    table = Table("id", "kind", "class", "precisions", "name")
+    devices = table("id", "kind", "class", "precisions", "name")
     for device_id in catalog.device_ids():
         d = catalog.devices[device_id]
-        table.add_row(d.id, d.kind, d.accelerator_class, ", ".join(d.peak), d.name)
-    stdout.print(table)
+        devices.add_row(d.id, d.kind, d.accelerator_class, " ".join(d.peak), escape(d.name))
+    stdout.print(devices)
 
 
 @hardware.command("show")
@@ -40,18 +40,18 @@ def hardware_show(item: Annotated[str, typer.Argument(help="Device or workload i
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    table = Table("field", "value", "source", title=f"{item}: {data['name']}", show_lines=True)
+    fields = table("field", "value", "source", title=escape(f"{item}: {data['name']}"), lines=True)
     for key, value in data.items():
         for name, entry in _flatten(key, value):
             if isinstance(entry, dict) and "value" in entry and "source" in entry:
-                table.add_row(name, escape(str(entry["value"])), escape(entry["source"]))
+                fields.add_row(name, escape(str(entry["value"])), escape(entry["source"]))
             elif isinstance(entry, dict) and "workload" in entry:
                 figure = entry["latency"] or entry["throughput"]
                 point = f"{entry['workload']} {entry['precision']} {figure} ({entry['scope']})"
-                table.add_row(name, escape(point), escape(entry["source"]))
+                fields.add_row(name, escape(point), escape(entry["source"]))
             else:
-                table.add_row(name, escape(str(entry)), "")
-    stdout.print(table)
+                fields.add_row(name, escape(str(entry)), "")
+    stdout.print(fields)
 
 
 def _flatten(key: str, value):
@@ -111,14 +111,15 @@ def hardware_predict(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table("quantity", "value", title=f"{workload} on {device} ({chosen}, batch {batch})")
+    rows = table("quantity", "value", right=("value",), title=escape(f"{workload} on {device} ({chosen}, "
+                                                                  f"batch {batch})"))
     for key, value in result.items():
-        table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
-    stdout.print(table)
+        rows.add_row(key, escape(fmt(value)))
+    stdout.print(rows)
 
 
 @hardware.command("validate")
-def hardware_validate(as_json: AsJson = False) -> None:
+def hardware_validate(as_json: AsJson = False, wide: Wide = False) -> None:
     """Predicted vs published latency of every measurement point, with leave-one-out errors,
     the points kept out of the fit and why, and where each device still misses."""
     from fleetsim.hardware.calibration import validate_catalog
@@ -128,33 +129,46 @@ def hardware_validate(as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table("device", "workload", "prec", "kind", "published ms", "predicted ms", "error", "LOO error",
-                  title="ms per inference (latency / batch, or 1 / throughput); * = published totals only")
+    numbers = ("published ms", "predicted ms", "error", "LOO error")
+    points = table("device / workload", *(("prec", "kind") if wide else ()), *numbers, right=numbers,
+                   title="ms per inference (latency / batch, or 1 / throughput)",
+                   caption="* published totals only (no per-layer profile); (p): pipeline timing, host "
+                           "work included; error: predicted vs published; LOO: with the point left out "
+                           "of the fit" + ("" if wide else "; --wide adds precision and kind"))
+    device = None
     for p in report["points"]:
         if p["kind"] == "excluded":
             continue
+        if p["device"] != device:
+            device = p["device"]
+            points.add_section()
+            points.add_row(f"[bold]{device}[/bold]")
         loo = "-" if p["loo_error"] is None else f"{p['loo_error']:+.0%}"
-        kind = p["kind"] if p["scope"] == "model" else f"{p['kind']} (pipeline)"
-        table.add_row(p["device"], p["workload"] + ("" if p["per_layer"] else " *"), p["precision"], kind,
-                      f"{p['published_ms']:.3g}", f"{p['predicted_ms']:.3g}", f"{p['error']:+.0%}", loo)
-    stdout.print(table)
+        name = ("  " + p["workload"] + ("" if p["per_layer"] else " *")
+                + ("" if p["scope"] == "model" else " (p)"))
+        extra = (p["precision"], p["kind"]) if wide else ()
+        points.add_row(escape(name), *extra, fmt(p["published_ms"], 3), fmt(p["predicted_ms"], 3),
+                       f"{p['error']:+.0%}", loo)
+    stdout.print(points)
     excluded = [p for p in report["points"] if p["kind"] == "excluded"]
     if excluded:
-        kept_out = Table("device", "workload", "prec", "published ms", "predicted ms",
-                         "why not fitted or scored", show_lines=True,
+        kept_out = table("device / workload", "published ms", "predicted ms", "why not fitted or scored",
+                         right=("published ms", "predicted ms"), lines=True,
                          title="excluded: kept, predicted, outside the fit and every score")
         for p in excluded:
-            kept_out.add_row(p["device"], p["workload"], p["precision"], f"{p['published_ms']:.3g}",
-                             f"{p['predicted_ms']:.3g}", escape(p["excluded"]))
+            kept_out.add_row(escape(f"{p['device']} {p['workload']} {p['precision']}"),
+                             fmt(p["published_ms"], 3), fmt(p["predicted_ms"], 3), escape(p["excluded"]))
         stdout.print(kept_out)
-    devices = Table("device", "calibration points", "LOO median |error|", "LOO worst", "validation points",
-                    "validation median |error|", "validation worst", title="per device")
-    notes = Table("device", "where and why it still misses", title="per-device notes", show_lines=True)
+    heads = ("fit points", "LOO median", "LOO worst", "check points", "check median", "check worst")
+    devices = table("device", *heads, right=heads, title="per device: |error| of the points",
+                    caption="LOO: each calibration point left out of the fit in turn; check: validation "
+                            "points, never fitted on; worst: the largest predicted / published factor")
+    notes = table("device", "where and why it still misses", title="per-device notes", lines=True)
     for name, d in report["devices"].items():
         if d.get("note"):
             notes.add_row(name, escape(d["note"]))
         if "problem" in d:
-            devices.add_row(name, d["problem"], "", "", "", "", "")
+            devices.add_row(name, escape(d["problem"]), "", "", "", "", "")
             continue
         devices.add_row(name, str(d["calibration_points"]), _pct(d["loo_median_abs_error"]),
                         _factor(d["loo_worst_ratio"]), str(d["validation_points"]),
@@ -163,16 +177,16 @@ def hardware_validate(as_json: AsJson = False) -> None:
     if notes.row_count:
         stdout.print(notes)
     overall = report["overall"]
-    typer.echo(f"leave-one-out: {overall['loo_points']} points, median |error| "
-               f"{_pct(overall['loo_median_abs_error'])}, worst factor "
-               f"{_factor(overall['loo_worst_ratio'])}; "
-               f"validation: {overall['validation_points']} points, median |error| "
-               f"{_pct(overall['validation_median_abs_error'])}, worst factor "
-               f"{_factor(overall['validation_worst_ratio'])} "
-               f"(model scope only: {overall['validation_model_scope_points']} points, median "
-               f"{_pct(overall['validation_model_scope_median_abs_error'])}, worst "
-               f"{_factor(overall['validation_model_scope_worst_ratio'])}); "
-               f"excluded: {overall['excluded_points']} points")
+    stdout.print(f"leave-one-out: {overall['loo_points']} points, median |error| "
+                 f"{_pct(overall['loo_median_abs_error'])}, worst factor "
+                 f"{_factor(overall['loo_worst_ratio'])}; "
+                 f"validation: {overall['validation_points']} points, median |error| "
+                 f"{_pct(overall['validation_median_abs_error'])}, worst factor "
+                 f"{_factor(overall['validation_worst_ratio'])} "
+                 f"(model scope only: {overall['validation_model_scope_points']} points, median "
+                 f"{_pct(overall['validation_model_scope_median_abs_error'])}, worst "
+                 f"{_factor(overall['validation_model_scope_worst_ratio'])}); "
+                 f"excluded: {overall['excluded_points']} points", highlight=False, markup=False)
 
 
 def _pct(value: float | None) -> str:

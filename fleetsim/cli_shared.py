@@ -6,17 +6,72 @@ FLEETSIM_DEBUG=1 (or pass ``--debug``) to see the traceback instead.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
+import time
 from contextlib import contextmanager
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from fleetsim.errors import FleetsimError
 
 stderr = Console(stderr=True)
 stdout = Console()
+
+
+def table(*headers: str, right: tuple[str, ...] = (), title: str | None = None,
+          caption: str | None = None, lines: bool = False) -> Table:
+    """A table that reads in an 80-column log or CI as well as in a terminal: light rules, no
+    outer edge, and cells that wrap (never cut with '…'); the columns named in ``right``
+    (numbers) are right-aligned."""
+    out = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                show_lines=lines, title_justify="left", caption_justify="left", collapse_padding=True)
+    for header in headers:
+        out.add_column(header, overflow="fold", justify="right" if header in right else "left")
+    return out
+
+
+def progress_bar(quiet: bool) -> bool:
+    """Whether a command draws a live progress bar: on a terminal, outside CI, unless --quiet."""
+    return not quiet and stderr.is_terminal and not os.environ.get("CI")
+
+
+class ProgressLines:
+    """Progress where no bar can be drawn (a log, CI, a notebook): a plain line on stderr when
+    work starts, then at most one every ``every_s`` seconds of wall time, and when it ends."""
+
+    def __init__(self, name: str, every_s: float = 5.0):
+        self.name = name
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self._next = self.started
+
+    def update(self, text: str, last: bool = False) -> None:
+        now = time.monotonic()
+        if last or now >= self._next:
+            typer.echo(f"{self.name}: {text} ({now - self.started:.0f} s)", err=True)
+            self._next = now + self.every_s
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A figure in a table: integers with thousands separators, other numbers to ``digits``
+    significant digits without an exponent (from 0.001 up), '-' for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != value:
+        return "-"
+    if value == 0 or 1e-3 <= abs(value) < 1e15:
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(value)))) if value else 0
+        return f"{value:,.{decimals}f}"
+    return f"{value:.{digits - 1}g}"
 
 
 EXIT_CODES = {0: "ok", 1: "run failed (a bug, or the machine: disk full, permissions, ONNX Runtime)",

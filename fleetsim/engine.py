@@ -67,12 +67,13 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
         device = catalog.device(spec.accelerator, "edge")
-        cost = inference_cost(device, workload, spec.precision, catalog)
+        host = catalog.vehicle_host(spec.accelerator, spec.host)
+        cost = inference_cost(device, workload, spec.precision, catalog, host=host)
         throttled, throttle_at = None, np.inf
         if spec.faults.thermal_throttling is not None:
             hot = throttled_device(device, spec.faults.thermal_throttling,
                                    f"fleet.groups[{g}].faults.thermal_throttling")
-            throttled = inference_cost(hot, workload, spec.precision, catalog, throttled=True)
+            throttled = inference_cost(hot, workload, spec.precision, catalog, throttled=True, host=host)
             throttle_at = hot.thermal.time_to_throttle.value
         failures = spec.faults.failures
         vehicles = []
@@ -104,7 +105,18 @@ def _layout(groups: list[GroupMembers], catalog: Catalog) -> FleetLayout:
         # during fallback layers counts as well as the accelerator's
         active_power_w=np.array([v.inference.energy_j / v.inference.latency_s for v in vehicles]),
         idle_power_w=np.array([d.idle_power.value for d in device]),
+        host_power_w=np.array([_host_power_w(v, catalog) for v in vehicles]),
     )
+
+
+def _host_power_w(vehicle: Vehicle, catalog: Catalog) -> float:
+    """The host CPU's part of a vehicle's busy power: its active power over the share of a call
+    it works (layers the accelerator cannot run, post-processing)."""
+    host = catalog.vehicle_host(vehicle.spec.accelerator, vehicle.spec.host)
+    cost = vehicle.inference
+    if host is None or not cost.fallback_s:
+        return 0.0
+    return catalog.device(host).active_power.value * cost.fallback_s / cost.latency_s
 
 
 class Run:

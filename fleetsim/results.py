@@ -49,15 +49,20 @@ class Results:
 
     def plot_accuracy(self, ax=None):
         """Fleet mAP@0.5 over time with condition bands and model switches; returns the axes."""
-        return plots.accuracy_over_time(self.tables, ax=ax)
+        return plots.accuracy_over_time(self.tables, ax=ax, title=f"{self.scenario.name}: mAP@0.5 over time")
 
     def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
-        """Write summary.json, scenario.resolved.yaml, tables/*.parquet and plots/*.png as one
+        """Write summary.json, scenario.resolved.yaml, tables/*.parquet, plots/*.png and report.html as one
         complete run folder, atomically (see fleetsim.runfolder); a run already at ``out_dir``
         is replaced whole only with ``overwrite`` (else RunFolderError)."""
         from fleetsim.runfolder import save_run
 
-        return save_run(self, out_dir, overwrite=overwrite)
+        folder = save_run(self, out_dir, overwrite=overwrite)
+        if self.scenario.outputs.plots:  # as fleetsim run does: the report beside the sealed files
+            from fleetsim.report import write_report
+
+            write_report(folder)
+        return folder
 
 
 class Collector(Protocol):

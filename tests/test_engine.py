@@ -169,6 +169,7 @@ def test_save_writes_every_artefact(tmp_path, small_data):
     assert (out / "plots" / "latency_cdf.png").stat().st_size > 10_000
     assert (out / "plots" / "uploads_and_versions.png").stat().st_size > 10_000
     assert (out / "plots" / "accuracy_over_time.png").stat().st_size > 10_000
+    assert "<h2>Latency breakdown by stage</h2>" in (out / "report.html").read_text(encoding="utf-8")
     resolved = (out / "scenario.resolved.yaml").read_text()
     assert "queue_capacity: 2" in resolved and "window: 30.0 s" in resolved
 
@@ -307,7 +308,8 @@ def test_without_a_workload_the_detectors_own_graph_is_costed(small_data, catalo
     del data["detector"]["workload"]
     results = fleetsim.run(Scenario.model_validate(data))
     own = catalog.profile("fleetsim_centernet_96")  # layers profiled from the same graph
-    expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog).latency_s
+    expected = inference_cost(catalog.device("coral_usb"), own, "int8", catalog,
+                              host=catalog.vehicle_host("coral_usb")).latency_s  # on its vehicle host
     vehicles = results.tables["vehicles"]
     assert vehicles.loc[vehicles["group"] == "coral", "inference_latency_s"].eq(expected).all()
 

@@ -96,7 +96,7 @@ def test_validate_prints_the_estimate(tmp_path):
 def test_a_long_run_shows_its_estimate_beside_the_progress_bar(tmp_path, monkeypatch):
     import fleetsim.cli as cli
 
-    monkeypatch.setattr(cli, "_progress_enabled", lambda quiet: True)
+    monkeypatch.setattr(cli, "progress_bar", lambda quiet: True)
     monkeypatch.setattr(estimate_module, "LONG_RUN_S", 0.0)  # every run counts as long
     path = write_yaml(tmp_path, small(simulation__duration="30 s"))
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])

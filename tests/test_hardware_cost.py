@@ -12,9 +12,9 @@ from tests.conftest import with_overrides
 def test_each_vehicle_pays_for_its_accelerator_and_its_host(small_data, catalog):
     data = with_overrides(small_data, fleet__groups__1__accelerator="hailo8")
     fleet, groups = hardware_figures(Scenario.model_validate(data), catalog)
-    coral = catalog.device("coral_usb").unit_price.value + catalog.device("desktop_cpu").unit_price.value
+    coral = catalog.device("coral_usb").unit_price.value + catalog.device("rpi4_cpu").unit_price.value
     hailo = catalog.device("hailo8").unit_price.value + catalog.device("rpi5_cpu").unit_price.value
-    assert groups["coral"]["host_cpu"] == "desktop_cpu"
+    assert groups["coral"]["host_cpu"] == "rpi4_cpu"  # its vehicle_host, not the desktop it was timed on
     assert groups["coral"]["fleet_usd"] == pytest.approx(3 * coral)
     assert groups["rpi"]["host_cpu"] == "rpi5_cpu"
     assert groups["rpi"]["fleet_usd"] == pytest.approx(2 * hailo)
@@ -31,3 +31,10 @@ def test_a_device_without_a_sourced_price_leaves_the_sum_unknown(small_data, cat
     assert groups["coral"]["fleet_usd"] is not None
     assert fleet["accelerator_usd"] is None and fleet["fleet_usd"] is None
     assert fleet["unpriced"] == ["inferx_x1"]
+
+
+def test_a_group_names_its_own_host(small_data, catalog):
+    data = with_overrides(small_data, fleet__groups__0__host="desktop_cpu")
+    fleet, groups = hardware_figures(Scenario.model_validate(data), catalog)
+    assert groups["coral"]["host_cpu"] == "desktop_cpu"
+    assert groups["coral"]["host_unit_usd"] == catalog.device("desktop_cpu").unit_price.value

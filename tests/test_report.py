@@ -232,25 +232,94 @@ def test_older_run_folder_gets_notes_not_a_traceback(placement, tmp_path):
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+BROWSER = [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+VIEWPORT = 1280
+MEASURE = """<script>window.addEventListener("load", () => {
+  const cut = [...document.querySelectorAll("div.scroll")].filter(d => d.scrollWidth > d.clientWidth + 1)
+    .map(d => d.closest("section").id);
+  const images = [...document.querySelectorAll("img")]
+    .filter(i => i.getBoundingClientRect().right > VIEWPORT).map(i => i.closest("section").id);
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify({width: document.documentElement.scrollWidth, cut, images});
+  document.body.appendChild(out);
+});</script>""".replace("VIEWPORT", str(VIEWPORT))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH")
+def _browser(*args: str, timeout: int = 120) -> str:
+    assert CHROMIUM, "the report tests need Chromium (Debian: apt-get install chromium)"
+    return subprocess.run([*BROWSER, *args], check=True, capture_output=True, text=True,
+                          timeout=timeout).stdout
+
+
+def _measured(page: Path, tmp_path: Path) -> dict:
+    """Lay ``page`` out in Chromium at 1280 px: the document's width, and the sections whose
+    tables scroll sideways or whose figures leave the window."""
+    probe = tmp_path / f"measured_{page.name}"
+    text = page.read_text(encoding="utf-8")
+    probe.write_text(text.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = _browser(f"--window-size={VIEWPORT},900", "--virtual-time-budget=10000", "--dump-dom",
+                   probe.resolve().as_uri())
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.DOTALL).group(1)
+    return json.loads(found.replace("&quot;", '"'))
+
+
 def test_page_renders_in_headless_chromium(placement, tmp_path):
     from PIL import Image
 
     url = (placement / "report.html").resolve().as_uri()
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     shot = tmp_path / "page.png"
-    subprocess.run([*flags, "--window-size=1200,5000", f"--screenshot={shot}", url], check=True,
-                   capture_output=True, timeout=120)
-    dom = subprocess.run([*flags, "--dump-dom", url], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+    _browser(f"--window-size={VIEWPORT},5000", f"--screenshot={shot}", url)
+    dom = _browser("--dump-dom", url)
     assert [s for s in SECTIONS if f'id="{s}"' in dom] == list(SECTIONS)
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
     assert (pixels.min(axis=1) < 250).mean() > 0.05  # not a blank page
     # matplotlib's first colour (tab:blue) fills bars and lines: the figures were drawn
     tab_blue = (np.abs(pixels - (31, 119, 180)).max(axis=1) < 12).sum()
     assert tab_blue > 2000
+
+
+def test_report_and_comparison_fit_1280_px(placement, retraining, tmp_path):
+    compare = tmp_path / "compare.html"
+    result = runner.invoke(app, ["compare", str(placement), str(retraining), "--out", str(compare)])
+    assert result.exit_code == 0, result.output
+    for page in (placement / "report.html", retraining / "report.html", compare):
+        measured = _measured(page, tmp_path)
+        assert measured["width"] <= VIEWPORT, page  # no horizontal scrolling of the page
+        assert measured["cut"] == [] and measured["images"] == [], (page, measured)  # nor of a table
+
+
+def test_numbers_read_alike_with_units(placement, retraining):
+    for folder in (placement, retraining):
+        text = re.sub(r'src="data:[^"]+"', "", (folder / "report.html").read_text(encoding="utf-8"))
+        assert not re.search(r"\d[eE][+-]\d", text)  # no 2.13e+03 beside 19.4
+        assert "≤" not in text, text[text.find("≤") - 300:text.find("≤") + 50]  # a zero queue reads 0
+        headers = re.findall(r"<th>(.*?)</th>", text)
+        for unit in ("(ms)", "(J)", "(USD)", "(mJ)"):
+            assert any(unit in h for h in headers), unit
+        assert not any(re.search(r"\b(ms|J|s)$", h) for h in headers)  # units in brackets
+
+
+def test_accelerator_and_host_apart(retraining):
+    summary = json.loads((retraining / "summary.json").read_text())
+    coral = summary["groups"]["coral"]
+    assert coral["hardware"]["host_cpu"] == "rpi4_cpu"  # a vehicle's Coral USB is fed by a Pi, not a desktop
+    assert 0 < coral["energy"]["host_j"] < coral["energy"]["edge_j"]
+    assert summary["groups"]["rpi"]["energy"]["host_j"] == 0  # a CPU is its own host
+    keyed = _page(retraining / "report.html").keyed
+    shown = _as_float(keyed["groups.coral.energy.host_j"][0])
+    assert shown == pytest.approx(coral["energy"]["host_j"], rel=1e-3)
+    assert keyed["groups.coral.hardware.host_cpu"] == ["rpi4_cpu"]
+    assert _as_float(keyed["groups.coral.hardware.host_usd"][0]) == coral["hardware"]["host_usd"]
+
+
+def test_compare_notes_identical_lines(placement, tmp_path):
+    again = tmp_path / "again"
+    shutil.copytree(placement, again)
+    out = tmp_path / "same.html"
+    assert runner.invoke(app, ["compare", str(placement), str(again), "--out", str(out)]).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Identical latency CDFs" in text and f"{placement.name}: mec = again: mec" in text
 
 
 def test_network_rates_keep_every_byte(placement):

@@ -129,6 +129,7 @@ def _first_issue(tmp_path, data) -> re.Match:
      "fleet.groups[0].faults.thermal_throttling.sustained_fraction", "allowed: > 0"),
     ({"fleet__groups__0__faults": {"failures": {"mtbf": "100 h"}}},
      "fleet.groups[0].faults.failures.repair", "required field is missing"),
+    ({"fleet__groups__0__host": "jetson_orin_nano"}, "fleet.groups[0].host", "unknown host CPU"),
     ({"fleet__groups__0__faults": {"failure": {"mtbf": "100 h"}}},
      "fleet.groups[0].faults.failure", "did you mean 'failures'"),
 ])

@@ -92,14 +92,34 @@ def build(out: Path = BASELINE_DIR, settings: BuildSettings = BuildSettings(),
         "recovery": recovery(model, variants["int8"]["map50"], frames, settings, report),
         "evaluation": {"frames_per_condition": settings.eval_frames, "conditions": EVAL_CONDITIONS},
         "built_with": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                       "machine": platform.machine()},
+                       "machine": platform.machine(), **build_cpu()},
     }
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
+INT8_ISA_FLAGS = ("sse4_1", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
+                  "avx512_bf16", "amx_int8", "asimd", "asimddp", "i8mm")
+"""CPU flags that decide which int8 kernels ONNX Runtime runs (u8s8 saturation on AVX2 without VNNI)."""
+
+
+def build_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """The CPU a card's figures were measured on: its model name and the int8-relevant ISA flags
+    (int8 results differ between AVX2 and AVX-512 VNNI machines); 'unknown' where not readable."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {"cpu": platform.processor() or "unknown", "isa": "unknown (no /proc/cpuinfo)"}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {"cpu": fields.get("model name") or fields.get("Model") or platform.processor() or "unknown",
+            "isa": [f for f in INT8_ISA_FLAGS if f in flags]}
+
+
 def full_range_agreement(fp32: Path, calibration: np.ndarray, images: np.ndarray) -> dict[str, float]:
-    """The same check for a quantization with 8-bit weights (no reduce_range): the AVX2 pitfall."""
+    """The same check for a quantization with 8-bit weights (no reduce_range): the pitfall of x86
+    CPUs without VNNI (AVX2's u8s8 multiply-add saturates); small on AVX-512 VNNI."""
     with tempfile.TemporaryDirectory() as tmp:
         int8 = quantize_int8(fp32, Path(tmp) / "full_range.onnx", calibration, reduce_range=False)
         return int8_agreement(fp32, int8, images)

@@ -43,6 +43,15 @@ class Catalog:
             raise UnknownNameError(unknown_name_message(what, device_id, known))
         return self.devices[device_id]
 
+    def vehicle_host(self, device_id: str, chosen: str | None = None) -> str | None:
+        """The host computer of edge accelerator ``device_id`` on a vehicle: ``chosen`` (the
+        scenario's), else the device's ``vehicle_host``, else its ``host_cpu``; None for a device
+        that is its own host."""
+        device = self.device(device_id)
+        if chosen is not None:
+            return chosen
+        return device.vehicle_host.value if device.vehicle_host is not None else device.host_cpu
+
     def workload(self, workload_id: str) -> WorkloadSpec:
         """The workload ``workload_id``, or a clear error listing the known ones."""
         if workload_id not in self.workloads:
@@ -97,7 +106,8 @@ def check_references(catalog: Catalog) -> None:
     cpus = [d for d in catalog.device_ids() if catalog.devices[d].accelerator_class == "cpu"]
     for device in catalog.devices.values():
         path = str(catalog.root / device.kind / f"{device.id}.yaml")
-        hosts = [("host_cpu", device.host_cpu)] + [
+        hosts = [("host_cpu", device.host_cpu),
+                 ("vehicle_host", device.vehicle_host.value if device.vehicle_host else None)] + [
             (f"{kind}[{i}].host", p.host) for kind in ("calibration", "validation")
             for i, p in enumerate(getattr(device, kind))]
         for field_name, host in hosts:

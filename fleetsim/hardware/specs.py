@@ -141,6 +141,9 @@ class DeviceSpec(Strict):
         "(omit when it runs everything).")
     host_cpu: Name | None = Field(
         None, description="CPU device id that feeds this accelerator and runs the operators it cannot.")
+    vehicle_host: Sourced[Name] | None = Field(
+        None, description="Host computer (a CPU device id) of this accelerator on a vehicle, when it is not "
+        "host_cpu (the host most calibration points were timed on, e.g. a desktop); the source says why.")
     multi_context: Sourced[bool] | None = Field(
         None, description="True for a dataflow chip that holds a whole model on chip and splits one too "
         "large for it into contexts, switched (and their weights reloaded over the host link) every call.")

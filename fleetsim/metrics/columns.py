@@ -329,7 +329,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "faults.down_s": "Accelerator time spent failed within the run, summed over vehicles, seconds "
     "(counted at idle power in energy.edge_j).",
     "faults.availability": "1 - down_s / (vehicles x run duration).",
-    "energy.edge_j": "Accelerator energy of all vehicles over the run, joules.",
+    "energy.edge_j": "Accelerator energy of all vehicles over the run, joules: the accelerators' idle and "
+    "busy power, and the host CPU's power while it works for them (energy.host_j).",
+    "energy.host_j": "The host CPU's part of energy.edge_j: its active power while it runs the layers the "
+    "accelerator cannot and post-processing, joules (0 for a device that is its own host; the host's "
+    "idle power is not modelled).",
     "energy.per_frame_mj": "energy.edge_j per processed frame, millijoules (idle energy included).",
     "samples.selected": "Detected frames kept as samples; selected = uploaded + in_flight + queued "
     "+ evicted.",
@@ -412,8 +416,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "groups.<name>.faults.*": "The faults section for one vehicle group.",
     "hardware.accelerator_usd": "Purchase price of every vehicle's edge accelerator (its sourced unit_price "
     "x vehicles), US dollars; null when a device has no sourced price (listed in hardware.unpriced).",
-    "hardware.host_usd": "Purchase price of the host CPU each accelerator needs (its host_cpu, e.g. the "
-    "Raspberry Pi under a Hailo-8; 0 for a device that is its own host), US dollars; null when unpriced.",
+    "hardware.host_usd": "Purchase price of the host computer each accelerator needs (the group's host, else "
+    "the device's vehicle_host, else its host_cpu, e.g. the Raspberry Pi under a Hailo-8; 0 for a device "
+    "that is its own host), US dollars; null when unpriced.",
     "hardware.fleet_usd": "hardware.accelerator_usd + hardware.host_usd: the fleet's edge hardware cost, "
     "US dollars (remote inference servers are not included).",
     "hardware.unpriced": "Device ids in the fleet without a sourced unit_price.",

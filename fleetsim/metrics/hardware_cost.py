@@ -30,7 +30,7 @@ def hardware_figures(scenario, catalog: Catalog) -> tuple[dict, dict]:
     """
     groups, unpriced = {}, set()
     for spec in scenario.fleet.groups:
-        host = catalog.device(spec.accelerator).host_cpu
+        host = catalog.vehicle_host(spec.accelerator, spec.host)
         accelerator, host_price = _price(catalog, spec.accelerator), _price(catalog, host)
         unpriced |= {d for d, p in ((spec.accelerator, accelerator), (host, host_price)) if p is None}
         groups[spec.name] = {

@@ -37,6 +37,7 @@ class FleetLayout:
     deadline_s: np.ndarray
     active_power_w: np.ndarray
     idle_power_w: np.ndarray
+    host_power_w: np.ndarray | None = None  # the host CPU's part of active_power_w (None: all 0)
 
     @property
     def vehicles(self) -> int:
@@ -240,6 +241,16 @@ class FrameLedger:
         busy = self.sums["busy_s"].reshape(self.windows, lay.vehicles)[:, idx].sum(axis=0) / NS
         extra = lay.active_power_w[idx] - lay.idle_power_w[idx]
         return float((lay.idle_power_w[idx] * self.duration_s + extra * busy).sum())
+
+    def host_energy_j(self, vehicles: np.ndarray | None = None) -> float:
+        """The host CPU's part of :meth:`edge_energy_j`: its power while busy (fallback layers,
+        post-processing) over the busy time. The host's idle power is not modelled."""
+        lay = self.layout
+        if lay.host_power_w is None:
+            return 0.0
+        idx = np.arange(lay.vehicles) if vehicles is None else vehicles
+        busy = self.sums["busy_s"].reshape(self.windows, lay.vehicles)[:, idx].sum(axis=0) / NS
+        return float((lay.host_power_w[idx] * busy).sum())
 
     def vehicle_windows(self) -> pd.DataFrame:
         """One row per (vehicle, window) with frame counts, latency and energy."""

@@ -42,6 +42,7 @@ def frame_figures(ledger: FrameLedger, vehicles: np.ndarray | None,
         },
         "energy": {
             "edge_j": edge_j,
+            "host_j": ledger.host_energy_j(vehicles),
             "per_frame_mj": edge_j / processed * 1e3 if processed else None,
         },
     }

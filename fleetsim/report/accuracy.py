@@ -50,11 +50,17 @@ def section(run: RunFolder) -> Section:
         body = note("No accuracy over time: this run has no accuracy_windows table or no detected frame "
                     "with ground truth.")
     else:
-        ax = plots.accuracy_over_time({"accuracy_windows": windows, "model_swaps": swaps})
-        body = figure(ax.figure, "Fleet mAP@0.5 per accuracy window (outputs.accuracy_window). Bands: the "
-                      "window's most frequent world condition (drift: dusk, night, weather hatching, novel "
-                      "objects); red dashed: a version's first vehicle switch; grey dotted: a canary "
-                      "rollback.")
+        detections = run.table("detections")
+        ax = plots.accuracy_over_time({"accuracy_windows": windows, "model_swaps": swaps,
+                                       "detections": detections},
+                                      title=f"{run.summary['run']['scenario']}: mAP@0.5 over time")
+        where = ("one strip per vehicle group below: the condition the group most often drove in during "
+                 "the window" if detections is not None and len(detections) else
+                 "bands behind: the window's most frequent condition over the fleet (this run has no "
+                 "detections table to tell the groups apart)")
+        body = figure(ax.figure, "Fleet mAP@0.5 per accuracy window (outputs.accuracy_window). Conditions: "
+                      f"{where} (colour: time of day; hatching: weather, circles: novel objects). Red "
+                      "dashed: a version's first vehicle switch; grey dotted: a canary rollback.")
     body += _conditions_table(run) + _versions_table(run, swaps)
     rollouts = run.table("rollouts")
     if rollouts is not None and len(rollouts):

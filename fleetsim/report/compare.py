@@ -10,12 +10,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from fleetsim.metrics import plots
 from fleetsim.report import energy
 from fleetsim.report.html import Section, cell, figure, note, page, table
 from fleetsim.report.run_folder import RunFolder, load_run
-from fleetsim.report.summary import GROUP_COLUMNS, HEADLINE, lookup, present
+from fleetsim.report.summary import HEADLINE, group_tables, lookup, present
 from fleetsim.runfolder import write_text_atomic
 from fleetsim.version import __version__
 
@@ -34,11 +35,9 @@ def _headline(runs: dict[str, RunFolder]) -> Section:
                                              f"{label}/{key}") for label, r in runs.items()])
     scenario = [cell("scenario")] + [cell(r.summary["run"]["scenario"]) for r in runs.values()]
     seed = [cell("seed")] + [cell(r.summary["run"]["seed"]) for r in runs.values()]
-    group_rows = [[cell(label), cell(name)]
-                  + [cell(lookup(g, k) if present(g, k) else None) for k, _ in GROUP_COLUMNS]
+    group_rows = [((label, name), g, f"{label}/groups.{name}")
                   for label, r in runs.items() for name, g in r.summary.get("groups", {}).items()]
-    body = (table(["figure", *runs], [scenario, seed, *rows]) + "<h3>Vehicle groups</h3>"
-            + table(["run", "group", *(h for _, h in GROUP_COLUMNS)], group_rows))
+    body = table(["figure", *runs], [scenario, seed, *rows]) + group_tables(group_rows, ("run", "group"))
     return Section("summary", "Headline figures", body)
 
 
@@ -49,10 +48,28 @@ def _latency(runs: dict[str, RunFolder]) -> Section:
     body = ""
     if have:
         ax = plots.latency_cdf(have, "latency CDFs")
-        body += figure(ax.figure, "Latency CDF of every group of every run; dotted lines: deadlines.")
+        body += figure(ax.figure, "Latency CDF of every group of every run (one line style per run); "
+                       "dotted lines: deadlines.")
+        curves = {f"{label}: {name}": rows.sort_values("latency_low_s")[["latency_low_s", "frames"]]
+                  for label, (hist, _) in have.items()
+                  for name, rows in hist[hist["leg"] == "total"].groupby("group", sort=False)}
+        body += _coinciding(curves, "latency CDFs")
     if missing:
         body += note(f"No latency_histogram table (written by an older fleetsim) in: {', '.join(missing)}.")
     return Section("latency-cdf", "Latency CDFs", body)
+
+
+def _coinciding(curves: dict, what: str) -> str:
+    """A note naming the curves that are identical (their lines hide each other), or ''."""
+    same: dict[bytes, list[str]] = {}
+    for name, frame in curves.items():
+        same.setdefault(pd.util.hash_pandas_object(frame.reset_index(drop=True)).to_numpy().tobytes(),
+                        []).append(name)
+    groups = [names for names in same.values() if len(names) > 1]
+    if not groups:
+        return ""
+    return note(f"Identical {what}, drawn on top of each other: "
+                + "; ".join(" = ".join(names) for names in groups) + ".")
 
 
 def _energy(runs: dict[str, RunFolder]) -> Section:
@@ -63,11 +80,12 @@ def _energy(runs: dict[str, RunFolder]) -> Section:
     for i, (label, run_parts) in enumerate(parts.items()):
         ax.bar(np.arange(len(names)) + (i - (len(runs) - 1) / 2) * width,
                [run_parts.get(n, np.nan) / 1e3 or np.nan for n in names], width, label=label)
-    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right")
+    ax.set_title("energy by part")
     ax.set_ylabel("energy over the run (kJ)")
     ax.set_yscale("log")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     rows = [[cell(n)] + [cell(parts[label].get(n)) for label in runs] for n in names]
     return Section("energy", "Energy breakdown", figure(fig, "Energy by part, one bar per run (log scale; "
                    "no bar: the part is 0 in that run, or the run has no figure for it).")
@@ -77,14 +95,15 @@ def _energy(runs: dict[str, RunFolder]) -> Section:
 def _accuracy(runs: dict[str, RunFolder]) -> Section:
     fig, ax = plt.subplots(figsize=(9, 4))
     unit, xlabel = plots.time_axis(max(r.duration_s for r in runs.values()))
-    without = []
-    for label, r in runs.items():
+    without, curves = [], {}
+    for i, (label, r) in enumerate(runs.items()):
         windows = r.table("accuracy_windows")
         if windows is None or not windows["map50"].notna().any():
             without.append(label)
             continue
+        curves[label] = windows[["t_start_s", "map50"]]
         line, = ax.plot((windows["t_start_s"] + windows["t_end_s"]) / (2 * unit), windows["map50"],
-                        marker="o", ms=3, label=label)
+                        marker="o", ms=3, label=label, linestyle=plots.RUN_STYLES[i % len(plots.RUN_STYLES)])
         swaps = r.table("model_swaps")
         if swaps is not None and len(swaps):
             for t in swaps[~swaps["rollback"].astype(bool)].groupby("to_version")["t_swap_s"].min():
@@ -93,10 +112,11 @@ def _accuracy(runs: dict[str, RunFolder]) -> Section:
     ax.set_ylabel("mAP@0.5 of detected frames")
     ax.set_ylim(0, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    body = figure(fig, "Fleet mAP@0.5 per accuracy window of each run; dashed lines in a run's colour: a "
-                  "model version's first vehicle switch in that run. Each run's conditions are in its own "
-                  "report.")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("mAP@0.5 over time")
+    body = figure(fig, "Fleet mAP@0.5 per accuracy window of each run (one line style per run); vertical "
+                  "dashed lines in a run's colour: a model version's first vehicle switch in that run. Each "
+                  "run's conditions are in its own report.") + _coinciding(curves, "accuracy curves")
     if without:
         body += note(f"No accuracy over time (no accuracy_windows table or no detected frame) in: "
                      f"{', '.join(without)}.")

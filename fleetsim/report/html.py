@@ -39,19 +39,24 @@ class Section:
     body: str
 
 
-def number(value: object) -> str:
-    """A figure as shown on a page: integers with thousands separators, other numbers to four
-    significant digits (no exponent between 0.001 and 1e12), and '-' for none."""
+def plain(value: object, digits: int = 4) -> str:
+    """A figure as text (tables, figure labels): integers with thousands separators, other
+    numbers to ``digits`` significant digits (no exponent between 0.001 and 1e12), '-' for none."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return escape(str(value))
+        return str(value)
     if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
     if value == 0 or 1e-3 <= abs(value) < 1e12:
-        digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
-        return f"{value:,.{digits}f}"
-    return f"{value:.4g}"
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(value)))) if value else 0
+        return f"{value:,.{decimals}f}"
+    return f"{value:.{digits}g}"
+
+
+def number(value: object) -> str:
+    """:func:`plain`, escaped for a page."""
+    return escape(plain(value))
 
 
 def cell(value: object, key: str | None = None) -> str:

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from fleetsim.metrics import plots
-from fleetsim.report.html import Section, cell, figure, note, table
+from fleetsim.report.html import Section, cell, figure, note, plain, table
 from fleetsim.report.run_folder import RunFolder
 
 LEG_ORDER = ("queue", "send_queue", "uplink", "remote_queue", "inference", "downlink")
@@ -31,18 +31,29 @@ def _ordered_legs(legs: pd.DataFrame) -> list[str]:
 
 
 def _breakdown_figure(legs: pd.DataFrame, order: list[str]):
+    """One panel per group, each on its own millisecond axis: groups whose latencies differ 100x
+    stay readable (a shared axis hides the fast ones)."""
     groups = list(legs["group"].unique())
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(groups) + 1.6))
     means = legs.pivot_table(index="group", columns="leg", values="mean_s", sort=False).reindex(groups) * 1e3
-    left = pd.Series(0.0, index=groups)
-    for leg in order:
-        values = means[leg].fillna(0.0)
-        ax.barh(groups, values, left=left, label=LEG_LABELS.get(leg, leg))
-        left += values
-    ax.invert_yaxis()
-    ax.set_xlabel("mean time per processed frame (ms)")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.grid(True, axis="x", alpha=0.3)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 0.85 * len(groups) + 1.2), squeeze=False)
+    colours = dict(zip(order, plt.cm.tab10.colors * 2, strict=False))
+    for ax, group in zip(axes[:, 0], groups, strict=True):
+        left = 0.0
+        for leg in order:
+            value = float(means.loc[group, leg]) if leg in means and pd.notna(means.loc[group, leg]) else 0.0
+            ax.barh([0], [value], left=left, color=colours[leg], label=LEG_LABELS.get(leg, leg))
+            left += value
+        ax.set_yticks([0], [group])
+        ax.set_xlim(0, left * 1.12 if left > 0 else 1.0)
+        ax.annotate(f"{plain(left, 3)} ms", (left, 0), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[-1, 0].set_xlabel("mean time per processed frame (ms); each group on its own scale")
+    handles = {h.get_label(): h for ax in axes[:, 0] for h in ax.containers}
+    fig.legend(list(handles.values()), list(handles), fontsize=8, loc="upper center",
+               ncol=min(len(handles), 3), bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (0.85 * len(groups) + 1.2) * (1 + (len(handles) - 1) // 3)))
     return fig
 
 
@@ -55,7 +66,7 @@ def _legs_table(legs: pd.DataFrame, order: list[str]) -> str:
                          cell(float(r.mean_s) * 1e3, f"latency_legs.{group}.{r.leg}.mean"),
                          *(cell(v * 1e3, f"latency_legs.{group}.{r.leg}.{name}")
                            for name, v in (("p50", r.p50_s), ("p95", r.p95_s), ("p99", r.p99_s)))])
-    return table(["group", "leg", "frames", "mean ms", "p50 ms", "p95 ms", "p99 ms"], rows)
+    return table(["group", "leg", "frames", "mean (ms)", "p50 (ms)", "p95 (ms)", "p99 (ms)"], rows)
 
 
 def _split_table(run: RunFolder) -> str:
@@ -74,8 +85,8 @@ def _split_table(run: RunFolder) -> str:
     if not rows:
         return ""
     return ("<h3>Modelled split of one onboard inference call</h3>"
-            + table(["group", "accelerator", "precision", "call ms", *(f"{h} ms" for _, h in SPLIT_PARTS),
-                     "weight streaming + context switches ms"], rows)
+            + table(["group", "accelerator", "precision", "call (ms)", *(f"{h} (ms)" for _, h in SPLIT_PARTS),
+                     "weight streaming + context switches (ms)"], rows)
             + note("From the hardware model (fleetsim.hardware.inference) at full speed; thermally "
                    "throttled frames take longer. The inference leg above is what the frames measured."))
 
@@ -89,8 +100,8 @@ def _servers_table(run: RunFolder) -> str:
              cell(int(r.frames_dropped)), cell(float(r.utilisation)), cell(float(r.energy_j))]
             for r in servers.itertuples()]
     return ("<h3>Remote inference servers</h3>"
-            + table(["site", "kind", "accelerator", "servers", "inference ms", "arrived", "served",
-                     "dropped", "utilisation", "energy J"], rows))
+            + table(["site", "kind", "accelerator", "servers", "inference (ms)", "arrived", "served",
+                     "dropped", "utilisation", "energy (J)"], rows))
 
 
 def breakdown_section(run: RunFolder) -> Section:
@@ -101,9 +112,9 @@ def breakdown_section(run: RunFolder) -> Section:
                        note("This run has no latency_legs table (written by an older fleetsim, or no "
                             "frame was processed)."))
     order = _ordered_legs(legs)
-    body = (figure(_breakdown_figure(legs, order), "Mean time per processed frame in each leg, per "
-                   "group. The legs of every frame add up to its latency, so the bars add up to the mean "
-                   "latency; percentiles do not add.")
+    body = (figure(_breakdown_figure(legs, order), "Mean time per processed frame in each leg, one panel "
+                   "per group, each on its own scale (see the axis). The legs of every frame add up to its "
+                   "latency, so a bar adds up to the group's mean latency; percentiles do not add.")
             + note(NOT_MODELLED) + _legs_table(legs, order) + _split_table(run) + _servers_table(run))
     return Section("latency-breakdown", "Latency breakdown by stage", body)
 
@@ -126,5 +137,5 @@ def cdf_section(run: RunFolder) -> Section:
     return Section("latency-cdf", "Latency CDFs", figure(
         ax.figure, "Fraction of processed frames detected within a latency (log scale), per group; "
                    "dotted lines: the group's deadline.")
-        + table(["group", "deadline ms", "processed", "late / processed",
+        + table(["group", "deadline (ms)", "processed", "late / processed",
                  "miss rate (late + dropped + failed) / generated"], rows))

@@ -73,7 +73,7 @@ def _figure(run: RunFolder, edges: np.ndarray, series: dict[str, np.ndarray], of
                 *(8 * b / run.duration_s / 1e6 for b in offload.values())])
     ax.set_ylim(0, max(2 * peak, 0.1))
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -88,7 +88,7 @@ def _transfers_table(run: RunFolder) -> str:
     if swaps is not None and len(swaps):
         rows.append([cell("model downloads"), cell(len(swaps)), cell(float(swaps["bytes"].sum())), cell(None),
                      cell(float(swaps["paused_s"].sum()))])
-    headers = ["transfers", "count", "payload bytes", "bytes on the wire", "paused s"]
+    headers = ["transfers", "count", "payload bytes", "bytes on the wire", "paused (s)"]
     return table(headers, rows) if rows else ""
 
 

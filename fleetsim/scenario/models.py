@@ -156,6 +156,10 @@ class VehicleGroup(Strict):
     accelerator: str = Field(
         description="Edge hardware model id from hardware_models/ (see 'fleetsim hardware list')."
     )
+    host: Name | None = Field(
+        None, description="Host computer of an add-on accelerator (a CPU id from hardware_models/edge): "
+        "it runs the layers the accelerator cannot and counts in energy and hardware cost; default: the "
+        "accelerator's vehicle_host, else its host_cpu.")
     precision: Literal["int8", "fp16", "fp32"] = Field(
         "int8", description="Numeric precision the detector runs at on the accelerator."
     )

@@ -52,6 +52,9 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
             problems.append(((*base, "precision"),
                              f"{group.accelerator} has no calibrated {group.precision} model "
                              f"(allowed: {', '.join(usable) or 'none'})"))
+        cpus = [d for d in edge if catalog.devices[d].accelerator_class == "cpu"]
+        if group.host is not None and group.host not in cpus:
+            problems.append(((*base, "host"), unknown_name_message("host CPU", group.host, cpus)))
         throttling = group.faults.thermal_throttling
         if throttling is not None and device.thermal is None:
             missing = [f for f in ("after", "sustained_fraction") if getattr(throttling, f) is None]
