@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -100,7 +101,9 @@ def run_app(app) -> int:
     return code
 
 
-def _catalog():
+def _catalog(device_files: list[Path] | None = None):
+    """The shipped catalog, with the device files named by ``--device-file`` if any."""
     from fleetsim.hardware.catalog import load_catalog
 
-    return load_catalog()
+    catalog = load_catalog()
+    return catalog.with_device_files(device_files) if device_files else catalog
