@@ -171,9 +171,9 @@ def write_device(source: Path | str, calibrated: Calibrated, out: Path | str) ->
 def _point_yaml(point: CalibrationPoint) -> dict:
     data = {"workload": point.workload, "precision": point.precision}
     if point.latency is not None:
-        data["latency"] = f"{point.latency * 1e3:.6g} ms"
+        data["latency"] = f"{point.latency * 1e3:.8g} ms"
     else:
-        data["throughput"] = f"{point.throughput:.6g} fps"
+        data["throughput"] = f"{point.throughput:.8g} fps"
     for name in ("batch", "host", "excluded"):
         if getattr(point, name) is not None:
             data[name] = getattr(point, name)
