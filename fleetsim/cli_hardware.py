@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from fleetsim.cli_shared import _catalog, _user_errors, stdout
 from fleetsim.errors import FleetsimError
@@ -256,7 +256,8 @@ def hardware_calibrate(
     if as_json:
         typer.echo(json.dumps({**summary, "rows": rows}, indent=2))
         return
-    table = Table("workload", "prec", "measured ms", "fitted ms", "error", "left-out ms", "LOO error",
+    table = Table(Column("workload", no_wrap=True), "prec", "measured ms", "fitted ms", "error",
+                  "left-out ms", "LOO error",
                   title=f"{fitted.device.id}: fitted on every point, and without each workload's")
     for r in rows:
         table.add_row(r["workload"], r["precision"], f"{r['measured_ms']:.3g}", f"{r['fitted_ms']:.3g}",
