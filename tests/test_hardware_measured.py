@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 import fleetsim
 from fleetsim.cli import app
 from fleetsim.hardware.calibrate import leave_one_workload_out, median_abs_error, read_points
+from fleetsim.hardware.fit import device_fit
 from fleetsim.hardware.inference import inference_cost
-from fleetsim.hardware.per_layer import layer_class, node_class, read_measured
+from fleetsim.hardware.per_layer import layer_class, node_class, predicted_by_class, read_measured
 from fleetsim.scenario.models import Scenario
 from tests.conftest import ROOT, small_scenario_data, with_overrides
 
@@ -183,3 +184,12 @@ def test_measure_writes_model_and_per_node_points(tmp_path):
     for precision in ("fp32", "int8"):
         classes = measured.nodes_s["mobilenet_v2_224", precision]
         assert classes["depthwise_conv"] > 0 and classes["pointwise"] > 0
+
+
+@pytest.mark.parametrize("workload, precision", [("efficientdet_lite0_320", "int8"), ("yolov8n_640", "fp32")])
+def test_the_per_class_split_adds_up_to_the_models_latency(catalog, workload, precision):
+    """predicted_by_class prices the layers as the roofline does: if the roofline changes, so must it."""
+    device = catalog.device(MEASURED)
+    split = predicted_by_class(device, device_fit(device, catalog), workload, precision, catalog)
+    whole = inference_cost(device, catalog.profile(workload), precision, catalog).latency_s
+    assert sum(split.values()) == pytest.approx(whole, rel=1e-9)
