@@ -36,6 +36,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate vehicle fleets running detectors on edge accelerators.\n\nExit codes: "
                   + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + ".")
 ScenarioFile = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+DeviceFiles = Annotated[list[Path] | None, typer.Option(
+    "--device-file", help="A device YAML outside hardware_models/ (e.g. from fleetsim hardware calibrate) "
+    "that the scenario may name by its id; repeatable.")]
 app.add_typer(hardware, name="hardware")
 
 
@@ -47,13 +50,13 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show the trace
 
 
 @app.command()
-def validate(file: ScenarioFile) -> None:
+def validate(file: ScenarioFile, device_file: DeviceFiles = None) -> None:
     """Check a scenario and its model file; print OK and the run's estimated cost, or each problem."""
     from fleetsim.estimate import available_bytes, estimate
     from fleetsim.scenario.loader import load_scenario
 
     with _user_errors():
-        scenario = load_scenario(file, _catalog())
+        scenario = load_scenario(file, _catalog(device_file))
     vehicles = sum(g.count for g in scenario.fleet.groups)
     found, available = estimate(scenario), available_bytes()
     fits = "" if available is None or found.peak_bytes <= available else \
@@ -133,6 +136,7 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out, whole.")] = False,
     force: Annotated[bool, typer.Option(help="Run even if the estimated peak memory exceeds what is "
                                         "available.")] = False,
+    device_file: DeviceFiles = None,
 ) -> None:
     """Run a scenario and write summary.json, tables, plots, report.html and the resolved scenario.
 
@@ -145,7 +149,7 @@ def run(
     from fleetsim.scenario.loader import load_scenario
 
     with _user_errors():
-        catalog = _catalog()
+        catalog = _catalog(device_file)
         scenario = load_scenario(file, catalog)
         found = estimate(scenario)
         guard(scenario, found, force)

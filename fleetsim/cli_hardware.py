@@ -1,4 +1,5 @@
-"""``fleetsim hardware``: list, show, predict and validate the hardware models."""
+"""``fleetsim hardware``: list, show, predict and validate the hardware models; measure this machine
+and calibrate a device file on measured points."""
 
 from __future__ import annotations
 
@@ -195,3 +196,89 @@ def _pct(value: float | None) -> str:
 
 def _factor(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
+
+
+@hardware.command("measure")
+def hardware_measure(
+    workloads: Annotated[str | None, typer.Option(help="Comma-separated workload ids (default: every "
+                                                  "reference architecture).")] = None,
+    precisions: Annotated[str, typer.Option(help="Comma-separated: fp32, int8.")] = "fp32,int8",
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per graph (the median is kept).")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before them.")] = 3,
+    threads: Annotated[int, typer.Option(min=1, help="ORT intra-op threads (1: least sensitive to other "
+                                         "load; timed by CPU time).")] = 1,
+    provider: Annotated[str, typer.Option(help="ORT execution provider: cpu, cuda or tensorrt.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Name written in the device column.")] = "this machine",
+    out: Annotated[Path, typer.Option(help="Model-level points CSV (per-node times go beside it, "
+                                      "<stem>_layers.csv).")] = Path("measured.csv"),
+) -> None:
+    """Run reference workloads' ONNX graphs (random weights; int8 by static QDQ) with ONNX Runtime on
+    this machine, with per-node profiling; write measured points for `fleetsim hardware calibrate`."""
+    from fleetsim.tools.architectures import architecture_ids
+    from fleetsim.tools.measure import measure, write_points
+
+    with _user_errors():
+        names = workloads.split(",") if workloads else architecture_ids()
+        machine, points = measure(names, precisions.split(","), repeats, warmup, threads, provider,
+                                  on_point=lambda p: typer.echo(f"{p.workload} {p.precision}: "
+                                                                f"{p.seconds * 1e3:.2f} ms", err=True))
+        written = write_points(machine, points, out, repeats, warmup, device)
+    typer.echo(f"{machine.cpu} ({machine.isa}), {machine.threads} thread(s), {machine.provider}, load "
+               f"{machine.load_1min:.2f}: {len(points)} points")
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@hardware.command("calibrate")
+def hardware_calibrate(
+    device_file: Annotated[Path, typer.Argument(help="Device YAML (peaks, power, ...; like "
+                                                "hardware_models/edge/*.yaml).", show_default=False)],
+    points: Annotated[Path, typer.Argument(help="Measured points CSV (workload, precision, measured[, "
+                                           "source, batch]), e.g. from fleetsim hardware measure.",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option(help="Fitted device file (default: DEVICE_FILE with "
+                                             "_fitted before .yaml).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Fit DEVICE_FILE to measured POINTS (the device class prior fills what they cannot pin down),
+    print in-sample and leave-one-workload-out errors and write the fitted device file."""
+    from fleetsim.hardware.calibrate import (
+        calibrate,
+        median_abs_error,
+        read_device,
+        read_points,
+        worst_factor,
+        write_device,
+    )
+
+    with _user_errors():
+        catalog = _catalog()
+        device = read_device(device_file)
+        fitted = calibrate(device, read_points(points), catalog)
+        target = out or device_file.with_name(f"{device_file.stem}_fitted.yaml")
+        write_device(device_file, fitted, target)
+    held = {(h.workload, h.precision): h for h in fitted.held_out}
+    rows = [{"workload": h.workload, "precision": h.precision, "measured_ms": h.measured_s * 1e3,
+             "fitted_ms": h.predicted_s * 1e3, "error": h.error,
+             "loo_ms": held[h.workload, h.precision].predicted_s * 1e3 if held else None,
+             "loo_error": held[h.workload, h.precision].error if held else None} for h in fitted.in_sample]
+    summary = {"device": fitted.device.id, "points": len(rows), "written": str(target),
+               "in_sample_median_abs_error": median_abs_error(fitted.in_sample),
+               "in_sample_worst_ratio": worst_factor(fitted.in_sample),
+               "loo_median_abs_error": median_abs_error(fitted.held_out) if held else None,
+               "loo_worst_ratio": worst_factor(fitted.held_out) if held else None}
+    if as_json:
+        typer.echo(json.dumps({**summary, "rows": rows}, indent=2))
+        return
+    numbers = ("measured ms", "fitted ms", "error", "left-out ms", "LOO error")
+    points_table = table("workload", "prec", *numbers, right=numbers,
+                         title=f"{fitted.device.id}: fitted on every point, and without each workload's")
+    for r in rows:
+        points_table.add_row(r["workload"], r["precision"], f"{r['measured_ms']:.3g}", f"{r['fitted_ms']:.3g}",
+                      f"{r['error']:+.0%}", "-" if r["loo_ms"] is None else f"{r['loo_ms']:.3g}",
+                      "-" if r["loo_error"] is None else f"{r['loo_error']:+.0%}")
+    stdout.print(points_table)
+    typer.echo(f"in-sample: median |error| {_pct(summary['in_sample_median_abs_error'])}, worst "
+               f"{_factor(summary['in_sample_worst_ratio'])}; leave-one-workload-out: median |error| "
+               f"{_pct(summary['loo_median_abs_error'])}, worst {_factor(summary['loo_worst_ratio'])}; "
+               f"wrote {target}")

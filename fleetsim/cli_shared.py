@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich import box
@@ -155,7 +156,9 @@ def run_app(app) -> int:
     return code
 
 
-def _catalog():
+def _catalog(device_files: list[Path] | None = None):
+    """The shipped catalog, with the device files named by ``--device-file`` if any."""
     from fleetsim.hardware.catalog import load_catalog
 
-    return load_catalog()
+    catalog = load_catalog()
+    return catalog.with_device_files(device_files) if device_files else catalog

@@ -68,6 +68,23 @@ class Catalog:
                               else Workload.from_totals(spec))
         return self.memo[key]
 
+    def with_device_files(self, paths: list[Path]) -> Catalog:
+        """This catalog and the device files at ``paths`` (kept outside ``hardware_models/``, such as
+        one written by ``fleetsim hardware calibrate``); an id the catalog has already is an error."""
+        devices = dict(self.devices)
+        for path in map(Path, paths):
+            if not path.is_file():
+                raise UnknownNameError(f"{path}: no such device file")
+            spec = validate_document(DeviceSpec, read_yaml(path, what="device file"))
+            if spec.id in devices:
+                raise ScenarioError([Issue(str(path), 1, "id", f"'{spec.id}' is already a device of "
+                                           f"{self.root} (allowed: an id not in `fleetsim hardware list`)")])
+            devices[spec.id] = spec
+        catalog = Catalog(devices=devices, workloads=self.workloads, root=self.root,
+                          technologies=self.technologies)
+        check_references(catalog)
+        return catalog
+
     def device_ids(self, kind: str | None = None) -> list[str]:
         """Sorted ids, optionally only edge or only cloud devices."""
         return sorted(d for d, spec in self.devices.items() if kind in (None, spec.kind))
