@@ -196,6 +196,8 @@ class Run:
         if on_progress is not None:
             self.env.process(self._progress(on_progress))
         self.env.run(until=self.duration)
+        if self.retraining is not None:
+            self.retraining.tuner.finish()
         if on_progress is not None:
             on_progress(self.duration, self.duration)
         self.network.finish()
