@@ -3,7 +3,9 @@ and its decoding after it, appended as ONNX operators so that ONNX Runtime's own
 all the per-frame work.
 
 Before the model: uint8 frames (B, H, W, 3) are laid out as (B, 3, H, W) and scaled to [0, 1]
-(``training.to_tensor``, bit for bit). After it: ``targets.decode`` without its threshold, per
+(``training.to_tensor``, bit for bit), or, where the model's first QuantizeLinear gives every
+pixel back (scale 1/255, zero point 0, checked on all 256 values), fed to the model as they are
+in place of that node's output. After it: ``targets.decode`` without its threshold, per
 frame: 3x3 peak suppression (MaxPool), the best ``top_k`` cells (TopK, best first), each
 cell's class, and its box from the size and offset heads, assembled in float64 as numpy does
 (so the boxes are ``decode``'s to the bit). The caller keeps the slots above its threshold.
