@@ -113,9 +113,10 @@ def test_the_detector_graph_takes_uint8_frames_and_decodes_as_the_reference(fram
     """Pre-processing and decoding appended to the shipped model give its heads and ``decode``'s
     boxes bit for bit (the model alone is run on ``to_tensor``'s input)."""
     detector = OnnxDetector(baseline_path(variant), batch_size=16)
-    heads = [np.concatenate(part) for part in zip(*(
-        _session(baseline_path(variant)).run(None, {"frames": to_tensor(frames.images[i:i + 16])})
-        for i in range(0, len(frames.images), 16)))]
+    session = _session(baseline_path(variant))
+    parts = [session.run(None, {"frames": to_tensor(frames.images[i:i + 16])})
+             for i in range(0, len(frames.images), 16)]
+    heads = [np.concatenate([p[k] for p in parts]) for k in range(3)]
     for own, alone in zip(detector.heads(frames.images), heads, strict=True):
         np.testing.assert_array_equal(own, alone)
     expected, got = decode(*heads), detector.detect(frames.images)
@@ -152,7 +153,8 @@ def test_the_detector_graph_keeps_the_boxes_and_mAP_of_the_partition_decode_on_t
         truth = GroundTruth(frames.frame, frames.cls, frames.box)
         before = _partition_decode(*detector.heads(frames.images))
         now = detector.detect(frames.images)
-        assert abs(map50(now, truth, len(CLASSES))["map50"] - map50(before, truth, len(CLASSES))["map50"]) < 2e-3
+        scores = [map50(found, truth, len(CLASSES))["map50"] for found in (now, before)]
+        assert abs(scores[0] - scores[1]) < 2e-3
         full = np.bincount(before.frame, minlength=len(frames.images)) == 32
         rows = [np.column_stack([d.frame, d.cls, d.score, d.box])[~full[d.frame]] for d in (now, before)]
         np.testing.assert_array_equal(*(r[np.lexsort(r.T[::-1])] for r in rows))

@@ -160,5 +160,6 @@ def test_fine_tunes_overlapping_the_simulation_give_the_results_of_waiting(monke
     overlapped = _run(**overrides)
     monkeypatch.setattr(FineTuner, "overlaps", False)
     waited = _run(**overrides)
-    assert overlapped.summary["retraining"]["jobs"] >= 2 and overlapped.summary["retraining"]["rollbacks"] >= 1
+    retraining = overlapped.summary["retraining"]
+    assert retraining["jobs"] >= 2 and retraining["rollbacks"] >= 1
     assert results_digests(overlapped) == results_digests(waited)

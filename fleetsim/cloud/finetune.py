@@ -89,10 +89,11 @@ class FineTuner:
         self.model.eval()
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
-        self.shipped_map50 = self._shipped_scores(initial)  # per condition, of the model the fleet starts with
+        self.shipped_map50 = self._shipped_scores(initial)  # per condition, of the model run first
         self.deployed_map50 = _mean(self.shipped_map50)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps else None
+        self._worker = (ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps
+                        else None)
 
     def start(self, job_id: int, sample_ids: list[int], epochs: int) -> Future[FineTuned]:
         """``fine_tune`` on the worker, after every job and rollback asked for before it."""

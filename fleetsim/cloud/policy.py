@@ -192,8 +192,8 @@ def retraining_policy(clock: Clock, trigger: RetrainingTrigger, store: SampleSto
         env.process(_train_then_release(env, cluster, job, tuned, on_trained, duration_s))
 
 
-def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: Future[FineTuned], on_trained,
-                        duration_s):
+def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: Future[FineTuned],
+                        on_trained, duration_s):
     yield env.process(cluster.run(job))
     if env.now < duration_s:
         on_trained(job, tuned.result())

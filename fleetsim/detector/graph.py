@@ -31,7 +31,8 @@ from fleetsim.detector.model import STRIDE
 IMAGES = "images"
 """The wrapped graph's input: uint8 frames (B, H, W, 3)."""
 DETECTIONS = ("score", "cls", "box")
-"""Its decoded outputs, ``top_k`` slots per frame, best first: float32 (B, K), int64 (B, K), float32 (B, K, 4)."""
+"""Its decoded outputs, ``top_k`` slots per frame, best first: score float32 (B, K), class int64
+(B, K), box float32 (B, K, 4)."""
 TOP_K = 32
 _PREFIX = "fleetsim_"
 
@@ -71,7 +72,8 @@ def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K) -> onnx.ModelProto
         helper.make_node("GreaterOrEqual", [heatmap, _n("pooled")], [_n("is_peak")]),
         helper.make_node("Where", [_n("is_peak"), heatmap, _n("zero")], [_n("peaks")]),
         helper.make_node("Reshape", [_n("peaks"), _n("flat")], [_n("peaks_flat")]),
-        helper.make_node("TopK", [_n("peaks_flat"), _n("k")], ["score", _n("best")], axis=-1, largest=1, sorted=1),
+        helper.make_node("TopK", [_n("peaks_flat"), _n("k")], ["score", _n("best")], axis=-1, largest=1,
+                         sorted=1),
         helper.make_node("Div", [_n("best"), _n("cells")], ["cls"]),
         helper.make_node("Mod", [_n("best"), _n("cells")], [_n("cell")]),
         helper.make_node("Div", [_n("cell"), _n("w")], [_n("cy")]),
