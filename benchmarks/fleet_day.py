@@ -14,21 +14,28 @@ per-frame timing path, each in its own subprocess so each peak memory is its own
 
     .venv/bin/python -m benchmarks.fleet_day [--part both|day|timing] [--vehicles 100] [--hours 24]
 
-The last line is ``fleet_day: wall_s=... peak_rss_mib=... frames_per_s=... inferences_per_s=...``
-(targets: 10 min and 2 GiB); ``fleet_timing: ...`` comes before it (target: 60 s). Wall time
-covers ``fleetsim.run`` (building, simulating and assembling results; nothing is saved).
+The day part also prints its inference floor: the detected frames times ONNX Runtime's time
+per frame for the shipped int8 model alone (session.run on pre-made tensors at the run's batch
+size, with as many threads as the run has cores to use), measured in the same process after the
+run, and the run's wall time over that floor (target issue 22: <= 1.15); and its peak memory
+(target: 1 GiB) beside what holds it: the process after its imports (torch, ONNX Runtime) and
+the results' tables. The last line is ``fleet_day: wall_s=... floor_s=... wall_over_floor=...
+peak_rss_mib=...``; ``fleet_timing: ...`` comes before it (target: 60 s). Wall time covers
+``fleetsim.run`` (building, simulating and assembling results; nothing is saved).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
 
+import numpy as np
+
 import fleetsim
+from benchmarks.host import host_line, peak_rss_mib
 from fleetsim.hardware.catalog import load_catalog
 from fleetsim.paths import scenario_file
 from fleetsim.scenario.loader import load_scenario
@@ -93,10 +100,13 @@ def measure(part: str, args: argparse.Namespace) -> None:
     scenario = (day_scenario(args.vehicles, args.hours, args.retrain_every) if part == "day"
                 else timing_scenario(args.timing_vehicles, args.timing_minutes))
     load_catalog()  # parsed once per process; not part of the run
+    _ort_time_per_frame(scenario, frames=8)  # imports ONNX Runtime and torch before the baseline
+    imported_mib = _rss_mib()
+    print(host_line())
     started, cpu = time.perf_counter(), time.process_time()
     results = fleetsim.run(scenario)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mib = peak_rss_mib()
     frames = results.summary["frames"]
     retraining = results.summary["retraining"]
     vehicles = sum(g.count for g in scenario.fleet.groups)
@@ -104,12 +114,56 @@ def measure(part: str, args: argparse.Namespace) -> None:
           f"frames={frames['generated']} detected={frames['detected']} dropped={frames['dropped']} "
           f"retrainings={retraining['jobs']} released={retraining['models_released']} "
           f"cpu_s={cpu:.1f} load={os.getloadavg()[0]:.1f}")
+    tables_mib = sum(t.memory_usage(deep=True).sum() for t in results.tables.values()) / 2**20
+    print(f"{part}_memory: peak_rss_mib={peak_mib:.0f} of which after_imports_mib={imported_mib:.0f} "
+          f"(torch, ONNX Runtime, numpy) result_tables_mib={tables_mib:.0f} "
+          f"rest_mib={peak_mib - imported_mib - tables_mib:.0f} (simulation state, detection workers' "
+          f"frames in flight, sessions)")
     if part == "day":
-        print(f"fleet_day: wall_s={wall:.1f} peak_rss_mib={peak_mib:.0f} frames_per_s="
+        per_frame, cores = _ort_time_per_frame(scenario)
+        floor = frames["detected"] * per_frame
+        print(f"inference_floor: detected={frames['detected']} x ort_s_per_frame={per_frame:.3e} "
+              f"(batch {scenario.detector.batch_size}, {cores} cores) = floor_s={floor:.1f}")
+        print(f"fleet_day: wall_s={wall:.1f} floor_s={floor:.1f} wall_over_floor={wall / floor:.2f} "
+              f"(target <= 1.15) peak_rss_mib={peak_mib:.0f} (target <= 1024) frames_per_s="
               f"{frames['generated'] / wall:,.0f} inferences_per_s={frames['detected'] / wall:,.0f}")
     else:
         print(f"fleet_timing: wall_s={wall:.1f} peak_rss_mib={peak_mib:.0f} "
               f"frames_per_s={frames['generated'] / wall:,.0f}")
+
+
+def _ort_time_per_frame(scenario: Scenario, frames: int = 1024) -> tuple[float, int]:
+    """Seconds per frame of a raw session.run of the shipped int8 model at the run's batch size,
+    best of three passes over ``frames`` frames, with threads for every core the run may use."""
+    import onnxruntime as ort
+
+    from fleetsim.detector.baseline import baseline_path
+    from fleetsim.detector.export import INPUT
+    from fleetsim.detector.training import to_tensor
+    from fleetsim.world import Conditions, render
+
+    cores = min(os.cpu_count() or 1, scenario.detector.threads)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cores
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(baseline_path("int8")), options, providers=["CPUExecutionProvider"])
+    batch = scenario.detector.batch_size
+    images = render(np.arange(frames, dtype=np.uint64), Conditions.uniform(frames)).images
+    tensors = [to_tensor(images[i:i + batch]) for i in range(0, frames, batch)]
+    session.run(None, {INPUT: tensors[0]})
+    best = np.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        for t in tensors:
+            session.run(None, {INPUT: t})
+        best = min(best, time.perf_counter() - started)
+    return best / frames, cores
+
+
+def _rss_mib() -> float:
+    """This process's resident memory now, in MiB."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:

@@ -229,6 +229,8 @@ class Run:
             self.env.process(self._progress(on_progress))
         if self.env.now < self.duration:
             self.env.run(until=self.duration)
+        if self.retraining is not None:
+            self.retraining.tuner.finish()
         if on_progress is not None:
             on_progress(self.duration, self.duration)
         self.network.finish()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from fleetsim.cli import app
-from fleetsim.detector.baseline import EVAL_CONDITIONS, VARIANTS, baseline_path, read_card
-from fleetsim.detector.evaluation import GroundTruth, map50
+from fleetsim.detector.baseline import EVAL_CONDITIONS, VARIANTS, baseline_path, eval_set, read_card
+from fleetsim.detector.evaluation import Detections, GroundTruth, map50
 from fleetsim.detector.export import export_onnx
 from fleetsim.detector.model import BLOCKS, STRIDE, CenterNet
 from fleetsim.detector.profile import profile
@@ -79,10 +80,10 @@ def test_onnx_export_matches_torch_and_macs_match_the_architecture(tmp_path):
     torch.manual_seed(1)
     model = CenterNet().eval()
     path = export_onnx(model, tmp_path / "m.onnx")
-    x = np.random.default_rng(0).random((3, 3, 96, 96), dtype=np.float32)
+    images = np.random.default_rng(0).integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)
     with torch.no_grad():
-        expected = [t.numpy() for t in model(torch.from_numpy(x))]
-    got = OnnxDetector(path).session.run(None, {"frames": x})
+        expected = [t.numpy() for t in model(torch.from_numpy(to_tensor(images)))]
+    got = OnnxDetector(path).heads(images)
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
     macs, size, c_in = 0, 96, 3
@@ -101,6 +102,62 @@ def test_detection_does_not_depend_on_batching(frames):
     alone = [single.heads(frames.images[i:i + 1]) for i in range(14)]
     for k in range(3):
         np.testing.assert_array_equal(together[k], np.concatenate([a[k] for a in alone]))
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_detector_graph_takes_uint8_frames_and_decodes_as_the_reference(frames, variant):
+    """Pre-processing and decoding appended to the shipped model give its heads and ``decode``'s
+    boxes bit for bit (the model alone is run on ``to_tensor``'s input)."""
+    detector = OnnxDetector(baseline_path(variant), batch_size=16)
+    session = _session(baseline_path(variant))
+    parts = [session.run(None, {"frames": to_tensor(frames.images[i:i + 16])})
+             for i in range(0, len(frames.images), 16)]
+    heads = [np.concatenate([p[k] for p in parts]) for k in range(3)]
+    for own, alone in zip(detector.heads(frames.images), heads, strict=True):
+        np.testing.assert_array_equal(own, alone)
+    expected, got = decode(*heads), detector.detect(frames.images)
+    assert len(got.frame) > len(frames.images)
+    for field in ("frame", "cls", "score", "box"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+def _partition_decode(heatmap, size, offset, top_k=32):
+    """The decoding before it moved into the graph: the best ``top_k`` in argpartition's order."""
+    b, c, h, w = heatmap.shape
+    padded = np.pad(heatmap, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1.0)
+    neighbours = np.max([padded[:, :, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0)
+    peaks = np.where(heatmap >= neighbours, heatmap, 0.0).reshape(b, -1)
+    best = np.argpartition(-peaks, top_k - 1, axis=1)[:, :top_k]
+    score = np.take_along_axis(peaks, best, axis=1)
+    frame, slot = np.nonzero(score > 0.05)
+    flat = best[frame, slot]
+    cls, cy, cx = flat // (h * w), flat % (h * w) // w, flat % w
+    centre = np.stack([cx + offset[frame, 0, cy, cx], cy + offset[frame, 1, cy, cx]], axis=1) * STRIDE
+    half = np.maximum(np.stack([size[frame, 0, cy, cx], size[frame, 1, cy, cx]], axis=1), 0) * STRIDE / 2
+    return Detections(frame, cls, score[frame, slot], np.hstack([centre - half, centre + half]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_detector_graph_keeps_the_boxes_and_mAP_of_the_partition_decode_on_the_cards_frames(variant):
+    """The same boxes, as sets (in a frame whose 32 slots are all above the threshold, the last slot
+    may hold another of several equal-scored cells), and the same mAP up to the order of equal
+    scores (the quantized heatmap has 256 levels; AP breaks ties by row order)."""
+    detector = OnnxDetector(baseline_path(variant))
+    for condition in EVAL_CONDITIONS:
+        frames = eval_set(condition, 400)
+        truth = GroundTruth(frames.frame, frames.cls, frames.box)
+        before = _partition_decode(*detector.heads(frames.images))
+        now = detector.detect(frames.images)
+        scores = [map50(found, truth, len(CLASSES))["map50"] for found in (now, before)]
+        assert abs(scores[0] - scores[1]) < 2e-3
+        full = np.bincount(before.frame, minlength=len(frames.images)) == 32
+        rows = [np.column_stack([d.frame, d.cls, d.score, d.box])[~full[d.frame]] for d in (now, before)]
+        np.testing.assert_array_equal(*(r[np.lexsort(r.T[::-1])] for r in rows))
 
 
 def test_shipped_baseline_meets_its_quality_bar():

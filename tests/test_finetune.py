@@ -148,3 +148,18 @@ def test_staleness_is_the_mean_age_of_the_model_each_frame_ran():
     never = _run(cloud__retraining={"kind": "never"})
     captured = never.tables["detections"]["t_capture_s"]
     assert never.summary["accuracy"]["staleness_s"] == pytest.approx(captured.mean())
+
+
+@pytest.mark.slow
+def test_fine_tunes_overlapping_the_simulation_give_the_results_of_waiting(monkeypatch):
+    """Jobs, gate decisions, canary rollbacks and every table bit for bit, fine-tunes on a worker or not."""
+    from fleetsim.digests import results_digests
+
+    overrides = {"cloud__rollout": {"canary_period": "1 min"},
+                 "cloud__fine_tune": {"min_gain": -1.0, "learning_rate": 1.0}}
+    overlapped = _run(**overrides)
+    monkeypatch.setattr(FineTuner, "overlaps", False)
+    waited = _run(**overrides)
+    retraining = overlapped.summary["retraining"]
+    assert retraining["jobs"] >= 2 and retraining["rollbacks"] >= 1
+    assert results_digests(overlapped) == results_digests(waited)

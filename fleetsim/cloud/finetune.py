@@ -10,6 +10,11 @@ mean held-out mAP beats the deployed model's by more than ``min_gain``; a model 
 fails is recorded but not rolled out, and the next job starts from the deployed weights.
 The host's wall time is measured separately from the job's simulated duration, which the
 cluster's hardware model gives.
+
+A job's fine-tune runs on a worker thread from the moment the job starts while the simulation
+goes on towards the job's simulated completion, where its result is joined. One worker takes
+the jobs and rollbacks in the order the simulation asks for them, so every fine-tune starts
+from the same weights, with the same samples, as if the simulation had waited for it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import copy
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +44,9 @@ TRAINING_THREADS = 2
 thread count, and the same scenario and seed must give the same weights."""
 CALIBRATION_FRAMES = 64
 """Frames the int8 quantizer calibrates activation ranges on (the job's newest samples)."""
+_SHIPPED_SCORES: dict[tuple, dict[str, float]] = {}
+"""Held-out mAP of the models runs start with, kept per process: the same file, frames and session
+settings always score the same, and scoring costs a second or two of every run's start."""
 
 
 class LabelledSamples(Protocol):
@@ -64,6 +73,9 @@ class FineTuned:
 class FineTuner:
     """Holds the latest weights and turns a job's samples into the next model version."""
 
+    overlaps = True
+    """Fine-tunes run on a worker while the simulation goes on (False: the simulation waits for each)."""
+
     def __init__(self, settings, samples: LabelledSamples, seed: int, threads: int, batch_size: int,
                  initial: Path):
         self.settings = settings
@@ -77,14 +89,44 @@ class FineTuner:
         self.model.eval()
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
-        self.shipped_map50 = self._scores(initial)  # per condition, of the model the fleet starts with
+        self.shipped_map50 = self._shipped_scores(initial)  # per condition, of the model run first
         self.deployed_map50 = _mean(self.shipped_map50)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
+        self._worker = (ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps
+                        else None)
+
+    def start(self, job_id: int, sample_ids: list[int], epochs: int) -> Future[FineTuned]:
+        """``fine_tune`` on the worker, after every job and rollback asked for before it."""
+        new = self.samples.frames(np.asarray(sample_ids))  # the samples as they are now
+        return self._in_order(self._fine_tune, job_id, new, epochs)
 
     def rollback(self, job_id: int) -> None:
         """The fleet rolled job ``job_id``'s model back: later jobs start from what it replaced."""
+        self._in_order(self._rollback, job_id)
+
+    def finish(self) -> None:
+        """Drop the fine-tunes whose results the run no longer needs (after the horizon)."""
+        if self._worker is not None:
+            self._worker.shutdown(cancel_futures=True)
+
+    def _in_order(self, work, *args) -> Future:
+        if self._worker is not None:
+            return self._worker.submit(work, *args)
+        done = Future()
+        done.set_result(work(*args))
+        return done
+
+    def _rollback(self, job_id: int) -> None:
         if self.last_job == job_id:
             self.model, self.last_job, self.deployed_map50 = self._before[job_id]
+
+    def _shipped_scores(self, path: Path) -> dict[str, float]:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, self.settings.validation_frames,
+               self.threads, self.batch_size)
+        if key not in _SHIPPED_SCORES:
+            _SHIPPED_SCORES[key] = self._scores(path)
+        return dict(_SHIPPED_SCORES[key])
 
     def _scores(self, path: Path) -> dict[str, float]:
         found = evaluate(OnnxDetector(path, self.threads, self.batch_size), self.settings.validation_frames,
@@ -95,10 +137,12 @@ class FineTuner:
         return int(round(self.settings.replay * samples))
 
     def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
-        """Fine-tune the latest model on ``sample_ids`` (plus replay) for ``epochs``."""
+        """Fine-tune the latest model on ``sample_ids`` (plus replay) for ``epochs``, waiting for it."""
+        return self.start(job_id, sample_ids, epochs).result()
+
+    def _fine_tune(self, job_id: int, new: AnnotatedFrames, epochs: int) -> FineTuned:
         started = time.perf_counter()
-        new = self.samples.frames(np.asarray(sample_ids))
-        replay = self.replay_count(len(sample_ids))
+        replay = self.replay_count(len(new.images))
         parts = [new]
         if replay:
             key = int(component_key(self.seed, "replay", job_id) % (2**31))
@@ -117,7 +161,7 @@ class FineTuner:
             self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
             self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean(scores)
         give_back_freed_memory()  # training's activations and the quantizer's copies
-        return FineTuned(path=path, parent_job=parent, samples=len(sample_ids), replay=replay, map50=scores,
+        return FineTuned(path=path, parent_job=parent, samples=len(new.images), replay=replay, map50=scores,
                          deployed_map50=to_beat, passed=passed, host_wall_s=time.perf_counter() - started,
                          size_bytes=path.stat().st_size)
 

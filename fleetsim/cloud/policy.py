@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -266,14 +267,14 @@ def retraining_policy(clock: Clock, trigger: RetrainingTrigger, observer: Observ
         job_id = lineage.jobs_started
         started.append((env.now, cost.cost_usd, cost.energy_j))
         store.used_by_last_job = store.labelled
-        tuned = tuner.fine_tune(job_id, ids, policy.epochs)
+        tuned = tuner.start(job_id, ids, policy.epochs)  # joined when the job is done
         trigger.job_started()
         job = TrainingJob(job_id=job_id, samples=samples, epochs=policy.epochs, submitted_s=env.now)
         env.process(_train_then_release(env, cluster, job, tuned, on_trained, duration_s))
 
 
-def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: FineTuned, on_trained,
-                        duration_s):
+def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: Future[FineTuned],
+                        on_trained, duration_s):
     yield env.process(cluster.run(job))
     if env.now < duration_s:
-        on_trained(job, tuned)
+        on_trained(job, tuned.result())

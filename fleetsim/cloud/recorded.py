@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fleetsim.cloud.finetune import FineTuned, FineTuner
+from fleetsim.world import AnnotatedFrames
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,13 @@ class RecordedFineTuner(FineTuner):
         self.records = records
         self.replayed = 0
 
-    def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
+    def _fine_tune(self, job_id: int, new: AnnotatedFrames, epochs: int) -> FineTuned:
         started = time.perf_counter()
-        key = self._key(job_id, sample_ids, epochs)
+        key = self._key(job_id, new, epochs)
         record = self.records.get(key)
         if record is None:
             before = self.model
-            tuned = super().fine_tune(job_id, sample_ids, epochs)
+            tuned = super()._fine_tune(job_id, new, epochs)
             trained = self.model if self.model is not before else None  # kept only if it passed
             self.records[key] = Recording(tuned.path.read_bytes(), trained, tuned)
             return tuned
@@ -62,13 +63,12 @@ class RecordedFineTuner(FineTuner):
             self.deployed_map50 = float(np.mean(list(result.map50.values())))
         return replace(result, path=path, host_wall_s=time.perf_counter() - started)
 
-    def _key(self, job_id: int, sample_ids: list[int], epochs: int) -> str:
+    def _key(self, job_id: int, frames: AnnotatedFrames, epochs: int) -> str:
         """SHA-256 of everything the fine-tune's result depends on."""
         digest = hashlib.sha256(repr((self.seed, job_id, epochs, self.last_job, self.deployed_map50,
                                       self.settings.model_dump(mode="json"))).encode())
         for tensor in self.model.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes())
-        frames = self.samples.frames(np.asarray(sample_ids))
         for array in (frames.images, frames.frame, frames.cls, frames.box, frames.visible, frames.novel):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()

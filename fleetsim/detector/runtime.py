@@ -1,5 +1,8 @@
 """Batched detection with ONNX Runtime: one session call per batch of frames.
 
+The session runs the model with its pre-processing and decoding appended (``graph``), so a
+call takes uint8 frames and gives each frame's best ``TOP_K`` boxes, scored and classed.
+
 >>> detector = OnnxDetector(baseline_path("int8"), threads=2)   # doctest: +SKIP
 >>> found = detector.detect(frames.images)                      # doctest: +SKIP
 """
@@ -13,9 +16,11 @@ import onnx
 import onnxruntime as ort
 
 from fleetsim.detector.evaluation import Detections
-from fleetsim.detector.export import INPUT, OUTPUTS
-from fleetsim.detector.targets import decode
-from fleetsim.detector.training import to_tensor
+from fleetsim.detector.export import OUTPUTS
+from fleetsim.detector.graph import DETECTIONS, IMAGES, with_decoding
+
+Slots = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Per frame, its ``TOP_K`` best cells: score (B, K), class (B, K) and box (B, K, 4), best first."""
 
 
 def model_precision(path: Path | str) -> str:
@@ -25,7 +30,7 @@ def model_precision(path: Path | str) -> str:
 
 
 class OnnxDetector:
-    """An ONNX detector model loaded into one ONNX Runtime CPU session."""
+    """An ONNX detector model, with decoding appended, loaded into one ONNX Runtime CPU session."""
 
     def __init__(self, path: Path | str, threads: int = 2, batch_size: int = 256):
         options = ort.SessionOptions()
@@ -38,16 +43,36 @@ class OnnxDetector:
         options.enable_cpu_mem_arena = False
         self.path = Path(path)
         self.batch_size = batch_size
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        graph = with_decoding(onnx.load(str(path))).SerializeToString()
+        # Left on, QDQ propagation would move the heatmap's DequantizeLinear after the appended MaxPool,
+        # whose uint8 kernel is a hundred times slower than the float one (the results are the same).
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"],
+                                            disabled_optimizers=["QDQPropagationTransformer"])
+
+    def _run(self, outputs: tuple[str, ...], images: np.ndarray) -> tuple[np.ndarray, ...]:
+        parts = [self.session.run(list(outputs), {IMAGES: images[i:i + self.batch_size]})
+                 for i in range(0, len(images), self.batch_size)]
+        if len(parts) == 1:
+            return tuple(parts[0])
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(len(outputs)))
 
     def heads(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw head outputs for uint8 (B, H, W, 3) frames, run ``batch_size`` frames per call."""
-        parts = [self.session.run(list(OUTPUTS), {INPUT: to_tensor(images[i:i + self.batch_size])})
-                 for i in range(0, len(images), self.batch_size)]
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(len(OUTPUTS)))
+        return self._run(OUTPUTS, images)
+
+    def slots(self, images: np.ndarray) -> Slots:
+        """Each frame's best cells, decoded (``batch_size`` frames per call)."""
+        return self._run(DETECTIONS, images)
 
     def detect(self, images: np.ndarray, threshold: float = 0.05) -> Detections:
         """Boxes found in each frame (``Detections.frame`` indexes ``images``)."""
         if len(images) == 0:
             return Detections.concat([])
-        return decode(*self.heads(images), threshold=threshold)
+        return above(self.slots(images), threshold)
+
+
+def above(slots: Slots, threshold: float = 0.05) -> Detections:
+    """The slots scoring above ``threshold`` as boxes, frame by frame, best first in each frame."""
+    score, cls, box = slots
+    frame, slot = np.nonzero(score > threshold)
+    return Detections(frame=frame, cls=cls[frame, slot], score=score[frame, slot], box=box[frame, slot])

@@ -52,14 +52,16 @@ def encode(frame: np.ndarray, cls: np.ndarray, box: np.ndarray, frames: int, cla
 
 def decode(heatmap: np.ndarray, size: np.ndarray, offset: np.ndarray, threshold: float = 0.05,
            top_k: int = 32) -> Detections:
-    """Peaks of the heatmap (3x3 local maxima above ``threshold``, best ``top_k`` per frame) -> boxes."""
+    """Peaks of the heatmap (3x3 local maxima above ``threshold``, best ``top_k`` per frame) -> boxes,
+    frame by frame, best first (ties by class, then cell): the reference for the decoding that the
+    detector graph runs (``graph.with_decoding``)."""
     b, c, h, w = heatmap.shape
     padded = np.pad(heatmap, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1.0)
     neighbours = np.max(np.stack([padded[:, :, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]),
                         axis=0)
     peaks = np.where(heatmap >= neighbours, heatmap, 0.0).reshape(b, -1)
     k = min(top_k, peaks.shape[1])
-    best = np.argpartition(-peaks, k - 1, axis=1)[:, :k]
+    best = np.argsort(-peaks, axis=1, kind="stable")[:, :k]
     score = np.take_along_axis(peaks, best, axis=1)
     frame, slot = np.nonzero(score > threshold)
     flat = best[frame, slot]

@@ -2,9 +2,9 @@
 
 Every camera's frames numbered ``phase + k * detect_every`` (phase drawn per camera)
 are rendered under the world's conditions at their capture time and run through the
-vehicle's current model with ONNX Runtime, batched across the whole fleet. Rendering and
-inference start on worker threads as soon as frames are offered (a frame's pixels and
-head outputs depend on the frame alone, never on its batch), while the simulation goes on;
+vehicle's current model with ONNX Runtime (decoding included), batched across the whole fleet.
+Rendering and inference start on worker threads as soon as frames are offered (a frame's
+pixels and decoded slots depend on the frame alone, never on its batch), while the simulation goes on;
 results are taken at a flush (an upload tick or the end of the run), which takes every
 frame finished by then, so the vectorised and the one-event-per-frame paths detect the
 same batches.
@@ -28,8 +28,7 @@ from fleetsim.detector.evaluation import (
     matched_map50,
 )
 from fleetsim.detector.registry import ModelRegistry
-from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.targets import decode
+from fleetsim.detector.runtime import OnnxDetector, Slots, above
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.selection import candidates
 from fleetsim.metrics.accuracy import stack_records
@@ -44,26 +43,25 @@ from fleetsim.world.schedule import ConditionSchedule
 _FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
 JOB_FRAMES = 128
 """Offered frames are handed to a worker once this many wait (and at every flush)."""
-Heads = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class _Offered:
-    """Frames handed to a worker: their fields, and (once it is done) their pixels and model heads."""
+    """Frames handed to a worker: their fields, and (once it is done) their pixels and decoded slots."""
 
-    def __init__(self, fields: dict[str, np.ndarray], work: Future | tuple[AnnotatedFrames, Heads]):
+    def __init__(self, fields: dict[str, np.ndarray], work: Future | tuple[AnnotatedFrames, Slots]):
         self.fields = fields
         self._work = work
 
-    def rendered(self) -> tuple[AnnotatedFrames, Heads]:
+    def rendered(self) -> tuple[AnnotatedFrames, Slots]:
         if isinstance(self._work, Future):
             self._work = self._work.result()
         return self._work
 
     def take(self, rows: np.ndarray) -> _Offered:
         """The frames ``rows`` of these (waits for the worker)."""
-        frames, heads = self.rendered()
+        frames, slots = self.rendered()
         return _Offered({k: v[rows] for k, v in self.fields.items()},
-                        (frames.subset(rows), tuple(h[rows] for h in heads)))
+                        (frames.subset(rows), tuple(s[rows] for s in slots)))
 
 
 class FleetDetection:
@@ -125,8 +123,8 @@ class FleetDetection:
         order = np.lexsort((frames["counter"], frames["camera"], frames["vehicle"], frames["done_s"]))
         frames = {k: v[order] for k, v in frames.items()}
         rendered = AnnotatedFrames.concat([r.rendered()[0] for r in ready]).subset(order)
-        heads = tuple(np.concatenate([r.rendered()[1][k] for r in ready])[order] for k in range(3))
-        self._detect(frames, rendered, heads, now if select else None)
+        slots = tuple(np.concatenate([r.rendered()[1][k] for r in ready])[order] for k in range(3))
+        self._detect(frames, rendered, slots, now if select else None)
 
     def _hand_over(self) -> None:
         """Start rendering and inference of the waiting frames on a worker."""
@@ -177,12 +175,12 @@ class FleetDetection:
         self.records = [stack_records(self.records)] if self.records else []
         self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
 
-    def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, heads: Heads,
+    def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, slots: Slots,
                 now: float | None) -> None:
         vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]
         conditions = frames.conditions
         detector = self.scenario.detector
-        found = _per_version(heads, f["model_version"])
+        found = _per_version(slots, f["model_version"])
         truth = GroundTruth(frames.frame, frames.cls, frames.box)
         offset = self.frames_done
         is_tp = match(found, truth)
@@ -245,25 +243,27 @@ def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np
 
 
 def _render_and_run(keys: np.ndarray, conditions: Conditions, size: tuple[int, int], version: np.ndarray,
-                    models: dict[int, OnnxDetector]) -> tuple[AnnotatedFrames, Heads]:
+                    models: dict[int, OnnxDetector]) -> tuple[AnnotatedFrames, Slots]:
     """A worker's job: render the frames, and run each through its model version."""
     frames = render(keys, conditions, size=size, threads=1)
-    heads = None
+    if len(models) == 1:
+        return frames, next(iter(models.values())).slots(frames.images)
+    slots = None
     for v, model in models.items():
         rows = np.flatnonzero(version == v)
-        out = model.heads(frames.images[rows])
-        if heads is None:
-            heads = tuple(np.empty((len(keys),) + h.shape[1:], h.dtype) for h in out)
-        for whole, part in zip(heads, out, strict=True):
+        out = model.slots(frames.images[rows])
+        if slots is None:
+            slots = tuple(np.empty((len(keys),) + s.shape[1:], s.dtype) for s in out)
+        for whole, part in zip(slots, out, strict=True):
             whole[rows] = part
-    return frames, heads
+    return frames, slots
 
 
-def _per_version(heads: Heads, version: np.ndarray) -> Detections:
-    """Decode each version's frames on their own, in version order (as the detector's ``detect``)."""
+def _per_version(slots: Slots, version: np.ndarray) -> Detections:
+    """Each version's boxes on their own, in version order (as the detector's ``detect``)."""
     parts = []
     for v in np.unique(version):
         rows = np.flatnonzero(version == v)
-        d = decode(*(h[rows] for h in heads))
+        d = above(tuple(s[rows] for s in slots))
         parts.append(Detections(rows[d.frame], d.cls, d.score, d.box))
     return Detections.concat(parts)
