@@ -7,7 +7,7 @@ decision name (``DECISIONS``); the scenario file still names only built-in or re
 kinds (configuration never imports code), and a Python policy replaces the decision of the
 kind the scenario names for that run only. The built-in policies implement the same
 protocols (``fleetsim.cloud.policy``, ``fleetsim.cloud.rollout``, ``fleetsim.edge.uploads``,
-``fleetsim.edge.selection``).
+``fleetsim.edge.selection``, ``fleetsim.edge.placing``).
 
 >>> class EveryHundred:                                    # doctest: +SKIP
 ...     check_every_s = 300.0
