@@ -10,7 +10,17 @@ after one untimed warm-up run:
   SimPy one event at a time (``Run.advance``), the observation vector, the agent's loop;
 - the same episode again with ``fine_tunes="recorded"``: its second episode replays every
   fine-tune of the first (same inputs), so the ratio is what replay saves when episodes
-  repeat; detection is not replayed.
+  repeat.
+
+What is replayed: only the fine-tunes (the int8 model, weights and validation scores of a
+job whose inputs were trained before; torch training, export, quantisation and validation
+are skipped). Frames, queues, network, uploads, labelling, the cluster and the rollout are
+simulated in every episode as in a full run, and detection (rendering the detected frames and
+the ONNX int8 model on them) runs for real: a selected sample's pixels are needed anyway (the
+labeller, the fine-tune and the recorded fine-tune's key read them), a frame's detections
+depend on the model it ran, which differs between episodes once their decisions differ, and
+detection costs far less than a fine-tune. Results with replay are identical to a full run
+(the ``model_versions`` table's ``host_wall_s`` aside). See docs/gym.md, "What is replayed".
 
 It prints decisions (steps) per second of host time and the ratios. Timings are only
 comparable within one run on one idle machine.

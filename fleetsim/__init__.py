@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         Canary,
         CanaryObservation,
         CandidateFrames,
+        Placement,
+        PlacementObservation,
         PolicyError,
         Retraining,
         RetrainingObservation,
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
     from fleetsim.scenario.models import Scenario
 
 __all__ = ["Canary", "CanaryObservation", "CandidateFrames", "Catalog", "FleetEnv", "FleetsimError",
-           "InferenceCost", "PolicyError", "Results", "Retraining", "RetrainingObservation", "RewardWeights",
+           "InferenceCost", "Placement", "PlacementObservation", "PolicyError", "Results", "Retraining",
+           "RetrainingObservation", "RewardWeights",
            "Scenario", "ScenarioError", "UploadAction", "UploadObservation", "__version__", "load_catalog",
            "load_run", "load_scenario", "predict", "run", "scenario_file", "sweep"]
 
@@ -61,8 +64,9 @@ _LAZY = {
     "InferenceCost": "fleetsim.hardware.roofline",
     "FleetEnv": "fleetsim.gym",
     "RewardWeights": "fleetsim.gym",
-    **{name: "fleetsim.policies" for name in ("Canary", "CanaryObservation", "CandidateFrames", "PolicyError",
-                                              "Retraining", "RetrainingObservation", "UploadAction",
+    **{name: "fleetsim.policies" for name in ("Canary", "CanaryObservation", "CandidateFrames", "Placement",
+                                              "PlacementObservation", "PolicyError", "Retraining",
+                                              "RetrainingObservation", "UploadAction",
                                               "UploadObservation")},
 }
 """Public names imported from their module on first access."""

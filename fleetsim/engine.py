@@ -34,6 +34,7 @@ from fleetsim.edge.faults import Outages, outage_schedule, throttled_device
 from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
 from fleetsim.edge.offload import build_offloading
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
+from fleetsim.edge.placing import Placer
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
@@ -167,13 +168,19 @@ class Run:
         detection = FleetDetection(scenario, vehicles, self.registry, seed)
         self.offloading = None
         if scenario.simulation.mode == "reference":
+            Placer(scenario, groups, self.network, self.policies.get("placement")).first()
             perception = ReferencePerception(self.clock, groups, self.ledger, detection, seed)
             return Fleet(self.clock, vehicles, perception, detection)
-        self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network)
+        placer = Placer(scenario, groups, self.network, self.policies.get("placement"))
+        self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network,
+                                           placer.first(), placer.switchable())
         perception = VectorisedPerception(groups, self.ledger, detection, seed, self.duration,
                                           self.offloading)
+        placer.attach(perception, self.offloading)
         fleet = Fleet(self.clock, vehicles, perception, detection)
         self.env.process(fleet.keep_pace(scenario.simulation.window))
+        if placer.switchable():
+            self.env.process(placer.deciding(fleet))
         return fleet
 
     def _retraining(self) -> RetrainingLoop | None:
@@ -279,7 +286,7 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
 
     ``seed`` overrides ``simulation.seed``. ``policies`` maps decisions (``"retraining"``,
-    ``"canary"``, ``"uploads"``, ``"selection"``) to a user's Python policies
+    ``"canary"``, ``"uploads"``, ``"selection"``, ``"placement"``) to a user's Python policies
     (``fleetsim.policies``), each in place of the scenario's for this run. Calls are
     independent: the same scenario, seed and policies give identical results, in one
     process or many.

@@ -7,7 +7,7 @@ decision name (``DECISIONS``); the scenario file still names only built-in or re
 kinds (configuration never imports code), and a Python policy replaces the decision of the
 kind the scenario names for that run only. The built-in policies implement the same
 protocols (``fleetsim.cloud.policy``, ``fleetsim.cloud.rollout``, ``fleetsim.edge.uploads``,
-``fleetsim.edge.selection``).
+``fleetsim.edge.selection``, ``fleetsim.edge.placing``).
 
 >>> class EveryHundred:                                    # doctest: +SKIP
 ...     check_every_s = 300.0
@@ -38,6 +38,14 @@ class Retraining(enum.Enum):
 
     WAIT = "wait"
     TRAIN = "train"
+
+
+class Placement(enum.Enum):
+    """The placement decision: where a group's frames captured from now on are detected."""
+
+    ONBOARD = "onboard"
+    MEC = "mec"
+    CLOUD = "cloud"
 
 
 class Canary(enum.Enum):
@@ -129,6 +137,39 @@ class UploadObservation:
 
 
 @dataclass(frozen=True)
+class PlacementObservation:
+    """What a placement policy sees for one vehicle group's frame stream at a decision.
+
+    ``options`` are the placements the scenario makes possible for the group (onboard always;
+    mec with a ``network.mec`` server on one of its cells; cloud with ``cloud.inference``).
+    Queue figures count frames waiting or in service at ``t_s`` over the group's vehicles
+    (``onboard_queue``: their accelerators; ``send_queue``: their offload send queues) and, per
+    remote site by name, frames sent there and not yet served (every group's).
+    ``vehicles_connected`` have a network now and ``vehicles_near_mec`` a cell with a MEC
+    server. The latency figures are of the group's frames finished since the last decision:
+    ``latency_s`` their mean capture-to-result time (NaN: none), ``frames_done`` how many
+    were processed and ``frames_lost`` how many were dropped or failed.
+    """
+
+    t_s: float
+    horizon_s: float
+    group: str
+    vehicles: int
+    placement: Placement
+    options: tuple[Placement, ...]
+    frames_per_s: float
+    frame_size_bytes: float
+    onboard_queue: int
+    send_queue: int
+    remote_queue: Mapping[str, int]
+    vehicles_connected: int
+    vehicles_near_mec: int
+    latency_s: float
+    frames_done: int
+    frames_lost: int
+
+
+@dataclass(frozen=True)
 class CandidateFrames:
     """The frames of one vehicle just detected, for a selection policy (arrays are read-only).
 
@@ -172,6 +213,16 @@ class UploadPolicy(Protocol):
 
 
 @runtime_checkable
+class PlacementPolicy(Protocol):
+    """Where each vehicle group detects its frames; asked for every group at the start of the
+    run and then every ``decide_every_s`` seconds (``math.inf``: once)."""
+
+    decide_every_s: float
+
+    def decide(self, obs: PlacementObservation) -> Placement: ...
+
+
+@runtime_checkable
 class SelectionPolicy(Protocol):
     """Which of a vehicle's detected frames it keeps as samples: indices, most wanted first."""
 
@@ -183,6 +234,7 @@ DECISIONS: dict[str, type] = {
     "canary": CanaryPolicy,
     "uploads": UploadPolicy,
     "selection": SelectionPolicy,
+    "placement": PlacementPolicy,
 }
 """The decisions a Python policy may take, by the name ``fleetsim.run(policies=...)`` uses."""
 
@@ -200,8 +252,8 @@ def checked_policies(policies: Mapping[str, object] | None) -> dict[str, object]
                               f"(allowed: {', '.join(repr(d) for d in DECISIONS)})")
         protocol = DECISIONS[decision]
         if not isinstance(policy, protocol):
-            wanted = "check_every_s and decide(obs)" if decision == "retraining" else (
-                "select(frames)" if decision == "selection" else "decide(obs)")
+            wanted = {"retraining": "check_every_s and decide(obs)", "selection": "select(frames)",
+                      "placement": "decide_every_s and decide(obs)"}.get(decision, "decide(obs)")
             raise PolicyError(f"policies[{decision!r}]: {name_of(policy)} does not implement "
                               f"{protocol.__name__} (needs {wanted})")
     if "retraining" in out:
@@ -209,6 +261,11 @@ def checked_policies(policies: Mapping[str, object] | None) -> dict[str, object]
         if not (isinstance(every, int | float) and every > 0 and math.isfinite(every)):
             raise PolicyError(f"policies['retraining']: {name_of(out['retraining'])}.check_every_s is "
                               f"{every!r} (allowed: a positive number of seconds)")
+    if "placement" in out:
+        every = out["placement"].decide_every_s
+        if not (isinstance(every, int | float) and every > 0 and not math.isnan(every)):
+            raise PolicyError(f"policies['placement']: {name_of(out['placement'])}.decide_every_s is "
+                              f"{every!r} (allowed: a positive number of seconds, or math.inf for once)")
     return out
 
 
@@ -218,6 +275,15 @@ def checked_action(policy: object, action: object, allowed: type[enum.Enum]) -> 
         return action
     members = ", ".join(f"{allowed.__name__}.{m.name}" for m in allowed)
     raise PolicyError(f"policy {name_of(policy)} returned {action!r} (allowed: {members})")
+
+
+def checked_placement(policy: object, action: object, obs: PlacementObservation) -> Placement:
+    """``action`` if it is one of the group's placement options; else a one-line ``PolicyError``."""
+    if action in obs.options:
+        return action
+    allowed = ", ".join(f"Placement.{p.name}" for p in obs.options)
+    raise PolicyError(f"policy {name_of(policy)} returned {action!r} for group {obs.group!r} "
+                      f"(allowed: {allowed})")
 
 
 def checked_upload(policy: object, action: object) -> UploadAction:

@@ -4,23 +4,28 @@ observations, and an action they may not take is a one-line error naming them.""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
+import yaml
 
 import fleetsim
 from fleetsim.digests import without_wall_times
+from fleetsim.edge.placing import ScenarioPlacement
 from fleetsim.policies import (
     HOLD,
     Canary,
     CanaryObservation,
+    Placement,
+    PlacementObservation,
     PolicyError,
     Retraining,
     RetrainingObservation,
     UploadAction,
 )
 from fleetsim.scenario.models import Scenario
-from tests.conftest import small_scenario_data, with_overrides
+from tests.conftest import ROOT, small_scenario_data, with_overrides
 
 
 def tiny_data(**overrides) -> dict:
@@ -115,8 +120,10 @@ def test_an_invalid_action_is_one_line_naming_the_policy_and_the_allowed_values(
 
 
 @pytest.mark.parametrize(("policies", "message"), [
-    ({"placement": Yes()}, r"policies: unknown decision 'placement' \(allowed: 'retraining', 'canary', "
-                           r"'uploads', 'selection'\)"),
+    ({"placing": Yes()}, r"policies: unknown decision 'placing' \(allowed: 'retraining', 'canary', "
+                         r"'uploads', 'selection', 'placement'\)"),
+    ({"placement": Yes()}, r"policies\['placement'\]: Yes does not implement PlacementPolicy \(needs "
+                           r"decide_every_s and decide\(obs\)\)"),
     ({"selection": Yes()}, r"policies\['selection'\]: Yes does not implement SelectionPolicy \(needs "
                            r"select\(frames\)\)"),
 ])
@@ -147,3 +154,104 @@ def test_upload_and_selection_answers_are_checked():
     for wrong in ([0, 0], [3], [0.5], [[0]]):
         with pytest.raises(PolicyError, match=r"\(allowed: distinct integer indices 0\.\.2 of "):
             checked_selection(policy, wrong, frames)
+
+
+def placement_scenario() -> Scenario:
+    """The onboard / MEC / cloud scenario, one vehicle per group for one simulated minute."""
+    data = yaml.safe_load((ROOT / "scenarios" / "placement_edge_vs_cloud.yaml").read_text(encoding="utf-8"))
+    data["simulation"]["duration"] = "1 min"
+    for group in data["fleet"]["groups"]:
+        group["count"] = 1
+    data["outputs"] = {"plots": False}
+    return Scenario.model_validate(data)
+
+
+class ScenariosOwnEvery20s:
+    """The scenario's placement through a Python policy asked every 20 s; keeps what it saw."""
+
+    decide_every_s = 20.0
+
+    def __init__(self, scenario: Scenario):
+        self.builtin = ScenarioPlacement(scenario)
+        self.seen: list[PlacementObservation] = []
+
+    def decide(self, obs: PlacementObservation) -> Placement:
+        self.seen.append(obs)
+        return self.builtin.decide(obs)
+
+
+class OnboardToMecAt20s(ScenariosOwnEvery20s):
+    """The onboard group moves to the MEC server from 20 s on; the MEC group detects onboard."""
+
+    def decide(self, obs: PlacementObservation) -> Placement:
+        if obs.group == "onboard":
+            return Placement.MEC if obs.t_s >= 20 else Placement.ONBOARD
+        return Placement.ONBOARD if obs.group == "mec" else super().decide(obs)
+
+
+def test_a_placement_policy_keeping_the_scenarios_placement_gives_the_plain_run():
+    scenario = placement_scenario()
+    plain = fleetsim.run(scenario)
+    policy = ScenariosOwnEvery20s(scenario)
+    mine = fleetsim.run(scenario, policies={"placement": policy})
+    assert without_wall_times(mine.summary) == without_wall_times(plain.summary)
+    assert [(o.t_s, o.group) for o in policy.seen] == [
+        (t, g) for t in (0.0, 20.0, 40.0) for g in ("onboard", "mec", "cloud")]
+    first, later = policy.seen[0], policy.seen[-1]
+    assert first.options == (Placement.ONBOARD, Placement.MEC, Placement.CLOUD)
+    assert first.frames_per_s == 10.0 and first.vehicles == 1 and math.isnan(first.latency_s)
+    assert later.placement is Placement.CLOUD and later.frames_done > 0 and later.latency_s > 0
+    assert set(later.remote_queue) == {"roadside_l4", "us_east"}
+    with pytest.raises(TypeError):
+        later.remote_queue["us_east"] = 0  # a read-only mapping
+
+
+def test_a_placement_policy_moves_where_a_groups_frames_run():
+    scenario = placement_scenario()
+    plain = fleetsim.run(scenario)
+    moved = fleetsim.run(scenario, policies={"placement": OnboardToMecAt20s(scenario)})
+    legs = moved.tables["latency_legs"].set_index(["group", "leg"])["frames"]
+    # the onboard group: its first 20 s on its accelerator, the rest up to the MEC server
+    assert 0 < legs["onboard", "queue"] < legs["onboard", "total"]
+    assert legs["onboard", "queue"] + legs["onboard", "uplink"] == legs["onboard", "total"]
+    assert set(legs["mec"].index) == {"queue", "inference", "total"}  # never left its vehicle
+    groups = moved.summary["groups"]
+    assert groups["mec"]["privacy"]["offboard_frame_bytes"] == 0
+    assert groups["onboard"]["privacy"]["offboard_frame_bytes"] > 0
+    mec = moved.tables["inference_servers"].set_index("kind").loc["mec"]
+    assert mec["frames_served"] == legs["onboard", "uplink"]
+    frame_size = scenario.fleet.groups[0].offload.frame_size
+    assert groups["onboard"]["privacy"]["offboard_frame_bytes"] == mec["frames_arrived"] * frame_size
+    offboard = [r.summary["privacy"]["offboard_frame_bytes"] for r in (plain, moved)]
+    assert offboard[0] != offboard[1]
+
+
+class Offboard:
+    decide_every_s = math.inf
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def decide(self, obs):
+        return self.answer
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ("mec", "policy Offboard returned 'mec' for group 'coral' (allowed: Placement.ONBOARD)"),
+    (Placement.CLOUD, "policy Offboard returned <Placement.CLOUD: 'cloud'> for group 'coral' "
+                      "(allowed: Placement.ONBOARD)"),
+])
+def test_a_placement_the_scenario_does_not_offer_is_one_line(answer, message):
+    with pytest.raises(PolicyError) as err:  # the small scenario has no MEC server nor cloud inference
+        fleetsim.run(Scenario.model_validate(tiny_data()), policies={"placement": Offboard(answer)})
+    assert str(err.value) == message
+
+
+def test_a_placement_policy_needs_an_interval_and_the_vectorised_mode():
+    never = Offboard(Placement.ONBOARD)
+    never.decide_every_s = 0
+    with pytest.raises(PolicyError, match=r"Offboard.decide_every_s is 0 \(allowed: a positive number"):
+        fleetsim.run(Scenario.model_validate(tiny_data()), policies={"placement": never})
+    reference = Scenario.model_validate(tiny_data(simulation__mode="reference"))
+    with pytest.raises(PolicyError, match=r"Offboard needs simulation.mode: vectorised"):
+        fleetsim.run(reference, policies={"placement": Offboard(Placement.ONBOARD)})

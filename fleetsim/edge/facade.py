@@ -119,6 +119,10 @@ class Fleet:
         truth = self.detection.archive.take(np.asarray(sample_ids))
         return Upload(vehicle.name, vehicle.spec.name, list(sample_ids), truth, self.env.now)
 
+    def bring_frames_up_to_now(self) -> None:
+        """Compute every frame captured before now (none detected), e.g. before a placement moves."""
+        self._bring_up_to_now(detect=False)
+
     def keep_pace(self, step_s: float):
         """SimPy process: keep the frames within ``step_s`` of the clock (bounds memory)."""
         end_s = self.clock.end_s

@@ -65,38 +65,56 @@ class InferenceSite:
 
 
 class Offloading:
-    """The offloading groups' send queues and streams, and the remote sites they use."""
+    """The offloading groups' send queues and streams, and the remote sites they use.
+
+    ``placement`` is where each group (by index) detects its frames now; ``place`` moves a
+    group (a placement policy's decision): its stream closes, and one to the new
+    destination opens (frames already sent finish where they went)."""
 
     def __init__(self, groups: list[GroupMembers], sites: dict[int, InferenceSite],
-                 cloud_site: InferenceSite | None, network: FlowNetwork, cloud_region: str, seed: int):
+                 cloud_site: InferenceSite | None, network: FlowNetwork, cloud_region: str, seed: int,
+                 placements: dict[int, str]):
         self.network = network
-        self.groups = [g for g in groups if g.spec.placement != "onboard"]
         self.sites = sites  # by network destination index (MEC servers)
         self.cloud_site = cloud_site
+        self.cloud_region = cloud_region
         self.cloud_dest = network.tables.regions[cloud_region]
+        self.seed = seed
+        self.placement = {g.index: "onboard" for g in groups}
         self.send_queues: dict[int, QueueState] = {}
         self.streams: dict[int, np.ndarray] = {}  # group index -> stream id per vehicle
         self.jitter_keys: dict[int, np.ndarray] = {}
+        self.frame_size: dict[str, float] = {}
         self.offboard_frames: dict[str, int] = {}
         self.no_path_frames: dict[str, int] = {}
         for g in groups:
-            spec = g.spec
-            if spec.placement == "onboard":
-                continue
-            demand = sum(c.fps for c in spec.cameras) * spec.offload.frame_size
-            destination = NEAREST_MEC_NAME if spec.placement == "mec" else cloud_region
-            self.streams[g.index] = np.array([network.open_stream(v.index, UP, destination, demand)
-                                              for v in g.vehicles])
-            self.send_queues[g.index] = QueueState.empty(len(g.vehicles), spec.offload.send_queue)
-            self.jitter_keys[g.index] = np.array([component_key(seed, "offload_jitter", spec.name, i)
-                                                  for i in range(len(g.vehicles))], dtype=np.uint64)
+            self.place(g, placements[g.index])
+
+    def place(self, members: GroupMembers, placement: str) -> None:
+        """Detect ``members``' frames captured from now on ``placement`` (onboard, mec or cloud)."""
+        g, spec, network = members.index, members.spec, self.network
+        if self.placement[g] == placement:
+            return
+        for sid in self.streams.pop(g, np.zeros(0, dtype=np.int64)).tolist():
+            network.close_stream(sid)
+        self.placement[g] = placement
+        if placement == "onboard":
+            return
+        demand = sum(c.fps for c in spec.cameras) * spec.offload.frame_size
+        destination = NEAREST_MEC_NAME if placement == "mec" else self.cloud_region
+        self.streams[g] = np.array([network.open_stream(v.index, UP, destination, demand)
+                                    for v in members.vehicles])
+        if g not in self.send_queues:
+            self.send_queues[g] = QueueState.empty(len(members.vehicles), spec.offload.send_queue)
+            self.jitter_keys[g] = np.array([component_key(self.seed, "offload_jitter", spec.name, i)
+                                            for i in range(len(members.vehicles))], dtype=np.uint64)
+            self.frame_size[spec.name] = spec.offload.frame_size
             self.offboard_frames[spec.name] = 0
             self.no_path_frames[spec.name] = 0
 
     def offboard_bytes(self) -> dict[str, float]:
-        """Per offloading group, raw frame bytes that left its vehicles."""
-        return {g.spec.name: self.offboard_frames[g.spec.name] * g.spec.offload.frame_size
-                for g in self.groups}
+        """Per group that offloaded, raw frame bytes that left its vehicles."""
+        return {name: frames * self.frame_size[name] for name, frames in self.offboard_frames.items()}
 
     def all_sites(self) -> list[InferenceSite]:
         return [*self.sites.values(), *([self.cloud_site] if self.cloud_site else [])]
@@ -105,9 +123,10 @@ class Offloading:
         """Send a group's frames (V, N arrays, +inf padded); return those already decided
         (no path, or dropped by the send queue) and keep the rest for their server."""
         spec, tables = members.spec, self.network.tables
+        placement = self.placement[members.index]
         capture = frames["capture_s"]
         access = self._access(members, capture)
-        dest = (tables.mec_of[np.maximum(access, 0)] if spec.placement == "mec"
+        dest = (tables.mec_of[np.maximum(access, 0)] if placement == "mec"
                 else np.full(access.shape, self.cloud_dest))
         rates = np.stack([self.network.frame_rates(int(s), row)
                           for s, row in zip(self.streams[members.index], capture, strict=True)])
@@ -131,7 +150,7 @@ class Offloading:
                       jitter_counter=counter[rows] + 1,
                       result_size=np.full(rows.sum(), spec.offload.result_size))
         for site_dest in np.unique(record["dest"]).tolist():
-            site = self._site(spec.placement, site_dest)
+            site = self._site(placement, site_dest)
             mine = record["dest"] == site_dest
             site.pending.append({k: v[mine] for k, v in record.items()})
         decided = valid & ~sent.admitted
@@ -209,10 +228,11 @@ def _batch(f: dict[str, np.ndarray], failed: np.ndarray, processed: np.ndarray |
                       detected=np.zeros(n, dtype=bool), busy_s=np.zeros(n))
 
 
-def build_offloading(scenario, catalog, workload, groups: list[GroupMembers],
-                     network: FlowNetwork) -> Offloading | None:
-    """The run's offloading (None when every group detects onboard)."""
-    if all(g.spec.placement == "onboard" for g in groups):
+def build_offloading(scenario, catalog, workload, groups: list[GroupMembers], network: FlowNetwork,
+                     placements: dict[int, str], switchable: bool = False) -> Offloading | None:
+    """The run's offloading from ``placements`` (by group index; None when every group detects
+    onboard and, unless ``switchable``, always will)."""
+    if all(p == "onboard" for p in placements.values()) and not switchable:
         return None
 
     def site(name: str, kind: str, spec) -> InferenceSite:
@@ -226,4 +246,5 @@ def build_offloading(scenario, catalog, workload, groups: list[GroupMembers],
     sites = {regions[f"mec:{m.name}"]: site(m.name, "mec", m) for m in scenario.network.mec}
     cloud = scenario.cloud.inference
     cloud_site = site(scenario.cloud.region, "cloud", cloud) if cloud is not None else None
-    return Offloading(groups, sites, cloud_site, network, scenario.cloud.region, scenario.simulation.seed)
+    return Offloading(groups, sites, cloud_site, network, scenario.cloud.region, scenario.simulation.seed,
+                      placements)

@@ -68,7 +68,23 @@ class VectorisedPerception:
         self.ledger = ledger
         self.duration_s = duration_s
         self.time = 0.0
+        self.recent: np.ndarray | None = None  # per group: latency sum, frames done, lost (if tracked)
         self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="fleetsim-frames")
+
+    def track_latency(self) -> None:
+        """Keep each group's latency since the last ``recent_latency`` (for placement policies)."""
+        self.group_of = np.zeros(len(self.vehicles), dtype=np.int64)
+        for g, frames in enumerate(self.groups):
+            self.group_of[frames.members.indices] = g
+        self.recent = np.zeros((3, len(self.groups)))
+
+    def recent_latency(self, group: int) -> tuple[float, int, int]:
+        """Mean latency, frames processed and frames lost of ``group`` recorded since the last call."""
+        if self.recent is None:
+            return np.nan, 0, 0
+        total, done, lost = self.recent[:, group].tolist()
+        self.recent[:, group] = 0.0
+        return (total / done if done else np.nan), int(done), int(lost)
 
     def advance_to(self, t: float) -> None:
         """Compute every frame captured before ``t`` (capped at the run's end).
@@ -80,7 +96,7 @@ class VectorisedPerception:
         if t <= self.time:
             return
         onboard = [self._workers.submit(self._onboard_frames, frames, queue, t)
-                   if frames.members.spec.placement == "onboard" else None
+                   if self._onboard(frames) else None
                    for frames, queue in zip(self.groups, self.queues, strict=True)]
         for frames, work in zip(self.groups, onboard, strict=True):
             batch = self._offloaded_frames(frames, t) if work is None else work.result()
@@ -103,9 +119,19 @@ class VectorisedPerception:
             batch.detected = batch.processed & found
             self._record(batch)
 
+    def _onboard(self, frames: _GroupFrames) -> bool:
+        return self.offloading is None or self.offloading.placement[frames.members.index] == "onboard"
+
     def _record(self, batch: FrameBatch) -> None:
         self.ledger.add(batch)
         self.detection.offer(batch)
+        if self.recent is not None:
+            g, n = self.group_of[batch.vehicle], len(self.groups)
+            done = batch.processed
+            latency = (batch.done_s - batch.capture_s)[done]
+            self.recent[0] += np.bincount(g[done], weights=latency, minlength=n)
+            self.recent[1] += np.bincount(g[done], minlength=n)
+            self.recent[2] += np.bincount(g[~done], minlength=n)
 
     def _offloaded_frames(self, frames: _GroupFrames, t: float) -> FrameBatch | None:
         """Send the group's frames captured before ``t`` to their remote servers."""

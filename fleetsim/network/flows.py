@@ -240,12 +240,33 @@ class FlowNetwork:
                "remaining": math.inf, "wire": 0.0, "paused": 0.0, "paused_since": np.nan,
                "restart_after": math.inf, "restarts": 0, "demand": demand, "stream": sid}
         self._settle()
+        if self.flows_of[vehicle] == 0:
+            self.radio.close_tail(vehicle, self.env.now)
         for name, value in row.items():
             self.state[name] = np.append(self.state[name], value)
         self.events.append((None, self.env.now, -1))
         self.flows_of[vehicle] += 1
         self._reschedule_soon()
         return sid
+
+    def close_stream(self, stream: int) -> None:
+        """End ``stream`` now (its group detects elsewhere from now on): it leaves the shares, and a
+        frame of it starting from now on has no rate. A stream reopened later is a new stream."""
+        self._settle()
+        st = self.state
+        keep = st["stream"] != stream
+        vehicle = int(st["vehicle"][~keep][0])
+        self.state = {name: values[keep] for name, values in st.items()}
+        self.events = [e for e, k in zip(self.events, keep, strict=True) if k]
+        if len(self._rate) == len(keep):  # else a flow joined at this instant: the shares are due anyway
+            self._rate, self._loss, self._attached = self._rate[keep], self._loss[keep], self._attached[keep]
+        self.flows_of[vehicle] -= 1
+        if self.flows_of[vehicle] == 0:
+            access = self.cursor.one(vehicle, self.env.now)
+            self.radio.last_end[vehicle] = self.env.now
+            self.radio.last_radio[vehicle] = self.tables.radio[access] if access != NONE else None
+        self._note_stream(stream, self.env.now, 0.0)
+        self._reschedule_soon()
 
     def frame_rates(self, stream: int, t: np.ndarray) -> np.ndarray:
         """Rate (bytes/s) a frame of ``stream`` starting at each time ``t`` is sent at (0: no path)."""

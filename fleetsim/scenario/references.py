@@ -202,13 +202,13 @@ def _placement_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]
         if group.placement == "cloud" and scenario.cloud.inference is None:
             problems.append((where, "placement 'cloud' needs cloud.inference (allowed: onboard, or mec "
                              "with network.mec)"))
-        if group.placement == "mec" and not served & set(_group_cells(scenario, group)):
+        if group.placement == "mec" and not served & set(group_cells(scenario, group)):
             problems.append((where, "placement 'mec' needs a network.mec server on one of the group's "
-                             f"cells ({', '.join(_group_cells(scenario, group)) or 'none'})"))
+                             f"cells ({', '.join(group_cells(scenario, group)) or 'none'})"))
     return problems
 
 
-def _group_cells(scenario: Scenario, group) -> list[str]:
+def group_cells(scenario: Scenario, group) -> list[str]:
     """Cells a group's vehicles may be served by."""
     if group.cell is not None:
         return [group.cell]
