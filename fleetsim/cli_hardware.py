@@ -274,9 +274,10 @@ def hardware_calibrate(
     points_table = table("workload", "prec", *numbers, right=numbers,
                          title=f"{fitted.device.id}: fitted on every point, and without each workload's")
     for r in rows:
-        points_table.add_row(r["workload"], r["precision"], f"{r['measured_ms']:.3g}", f"{r['fitted_ms']:.3g}",
-                      f"{r['error']:+.0%}", "-" if r["loo_ms"] is None else f"{r['loo_ms']:.3g}",
-                      "-" if r["loo_error"] is None else f"{r['loo_error']:+.0%}")
+        points_table.add_row(r["workload"], r["precision"], f"{r['measured_ms']:.3g}",
+                             f"{r['fitted_ms']:.3g}", f"{r['error']:+.0%}",
+                             "-" if r["loo_ms"] is None else f"{r['loo_ms']:.3g}",
+                             "-" if r["loo_error"] is None else f"{r['loo_error']:+.0%}")
     stdout.print(points_table)
     typer.echo(f"in-sample: median |error| {_pct(summary['in_sample_median_abs_error'])}, worst "
                f"{_factor(summary['in_sample_worst_ratio'])}; leave-one-workload-out: median |error| "

@@ -93,7 +93,8 @@ def _signals_held():
     caught: list[int] = []
     held = (signal.SIGINT, signal.SIGTERM)
     in_main = threading.current_thread() is threading.main_thread()
-    previous = {number: signal.signal(number, lambda n, _: caught.append(n)) for number in held} if in_main else {}
+    previous = ({number: signal.signal(number, lambda n, _: caught.append(n)) for number in held}
+                if in_main else {})
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(held)) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield
