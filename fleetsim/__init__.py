@@ -112,6 +112,7 @@ def compression_frontier(devices: tuple[str, ...] = ("coral_usb", "jetson_orin_n
     from fleetsim.detector.frontier import choice, frontier, read_card
     from fleetsim.hardware.catalog import load_catalog
 
-    points = frontier(read_card(), list(devices), catalog if catalog is not None else load_catalog(), condition)
+    catalog = catalog if catalog is not None else load_catalog()
+    points = frontier(read_card(), list(devices), catalog, condition)
     shipped = {d: choice(points, d).variant for d in devices if any(p.device == d for p in points)}
     return [asdict(p) | {"ship": shipped.get(p.device) == p.variant} for p in points]

@@ -81,7 +81,12 @@ def detector_build(
 
 
 def _build_variants(spec: str, out: Path | None, seed: int) -> None:
-    from fleetsim.detector.compression import COMPRESSED_DIR, CompressionSettings, build_variants, parse_variants
+    from fleetsim.detector.compression import (
+        COMPRESSED_DIR,
+        CompressionSettings,
+        build_variants,
+        parse_variants,
+    )
 
     with _user_errors():
         names = parse_variants(spec)

@@ -85,7 +85,8 @@ def test_accuracy_order_on_fixed_frames(card):
 def test_the_card_says_where_distillation_beat_the_interval(card):
     for student in ("student25", "student50"):
         check = card["checks"][f"{student}_distilled_beats_ground_truth_only"]
-        kd, gt = card["variants"][f"{student}_kd_int8"]["map50"], card["variants"][f"{student}_gt_int8"]["map50"]
+        kd = card["variants"][f"{student}_kd_int8"]["map50"]
+        gt = card["variants"][f"{student}_gt_int8"]["map50"]
         assert check["held_on"] == [c for c in EVAL_CONDITIONS if kd[c]["low"] > gt[c]["high"]]
 
 
@@ -97,7 +98,8 @@ def test_the_same_seed_builds_the_same_files(tmp_path):
     names = ["fp16", "int8_per_tensor", "int8_qat", "pruned75_int8", "student25_kd_int8"]
     cards = [build_variants(names, tmp_path / run, tiny, report=lambda _: None) for run in ("a", "b")]
     for name in names:
-        assert (tmp_path / "a" / f"{name}.onnx").read_bytes() == (tmp_path / "b" / f"{name}.onnx").read_bytes()
+        a, b = (tmp_path / run / f"{name}.onnx" for run in ("a", "b"))
+        assert a.read_bytes() == b.read_bytes(), name
     assert cards[0]["variants"] == cards[1]["variants"]
 
 
@@ -141,3 +143,12 @@ def test_frontier_command_prints_writes_and_refuses_unknown_devices(tmp_path):
     assert report["ship"]["jetson_orin_nano"] in {p["variant"] for p in report["points"]}
     bad = CliRunner().invoke(app, ["detector", "frontier", "--devices", "warp_drive"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_a_scenario_can_name_a_compressed_variant_as_its_model():
+    from fleetsim.detector.registry import resolve_model
+    from fleetsim.scenario.model_file import model_problems
+
+    assert resolve_model("fp16") == variant_path("fp16")
+    assert model_problems("student50_kd_int8", None) == []
+    assert "compressed variant: fp16" in model_problems("fp8", None)[0]

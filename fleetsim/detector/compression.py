@@ -91,31 +91,41 @@ def parse_variants(spec: str) -> list[str]:
 
 def build_variants(variants: list[str], out: Path = COMPRESSED_DIR, settings: CompressionSettings =
                    CompressionSettings(), base: Path = BASELINE_DIR, report: Report = print) -> dict:
-    """Build ``variants`` into ``out``, score them and the baseline's fp32/int8, and write (or
-    update) ``out``'s model card; return the card."""
+    """Build ``variants`` into ``out`` and write its model card (``write_card``); return the card."""
     out.mkdir(parents=True, exist_ok=True)
     frames = render_dataset(RECIPE_FRAMES, settings.seed, clear_day(RECIPE_FRAMES, settings.seed))
     calibration = frames.images[: settings.calibration_frames]
     recipe = CenterNet()
     recipe.load_state_dict(torch.load(base / WEIGHTS, weights_only=True))
     recipe.eval()
-    fp32 = base / VARIANTS["fp32"]
-    entries = {}
     for variant in variants:
         report(f"building {variant}")
-        path = out / f"{variant}.onnx"
-        entries[variant] = _build_one(variant, path, recipe, fp32, frames, calibration, settings)
-    card_path = out / CARD
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {"variants": {}}
-    scored = dict(card["variants"])
-    for variant in ("fp32", "int8", *variants):
-        report(f"evaluating {variant}")
+        build_file(variant, out / f"{variant}.onnx", recipe, base / VARIANTS["fp32"], frames, calibration,
+                   settings)
+    return write_card(out, settings, base, report)
+
+
+def write_card(out: Path, settings: CompressionSettings, base: Path = BASELINE_DIR,
+               report: Report = print) -> dict:
+    """Score the baseline's fp32/int8 and every variant built in ``out``; write and return the card.
+
+    A variant whose file the card already scored under the same settings keeps its scores."""
+    old = json.loads((out / CARD).read_text()) if (out / CARD).is_file() else {}
+    same = old.get("settings") == json.loads(json.dumps(asdict(settings)))
+    variants = {}
+    for variant in ("fp32", "int8", *BUILT):
         path = variant_path(variant, out, base)
-        entry = entries.get(variant, {"recipe": "the baseline's own file (fleetsim detector build)",
-                                      "widths": list(DEFAULT_WIDTHS)})
-        scored[variant] = {"file": _relative(path, out), "precision": PRECISION.get(variant, "int8"), **entry,
-                           **asdict(profile(path)), "map50": scores(OnnxDetector(path), settings)}
-    order = ["fp32", "int8", *BUILT]
+        if not path.is_file():
+            continue
+        found = asdict(profile(path))
+        before = old.get("variants", {}).get(variant, {})
+        if same and before.get("sha256") == found["sha256"]:
+            scored = before["map50"]
+        else:
+            report(f"evaluating {variant}")
+            scored = scores(OnnxDetector(path), settings)
+        variants[variant] = {"file": _relative(path, out), "precision": PRECISION.get(variant, "int8"),
+                             **describe(variant, settings), **found, "map50": scored}
     card = {
         "name": "fleetsim baseline CenterNet: compressed variants",
         "classes": list(CLASSES),
@@ -123,8 +133,8 @@ def build_variants(variants: list[str], out: Path = COMPRESSED_DIR, settings: Co
                    "frames": "the baseline's clear-day training frames (seed "
                    f"{settings.seed}); each variant uses the first ones it needs"},
         "settings": asdict(settings),
-        "variants": {v: scored[v] for v in order if v in scored},
-        "shipped_bytes": sum(scored[v]["file_bytes"] for v in BUILT if v in scored),
+        "variants": variants,
+        "shipped_bytes": sum(v["file_bytes"] for name, v in variants.items() if name in BUILT),
         "evaluation": {"frames_per_condition": settings.eval_frames, "conditions": EVAL_CONDITIONS,
                        "interval": f"{settings.level:.0%} percentile bootstrap over frames, "
                        f"{settings.bootstrap_reps} resamplings"},
@@ -132,7 +142,7 @@ def build_variants(variants: list[str], out: Path = COMPRESSED_DIR, settings: Co
                        "machine": platform.machine()},
     }
     card["checks"] = checks(card)
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
@@ -140,42 +150,59 @@ def _relative(path: Path, out: Path) -> str:
     return path.name if path.parent == out else str(Path("..") / path.parent.name / path.name)
 
 
-def _build_one(variant: str, path: Path, recipe: CenterNet, fp32: Path, frames: AnnotatedFrames,
-               calibration: np.ndarray, settings: CompressionSettings) -> dict:
-    """Write one variant's ONNX file; return what its card entry says about how it was made."""
+def _student(variant: str) -> tuple[tuple[int, ...], bool]:
+    """A student variant's widths and whether it is distilled."""
+    student, how = variant.removesuffix("_int8").rsplit("_", 1)
+    return tuple(max(4, round(w * STUDENTS[student])) for w in DEFAULT_WIDTHS), how == "kd"
+
+
+def describe(variant: str, settings: CompressionSettings) -> dict:
+    """How a variant is made, and its blocks' widths, as its card entry says."""
+    if variant in ("fp32", "int8"):
+        return {"recipe": "the baseline's own file (fleetsim detector build)", "widths": list(DEFAULT_WIDTHS)}
+    if variant == "fp16":
+        return {"recipe": "fp32 graph converted to fp16 (onnxruntime float16, fp32 input/outputs)",
+                "widths": list(DEFAULT_WIDTHS)}
+    if variant == "int8_per_tensor":
+        return {"recipe": "static QDQ int8, one scale per weight tensor", "widths": list(DEFAULT_WIDTHS)}
+    if variant == "int8_qat":
+        return {"recipe": f"quantization-aware fine-tuning ({settings.qat_frames} frames, "
+                f"{settings.qat_training.epochs} epoch(s)), then static QDQ int8 per channel",
+                "widths": list(DEFAULT_WIDTHS)}
+    if variant in PRUNED:
+        keep = PRUNED[variant]
+        return {"recipe": f"{1 - keep:.0%} of channels pruned (smallest BatchNorm scale), fine-tuned "
+                f"({settings.prune_frames} frames, {settings.prune_training.epochs} epoch(s)), int8",
+                "widths": [max(4, round(w * keep)) for w in DEFAULT_WIDTHS]}
+    widths, distilled = _student(variant)
+    taught = ("ground truth and the teacher's soft heatmaps, sizes and offsets" if distilled
+              else "ground truth alone")
+    return {"recipe": f"student from scratch on {settings.student_frames} frames, "
+            f"{settings.student_training.epochs} epochs, {taught}; int8", "widths": list(widths)}
+
+
+def build_file(variant: str, path: Path, recipe: CenterNet, fp32: Path, frames: AnnotatedFrames,
+               calibration: np.ndarray, settings: CompressionSettings) -> Path:
+    """Write one variant's ONNX file from the recipe's weights ``recipe`` and graph ``fp32``."""
     seed = settings.seed
     if variant == "fp16":
-        convert_fp16(fp32, path)
-        return {"recipe": "fp32 graph converted to fp16 (onnxruntime float16, fp32 input/outputs)",
-                "widths": list(recipe.widths)}
+        return convert_fp16(fp32, path)
     if variant == "int8_per_tensor":
-        quantize_int8(fp32, path, calibration, per_channel=False)
-        return {"recipe": "static QDQ int8, one scale per weight tensor", "widths": list(recipe.widths)}
+        return quantize_int8(fp32, path, calibration, per_channel=False)
     model = _copy(recipe)
     if variant == "int8_qat":
         data = frames.subset(np.arange(settings.qat_frames))
         train(QuantizationAware(model), data, seed, settings.qat_training)
-        export_int8(model, path, calibration)
-        return {"recipe": f"quantization-aware fine-tuning ({settings.qat_frames} frames, "
-                f"{settings.qat_training.epochs} epoch(s)), then static QDQ int8 per channel",
-                "widths": list(model.widths)}
+        return export_int8(model, path, calibration)
     if variant in PRUNED:
         data = frames.subset(np.arange(settings.prune_frames))
         thin = train(prune_channels(model, PRUNED[variant]), data, seed, settings.prune_training)
-        export_int8(thin, path, calibration)
-        return {"recipe": f"{1 - PRUNED[variant]:.0%} of channels pruned (smallest BatchNorm scale), fine-tuned "
-                f"({settings.prune_frames} frames, {settings.prune_training.epochs} epoch(s)), int8",
-                "widths": list(thin.widths)}
-    student, how = variant.removesuffix("_int8").rsplit("_", 1)
+        return export_int8(thin, path, calibration)
+    widths, distilled = _student(variant)
     data = frames.subset(np.arange(settings.student_frames))
-    widths = tuple(max(4, round(w * STUDENTS[student])) for w in DEFAULT_WIDTHS)
-    soft = OnnxDetector(teacher_path()).heads(data.images) if how == "kd" else None
+    soft = OnnxDetector(teacher_path()).heads(data.images) if distilled else None
     model = train(initial_model(seed, widths), data, seed, settings.student_training, teacher=soft)
-    export_int8(model, path, calibration)
-    taught = "ground truth and the teacher's soft heatmaps, sizes and offsets" if soft is not None \
-        else "ground truth alone"
-    return {"recipe": f"student from scratch on {settings.student_frames} frames, "
-            f"{settings.student_training.epochs} epochs, {taught}; int8", "widths": list(widths)}
+    return export_int8(model, path, calibration)
 
 
 def _copy(model: CenterNet) -> CenterNet:
@@ -202,7 +229,8 @@ def checks(card: dict) -> dict:
     v = card["variants"]
     out = {}
     if {"fp32", "fp16"} <= v.keys():
-        gap = max(abs(v["fp16"]["map50"][c]["map50"] - v["fp32"]["map50"][c]["map50"]) for c in EVAL_CONDITIONS)
+        gap = max(abs(v["fp16"]["map50"][c]["map50"] - v["fp32"]["map50"][c]["map50"])
+                  for c in EVAL_CONDITIONS)
         out["fp16_within_0.01_of_fp32"] = {"largest_gap": round(gap, 4), "held": gap <= 0.01}
     if {"int8", "int8_qat"} <= v.keys():
         qat, static = v["int8_qat"]["map50"]["day_clear"]["map50"], v["int8"]["map50"]["day_clear"]["map50"]
@@ -211,7 +239,8 @@ def checks(card: dict) -> dict:
         kd, gt = v.get(f"{student}_kd_int8"), v.get(f"{student}_gt_int8")
         if kd and gt:
             rows = {c: {"kd": kd["map50"][c]["map50"], "gt": gt["map50"][c]["map50"],
-                        "beyond_interval": kd["map50"][c]["low"] > gt["map50"][c]["high"]} for c in EVAL_CONDITIONS}
+                        "beyond_interval": kd["map50"][c]["low"] > gt["map50"][c]["high"]}
+                    for c in EVAL_CONDITIONS}
             out[f"{student}_distilled_beats_ground_truth_only"] = {
                 "conditions": rows, "held_on": [c for c, r in rows.items() if r["beyond_interval"]]}
     return out

@@ -68,7 +68,8 @@ def quantize_int8(fp32: Path, int8: Path, calibration_images: np.ndarray, reduce
     return int8
 
 
-def export_int8(model: CenterNet, int8: Path, calibration_images: np.ndarray, per_channel: bool = True) -> Path:
+def export_int8(model: CenterNet, int8: Path, calibration_images: np.ndarray,
+                per_channel: bool = True) -> Path:
     """Export ``model`` and quantize it to ``int8`` in one go (the fp32 graph is not kept)."""
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")

@@ -60,8 +60,9 @@ def frontier(card: dict, devices: list[str], catalog: Catalog, condition: str = 
             cost = inference_cost(device, workload_from_graph(variant_path(variant, directory)),
                                   entry["precision"], catalog)
             score = entry["map50"][condition]
-            row.append(Point(device_id, variant, entry["precision"], score["map50"], score["low"], score["high"],
-                             cost.latency_s, cost.energy_j, entry["macs"], entry["file_bytes"]))
+            row.append(Point(device_id, variant, entry["precision"], score["map50"], score["low"],
+                             score["high"], cost.latency_s, cost.energy_j, entry["macs"],
+                             entry["file_bytes"]))
         points += [Point(**{**asdict(p), "pareto_latency": _optimal(p, row, "latency_s"),
                             "pareto_energy": _optimal(p, row, "energy_j")}) for p in row]
     return points
@@ -86,12 +87,13 @@ def lines(points: list[Point], condition: str = CONDITION) -> list[str]:
            "L/E: Pareto-optimal in latency / in energy; > the variant to ship"]
     for device in dict.fromkeys(p.device for p in points):
         shipped = choice(points, device).variant
-        out += ["", device, f"  {'variant':<18}{'prec':>5}  {'mAP':>5} {'interval':>13} {'ms':>8} {'mJ':>8}  L E"]
+        head = f"  {'variant':<18}{'prec':>5}  {'mAP':>5} {'interval':>13} {'ms':>8} {'mJ':>8}  L E"
+        out += ["", device, head]
         for p in sorted((p for p in points if p.device == device), key=lambda p: p.latency_s):
             mark = ">" if p.variant == shipped else " "
+            flags = " ".join("*" if optimal else "." for optimal in (p.pareto_latency, p.pareto_energy))
             out.append(f"{mark} {p.variant:<18}{p.precision:>5}  {p.map50:5.3f} [{p.low:5.3f},{p.high:5.3f}] "
-                       f"{p.latency_s * 1e3:8.3f} {p.energy_j * 1e3:8.3f}  {'*' if p.pareto_latency else '.'} "
-                       f"{'*' if p.pareto_energy else '.'}")
+                       f"{p.latency_s * 1e3:8.3f} {p.energy_j * 1e3:8.3f}  {flags}")
     return out
 
 
@@ -101,22 +103,26 @@ def plot(points: list[Point], out: Path, condition: str = CONDITION) -> list[Pat
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import NullFormatter
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for device in dict.fromkeys(p.device for p in points):
         row = [p for p in points if p.device == device]
         figure, axes = pyplot.subplots(1, 2, figsize=(10, 4.2))
-        for ax, cost, scale, label, flag in ((axes[0], "latency_s", 1e3, "latency per frame (ms)", "pareto_latency"),
-                                             (axes[1], "energy_j", 1e3, "energy per frame (mJ)", "pareto_energy")):
+        sides = ((axes[0], "latency_s", "latency per frame (ms)", "pareto_latency"),
+                 (axes[1], "energy_j", "energy per frame (mJ)", "pareto_energy"))
+        for ax, cost, label, flag in sides:
             for p in row:
-                x = getattr(p, cost) * scale
-                ax.errorbar(x, p.map50, yerr=[[p.map50 - p.low], [p.high - p.map50]], fmt="o" if getattr(p, flag)
-                            else "x", color="C0" if getattr(p, flag) else "grey", capsize=2)
+                x, optimal = getattr(p, cost) * 1e3, getattr(p, flag)
+                ax.errorbar(x, p.map50, yerr=[[p.map50 - p.low], [p.high - p.map50]],
+                            fmt="o" if optimal else "x", color="C0" if optimal else "grey", capsize=2)
                 ax.annotate(p.variant, (x, p.map50), fontsize=7, xytext=(3, 3), textcoords="offset points")
             front = sorted((p for p in row if getattr(p, flag)), key=lambda p: getattr(p, cost))
-            ax.step([getattr(p, cost) * scale for p in front], [p.map50 for p in front], where="post", color="C0")
+            ax.step([getattr(p, cost) * 1e3 for p in front], [p.map50 for p in front], where="post",
+                    color="C0")
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(label)
             ax.set_ylabel(f"mAP@0.5 ({condition})")
         figure.suptitle(f"compression frontier on {device} (circles: Pareto-optimal)")
