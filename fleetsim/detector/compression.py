@@ -53,6 +53,7 @@ STUDENTS = {"student25": 0.25, "student50": 0.5}  # width relative to the baseli
 BUILT = ("fp16", "int8_per_tensor", "int8_qat", *PRUNED,
          *(f"{s}_{how}_int8" for s in STUDENTS for how in ("gt", "kd")))
 PRECISION = {"fp32": "fp32", "fp16": "fp16"}  # every other variant is int8
+_EVALUATION = ("seed", "eval_frames", "bootstrap_reps", "level")  # the settings scores depend on
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class CompressionSettings:
     calibration_frames: int = 256
     qat_frames: int = 500
     qat_training: TrainingSettings = TrainingSettings(epochs=1, learning_rate=1e-4)
-    prune_frames: int = 1000
-    prune_training: TrainingSettings = TrainingSettings(epochs=1, learning_rate=1e-3)
+    prune_frames: int = 2000
+    prune_training: TrainingSettings = TrainingSettings(epochs=2, learning_rate=2e-3)
     student_frames: int = 1200
     student_training: TrainingSettings = TrainingSettings(epochs=6)
     eval_frames: int = 400  # per condition, as the baseline's card
@@ -109,9 +110,9 @@ def write_card(out: Path, settings: CompressionSettings, base: Path = BASELINE_D
                report: Report = print) -> dict:
     """Score the baseline's fp32/int8 and every variant built in ``out``; write and return the card.
 
-    A variant whose file the card already scored under the same settings keeps its scores."""
+    A variant whose file the card already scored with the same evaluation settings keeps its scores."""
     old = json.loads((out / CARD).read_text()) if (out / CARD).is_file() else {}
-    same = old.get("settings") == json.loads(json.dumps(asdict(settings)))
+    same = all(old.get("settings", {}).get(k) == getattr(settings, k) for k in _EVALUATION)
     variants = {}
     for variant in ("fp32", "int8", *BUILT):
         path = variant_path(variant, out, base)
