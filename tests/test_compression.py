@@ -86,7 +86,8 @@ def test_accuracy_order_on_fixed_frames(card):
 
 
 def test_the_card_says_where_distillation_beat_the_interval(card):
-    checked = [s for s in ("student25", "student50") if f"{s}_distilled_beats_ground_truth_only" in card["checks"]]
+    checked = [s for s in ("student25", "student50")
+               if f"{s}_distilled_beats_ground_truth_only" in card["checks"]]
     for student in checked:
         check = card["checks"][f"{student}_distilled_beats_ground_truth_only"]
         kd = card["variants"][f"{student}_kd_int8"]["map50"]
