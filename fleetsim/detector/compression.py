@@ -62,8 +62,8 @@ class CompressionSettings:
     calibration_frames: int = 256
     qat_frames: int = 500
     qat_training: TrainingSettings = TrainingSettings(epochs=1, learning_rate=1e-4)
-    prune_frames: int = 1000
-    prune_training: TrainingSettings = TrainingSettings(epochs=1, learning_rate=1e-3)
+    prune_frames: int = 2000
+    prune_training: TrainingSettings = TrainingSettings(epochs=2, learning_rate=2e-3)
     student_frames: int = 1200
     student_training: TrainingSettings = TrainingSettings(epochs=6)
     eval_frames: int = 400  # per condition, as the baseline's card
