@@ -58,7 +58,7 @@ def test_fp16_conversion_halves_the_file_keeps_the_macs_and_the_accuracy(tmp_pat
 
 
 def test_every_shipped_variant_is_counted_from_its_own_graph(card):
-    assert {"fp32", "int8", "fp16", "int8_qat"} <= set(card["variants"]) <= {"fp32", "int8", *BUILT}
+    assert set(card["variants"]) == {"fp32", "int8", *BUILT}
     for name, entry in card["variants"].items():
         found = profile(variant_path(name))
         assert (found.macs, found.params, found.file_bytes, found.sha256) == \
@@ -66,9 +66,8 @@ def test_every_shipped_variant_is_counted_from_its_own_graph(card):
         for score in entry["map50"].values():
             assert score["low"] <= score["map50"] <= score["high"]
     macs = {n: e["macs"] for n, e in card["variants"].items()}
-    pruned = [macs[n] for n in ("pruned75_int8", "pruned50_int8", "pruned25_int8", "int8") if n in macs]
-    assert pruned == sorted(set(pruned)) and len(pruned) >= 3
-    assert macs["student25_gt_int8"] == macs["pruned75_int8"]
+    assert macs["pruned75_int8"] < macs["pruned50_int8"] < macs["pruned25_int8"] < macs["int8"]
+    assert macs["student25_kd_int8"] == macs["student25_gt_int8"] < macs["student50_gt_int8"]
     shipped = sum(e["file_bytes"] for n, e in card["variants"].items() if n in BUILT)
     assert card["shipped_bytes"] == shipped < 700_000
 
@@ -87,9 +86,7 @@ def test_accuracy_order_on_fixed_frames(card):
 
 
 def test_the_card_says_where_distillation_beat_the_interval(card):
-    checked = [s for s in ("student25", "student50")
-               if f"{s}_distilled_beats_ground_truth_only" in card["checks"]]
-    for student in checked:
+    for student in ("student25", "student50"):
         check = card["checks"][f"{student}_distilled_beats_ground_truth_only"]
         kd = card["variants"][f"{student}_kd_int8"]["map50"]
         gt = card["variants"][f"{student}_gt_int8"]["map50"]
@@ -156,5 +153,5 @@ def test_a_scenario_can_name_a_compressed_variant_as_its_model():
     from fleetsim.scenario.model_file import model_problems
 
     assert resolve_model("fp16") == variant_path("fp16")
-    assert model_problems("student25_gt_int8", None) == []
+    assert model_problems("student50_kd_int8", None) == []
     assert "compressed variant: fp16" in model_problems("fp8", None)[0]
