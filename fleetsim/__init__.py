@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["Canary", "CanaryObservation", "CandidateFrames", "Catalog", "FleetEnv", "FleetsimError",
            "InferenceCost", "Placement", "PlacementObservation", "PolicyError", "Results", "Retraining",
            "RetrainingObservation", "RewardWeights",
-           "Scenario", "ScenarioError", "UploadAction", "UploadObservation", "__version__", "load_catalog",
+           "Scenario", "ScenarioError", "UploadAction", "UploadObservation", "__version__",
+           "compression_card", "compression_frontier", "load_catalog",
            "load_run", "load_scenario", "predict", "run", "scenario_file", "sweep"]
 
 _LAZY = {
@@ -116,3 +117,29 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY, "sweep"})
+
+
+def compression_card() -> dict:
+    """The compressed detector variants' model card: per variant its recipe, precision, MACs and
+    parameters counted from its graph, file size, and mAP@0.5 per condition with a bootstrap
+    interval over frames (``fleetsim detector build --variants all`` writes it)."""
+    from fleetsim.detector.frontier import read_card
+
+    return read_card()
+
+
+def compression_frontier(devices: tuple[str, ...] = ("coral_usb", "jetson_orin_nano", "rpi5_cpu"),
+                         condition: str = "day_clear", catalog: Catalog | None = None) -> list[dict]:
+    """One row per (edge device, compressed variant it can run): mAP@0.5 on ``condition`` with its
+    interval, latency and energy per frame from the variant's own graph, whether it is
+    Pareto-optimal in latency and in energy, and ``ship``: the variant to ship on that device
+    (the fastest whose interval reaches the best mAP), as ``fleetsim detector frontier`` prints."""
+    from dataclasses import asdict
+
+    from fleetsim.detector.frontier import choice, frontier, read_card
+    from fleetsim.hardware.catalog import load_catalog
+
+    catalog = catalog if catalog is not None else load_catalog()
+    points = frontier(read_card(), list(devices), catalog, condition)
+    shipped = {d: choice(points, d).variant for d in devices if any(p.device == d for p in points)}
+    return [asdict(p) | {"ship": shipped.get(p.device) == p.variant} for p in points]

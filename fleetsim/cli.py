@@ -72,10 +72,18 @@ app.add_typer(detector, name="detector")
 @detector.command("build")
 def detector_build(
     out: Annotated[Path | None, typer.Option(help="Folder for the models and model card "
-                                             "(default: the shipped baseline folder).")] = None,
+                                             "(default: the shipped baseline or compressed folder).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Training seed.")] = 1,
+    variants: Annotated[str | None, typer.Option(
+        help="Build compressed variants from the baseline recipe instead: 'all' or a comma-separated list "
+        "(fp16, int8_per_tensor, int8_qat, pruned25_int8, pruned50_int8, pruned75_int8, "
+        "student25_gt_int8, student25_kd_int8, student50_gt_int8, student50_kd_int8).")] = None,
 ) -> None:
-    """Train the baseline on clear-day frames, export fp32/int8/pruned int8, write the model card."""
+    """Train the baseline on clear-day frames, export fp32/int8/pruned int8, write the model card;
+    with --variants, build those compressed variants and score them with intervals."""
+    if variants is not None:
+        _build_variants(variants, out, seed)
+        return
     from fleetsim.detector.baseline import BASELINE_DIR
     from fleetsim.detector.build import BuildSettings, build
 
@@ -95,6 +103,63 @@ def _card_tables(card: dict) -> Group:
     for c in card["evaluation"]["conditions"]:
         scores.add_row(c, *(f"{card['variants'][n]['map50'][c]['map50']:.3f}" for n in names))
     return Group(sizes, scores)
+
+
+def _build_variants(spec: str, out: Path | None, seed: int) -> None:
+    from fleetsim.detector.compression import (
+        COMPRESSED_DIR,
+        CompressionSettings,
+        build_variants,
+        parse_variants,
+    )
+
+    with _user_errors():
+        names = parse_variants(spec)
+    card = build_variants(names, out if out is not None else COMPRESSED_DIR, CompressionSettings(seed=seed),
+                          report=lambda line: stderr.print(line))
+    table = Table("variant", "prec", "MACs", "params", "bytes", "day_clear mAP [95%]")
+    for name, v in card["variants"].items():
+        s = v["map50"]["day_clear"]
+        table.add_row(name, v["precision"], f"{v['macs']:,}", f"{v['params']:,}", f"{v['file_bytes']:,}",
+                      f"{s['map50']:.3f} [{s['low']:.3f}, {s['high']:.3f}]")
+    stdout.print(table)
+    stdout.print(f"shipped variants: {card['shipped_bytes']:,} bytes")
+
+
+@detector.command("frontier")
+def detector_frontier(
+    devices: Annotated[str, typer.Option(help="Comma-separated edge device ids.")]
+    = "coral_usb,jetson_orin_nano,rpi5_cpu",
+    condition: Annotated[str, typer.Option(help="Evaluation condition whose mAP is the accuracy axis.")]
+    = "day_clear",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write frontier.json and one PNG per device here.")]
+    = None,
+) -> None:
+    """Accuracy against latency and energy per frame of every compressed variant on each device,
+    Pareto-optimal variants marked, and the variant to ship."""
+    import json
+    from dataclasses import asdict
+
+    from fleetsim.detector.baseline import EVAL_CONDITIONS
+    from fleetsim.detector.frontier import choice, frontier, lines, plot, read_card
+    from fleetsim.errors import FleetsimError
+
+    with _user_errors():
+        if condition not in EVAL_CONDITIONS:
+            raise FleetsimError(f"--condition: {condition!r}; allowed: {', '.join(EVAL_CONDITIONS)}")
+        names = [d.strip() for d in devices.split(",") if d.strip()]
+        points = frontier(read_card(), names, _catalog(), condition)
+    report = {"condition": condition, "points": [asdict(p) for p in points],
+              "ship": {d: choice(points, d).variant for d in names if any(p.device == d for p in points)}}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "frontier.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot(points, out, condition)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo("\n".join(lines(points, condition)))
 
 
 @detector.command("eval")

@@ -310,3 +310,30 @@ def matched_map50_by_group(found: Matched, objects: Objects, frame_group: np.nda
             aps = _class_aps(found.cls[d], found.score[d], found.is_tp[d], objects.cls[t], n_classes)
             out[name] = _mean_present(aps)
     return out
+
+
+def map50_interval(dets: Detections, truth: GroundTruth, n_classes: int, frames: int, reps: int = 200,
+                   seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of mAP@0.5 over frames: ``reps`` resamplings of the ``frames``
+    frames with replacement, each frame's detections and truth weighted by its draw count.
+
+    Matching is per frame, so it runs once; each resampling only re-weights the ranked rows.
+    """
+    found, objects = Matched.of(dets, truth), Objects.of(truth)
+    counts = np.random.default_rng(seed).multinomial(frames, np.full(frames, 1 / frames), size=reps)
+    aps = np.full((reps, n_classes), np.nan)
+    for c in range(n_classes):
+        n_truth = counts[:, objects.frame[objects.cls == c]].sum(axis=1)
+        rows = np.flatnonzero(found.cls == c)
+        rows = rows[np.argsort(-found.score[rows], kind="stable")]
+        weight = counts[:, found.frame[rows]].astype(np.float64)
+        hits = np.cumsum(weight * found.is_tp[rows], axis=1)
+        precision = np.divide(hits, np.cumsum(weight, axis=1), out=np.zeros_like(hits),
+                              where=weight.cumsum(axis=1) > 0)
+        envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        recalled = (envelope * weight * found.is_tp[rows]).sum(axis=1)
+        aps[:, c] = np.where(n_truth > 0, recalled / np.maximum(n_truth, 1), np.nan)
+    present = ~np.isnan(aps)
+    means = np.where(present.any(axis=1), np.nansum(aps, axis=1) / np.maximum(present.sum(axis=1), 1), np.nan)
+    low, high = np.nanquantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

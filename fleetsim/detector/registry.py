@@ -5,20 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetsim.detector.baseline import VARIANTS, baseline_path
+from fleetsim.detector.compression import BUILT, variant_path
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.errors import FleetsimError
 
 
 def resolve_model(spec: str, base_dir: Path | None = None) -> Path:
-    """A scenario's ``detector.model``: a baseline variant name or a path to an .onnx file."""
+    """A scenario's ``detector.model``: a baseline or compressed variant name or a path to an .onnx file."""
     if spec in VARIANTS:
         return baseline_path(spec)
+    if spec in BUILT and variant_path(spec).is_file():
+        return variant_path(spec)
     path = Path(spec)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if path.suffix != ".onnx" or not path.is_file():
         raise FleetsimError(f"detector.model: {spec!r} is neither a baseline variant "
-                            f"({', '.join(VARIANTS)}) nor an existing .onnx file")
+                            f"({', '.join(VARIANTS)}) nor an existing .onnx file (or a compressed "
+                            f"variant: {', '.join(BUILT)})")
     return path
 
 

@@ -20,6 +20,7 @@ from fleetsim.world import AnnotatedFrames, Conditions, render
 from fleetsim.world.scene import CLASSES
 
 SIZE_WEIGHT, OFFSET_WEIGHT = 0.1, 1.0
+DISTILL_WEIGHT = 1.0  # of the teacher term against the ground-truth term
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,26 @@ def detection_loss(outputs, targets) -> torch.Tensor:
     return (pos_loss + neg_loss) / n + SIZE_WEIGHT * size_loss + OFFSET_WEIGHT * offset_loss
 
 
+def distillation_loss(outputs, teacher, mask: torch.Tensor) -> torch.Tensor:
+    """Knowledge distillation from a teacher's raw head outputs on the same frames: squared error to
+    its soft heatmaps everywhere, L1 to its sizes and offsets at the true centres (``mask``)."""
+    heat, size, offset = outputs
+    t_heat, t_size, t_offset = teacher
+    n = mask.sum().clamp(min=1)
+    soft = ((heat - t_heat) ** 2).sum() / n
+    size_loss = functional.l1_loss(size * mask, t_size * mask, reduction="sum") / n
+    offset_loss = functional.l1_loss(offset * mask, t_offset * mask, reduction="sum") / n
+    return soft + SIZE_WEIGHT * size_loss + OFFSET_WEIGHT * offset_loss
+
+
 def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
           settings: TrainingSettings = TrainingSettings(),
-          on_epoch: Callable[[int, float], None] | None = None) -> CenterNet:
-    """Train (or fine-tune) ``model`` in place on ``frames``; same inputs and seed, same weights."""
+          on_epoch: Callable[[int, float], None] | None = None,
+          teacher: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> CenterNet:
+    """Train (or fine-tune) ``model`` in place on ``frames``; same inputs and seed, same weights.
+
+    ``teacher`` (its heatmap, size and offset outputs on ``frames``) adds ``distillation_loss``
+    to the ground-truth loss."""
     torch.manual_seed(seed)
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True)
@@ -89,6 +106,7 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
     inputs = torch.from_numpy(to_tensor(frames.images))
     t = encode(frames.frame, frames.cls, frames.box, n, len(CLASSES), height, width)
     targets = [torch.from_numpy(a) for a in (t.heatmap, t.size, t.offset, t.mask)]
+    soft = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in teacher or ()]
     steps = settings.epochs * max(1, -(-n // settings.batch_size))
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
@@ -99,7 +117,11 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
         order, total = torch.randperm(n, generator=generator), 0.0
         for start in range(0, n, settings.batch_size):
             rows = order[start:start + settings.batch_size]
-            loss = detection_loss(model(inputs[rows]), [x[rows] for x in targets])
+            outputs = model(inputs[rows])
+            loss = detection_loss(outputs, [x[rows] for x in targets])
+            if soft:
+                loss = loss + DISTILL_WEIGHT * distillation_loss(outputs, [x[rows] for x in soft],
+                                                                 targets[3][rows])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

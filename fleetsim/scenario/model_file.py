@@ -1,8 +1,9 @@
 """The scenario's detector model file, checked without running it: it must be an ONNX graph
 that onnx's checker accepts, with the input and outputs the fleet's detector feeds and decodes.
 
-A shipped baseline variant names ``fleetsim/detector/baseline/baseline_<variant>.onnx``; any
-other value is a path to an .onnx file, relative to the scenario file's folder. A shipped
+A shipped baseline variant names ``fleetsim/detector/baseline/baseline_<variant>.onnx``, a
+shipped compressed variant (one its model card lists) ``fleetsim/detector/compressed/<variant>.onnx``;
+any other value is a path to an .onnx file, relative to the scenario file's folder. A shipped
 file whose bytes are the SHA-256 its model card records passes without loading onnx (whose
 import is most of ``fleetsim validate``'s time); any other file gets the full check.
 """
@@ -20,12 +21,24 @@ OUTPUTS = ("heatmap", "size", "offset")
 centre offset; the channels must be the shipped baseline's."""
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "detector" / "baseline"
 BASELINE_VARIANTS = ("fp32", "int8", "pruned_int8")
+COMPRESSED_DIR = BASELINE_DIR.parent / "compressed"
+
+
+def compressed_variants() -> dict[str, dict]:
+    """The compressed variants shipped in ``COMPRESSED_DIR`` (name -> model card entry)."""
+    try:
+        card = json.loads((COMPRESSED_DIR / "model_card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {name: entry for name, entry in card.get("variants", {}).items() if "/" not in entry["file"]}
 
 
 def model_path(spec: str, base_dir: Path | None) -> Path:
     """The file ``detector.model`` names."""
     if spec in BASELINE_VARIANTS:
         return BASELINE_DIR / f"baseline_{spec}.onnx"
+    if spec in compressed_variants():
+        return COMPRESSED_DIR / f"{spec}.onnx"
     path = Path(spec)
     return path if path.is_absolute() or base_dir is None else base_dir / path
 
@@ -38,10 +51,11 @@ def _dims(value) -> list[int | str]:
 def _shipped_intact(spec: str) -> bool:
     """A baseline variant whose bytes are the ones its model card records (the test suite runs
     those files), so ``validate`` need not load onnx (most of its time) to check it."""
-    if spec not in BASELINE_VARIANTS:
+    if spec not in BASELINE_VARIANTS and spec not in compressed_variants():
         return False
     try:
-        card = json.loads((BASELINE_DIR / "model_card.json").read_text(encoding="utf-8"))
+        card = json.loads(((BASELINE_DIR if spec in BASELINE_VARIANTS else COMPRESSED_DIR)
+                           / "model_card.json").read_text(encoding="utf-8"))
         recorded = card["variants"][spec]["sha256"]
         return hashlib.sha256(model_path(spec, None).read_bytes()).hexdigest() == recorded
     except (OSError, ValueError, KeyError, TypeError):
@@ -57,10 +71,12 @@ def model_problems(spec: str, base_dir: Path | None) -> list[str]:
 
     path = model_path(spec, base_dir)
     where = f"{spec!r} ({path})" if str(path) != spec else repr(spec)
-    if spec not in BASELINE_VARIANTS and path.suffix != ".onnx":
-        return [f"{spec!r} is neither a baseline variant ({', '.join(BASELINE_VARIANTS)}) nor an .onnx file"]
+    named = (*BASELINE_VARIANTS, *compressed_variants())
+    if spec not in named and path.suffix != ".onnx":
+        return [f"{spec!r} is neither a baseline variant ({', '.join(BASELINE_VARIANTS)}) nor an .onnx file "
+                f"(or a compressed variant: {', '.join(named[len(BASELINE_VARIANTS):])})"]
     if not path.is_file():
-        return [f"{where}: no such file (allowed: {', '.join(BASELINE_VARIANTS)} or an existing .onnx file)"]
+        return [f"{where}: no such file (allowed: {', '.join(named)} or an existing .onnx file)"]
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
