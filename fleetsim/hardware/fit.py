@@ -101,6 +101,8 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+_NO_COST = InferenceCost(0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
+"""Stands in for the cost when only the host legs of a frame are wanted."""
 THROUGHPUT_BATCH = 32
 """Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
@@ -113,11 +115,15 @@ class PointTerms:
     terms: CallTerms
     batch: int
     throughput: bool
+    host_pipeline_s: float = 0.0  # a pipeline point's pre-processing and hand-off on the host, per call
 
     def seconds_per_inference(self, cost: InferenceCost) -> float:
         """Predicted time per inference: the call's latency, or its steady-state interval for a
-        throughput point, over the batch."""
-        return (cost.interval_s if self.throughput else cost.latency_s) / self.batch
+        throughput point, over the batch. A pipeline point adds the host's pre-processing and
+        hand-off in series (latency), or to the host's stage of the pipeline (throughput)."""
+        if self.throughput:
+            return max(cost.interval_s, cost.fallback_s + self.host_pipeline_s) / self.batch
+        return (cost.latency_s + self.host_pipeline_s) / self.batch
 
 
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
@@ -127,7 +133,13 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     workload = catalog.profile(point.workload)
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, throughput)
+    host_pipeline_s = 0.0
+    if point.scope == "pipeline":
+        from fleetsim.hardware.inference import frame_legs  # inference builds on this module
+        legs = frame_legs(device, workload, point.precision, catalog, cost=_NO_COST, host=point.host)
+        host_pipeline_s = (legs.preprocess_s + legs.handoff_s) * batch
+    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, throughput,
+                      host_pipeline_s)
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
