@@ -41,7 +41,8 @@ def figures() -> dict:
                                  "predicted_ms")} for p in validation if _ratio(p) > 2]
     overall = report["overall"]
     return {"overall": overall, "within_20pct": sum(abs(p["error"]) <= 0.2 for p in validation),
-            "targets": {k: {"target": v, "now": overall[k], "met": overall[k] <= v} for k, v in TARGETS.items()},
+            "targets": {k: {"target": v, "now": overall[k], "met": overall[k] <= v}
+                        for k, v in TARGETS.items()},
             "devices": per_device, "beyond_2x": beyond}
 
 
@@ -55,7 +56,8 @@ def main() -> None:
     o = result["overall"]
     print(f"leave-one-out: {o['loo_points']} points, median |error| {o['loo_median_abs_error']:.1%}, "
           f"worst {o['loo_worst_ratio']:.2f}x")
-    print(f"validation: {o['validation_points']} points, median |error| {o['validation_median_abs_error']:.1%}, "
+    print(f"validation: {o['validation_points']} points, "
+          f"median |error| {o['validation_median_abs_error']:.1%}, "
           f"{result['within_20pct']} within 20 %, worst {o['validation_worst_ratio']:.2f}x")
     for name, t in result["targets"].items():
         print(f"  target {name} <= {t['target']}: now {t['now']:.3f} ({'met' if t['met'] else 'NOT met'})")

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from fleetsim.hardware.calibration import validate_catalog
-from fleetsim.hardware.fit import INT8_GAIN_REALISED, _precision_offset, host_fit, library_speedup, point_terms
+from fleetsim.hardware.fit import (
+    INT8_GAIN_REALISED,
+    _precision_offset,
+    host_fit,
+    library_speedup,
+    point_terms,
+)
 from fleetsim.hardware.inference import FRAME_LEGS, frame_legs, inference_cost
 from fleetsim.hardware.roofline import call_terms
 

@@ -149,7 +149,8 @@ def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
     for entry in device.library_speedups:
         if entry.library == point.kernel_library and entry.precision == point.precision:
             return entry.speedup.value
-    raise FleetsimError(f"{device.id}: a {point.precision} point names kernel_library '{point.kernel_library}' "
+    raise FleetsimError(f"{device.id}: a {point.precision} point names kernel_library "
+                        f"'{point.kernel_library}' "
                         "but library_speedups has no entry for it (allowed: "
                         f"{', '.join(sorted({e.library for e in device.library_speedups})) or 'none'})")
 
