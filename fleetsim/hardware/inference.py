@@ -67,16 +67,27 @@ class FrameLegs:
         """Capture to detections, the legs in series."""
         return sum(self.as_dict().values())
 
+    pipelined: bool = True  # host and accelerator are separate, so consecutive frames overlap
+
     @property
-    def interval_s(self) -> float:
-        """Time between frames when consecutive frames overlap (capture of n+1 during the inference of
-        n): the busiest resource, the host CPU (pre- and post-processing, hand-off) or the accelerator
-        (transfers and inference); on a CPU-only device they are one resource."""
+    def processing_s(self) -> float:
+        """From the frame in memory to detections handed off: every leg but the capture."""
+        return self.latency_s - self.capture_s
+
+    @property
+    def server_s(self) -> float:
+        """How long one frame holds the vehicle's processing: the busier of the host CPU (pre- and
+        post-processing, hand-off) and the accelerator (transfers and inference) when they overlap
+        on consecutive frames, their sum on a CPU-only device (one resource)."""
         host = self.preprocess_s + self.postprocess_s + self.handoff_s
         device = self.transfer_s + self.inference_s
-        return max(self.capture_s, host, device) if self.pipelined else host + device
+        return max(host, device) if self.pipelined else host + device
 
-    pipelined: bool = True
+    @property
+    def interval_s(self) -> float:
+        """Time between frames in steady state, the camera readout of frame n+1 overlapping the
+        processing of frame n: the slowest of the camera and the processing."""
+        return max(self.capture_s, self.server_s)
 
     def as_dict(self) -> dict[str, float]:
         return {name: getattr(self, f"{name}_s") for name in FRAME_LEGS}
