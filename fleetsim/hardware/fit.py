@@ -131,6 +131,8 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     throughput = point.throughput is not None
     batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
     workload = catalog.profile(point.workload)
+    if point.host_link is not None:
+        device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
                        host_fit=host_fit(device, workload, catalog, point.host))
     host_pipeline_s = 0.0

@@ -40,6 +40,13 @@ class Sourced(Strict, Generic[T]):
     source: str = Field(min_length=3, description="Datasheet, paper or benchmark page.")
 
 
+class HostLink(Strict):
+    """How inputs and outputs reach an accelerator that is not on the host's memory bus."""
+
+    kind: Literal["usb2", "usb3", "pcie", "m2", "soc"] = Field(description="Link type.")
+    bandwidth: Sourced[DataRate] = Field(description="Effective host-device transfer rate.")
+
+
 class CalibrationPoint(Strict):
     """One published measurement of a workload on this device: the latency of one call, or a
     steady-state throughput (pipelined or large-batch runs such as MLPerf Offline)."""
@@ -58,6 +65,9 @@ class CalibrationPoint(Strict):
         "model", description="'model': the network alone; 'pipeline': also host pre/post-processing "
         "(not predicted, so only allowed under validation).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
+    host_link: HostLink | None = Field(
+        None, description="The link of this set-up, when it is not the device's host_link (a USB 3 stick "
+        "measured on a USB 2 port).")
     kernel_library: Name | None = Field(
         None, description="Kernel library this measurement ran on, when it is not the one the device's "
         "fit describes (a name in the device's library_speedups at this precision).")
@@ -115,13 +125,6 @@ class SpotFigures(Strict):
 
 OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "activation", "pooling",
                         "resize", "reshape_concat", "softmax", "nms"]
-
-
-class HostLink(Strict):
-    """How inputs and outputs reach an accelerator that is not on the host's memory bus."""
-
-    kind: Literal["usb2", "usb3", "pcie", "m2", "soc"] = Field(description="Link type.")
-    bandwidth: Sourced[DataRate] = Field(description="Effective host-device transfer rate.")
 
 
 class DeviceSpec(Strict):
