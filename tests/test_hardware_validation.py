@@ -20,7 +20,8 @@ from fleetsim.hardware.roofline import call_terms
 VALIDATION_MEDIAN_BOUND = 0.305
 """Validation median |error| today 30.0 % (37 % before issue 16); the target is 20 %."""
 VALIDATION_WORST_BOUND = 5.8
-"""Worst validation factor today 5.74x (the Pi 5 AI HAT+ Hailo-8 YOLOv8n pipeline; 44.6x before issue 16); target 2x."""
+"""Worst validation factor today 5.74x (the Pi 5 AI HAT+ Hailo-8 YOLOv8n pipeline; 44.6x before issue
+16); the target is 2x."""
 LOO_MEDIAN_BOUND = 0.15
 
 

@@ -9,13 +9,14 @@ from fleetsim.metrics import plots
 from fleetsim.report.html import Section, cell, figure, note, table
 from fleetsim.report.run_folder import RunFolder
 
-LEG_ORDER = ("capture", "queue", "preprocess", "transfer", "send_queue", "uplink", "remote_queue", "inference",
-             "downlink", "postprocess", "handoff")
+LEG_ORDER = ("capture", "queue", "preprocess", "transfer", "send_queue", "uplink", "remote_queue",
+             "inference", "downlink", "postprocess", "handoff")
 """Legs in the order a frame passes them (onboard: capture, queue, preprocess, transfer, inference,
 postprocess, handoff)."""
 LEG_LABELS = {
     "capture": "camera readout", "queue": "processing queue", "preprocess": "pre-processing (host)",
-    "transfer": "host-accelerator transfer", "send_queue": "send queue (vehicle)", "uplink": "uplink (frame)",
+    "transfer": "host-accelerator transfer", "send_queue": "send queue (vehicle)",
+    "uplink": "uplink (frame)",
     "remote_queue": "remote queue", "inference": "inference", "downlink": "downlink (detections)",
     "postprocess": "post-processing (host)", "handoff": "result hand-off",
 }
