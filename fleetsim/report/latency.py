@@ -21,8 +21,8 @@ LEG_LABELS = {
     "postprocess": "post-processing (host)", "handoff": "result hand-off",
 }
 NOT_MODELLED = ("Not modelled, so not shown: exposure and the ISP. A frame's latency starts at its capture "
-                "time; the capture leg is its readout over the camera link. Onboard, post-processing that the "
-                "accelerator hands to the host CPU is its own leg; on a CPU it is inside inference; the "
+                "time; the capture leg is its readout over the camera link. Onboard, post-processing that "
+                "the accelerator hands to the host CPU is its own leg; on a CPU it is inside inference; the "
                 "modelled split below says how much of an onboard call runs on the host CPU.")
 SPLIT_PARTS = [("inference_layers_s", "layers"), ("inference_overhead_s", "call + layer overheads"),
                ("inference_transfer_s", "host-link transfer"),
