@@ -36,15 +36,16 @@ WORKERS = 2
 class FramePaths:
     """Every vehicle's frame legs per camera (hardware models), normal and throttled, as tables.
 
-    A frame waits in its vehicle's queue from capture, is read out of the camera, then holds the
-    vehicle's processing for ``server_s`` (the busier of host and accelerator when they overlap on
-    consecutive frames) and is done ``processing_s`` after it started: the queue sees the server
-    time, the frame the whole path. Both perception paths use this, so they stay identical.
+    A frame waits in its vehicle's queue from capture, then holds the vehicle's frame path for
+    all its legs in series (readout, pre-processing, transfer, inference, post-processing,
+    hand-off), so that an accelerator outage meets every frame it could touch. The overlap of
+    consecutive frames (``FrameLegs.interval_s``) prices published throughputs but is not yet
+    simulated. Both perception paths use this, so they stay identical.
     """
 
     def __init__(self, vehicles: list[Vehicle]):
         cameras = max(len(v.legs) for v in vehicles)
-        names = (*FRAME_LEGS, "processing", "server")
+        names = (*FRAME_LEGS, "latency")
         self.tables = {hot: {name: np.array([[getattr(v.path(min(c, len(v.legs) - 1), hot), f"{name}_s")
                                               for c in range(cameras)]
                                              for v in vehicles]) for name in names}
@@ -55,19 +56,15 @@ class FramePaths:
                         self.tables[False][name][vehicle, camera])
 
     def server_s(self, vehicle, camera, throttled):
-        """Time each frame holds its vehicle's processing."""
-        return self._pick("server", vehicle, camera, throttled)
+        """Time each frame holds its vehicle's frame path: all its legs."""
+        return self._pick("latency", vehicle, camera, throttled)
 
     def complete(self, batch: FrameBatch) -> FrameBatch:
-        """``batch`` (start and done as the queue served it) with the readout before the start, the
-        whole path after it, and the latency by leg."""
-        pick = {name: self._pick(name, batch.vehicle, batch.camera, batch.throttled)
-                for name in (*FRAME_LEGS, "processing", "server")}
-        start = batch.start_s + pick["capture"]
-        legs = {"capture": pick["capture"], "queue": batch.start_s - batch.capture_s,
-                **{name: pick[name] for name in FRAME_LEGS[1:]}}
-        return replace(batch, start_s=start, done_s=start + pick["processing"], busy_s=pick["server"],
-                       legs={k: np.where(batch.processed, v, np.nan) for k, v in legs.items()})
+        """``batch`` with its latency by leg (queue: capture to the start of its path)."""
+        pick = {name: self._pick(name, batch.vehicle, batch.camera, batch.throttled) for name in FRAME_LEGS}
+        legs = {"queue": batch.start_s - batch.capture_s, **pick}
+        order = ("capture", "queue", *FRAME_LEGS[1:])
+        return replace(batch, legs={k: np.where(batch.processed, legs[k], np.nan) for k in order})
 
 
 class _GroupFrames:
