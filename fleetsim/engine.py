@@ -38,7 +38,7 @@ from fleetsim.edge.placing import Placer
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
-from fleetsim.hardware.inference import inference_cost
+from fleetsim.hardware.inference import frame_legs, inference_cost
 from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
@@ -76,6 +76,11 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
                                    f"fleet.groups[{g}].faults.thermal_throttling")
             throttled = inference_cost(hot, workload, spec.precision, catalog, throttled=True, host=host)
             throttle_at = hot.thermal.time_to_throttle.value
+        legs = tuple(frame_legs(device, workload, spec.precision, catalog, cost, w * h, host=host)
+                     for w, h in (cam.resolution for cam in spec.cameras))
+        hot_legs = () if throttled is None else tuple(
+            frame_legs(device, workload, spec.precision, catalog, throttled, w * h, host=host)
+            for w, h in (cam.resolution for cam in spec.cameras))
         failures = spec.faults.failures
         vehicles = []
         for i in range(spec.count):
@@ -88,7 +93,8 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
                                     samples=UploadBuffer(spec.uploads.buffer, spec.uploads.sample_size,
                                                          spec.uploads.eviction),
                                     throttled=throttled, throttle_at_s=throttle_at,
-                                    failure_key=failure_key, outages=outages))
+                                    failure_key=failure_key, outages=outages,
+                                    legs=legs, throttled_legs=hot_legs))
             index += 1
         groups.append(GroupMembers(index=g, spec=spec, vehicles=vehicles))
     return groups

@@ -188,7 +188,14 @@ def test_latency_matches_hardware_model_when_idle(small_data):
     results = fleetsim.run(Scenario.model_validate(data))
     latency = results.tables["frames"]["latency_s"].to_numpy()
     service = results.tables["vehicles"]["inference_latency_s"].iloc[0]
-    assert np.allclose(latency, service, rtol=0, atol=1e-12)
+    legs = results.tables["latency_legs"].set_index("leg")["mean_s"]
+    assert legs["queue"] == 0  # idle: no frame waits
+    # the frame path is the hardware model's legs: its call (transfer, inference and host work) plus
+    # the camera readout, pre-processing and hand-off around it
+    assert legs["transfer"] + legs["inference"] + legs["postprocess"] == pytest.approx(service, abs=1e-9)
+    path = sum(legs[leg] for leg in ("capture", "preprocess", "transfer", "inference", "postprocess",
+                                     "handoff"))
+    assert np.allclose(latency, path, rtol=0, atol=1e-8)
 
 
 def test_summary_json_is_byte_identical_apart_from_wall_time(tmp_path, small_scenario):

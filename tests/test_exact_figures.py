@@ -132,8 +132,10 @@ def test_run_percentiles_are_within_the_bound_of_the_frames_and_never_past_min_o
             for q, key in zip(QUANTILES, ("p50_s", "p95_s", "p99_s"), strict=True):
                 assert _within_bound(legs.loc[(name, "queue"), key],
                                      float(np.quantile(queue, q, method="inverted_cdf")))
-    coral_queue = legs.loc[("coral", "queue")]  # 30 + 15 Hz on an idle Edge TPU: most frames never wait
-    assert coral_queue["p50_s"] == 0.0
+    # 30 + 15 Hz on an Edge TPU: a frame's path (camera readout, pre-processing, the call, hand-off) is
+    # well under the 22 ms between frames, so the median frame waits less than one path
+    coral_queue, coral_path = legs.loc[("coral", "queue")], legs.loc[("coral", "total")]
+    assert coral_queue["p50_s"] < coral_path["p50_s"] - coral_queue["p50_s"]
 
 
 @pytest.mark.parametrize("horizon_s, restock, billed_s, state", [

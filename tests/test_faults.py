@@ -146,8 +146,11 @@ def test_throttled_frames_run_at_the_sustained_speed(faulty_runs):
     service = served["t_done_s"] - served["t_start_s"]
     after = served["t_capture_s"] >= 120.0
     assert served["throttled"].eq(after).all()
-    np.testing.assert_allclose(service[after], hot, rtol=1e-9)
-    np.testing.assert_allclose(service[~after], base, rtol=1e-9)
+    # a frame's path is its legs; throttling slows only the call (inference and its host work)
+    path = service[~after].iloc[0]
+    assert path > base
+    np.testing.assert_allclose(service[~after], path, rtol=1e-9)
+    np.testing.assert_allclose(service[after], path + hot - base, rtol=1e-9)
     assert vehicles.loc[vehicles["group"] == "rpi", "throttled_latency_s"].isna().all()
     assert fast.summary["groups"]["coral"]["frames"]["throttled"] == int(after.sum())
 

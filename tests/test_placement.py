@@ -100,7 +100,8 @@ def test_latency_legs_add_up_to_the_total(tmp_path):
     legs = _placement(tmp_path).tables["latency_legs"]
     for group, rows in legs.groupby("group"):
         by_leg = rows.set_index("leg")
-        expected = {"onboard": {"queue", "inference", "total"}}.get(
+        expected = {"onboard": {"capture", "queue", "preprocess", "transfer", "inference", "postprocess",
+                                "handoff", "total"}}.get(
             group, {"send_queue", "uplink", "remote_queue", "inference", "downlink", "total"})
         assert set(by_leg.index) == expected
         assert (by_leg["frames"] == by_leg.loc["total", "frames"]).all()

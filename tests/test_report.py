@@ -119,7 +119,7 @@ def test_every_section_has_its_figures_and_tables(placement):
         assert "<img" in bodies[anchor] or anchor == "summary", anchor
     for leg in ("send queue", "uplink (frame)", "remote queue", "downlink (detections)"):
         assert leg in bodies["latency-breakdown"]
-    assert "camera capture" in bodies["latency-breakdown"]  # said to be not modelled, not invented
+    assert "exposure and the ISP" in bodies["latency-breakdown"]  # said to be not modelled, not invented
 
 
 def test_numbers_on_the_page_are_the_summary_and_tables(placement):

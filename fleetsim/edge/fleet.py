@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleetsim.edge.faults import Outages
-from fleetsim.hardware.inference import InferenceCost
+from fleetsim.hardware.inference import FrameLegs, InferenceCost
 from fleetsim.scenario.models import VehicleGroup
 
 
@@ -85,11 +85,12 @@ class Vehicle:
     model_version: int = 0
     samples_in_flight: int = 0
     selection: object | None = None  # a user's Python SelectionPolicy, in place of the group's kind
+    legs: tuple[FrameLegs, ...] = ()  # per camera: the frame's legs (hardware models)
+    throttled_legs: tuple[FrameLegs, ...] = ()  # the same once thermally throttled
 
-    def service_s(self, capture_s: float) -> float:
-        """Accelerator time of a frame captured at ``capture_s``."""
-        cost = self.throttled if capture_s >= self.throttle_at_s else self.inference
-        return cost.latency_s
+    def path(self, camera: int, throttled: bool) -> FrameLegs:
+        """The legs of a frame of ``camera``, at the throttled speed if ``throttled``."""
+        return (self.throttled_legs if throttled and self.throttled_legs else self.legs)[camera]
 
 
 @dataclass

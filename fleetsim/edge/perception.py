@@ -13,6 +13,7 @@ Two interchangeable implementations feed the same ``FrameLedger`` and sample que
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import simpy
@@ -24,11 +25,46 @@ from fleetsim.edge.faults import padded, up_time
 from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.offload import Offloading
 from fleetsim.edge.queueing import QueueState, serve
+from fleetsim.hardware.inference import FRAME_LEGS
 from fleetsim.metrics.ledger import FrameBatch, FrameLedger
 from fleetsim.rng import component_key
 
 WORKERS = 2
 """Threads computing onboard groups' frames (numpy releases the GIL on whole arrays)."""
+
+
+class FramePaths:
+    """Every vehicle's frame legs per camera (hardware models), normal and throttled, as tables.
+
+    A frame waits in its vehicle's queue from capture, then holds the vehicle's frame path for
+    all its legs in series (readout, pre-processing, transfer, inference, post-processing,
+    hand-off), so that an accelerator outage meets every frame it could touch. The overlap of
+    consecutive frames (``FrameLegs.interval_s``) prices published throughputs but is not yet
+    simulated. Both perception paths use this, so they stay identical.
+    """
+
+    def __init__(self, vehicles: list[Vehicle]):
+        cameras = max(len(v.legs) for v in vehicles)
+        names = (*FRAME_LEGS, "latency")
+        self.tables = {hot: {name: np.array([[getattr(v.path(min(c, len(v.legs) - 1), hot), f"{name}_s")
+                                              for c in range(cameras)]
+                                             for v in vehicles]) for name in names}
+                       for hot in (False, True)}
+
+    def _pick(self, name: str, vehicle, camera, throttled):
+        return np.where(throttled, self.tables[True][name][vehicle, camera],
+                        self.tables[False][name][vehicle, camera])
+
+    def server_s(self, vehicle, camera, throttled):
+        """Time each frame holds its vehicle's frame path: all its legs."""
+        return self._pick("latency", vehicle, camera, throttled)
+
+    def complete(self, batch: FrameBatch) -> FrameBatch:
+        """``batch`` with its latency by leg (queue: capture to the start of its path)."""
+        pick = {name: self._pick(name, batch.vehicle, batch.camera, batch.throttled) for name in FRAME_LEGS}
+        legs = {"queue": batch.start_s - batch.capture_s, **pick}
+        order = ("capture", "queue", *FRAME_LEGS[1:])
+        return replace(batch, legs={k: np.where(batch.processed, legs[k], np.nan) for k in order})
 
 
 class _GroupFrames:
@@ -44,15 +80,14 @@ class _GroupFrames:
                                  for i in range(n)]), cam.fps, cam.arrivals)
             for cam in spec.cameras
         ]
-        self.latency_s = np.array([v.inference.latency_s for v in vehicles])
         self.throttle_at_s = np.array([v.throttle_at_s for v in vehicles])
-        self.throttled_s = np.array([(v.throttled or v.inference).latency_s for v in vehicles])
         self.outages = padded([v.outages for v in vehicles]) if spec.faults.failures else None
 
-    def service_s(self, capture_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Service time of each frame (V, N) by capture time, and whether it is throttled."""
+    def service_s(self, paths: FramePaths, capture_s: np.ndarray,
+                  camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Server time of each frame (V, N) by capture time and camera, and whether it is throttled."""
         throttled = capture_s >= self.throttle_at_s[:, None]
-        return np.where(throttled, self.throttled_s[:, None], self.latency_s[:, None]), throttled
+        return paths.server_s(self.members.indices[:, None], camera, throttled), throttled
 
 
 class VectorisedPerception:
@@ -61,6 +96,7 @@ class VectorisedPerception:
     def __init__(self, groups: list[GroupMembers], ledger: FrameLedger, detection: FleetDetection, seed: int,
                  duration_s: float, offloading: Offloading | None = None):
         self.groups = [_GroupFrames(g, seed) for g in groups]
+        self.paths = FramePaths([v for g in groups for v in g.vehicles])
         self.offloading = offloading
         self.detection = detection
         self.queues = [QueueState.empty(len(g.vehicles), g.spec.queue_capacity) for g in groups]
@@ -152,13 +188,13 @@ class VectorisedPerception:
         times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
         if times.shape[1] == 0:
             return None
-        service, throttled = frames.service_s(times)
+        service, throttled = frames.service_s(self.paths, times, camera)
         served = serve(queue, times, service, frames.outages)
         valid = np.isfinite(times)
         local = np.broadcast_to(np.arange(n)[:, None], times.shape)[valid]
         index = members.indices[local]
         processed = served.admitted[valid]
-        return FrameBatch(
+        return self.paths.complete(FrameBatch(
             vehicle=index,
             camera=camera[valid],
             counter=counters[valid],
@@ -170,7 +206,7 @@ class VectorisedPerception:
             throttled=processed & throttled[valid],
             model_version=np.array([v.model_version for v in members.vehicles])[local],
             detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
-        )
+        ))
 
 
 def _merged(taken: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,6 +235,7 @@ class ReferencePerception:
         self.rows: list[tuple] = []
         self.pending: list[simpy.Process] = []
         self.groups = [_GroupFrames(g, seed) for g in groups]
+        self.paths = FramePaths(vehicles)
         self.accelerators = {v.index: simpy.Resource(env, capacity=1) for v in vehicles}
         self.in_system: dict[int, set[simpy.Process]] = {v.index: set() for v in vehicles}
         self.down: set[int] = set()
@@ -260,7 +297,8 @@ class ReferencePerception:
             with self.accelerators[vehicle.index].request() as request:
                 yield request
                 start = self.env.now
-                yield self.env.timeout(vehicle.service_s(capture))
+                yield self.env.timeout(float(self.paths.server_s(vehicle.index, camera,
+                                                                  capture >= vehicle.throttle_at_s)))
                 done = self.env.now
         except simpy.Interrupt:
             self._unserved(vehicle, camera, k, capture, failed=True)
@@ -272,12 +310,12 @@ class ReferencePerception:
         detected = bool(self.detection.detected(*(np.array([x]) for x in row[:3]))[0])
         self.rows.append((*row, detected))
         if detected:
-            self.detection.offer(_batch([(*row, detected)]))
+            self.detection.offer(self.paths.complete(_batch([(*row, detected)])))
 
     def finish(self) -> None:
         """Let frames still queued at the end of the run complete, then record all frames."""
         self.env.run(simpy.AllOf(self.env, [p for p in self.pending if p.is_alive]))
-        self.ledger.add(_batch(self.rows))
+        self.ledger.add(self.paths.complete(_batch(self.rows)))
 
 
 _ROW_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s", "processed",

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
+from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.roofline import (
     CallTerms,
@@ -84,6 +85,9 @@ MEASUREMENT_SIGMA = 0.25
 PRIOR_EFFICIENCY = (math.log(0.3), 1.5)
 PRIOR_PRECISION_OFFSET = (0.0, 0.7)
 PRECISION_GAIN_REALISED = {"cpu": 0.5}
+INT8_GAIN_REALISED = {"arm_dot_product": 0.75, "x86_vnni": 0.75, "arm_widening": 0.35, "x86_widening": 0.35}
+"""Share (in log) of the int8 peak's advantage over fp32 that a CPU's runtimes realise, by how its
+int8 kernels multiply (``DeviceSpec.int8_isa``); see the module docstring."""
 """Share (in log) of a precision's peak advantage that runtimes realise, per accelerator class
 (0: none, the same ops/s at either precision; 1, the default: all of it, the same fraction of
 each peak); see the module docstring."""
@@ -97,6 +101,8 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+_NO_COST = InferenceCost(0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
+"""Stands in for the cost when only the host legs of a frame are wanted."""
 THROUGHPUT_BATCH = 32
 """Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
@@ -109,11 +115,15 @@ class PointTerms:
     terms: CallTerms
     batch: int
     throughput: bool
+    host_pipeline_s: float = 0.0  # a pipeline point's pre-processing and hand-off on the host, per call
 
     def seconds_per_inference(self, cost: InferenceCost) -> float:
         """Predicted time per inference: the call's latency, or its steady-state interval for a
-        throughput point, over the batch."""
-        return (cost.interval_s if self.throughput else cost.latency_s) / self.batch
+        throughput point, over the batch. A pipeline point adds the host's pre-processing and
+        hand-off in series (latency), or to the host's stage of the pipeline (throughput)."""
+        if self.throughput:
+            return max(cost.interval_s, cost.fallback_s + self.host_pipeline_s) / self.batch
+        return (cost.latency_s + self.host_pipeline_s) / self.batch
 
 
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
@@ -121,9 +131,30 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     throughput = point.throughput is not None
     batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
     workload = catalog.profile(point.workload)
+    if point.host_link is not None:
+        device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    return PointTerms(point, terms, batch, throughput)
+    host_pipeline_s = 0.0
+    if point.scope == "pipeline":
+        from fleetsim.hardware.inference import frame_legs  # inference builds on this module
+        legs = frame_legs(device, workload, point.precision, catalog, cost=_NO_COST, host=point.host)
+        host_pipeline_s = (legs.preprocess_s + legs.handoff_s) * batch
+    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, throughput,
+                      host_pipeline_s)
+
+
+def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
+    """How much faster the point's kernel library runs MAC layers than the device's own (1 without one)."""
+    if point.kernel_library is None:
+        return 1.0
+    for entry in device.library_speedups:
+        if entry.library == point.kernel_library and entry.precision == point.precision:
+            return entry.speedup.value
+    raise FleetsimError(f"{device.id}: a {point.precision} point names kernel_library "
+                        f"'{point.kernel_library}' "
+                        "but library_speedups has no entry for it (allowed: "
+                        f"{', '.join(sorted({e.library for e in device.library_speedups})) or 'none'})")
 
 
 def calibration_terms(device: DeviceSpec, catalog: Catalog) -> list[PointTerms]:
@@ -165,13 +196,15 @@ def class_prior(device: DeviceSpec, catalog: Catalog) -> dict[str, float]:
             other = catalog.devices[other_id]
             if other_id == device.id or other.accelerator_class != device.accelerator_class:
                 continue
+            same_isa = (device.int8_isa is None or other.int8_isa is None
+                        or other.int8_isa.value == device.int8_isa.value)
             points = calibration_terms(other, catalog)
             if not points:
                 continue
             generic = catalog.memo.get(("generic fit", other_id))
             if generic is None:
                 generic = catalog.memo[("generic fit", other_id)] = fit_points(other, points)
-            for precision in {t.point.precision for t in points}:
+            for precision in {t.point.precision for t in points} - ({"int8"} if not same_isa else set()):
                 achieved.setdefault(precision, []).append(math.log(generic.efficiency[precision]))
         catalog.memo[key] = {p: float(np.median(v)) for p, v in achieved.items()}
     return catalog.memo[key]
@@ -227,6 +260,8 @@ def _precision_offset(device: DeviceSpec, precision: str, base: str) -> float:
     """Prior centre of log(efficiency[precision] / efficiency[base]): -(1 - g) x log of the ratio
     of the peaks the two precisions' convolutions count against (g: ``PRECISION_GAIN_REALISED``)."""
     realised = PRECISION_GAIN_REALISED.get(device.accelerator_class, 1.0)
+    if device.int8_isa is not None and "int8" in (precision, base):
+        realised = INT8_GAIN_REALISED[device.int8_isa.value]
     return -(1.0 - realised) * math.log(_mac_peak(device, precision) / _mac_peak(device, base))
 
 

@@ -110,6 +110,13 @@ class CallTerms:
     context_reload_s: float | None = None  # all weights over the host link; None: single context
     foreign_host: bool = False  # fed by a host other than the device's host_cpu (a point's ``host``)
     contexts: int | None = None  # published context count of this workload on the device, if any
+    mac: np.ndarray | None = None  # per device layer, bool: a conv/depthwise/matmul layer
+
+    def with_library_speedup(self, speedup: float) -> CallTerms:
+        """These terms with the MAC layers' compute ``speedup`` times as fast (another kernel library)."""
+        if self.mac is None or speedup == 1.0:
+            return self
+        return replace(self, compute_s=np.where(self.mac, self.compute_s / speedup, self.compute_s))
 
     def context_s(self, fit: DeviceFit) -> float:
         """Context switches of one call and the weight reloads they cost (0 on a single-context device)."""
@@ -270,7 +277,8 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         host_postprocess_s=host_post_s, weight_bytes=float(weights.sum()) * element,
         context_reload_s=_reload_s(device, float(weights.sum()) * element),
         foreign_host=(host is not None and host != device.host_cpu and device.host_link is not None),
-        contexts=(device.contexts[workload.id].value if workload.id in device.contexts else None))
+        contexts=(device.contexts[workload.id].value if workload.id in device.contexts else None),
+        mac=is_mac)
 
 
 def context_s(layers, weight_bytes, reload_s, switch_s: float, per_context_layers: float,

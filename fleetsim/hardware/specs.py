@@ -40,6 +40,13 @@ class Sourced(Strict, Generic[T]):
     source: str = Field(min_length=3, description="Datasheet, paper or benchmark page.")
 
 
+class HostLink(Strict):
+    """How inputs and outputs reach an accelerator that is not on the host's memory bus."""
+
+    kind: Literal["usb2", "usb3", "pcie", "m2", "soc"] = Field(description="Link type.")
+    bandwidth: Sourced[DataRate] = Field(description="Effective host-device transfer rate.")
+
+
 class CalibrationPoint(Strict):
     """One published measurement of a workload on this device: the latency of one call, or a
     steady-state throughput (pipelined or large-batch runs such as MLPerf Offline)."""
@@ -58,6 +65,12 @@ class CalibrationPoint(Strict):
         "model", description="'model': the network alone; 'pipeline': also host pre/post-processing "
         "(not predicted, so only allowed under validation).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
+    host_link: HostLink | None = Field(
+        None, description="The link of this set-up, when it is not the device's host_link (a USB 3 stick "
+        "measured on a USB 2 port).")
+    kernel_library: Name | None = Field(
+        None, description="Kernel library this measurement ran on, when it is not the one the device's "
+        "fit describes (a name in the device's library_speedups at this precision).")
     excluded: str | None = Field(
         None, min_length=3, description="Why this calibration point is kept but not fitted on (its harness "
         "differs from what the model describes, with the evidence); shown by `fleetsim hardware validate`.")
@@ -73,6 +86,15 @@ class CalibrationPoint(Strict):
     def seconds_per_inference(self) -> float:
         """Published time per inference: latency / batch, or 1 / throughput."""
         return self.latency / (self.batch or 1) if self.latency is not None else 1 / self.throughput
+
+
+class LibrarySpeedup(Strict):
+    """How much faster another kernel library runs a CPU's conv/matmul layers at one precision than
+    the library its fit describes (published, not fitted)."""
+
+    library: Name = Field(description="Kernel library name, as calibration points name it (e.g. 'xnnpack').")
+    precision: Precision = Field(description="Precision the speed-up was published for.")
+    speedup: Sourced[PositiveFloat] = Field(description="Time with the fitted library / time with this one.")
 
 
 class Thermal(Strict):
@@ -105,13 +127,6 @@ OperatorClass = Literal["conv", "depthwise_conv", "matmul", "elementwise", "acti
                         "resize", "reshape_concat", "softmax", "nms"]
 
 
-class HostLink(Strict):
-    """How inputs and outputs reach an accelerator that is not on the host's memory bus."""
-
-    kind: Literal["usb2", "usb3", "pcie", "m2", "soc"] = Field(description="Link type.")
-    bandwidth: Sourced[DataRate] = Field(description="Effective host-device transfer rate.")
-
-
 class DeviceSpec(Strict):
     """One accelerator (edge or cloud) as the hardware models see it."""
 
@@ -133,6 +148,18 @@ class DeviceSpec(Strict):
         "of peak['int8'] (then the GPU alone). Throughput points (MLPerf Offline runs the GPU and the DLAs "
         "on separate streams) count against both; latency points and predictions run on the GPU alone.")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
+    int8_isa: Sourced[Literal["arm_dot_product", "arm_widening", "x86_vnni", "x86_widening"]] | None = Field(
+        None, description="How a CPU's int8 kernels multiply: 'arm_dot_product' (Armv8.2 SDOT/UDOT, 4 int8 "
+        "MACs per 32-bit lane), 'x86_vnni' (AVX-512 VNNI / AVX-VNNI, the same), 'arm_widening' (Armv8.0 "
+        "SMLAL on Cortex-A53/A72) and 'x86_widening' (AVX2/AVX-512 VPMADDUBSW): int8 widened to int16 "
+        "first. Sets how much of the int8 peak's advantage over fp32 runtimes realise, and which CPUs' "
+        "int8 level a sparse CPU inherits (fleetsim.hardware.fit).")
+    kernel_library: Sourced[str] | None = Field(
+        None, description="Kernel library (runtime) the device's calibration points and predictions use, "
+        "e.g. 'TFLite built-in kernels', 'XNNPACK', 'TensorRT', 'Edge TPU runtime'.")
+    library_speedups: list[LibrarySpeedup] = Field(
+        default_factory=list, description="Published speed of other kernel libraries relative to "
+        "kernel_library, for points measured on them (a point's kernel_library).")
     on_chip_memory: Sourced[DataSize] | None = Field(
         None, description="SRAM that holds weights (beyond it they stream from DRAM or the host).")
     host_link: HostLink | None = Field(None, description="Link to the host, for add-on accelerators.")

@@ -274,7 +274,10 @@ STORE_COLUMNS: dict[str, dict[str, str]] = {
 TABLE_COLUMNS.update(STORE_COLUMNS)
 TABLE_COLUMNS["latency_legs"] = {
     "group": "Vehicle group name.",
-    "leg": "Onboard: queue (waiting for the accelerator), inference. Offloaded (placement mec or cloud): "
+    "leg": "Onboard: capture (camera readout), queue (waiting for the vehicle's processing), preprocess "
+    "(resize and normalise on the host CPU), transfer (to and from the accelerator), inference, postprocess "
+    "(decode and NMS on the host), handoff (detections to the consumer); the hardware models cost each "
+    "(fleetsim.hardware.inference.frame_legs). Offloaded (placement mec or cloud): "
     "send_queue (waiting for the uplink), uplink (sending the frame plus one-way latency), remote_queue, "
     "inference (on the remote accelerator), downlink (the detections back). total: capture to detections.",
     "frames": "Processed frames.",

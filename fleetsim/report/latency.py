@@ -9,17 +9,21 @@ from fleetsim.metrics import plots
 from fleetsim.report.html import Section, cell, figure, note, plain, table
 from fleetsim.report.run_folder import RunFolder
 
-LEG_ORDER = ("queue", "send_queue", "uplink", "remote_queue", "inference", "downlink")
-"""Legs in the order a frame passes them (onboard: queue, inference)."""
+LEG_ORDER = ("capture", "queue", "preprocess", "transfer", "send_queue", "uplink", "remote_queue",
+             "inference", "downlink", "postprocess", "handoff")
+"""Legs in the order a frame passes them (onboard: capture, queue, preprocess, transfer, inference,
+postprocess, handoff)."""
 LEG_LABELS = {
-    "queue": "accelerator queue", "send_queue": "send queue (vehicle)", "uplink": "uplink (frame)",
-    "remote_queue": "remote queue", "inference": "inference (incl. post-processing)",
-    "downlink": "downlink (detections)",
+    "capture": "camera readout", "queue": "processing queue", "preprocess": "pre-processing (host)",
+    "transfer": "host-accelerator transfer", "send_queue": "send queue (vehicle)",
+    "uplink": "uplink (frame)",
+    "remote_queue": "remote queue", "inference": "inference", "downlink": "downlink (detections)",
+    "postprocess": "post-processing (host)", "handoff": "result hand-off",
 }
-NOT_MODELLED = ("Not modelled, so not shown: camera capture (exposure, readout, ISP) and pre-processing. "
-                "A frame's latency starts at its capture time. Post-processing (box decoding, NMS) is "
-                "inside the inference leg; the modelled split below says how much of an onboard call "
-                "runs on the host CPU.")
+NOT_MODELLED = ("Not modelled, so not shown: exposure and the ISP. A frame's latency starts at its capture "
+                "time; the capture leg is its readout over the camera link. Onboard, post-processing that "
+                "the accelerator hands to the host CPU is its own leg; on a CPU it is inside inference; the "
+                "modelled split below says how much of an onboard call runs on the host CPU.")
 SPLIT_PARTS = [("inference_layers_s", "layers"), ("inference_overhead_s", "call + layer overheads"),
                ("inference_transfer_s", "host-link transfer"),
                ("inference_host_s", "host CPU (unsupported layers, post-processing)")]

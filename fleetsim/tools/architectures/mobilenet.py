@@ -81,11 +81,18 @@ def classifier(c_in: int, classes: int = SLIM_CLASSES) -> nn.Sequential:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c_in, classes, 1), nn.Flatten())
 
 
-def mobilenet_v1_layers() -> list[nn.Module]:
-    """Conv2d_0 (3x3 stem) and the 13 depthwise-separable blocks Conv2d_1 ... Conv2d_13."""
-    layers: list[nn.Module] = [conv_bn(3, 32, 3, 2)]
-    c_in = 32
+def depth(channels: int, multiplier: float = 1.0, min_depth: int = 8) -> int:
+    """TF-slim's depth multiplier: ``max(int(channels * multiplier), min_depth)``."""
+    return max(int(channels * multiplier), min_depth)
+
+
+def mobilenet_v1_layers(multiplier: float = 1.0) -> list[nn.Module]:
+    """Conv2d_0 (3x3 stem) and the 13 depthwise-separable blocks Conv2d_1 ... Conv2d_13, every
+    width times the depth ``multiplier``."""
+    c_in = depth(32, multiplier)
+    layers: list[nn.Module] = [conv_bn(3, c_in, 3, 2)]
     for c_out, stride in V1_BLOCKS:
+        c_out = depth(c_out, multiplier)
         layers.append(nn.Sequential(depthwise(c_in, 3, stride), conv_bn(c_in, c_out)))
         c_in = c_out
     return layers

@@ -11,6 +11,9 @@ anchor decoding and NMS stay outside the graph (``detections`` = anchors).
 - ``ssd_mobilenet_v1_300``: MobileNet v1 maps ``Conv2d_11_pointwise`` (19 x 19 x 512) and
   ``Conv2d_13_pointwise`` (10 x 10 x 1024), full 3x3 extra convs, 1x1 conv predictors
   (``ssd_mobilenet_v1_coco.config``).
+- ``ssd_mobilenet_v1_075_300``: the same with depth multiplier 0.75 on the backbone and the
+  extra layers (``ssd_mobilenet_v1_0.75_depth_300x300_coco14_sync.config``: 384 / 768-channel
+  maps, extras 384 / 192 / 192 / 96).
 - ``ssd_mobilenet_v2_300``: MobileNetV2 maps ``layer_15/expansion_output`` (19 x 19 x 576) and
   ``layer_19`` (10 x 10 x 1280), depthwise-separable extra convs, 1x1 conv predictors. The
   published figures (Hailo model zoo: 0.76 GMAC, 4.46 M parameters) fit this head. The TF1-zoo
@@ -34,6 +37,7 @@ from fleetsim.tools.architectures.mobilenet import (
     FusedConv,
     InvertedResidual,
     conv_bn,
+    depth,
     depthwise,
     mobilenet_v1_layers,
     mobilenet_v2_layers,
@@ -68,12 +72,13 @@ class SSD(nn.Module):
     """Backbone giving two feature maps, four extra layers, box and class predictors on all six."""
 
     def __init__(self, backbone: nn.Module, backbone_depths: tuple[int, int], lite_extras: bool,
-                 lite_predictors: bool):
+                 lite_predictors: bool, multiplier: float = 1.0):
         super().__init__()
         self.backbone = backbone
-        depths = (*backbone_depths, *EXTRA_DEPTHS)
-        self.extras = nn.ModuleList(extra_layer(c_in, depth, lite_extras)
-                                    for c_in, depth in zip(depths[1:-1], EXTRA_DEPTHS, strict=True))
+        extra_depths = tuple(depth(d, multiplier) for d in EXTRA_DEPTHS)
+        depths = (*backbone_depths, *extra_depths)
+        self.extras = nn.ModuleList(extra_layer(c_in, d, lite_extras)
+                                    for c_in, d in zip(depths[1:-1], extra_depths, strict=True))
         self.boxes = nn.ModuleList(predictor(c, a * BOX_CODE, lite_predictors)
                                    for c, a in zip(depths, ANCHORS, strict=True))
         self.classes = nn.ModuleList(predictor(c, a * CLASSES, lite_predictors)
@@ -105,9 +110,9 @@ class Taps(nn.Module):
         return a, self.second(a)
 
 
-def mobilenet_v1_taps() -> Taps:
+def mobilenet_v1_taps(multiplier: float = 1.0) -> Taps:
     """MobileNet v1 up to Conv2d_11_pointwise, then on to Conv2d_13_pointwise."""
-    layers = mobilenet_v1_layers()
+    layers = mobilenet_v1_layers(multiplier)
     return Taps(nn.Sequential(*layers[:12]), nn.Sequential(*layers[12:]))
 
 
@@ -183,6 +188,12 @@ def ssd_mobilenet_v1() -> nn.Module:
     return SSD(mobilenet_v1_taps(), (512, 1024), lite_extras=False, lite_predictors=False).eval()
 
 
+def ssd_mobilenet_v1_075() -> nn.Module:
+    """SSD MobileNet v1 at depth multiplier 0.75 (backbone and extra layers)."""
+    return SSD(mobilenet_v1_taps(0.75), (384, 768), lite_extras=False, lite_predictors=False,
+               multiplier=0.75).eval()
+
+
 def ssd_mobilenet_v2() -> nn.Module:
     """SSD MobileNetV2: separable extra convs, 1x1 predictors (see the module docstring)."""
     return SSD(mobilenet_v2_taps(), (576, 1280), lite_extras=True, lite_predictors=False).eval()
@@ -202,6 +213,10 @@ register(Architecture(
     id="ssd_mobilenet_v1_300", build=ssd_mobilenet_v1, input_size=300, detections=anchor_count(300),
     reference=f"Liu et al., arXiv:1512.02325 (SSD); {OD_API}/samples/configs/ssd_mobilenet_v1_coco.config "
               "and models/ssd_mobilenet_v1_feature_extractor.py"))
+register(Architecture(
+    id="ssd_mobilenet_v1_075_300", build=ssd_mobilenet_v1_075, input_size=300, detections=anchor_count(300),
+    reference=f"Howard et al., arXiv:1704.04861 (width multiplier); {OD_API}/models/"
+              "ssd_mobilenet_v1_feature_extractor.py (depth_multiplier on backbone and extra layers)"))
 register(Architecture(
     id="ssd_mobilenet_v2_300", build=ssd_mobilenet_v2, input_size=300, detections=anchor_count(300),
     reference=f"Sandler et al., arXiv:1801.04381; {OD_API}/models/ssd_mobilenet_v2_feature_extractor.py "
