@@ -192,7 +192,8 @@ def test_latency_matches_hardware_model_when_idle(small_data):
     assert legs["queue"] == 0  # idle: no frame waits
     # the frame path is the hardware model's legs: its call (transfer, inference and host work) plus
     # the camera readout, pre-processing and hand-off around it
-    assert legs["transfer"] + legs["inference"] + legs["postprocess"] == pytest.approx(service, abs=1e-9)
+    # (each leg's mean is stored to the nanosecond, so three of them sum to within 1.5 ns)
+    assert legs["transfer"] + legs["inference"] + legs["postprocess"] == pytest.approx(service, abs=1.5e-9)
     path = sum(legs[leg] for leg in ("capture", "preprocess", "transfer", "inference", "postprocess",
                                      "handoff"))
     assert np.allclose(latency, path, rtol=0, atol=1e-8)

@@ -214,7 +214,8 @@ def test_a_placement_policy_moves_where_a_groups_frames_run():
     # the onboard group: its first 20 s on its accelerator, the rest up to the MEC server
     assert 0 < legs["onboard", "queue"] < legs["onboard", "total"]
     assert legs["onboard", "queue"] + legs["onboard", "uplink"] == legs["onboard", "total"]
-    assert set(legs["mec"].index) == {"queue", "inference", "total"}  # never left its vehicle
+    assert set(legs["mec"].index) == {"capture", "queue", "preprocess", "transfer", "inference",
+                                      "postprocess", "handoff", "total"}  # never left its vehicle
     groups = moved.summary["groups"]
     assert groups["mec"]["privacy"]["offboard_frame_bytes"] == 0
     assert groups["onboard"]["privacy"]["offboard_frame_bytes"] > 0
