@@ -159,7 +159,8 @@ class FleetDetection:
         if self.recorded is None:
             work = self._workers.submit(_render_and_run, keys, conditions, size, version, models)
         else:
-            work = self._workers.submit(_record, self.recorded.jobs, key, keys, conditions, size, version, models)
+            work = self._workers.submit(_record, self.recorded.jobs, key, keys, conditions, size, version,
+                                        models)
         self._offered.append(_Offered(fields, work))
 
     def _keys(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
@@ -170,7 +171,8 @@ class FleetDetection:
     def _model_digest(self, version: int) -> str:
         """SHA-256 of model ``version``'s file (read once per run)."""
         if version not in self._model_digests:
-            self._model_digests[version] = hashlib.sha256(self.registry.paths[version].read_bytes()).hexdigest()
+            model = self.registry.paths[version].read_bytes()
+            self._model_digests[version] = hashlib.sha256(model).hexdigest()
         return self._model_digests[version]
 
     def mean_confidence(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
