@@ -10,22 +10,25 @@ after one untimed warm-up run:
   SimPy one event at a time (``Run.advance``), the observation vector, the agent's loop;
 - the same episode again with ``fine_tunes="recorded"``: its second episode replays every
   fine-tune of the first (same inputs), so the ratio is what replay saves when episodes
-  repeat.
+  repeat;
+- with ``--recorded-detections``, also an environment with ``fine_tunes="recorded"`` and
+  ``detections="recorded"``: its second episode replays every fine-tune and every detection
+  job of the first (no rendering, no ONNX Runtime; only the selected samples are rendered
+  again), so the ratio is what replaying both saves when episodes repeat.
 
-What is replayed: only the fine-tunes (the int8 model, weights and validation scores of a
-job whose inputs were trained before; torch training, export, quantisation and validation
-are skipped). Frames, queues, network, uploads, labelling, the cluster and the rollout are
-simulated in every episode as in a full run, and detection (rendering the detected frames and
-the ONNX int8 model on them) runs for real: a selected sample's pixels are needed anyway (the
-labeller, the fine-tune and the recorded fine-tune's key read them), a frame's detections
-depend on the model it ran, which differs between episodes once their decisions differ, and
-detection costs far less than a fine-tune. Results with replay are identical to a full run
-(the ``model_versions`` table's ``host_wall_s`` aside). See docs/gym.md, "What is replayed".
+What is replayed: the fine-tunes (the int8 model, weights and validation scores of a job
+whose inputs were trained before; torch training, export, quantisation and validation are
+skipped) and, with ``detections="recorded"``, the detection jobs (each frame's ground truth
+and decoded slots, for the same frames run through the same model bytes). Frames, queues,
+network, uploads, labelling, the cluster and the rollout are simulated in every episode as
+in a full run. Results with replay are identical to a full run (host wall times aside);
+each replayed episode is checked against the plain run. See docs/gym.md, "What is replayed".
 
 It prints decisions (steps) per second of host time and the ratios. Timings are only
 comparable within one run on one idle machine.
 
     .venv/bin/python benchmarks/gym_env.py [--scenario PATH | --minutes 20] [--step SECONDS]
+                                           [--recorded-detections]
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def main() -> None:
     parser.add_argument("--scenario", help="scenario file (default: a small town cut)")
     parser.add_argument("--minutes", type=float, default=20.0, help="simulated minutes (default scenario)")
     parser.add_argument("--step", type=float, help="seconds between decisions (default: the trigger's)")
+    parser.add_argument("--recorded-detections", action="store_true",
+                        help="also time repeated episodes replaying detections as well as fine-tunes")
     args = parser.parse_args()
     scenario = fleetsim.load_scenario(args.scenario) if args.scenario else small_town(args.minutes)
     seed = scenario.simulation.seed
@@ -79,7 +84,7 @@ def main() -> None:
     same = without_wall_times(summary) == without_wall_times(plain.summary)
     recorded = FleetEnv(scenario, step=args.step, fine_tunes="recorded")
     _, first_s, _ = episode(recorded, seed)
-    _, again_s, _ = episode(recorded, seed)
+    _, again_s, again = episode(recorded, seed)
     jobs = plain.summary["retraining"]["jobs_submitted"]
     print(f"scenario {scenario.name}: {scenario.simulation.duration:g} s simulated, {steps} decisions, "
           f"{jobs} jobs; env episode == plain run: {same}")
@@ -88,7 +93,17 @@ def main() -> None:
           f"overhead x{env_s / plain_s:.3f} of the plain run")
     print(f"recorded, first episode        {first_s:8.2f} s  x{first_s / plain_s:.3f}")
     print(f"recorded, repeated episode     {again_s:8.2f} s  {steps / again_s:8.2f} steps/s  "
-          f"x{again_s / plain_s:.3f} of the plain run ({recorded.replayed} fine-tunes replayed)")
+          f"x{again_s / plain_s:.3f} of the plain run ({recorded.replayed} fine-tunes replayed; "
+          f"same results: {without_wall_times(again) == without_wall_times(plain.summary)})")
+    if args.recorded_detections:
+        both = FleetEnv(scenario, step=args.step, fine_tunes="recorded", detections="recorded")
+        _, first_s, _ = episode(both, seed)
+        _, again_s, again = episode(both, seed)
+        same = without_wall_times(again) == without_wall_times(plain.summary)
+        print(f"+ detections, first episode    {first_s:8.2f} s  x{first_s / plain_s:.3f}")
+        print(f"+ detections, repeated episode {again_s:8.2f} s  {steps / again_s:8.2f} steps/s  "
+              f"x{again_s / plain_s:.3f} of the plain run ({both.replayed} fine-tunes and "
+              f"{both.detections_replayed} detected frames replayed; same results: {same})")
 
 
 if __name__ == "__main__":

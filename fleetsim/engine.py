@@ -35,6 +35,7 @@ from fleetsim.edge.fleet import GroupMembers, UploadBuffer, Vehicle
 from fleetsim.edge.offload import build_offloading
 from fleetsim.edge.perception import ReferencePerception, VectorisedPerception
 from fleetsim.edge.placing import Placer
+from fleetsim.edge.recorded import RecordedDetections
 from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
@@ -138,10 +139,12 @@ class Run:
     """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,
-                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] = FineTuner):
+                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] = FineTuner,
+                 detections: RecordedDetections | None = None):
         self.scenario = scenario
         self.policies = checked_policies(policies)
         self.fine_tuner = fine_tuner  # FineTuner, or one that replays recorded jobs (fleetsim.gym)
+        self.recorded_detections = detections  # detection jobs replayed between runs (None: all real)
         self.catalog = catalog
         self.duration = scenario.simulation.duration
         self.clock = Clock(simpy.Environment(), self.duration)
@@ -171,7 +174,7 @@ class Run:
     def _fleet(self, groups: list[GroupMembers], vehicles: list[Vehicle]) -> Fleet:
         """Detection and the per-frame path (one event per frame, or vectorised) behind the facade."""
         scenario, seed = self.scenario, self.scenario.simulation.seed
-        detection = FleetDetection(scenario, vehicles, self.registry, seed)
+        detection = FleetDetection(scenario, vehicles, self.registry, seed, self.recorded_detections)
         self.offloading = None
         if scenario.simulation.mode == "reference":
             Placer(scenario, groups, self.network, self.policies.get("placement")).first()
@@ -288,18 +291,20 @@ def prepared(scenario: Scenario | str | Path, seed: int | None,
 
 def run(scenario: Scenario | str | Path, *, seed: int | None = None,
         on_progress: ProgressCallback | None = None, catalog: Catalog | None = None,
-        policies: dict | None = None) -> Results:
+        policies: dict | None = None, detections: RecordedDetections | None = None) -> Results:
     """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
 
     ``seed`` overrides ``simulation.seed``. ``policies`` maps decisions (``"retraining"``,
     ``"canary"``, ``"uploads"``, ``"selection"``, ``"placement"``) to a user's Python policies
-    (``fleetsim.policies``), each in place of the scenario's for this run. Calls are
-    independent: the same scenario, seed and policies give identical results, in one
+    (``fleetsim.policies``), each in place of the scenario's for this run. ``detections``, a
+    ``fleetsim.edge.recorded.RecordedDetections`` shared between calls, replays detection jobs
+    an earlier call ran with the same frames and model (same results, less host time). Calls
+    are independent: the same scenario, seed and policies give identical results, in one
     process or many.
     """
     catalog = catalog if catalog is not None else load_catalog()
     scenario, base_dir = prepared(scenario, seed, catalog)
     wall = time.perf_counter()
-    sim = Run(scenario, catalog, base_dir, policies)
+    sim = Run(scenario, catalog, base_dir, policies, detections=detections)
     collectors = sim.execute(on_progress)
     return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)

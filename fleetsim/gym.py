@@ -39,6 +39,7 @@ from simpy.events import URGENT
 from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.policy import TRIGGERS
 from fleetsim.cloud.recorded import RecordedFineTuner, Recording
+from fleetsim.edge.recorded import RecordedDetections
 from fleetsim.engine import Run, prepared
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.policies import PolicyError, Retraining, RetrainingObservation
@@ -112,7 +113,9 @@ class FleetEnv(gymnasium.Env):
     reward's costs; ``catalog``: hardware models (default: the shipped ones); ``fine_tunes``:
     ``"real"`` trains every job, ``"recorded"`` replays a job whose exact inputs an earlier
     episode of this environment trained (``fleetsim.cloud.recorded``: same results, less host
-    time when episodes repeat). ``reset(seed=)``
+    time when episodes repeat); ``detections``: ``"real"`` renders and detects every detected
+    frame, ``"recorded"`` replays a detection job an earlier episode ran on the same frames with
+    the same model (``fleetsim.edge.recorded``: same results). ``reset(seed=)``
     runs the scenario with that ``simulation.seed`` (None: the scenario's own seed first, then
     seeds drawn from the environment's generator), so the same seed gives the same episode.
     """
@@ -121,7 +124,8 @@ class FleetEnv(gymnasium.Env):
 
     def __init__(self, scenario: Scenario | str | Path, decision: str = "retraining",
                  step: float | str | None = None, *, weights: RewardWeights | None = None,
-                 catalog: Catalog | None = None, fine_tunes: Literal["real", "recorded"] = "real"):
+                 catalog: Catalog | None = None, fine_tunes: Literal["real", "recorded"] = "real",
+                 detections: Literal["real", "recorded"] = "real"):
         if decision not in GYM_DECISIONS:
             raise PolicyError(f"FleetEnv: unknown decision {decision!r} "
                               f"(allowed: {', '.join(repr(d) for d in GYM_DECISIONS)})")
@@ -143,6 +147,9 @@ class FleetEnv(gymnasium.Env):
                               f"simulation.duration, {duration} s)")
         if fine_tunes not in ("real", "recorded"):
             raise PolicyError(f"FleetEnv: fine_tunes is {fine_tunes!r} (allowed: 'real', 'recorded')")
+        if detections not in ("real", "recorded"):
+            raise PolicyError(f"FleetEnv: detections is {detections!r} (allowed: 'real', 'recorded')")
+        self.detections = RecordedDetections() if detections == "recorded" else None
         self.records: dict[str, Recording] = {}  # the recorded fine-tunes, by the SHA-256 of their inputs
         self.fine_tuner = (partial(RecordedFineTuner, records=self.records) if fine_tunes == "recorded"
                            else FineTuner)
@@ -156,6 +163,7 @@ class FleetEnv(gymnasium.Env):
         self._last = np.zeros(len(FEATURES), dtype=np.float32)
         self.results: Results | None = None  # of the last episode that ended
         self.replayed = 0  # fine-tunes the last episode replayed (fine_tunes="recorded")
+        self.detections_replayed = 0  # detected frames the last episode replayed (detections="recorded")
         self.sim_wall_s = 0.0  # host seconds inside SimPy and the results, over every episode
 
     def builtin_policy(self):
@@ -175,7 +183,8 @@ class FleetEnv(gymnasium.Env):
         scenario = self.scenario.model_copy(update={"simulation": simulation})
         wall = time.perf_counter()
         self._agent = _Agent(self.step_s)
-        self._run = Run(scenario, self.catalog, self.base_dir, {"retraining": self._agent}, self.fine_tuner)
+        self._run = Run(scenario, self.catalog, self.base_dir, {"retraining": self._agent}, self.fine_tuner,
+                        self.detections)
         self._agent.env = self._run.env
         asked = self._run.advance(lambda: self._agent.asked is not None)
         self.sim_wall_s += time.perf_counter() - wall
@@ -203,6 +212,7 @@ class FleetEnv(gymnasium.Env):
         run, self._agent.asked = self._run, None
         collectors = run.execute(None)
         self.replayed = getattr(run.retraining.tuner, "replayed", 0)
+        self.detections_replayed = run.detection.replayed
         self._last = features(run.retraining.observer.observe())
         return build_results(run.scenario, collectors, wall_s=0.0)
 

@@ -9,7 +9,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import fleetsim
-from fleetsim.digests import without_wall_times
+from fleetsim.digests import results_digests, without_wall_times
+from fleetsim.edge.recorded import RecordedDetections
 from fleetsim.gym import FEATURES, FleetEnv, RewardWeights, reward_of
 from fleetsim.policies import PolicyError, Retraining
 from fleetsim.scenario.models import Scenario
@@ -46,6 +47,19 @@ def episode(env: FleetEnv, seed: int, choose) -> tuple[list[np.ndarray], list[in
 
 
 @pytest.mark.slow
+def test_recorded_detections_give_the_full_runs_summary_and_tables_and_are_replayed():
+    scenario = tiny_scenario()
+    full = results_digests(fleetsim.run(scenario))  # summary and tables, host wall times left out
+    recorded = RecordedDetections()
+    first = fleetsim.run(scenario, detections=recorded)  # records every job (pixels rendered for samples)
+    assert results_digests(first) == full and recorded.replayed == 0 and recorded.detected > 0
+    again = fleetsim.run(scenario, detections=recorded)  # replays them: no rendering, no ONNX Runtime
+    assert results_digests(again) == full
+    assert recorded.replayed == recorded.detected == first.summary["accuracy"]["frames"]
+    assert first.summary["samples"]["uploaded"] > 0  # selected samples had their pixels
+
+
+@pytest.mark.slow
 def test_the_environment_passes_gymnasiums_checks():
     env = FleetEnv(tiny_scenario())
     check_env(env, skip_render_check=True)
@@ -68,7 +82,8 @@ def test_the_built_in_trigger_as_an_agent_gives_the_scenario_run():
 @pytest.mark.slow
 def test_a_random_agent_is_deterministic_per_seed_and_gives_the_run_of_its_decisions():
     scenario = tiny_scenario()
-    env = FleetEnv(scenario, step="1 min", weights=RewardWeights(cloud_per_usd=2.0), fine_tunes="recorded")
+    env = FleetEnv(scenario, step="1 min", weights=RewardWeights(cloud_per_usd=2.0), fine_tunes="recorded",
+                   detections="recorded")
     env.action_space.seed(5)
     seen, actions, reward, summary = episode(  # train at the first decision, then at random
         env, 11, lambda i: 1 if i["observation"].t_s == 60.0 else int(env.action_space.sample()))
@@ -77,6 +92,7 @@ def test_a_random_agent_is_deterministic_per_seed_and_gives_the_run_of_its_decis
     assert again[1] == actions and again[2] == reward
     assert without_wall_times(again[3]) == without_wall_times(summary)
     assert env.replayed == sum(actions) >= 1  # the second episode replayed every job the first trained
+    assert env.detections_replayed == again[3]["accuracy"]["frames"] > 0  # and every detected frame
     assert all(np.array_equal(a, b) for a, b in zip(again[0], seen, strict=True))
     replayed = fleetsim.run(scenario, seed=11, policies={"retraining": Replay(actions)})
     assert without_wall_times(summary) == without_wall_times(replayed.summary)
@@ -91,3 +107,5 @@ def test_an_environment_needs_a_decision_it_knows_a_cluster_and_a_step_inside_th
     with pytest.raises(PolicyError, match=r"step is 600.0 s \(allowed: more than 0 and less than "
                                           r"simulation.duration, 180.0 s\)"):
         FleetEnv(tiny_scenario(), step="10 min")
+    with pytest.raises(PolicyError, match=r"detections is 'cached' \(allowed: 'real', 'recorded'\)"):
+        FleetEnv(tiny_scenario(), detections="cached")

@@ -8,8 +8,8 @@ job by a SHA-256 of exactly these; on a key seen before it writes the recorded i
 takes the recorded weights and scores, and skips torch training, export and validation.
 Results are therefore identical to a full run (the ``model_versions`` table's
 ``host_wall_s`` aside); the saving is only on repeated inputs: episodes with the same seed
-whose decisions agree up to that job. Detection is not replayed: every episode runs the
-ONNX detector on its frames.
+whose decisions agree up to that job. Detection has its own record
+(``fleetsim.edge.recorded``, ``FleetEnv(detections="recorded")``).
 """
 
 from __future__ import annotations

@@ -8,12 +8,16 @@ pixels and decoded slots depend on the frame alone, never on its batch), while t
 results are taken at a flush (an upload tick or the end of the run), which takes every
 frame finished by then, so the vectorised and the one-event-per-frame paths detect the
 same batches.
+With ``RecordedDetections`` (``fleetsim.edge.recorded``) a job run before (same frames, same
+model bytes) is taken from the record, no job keeps pixels, and selected samples are rendered
+again alone: the results are those of a full run.
 Each detected frame's correctness is recorded; selection policies pick samples from
 them, within a per-vehicle rate cap (token bucket), and keep their pixels and truth.
 """
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -30,6 +34,7 @@ from fleetsim.detector.evaluation import (
 from fleetsim.detector.registry import ModelRegistry
 from fleetsim.detector.runtime import OnnxDetector, Slots, above
 from fleetsim.edge.fleet import Vehicle
+from fleetsim.edge.recorded import RecordedDetections, without_pixels
 from fleetsim.edge.selection import candidates
 from fleetsim.metrics.accuracy import stack_records
 from fleetsim.metrics.ledger import FrameBatch
@@ -67,8 +72,12 @@ class _Offered:
 class FleetDetection:
     """Pending detected frames, their results, and the samples chosen from them."""
 
-    def __init__(self, scenario: Scenario, vehicles: list[Vehicle], registry: ModelRegistry, seed: int):
+    def __init__(self, scenario: Scenario, vehicles: list[Vehicle], registry: ModelRegistry, seed: int,
+                 recorded: RecordedDetections | None = None):
         self.scenario = scenario
+        self.recorded = recorded
+        self.replayed = 0  # frames this run took from ``recorded``
+        self._model_digests: dict[int, str] = {}
         self.vehicles = vehicles
         self.registry = registry
         self.every = scenario.detector.detect_every
@@ -135,13 +144,36 @@ class FleetDetection:
         self._waiting = {name: [] for name in _FIELDS}
         vehicle, camera, counter = fields["vehicle"], fields["camera"], fields["counter"]
         conditions = self.schedule.at(fields["capture_s"], self.region[vehicle])
-        with np.errstate(over="ignore"):
-            keys = self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
-        version = fields["model_version"]
+        keys = self._keys(vehicle, camera, counter)
+        version, size = fields["model_version"], self.scenario.world.frame_size
+        if self.recorded is not None:
+            key = self.recorded.key(keys, conditions, size, version,
+                                    {int(v): self._model_digest(int(v)) for v in np.unique(version)})
+            if key in self.recorded.jobs:
+                self.recorded.replayed += len(keys)
+                self.replayed += len(keys)
+                self._offered.append(_Offered(fields, self.recorded.jobs[key]))
+                return
+            self.recorded.detected += len(keys)
         models = {int(v): self.registry.detector(int(v)) for v in np.unique(version)}
-        work = self._workers.submit(_render_and_run, keys, conditions, self.scenario.world.frame_size,
-                                    version, models)
+        if self.recorded is None:
+            work = self._workers.submit(_render_and_run, keys, conditions, size, version, models)
+        else:
+            work = self._workers.submit(_record, self.recorded.jobs, key, keys, conditions, size, version,
+                                        models)
         self._offered.append(_Offered(fields, work))
+
+    def _keys(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
+        """The render keys of frames (by vehicle, camera, per-camera counter)."""
+        with np.errstate(over="ignore"):
+            return self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
+
+    def _model_digest(self, version: int) -> str:
+        """SHA-256 of model ``version``'s file (read once per run)."""
+        if version not in self._model_digests:
+            model = self.registry.paths[version].read_bytes()
+            self._model_digests[version] = hashlib.sha256(model).hexdigest()
+        return self._model_digests[version]
 
     def mean_confidence(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                         version: int | None = None) -> float:
@@ -225,10 +257,19 @@ class FleetDetection:
             self.tokens[v] -= len(take)
             selected[take] = True
             if len(take):
-                ids = self.archive.add(frames, take)
+                ids = self._keep(frames, record, take)
                 evicted = vehicle.samples.add(record["done_s"][take], ids, record["uncertainty"][take])
                 self.archive.release(evicted)
         return selected
+
+
+    def _keep(self, frames: AnnotatedFrames, record: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """Keep frames ``rows`` as samples (rendered again, alone, if detection kept no pixels)."""
+        if self.recorded is None:
+            return self.archive.add(frames, rows)
+        keys = self._keys(record["vehicle"][rows], record["camera"][rows], record["counter"][rows])
+        pixels = render(keys, frames.conditions.take(rows), size=self.scenario.world.frame_size, threads=1)
+        return self.archive.add(pixels, np.arange(len(rows)))
 
 
 def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np.ndarray | None,
@@ -257,6 +298,15 @@ def _render_and_run(keys: np.ndarray, conditions: Conditions, size: tuple[int, i
         for whole, part in zip(slots, out, strict=True):
             whole[rows] = part
     return frames, slots
+
+
+def _record(jobs: dict[str, tuple[AnnotatedFrames, Slots]], key: str, keys: np.ndarray,
+            conditions: Conditions, size: tuple[int, int], version: np.ndarray,
+            models: dict[int, OnnxDetector]) -> tuple[AnnotatedFrames, Slots]:
+    """A worker's job with recorded detections: render and run, record the result without pixels."""
+    frames, slots = _render_and_run(keys, conditions, size, version, models)
+    jobs[key] = result = (without_pixels(frames), slots)
+    return result
 
 
 def _per_version(slots: Slots, version: np.ndarray) -> Detections:
