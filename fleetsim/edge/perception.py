@@ -26,7 +26,7 @@ from fleetsim.edge.fleet import GroupMembers, Vehicle
 from fleetsim.edge.offload import Offloading
 from fleetsim.edge.queueing import QueueState, serve
 from fleetsim.hardware.inference import FRAME_LEGS
-from fleetsim.metrics.ledger import FrameBatch, FrameLedger
+from fleetsim.metrics.ledger import FrameBatch, FrameLedger, FramePathIndex, PathLeg
 from fleetsim.rng import component_key
 
 WORKERS = 2
@@ -50,6 +50,11 @@ class FramePaths:
                                               for c in range(cameras)]
                                              for v in vehicles]) for name in names}
                        for hot in (False, True)}
+        self.cameras = cameras
+        # the same tables flat, path = (throttled x vehicles + vehicle) x cameras + camera
+        self.by_path = {name: np.concatenate([self.tables[hot][name].ravel() for hot in (False, True)])
+                        for name in FRAME_LEGS}
+        self.path_vehicle = np.tile(np.repeat(np.arange(len(vehicles)), cameras), 2)
 
     def _pick(self, name: str, vehicle, camera, throttled):
         return np.where(throttled, self.tables[True][name][vehicle, camera],
@@ -60,11 +65,15 @@ class FramePaths:
         return self._pick("latency", vehicle, camera, throttled)
 
     def complete(self, batch: FrameBatch) -> FrameBatch:
-        """``batch`` with its latency by leg (queue: capture to the start of its path)."""
-        pick = {name: self._pick(name, batch.vehicle, batch.camera, batch.throttled) for name in FRAME_LEGS}
-        legs = {"queue": batch.start_s - batch.capture_s, **pick}
+        """``batch`` with its latency by leg (queue: capture to the start of its path; the hardware
+        legs by path, which the ledger folds per path)."""
+        vehicles = len(self.path_vehicle) // (2 * self.cameras)
+        path = (batch.throttled.astype(np.int64) * vehicles + batch.vehicle) * self.cameras + batch.camera
+        paths = FramePathIndex(path=path, vehicle=self.path_vehicle)
+        legs = {"queue": np.where(batch.processed, batch.start_s - batch.capture_s, np.nan),
+                **{name: PathLeg(paths, self.by_path[name]) for name in FRAME_LEGS}}
         order = ("capture", "queue", *FRAME_LEGS[1:])
-        return replace(batch, legs={k: np.where(batch.processed, legs[k], np.nan) for k in order})
+        return replace(batch, legs={k: legs[k] for k in order})
 
 
 class _GroupFrames:

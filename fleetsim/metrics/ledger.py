@@ -60,8 +60,25 @@ class FrameBatch:
     model_version: np.ndarray
     detected: np.ndarray  # bool: really rendered and run through the detector
     busy_s: np.ndarray | None = None  # the vehicle's accelerator time per frame; None: done - start
-    legs: dict[str, np.ndarray] | None = None  # latency by leg (NaN where not processed); None:
-    # onboard, queue = start - capture and inference = done - start
+    legs: dict[str, np.ndarray | PathLeg] | None = None  # latency by leg (NaN where not processed);
+    # None: onboard, queue = start - capture and inference = done - start
+
+
+@dataclass
+class FramePathIndex:
+    """Which frame path each frame of a batch took (a path: vehicle, camera, throttled or not)."""
+
+    path: np.ndarray  # per frame: index of its path
+    vehicle: np.ndarray  # per path: its vehicle
+
+
+@dataclass
+class PathLeg:
+    """A leg whose time depends only on the frame's path: one value per path, not per frame,
+    so the ledger folds it per path (frames counted per path) instead of per frame."""
+
+    paths: FramePathIndex
+    seconds: np.ndarray  # per path
 
 
 FRAME_FIELDS = ("vehicle", "camera", "counter", "capture_s", "start_s", "done_s", "processed", "failed",
@@ -184,20 +201,34 @@ class FrameLedger:
 
     def _add_legs(self, batch: FrameBatch, group: np.ndarray, service: np.ndarray) -> None:
         """Fold the processed frames' latency by leg into per-group histograms and sums
-        (``service``: each frame's time on the vehicle's accelerator)."""
+        (``service``: each frame's time on the vehicle's accelerator). A ``PathLeg`` is folded once
+        per path, weighted by its processed frames: the same whole-nanosecond sums, bit for bit."""
         done = batch.processed
         legs = batch.legs if batch.legs is not None else {
             "queue": batch.start_s - batch.capture_s, "inference": service}
         shape = (len(self.layout.group_names), N_BINS)
+        per_path: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, values in legs.items():
             hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
             sums = self.leg_sums_ns.setdefault(name, np.zeros(shape[0]))
             ranges = self.leg_ranges.setdefault(name, np.array([[np.inf], [-np.inf]]).repeat(shape[0], 1))
-            value = values[done]
-            hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
-            sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
-            np.minimum.at(ranges[0], group, value)
-            np.maximum.at(ranges[1], group, value)
+            if isinstance(values, PathLeg):
+                key = id(values.paths)
+                if key not in per_path:
+                    frames = np.bincount(values.paths.path[done], minlength=len(values.paths.vehicle))
+                    used = np.flatnonzero(frames)
+                    per_path[key] = (used, self.layout.group[values.paths.vehicle[used]], frames[used])
+                used, where, weight = per_path[key]
+                value = values.seconds[used]
+                hist += np.bincount(where * N_BINS + histogram_bin(value), weight,
+                                    minlength=hist.size).astype(np.int64).reshape(shape)
+                sums += np.bincount(where, _whole_ns(value) * weight, minlength=shape[0])
+            else:
+                value, where = values[done], group
+                hist += np.bincount(where * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
+                sums += np.bincount(where, _whole_ns(value), minlength=shape[0])
+            np.minimum.at(ranges[0], where, value)
+            np.maximum.at(ranges[1], where, value)
 
     def latency_legs(self) -> pd.DataFrame:
         """One row per (group, leg) with processed frames: mean and percentiles of that leg's
