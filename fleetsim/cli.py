@@ -296,6 +296,7 @@ def sweep(
                                                 "1 with local runs in this process.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (a bar on a terminal, else a "
                                         "line every few seconds on stderr).")] = False,
+    device_file: DeviceFiles = None,
 ) -> None:
     """Run a parameter sweep: every case validated first, finished runs skipped, results with 95 % CIs."""
     from fleetsim.sweep import load_sweep, make_backend, run_sweep
@@ -333,7 +334,7 @@ def sweep(
                     failed = f", {len(failures)} failed" if failures else ""
                     lines.update(f"{done[0]}/{done[1]} runs{failed}", last=done[0] == done[1])
 
-            outcome = run_sweep(spec, folder, runner, catalog=_catalog(), on_start=on_start,
+            outcome = run_sweep(spec, folder, runner, catalog=_catalog(device_file), on_start=on_start,
                                 on_result=on_result)
     stdout.print(_sweep_table(outcome))
     typer.echo(f"{len(outcome.plan.runs)} runs: {len(outcome.executed) - len(outcome.failed)} ran, "

@@ -6,6 +6,7 @@ scenario runs on it from a file outside the catalog), and one-line errors for ba
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from collections import Counter
 
@@ -115,6 +116,28 @@ def test_calibrate_fits_a_device_that_predicts_workloads_it_never_saw_and_runs_a
     results = fleetsim.run(Scenario.model_validate(data), catalog=with_user)
     vehicles = results.tables["vehicles"].query("group == 'rpi'")
     assert (vehicles["accelerator"] == "my_epyc").all() and (vehicles["inference_latency_s"] > 0).all()
+
+
+def test_a_sweep_over_a_user_device_sends_it_to_its_workers(tmp_path):
+    """`fleetsim sweep --device-file`: spawned workers load the shipped catalog, so the sweep sends
+    the user's device with each run; without the file the sweep is refused before anything runs."""
+    device, points = _user_device(tmp_path), _user_points(tmp_path)
+    fitted = tmp_path / "fitted" / "my_epyc.yaml"
+    assert runner.invoke(app, ["hardware", "calibrate", str(device), str(points), "--out", str(fitted)]).exit_code == 0
+    base = with_overrides(small_scenario_data(), fleet__groups__1__accelerator="my_epyc",
+                          simulation__duration="1 min", cloud__retraining={"kind": "never"})
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "base.yaml", "grid": {"fleet.groups[1].count": [1, 2]},
+                                     "metrics": ["groups.rpi.frames.processed"]}))
+    refused = runner.invoke(app, ["sweep", str(sweep), "--out", str(tmp_path / "no"), "-q"])
+    assert refused.exit_code == 2 and "my_epyc" in refused.output
+    result = runner.invoke(app, ["sweep", str(sweep), "--out", str(tmp_path / "out"), "--workers", "2",
+                                 "-q", "--device-file", str(fitted)])
+    assert result.exit_code == 0, result.output
+    runs = list((tmp_path / "out" / "runs").glob("*/summary.json"))
+    assert len(runs) == 2
+    assert all(json.loads(r.read_text())["groups"]["rpi"]["frames"]["processed"] > 0 for r in runs)
 
 
 def _scenario_file(tmp_path):

@@ -71,13 +71,28 @@ class Catalog:
     def with_device_files(self, paths: list[Path]) -> Catalog:
         """This catalog and the device files at ``paths`` (kept outside ``hardware_models/``, such as
         one written by ``fleetsim hardware calibrate``); an id the catalog has already is an error."""
-        devices = dict(self.devices)
+        specs = []
         for path in map(Path, paths):
             if not path.is_file():
                 raise UnknownNameError(f"{path}: no such device file")
-            spec = validate_document(DeviceSpec, read_yaml(path, what="device file"))
+            specs.append((str(path), validate_document(DeviceSpec, read_yaml(path, what="device file"))))
+        return self._with(specs)
+
+    def with_devices(self, specs: list[dict]) -> Catalog:
+        """This catalog and the devices ``specs`` (device files' contents, as ``added`` gives them:
+        how a sweep sends its ``--device-file`` devices to its workers)."""
+        return self._with([(f"device {spec.get('id')}", DeviceSpec.model_validate(spec)) for spec in specs])
+
+    def added(self, shipped: Catalog) -> list[dict]:
+        """The devices of this catalog that ``shipped`` lacks, as plain data for ``with_devices``."""
+        return [spec.model_dump(mode="json") for d, spec in sorted(self.devices.items())
+                if d not in shipped.devices]
+
+    def _with(self, specs: list[tuple[str, DeviceSpec]]) -> Catalog:
+        devices = dict(self.devices)
+        for where, spec in specs:
             if spec.id in devices:
-                raise ScenarioError([Issue(str(path), 1, "id", f"'{spec.id}' is already a device of "
+                raise ScenarioError([Issue(where, 1, "id", f"'{spec.id}' is already a device of "
                                            f"{self.root} (allowed: an id not in `fleetsim hardware list`)")])
             devices[spec.id] = spec
         catalog = Catalog(devices=devices, workloads=self.workloads, root=self.root,

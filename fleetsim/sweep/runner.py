@@ -47,6 +47,14 @@ from fleetsim.sweep.spec import SweepFile, load_sweep
 from fleetsim.sweep.tables import results_table, summary_table
 
 _CATALOG = None
+_DEVICES: list[dict] = []  # devices beyond the shipped catalog that _CATALOG holds (--device-file)
+
+
+def _use_devices(devices: list[dict]) -> None:
+    """Make this worker's catalog the shipped one and ``devices`` (the sweep's own device files)."""
+    global _CATALOG, _DEVICES
+    if devices != _DEVICES:
+        _CATALOG, _DEVICES = None, devices
 
 
 def _simulate(scenario, seed: int) -> dict:
@@ -56,7 +64,7 @@ def _simulate(scenario, seed: int) -> dict:
     from fleetsim.hardware.catalog import load_catalog
 
     if _CATALOG is None:
-        _CATALOG = load_catalog()
+        _CATALOG = load_catalog().with_devices(_DEVICES)
     return fleetsim.run(scenario, seed=seed, catalog=_CATALOG).summary
 
 
@@ -79,6 +87,7 @@ def execute_task(task: dict) -> dict:
 
     start = time.perf_counter()
     try:
+        _use_devices(task.get("devices", []))
         with _in_dir(task["base_dir"]):
             summary = _simulate(Scenario.model_validate(task["data"]), task["seed"])
         return {"run_id": task["run_id"], "status": "ok", "summary": json.loads(json.dumps(summary)),
@@ -133,10 +142,10 @@ def run_sweep(sweep: SweepFile | str | Path, out_dir: str | Path, backend: Backe
     Raises ScenarioError, before anything runs, if any case is invalid. ``on_start``
     gets (runs to execute, runs skipped); ``on_result`` each executed run and its outcome.
     """
-    if catalog is None:
-        from fleetsim.hardware.catalog import load_catalog
+    from fleetsim.hardware.catalog import load_catalog
 
-        catalog = load_catalog()
+    shipped = load_catalog()
+    catalog = shipped if catalog is None else catalog
     sweep = sweep if isinstance(sweep, SweepFile) else load_sweep(sweep)
     plan = plan_sweep(sweep, catalog)
     backend = backend if backend is not None else LocalBackend()
@@ -146,10 +155,10 @@ def run_sweep(sweep: SweepFile | str | Path, out_dir: str | Path, backend: Backe
     except OSError as err:
         raise RunFolderError(f"--out {out}: cannot create {err.filename or out} ({err.strerror})") from None
     with hold_lock(out):
-        return _run_locked(sweep, plan, out, backend, on_start, on_result)
+        return _run_locked(sweep, plan, out, backend, catalog.added(shipped), on_start, on_result)
 
 
-def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend,
+def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend, devices: list[dict],
                 on_start: Callable[[int, int], None] | None,
                 on_result: Callable[[RunSpec, dict], None] | None) -> SweepOutcome:
     listing = {"sweep": str(sweep.path), "base": str(sweep.base_path),
@@ -170,8 +179,8 @@ def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend,
     if on_start is not None:
         on_start(len(todo), len(outcome_lists["skipped"]))
     by_id = {r.run_id: r for r in todo}
-    tasks = [{"run_id": r.run_id, "data": r.case.data, "seed": r.seed, "base_dir": plan.base_dir}
-             for r in todo]
+    tasks = [{"run_id": r.run_id, "data": r.case.data, "seed": r.seed, "base_dir": plan.base_dir,
+              "devices": devices} for r in todo]
     for result in backend.map(execute_task, tasks):
         run = by_id[result["run_id"]]
         records[run.run_id] = _store(out / "runs" / run.run_id, run, result)
