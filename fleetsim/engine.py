@@ -176,11 +176,11 @@ class Run:
         scenario, seed = self.scenario, self.scenario.simulation.seed
         detection = FleetDetection(scenario, vehicles, self.registry, seed, self.recorded_detections)
         self.offloading = None
+        self.placer = placer = Placer(scenario, groups, self.network, self.policies.get("placement"))
         if scenario.simulation.mode == "reference":
-            Placer(scenario, groups, self.network, self.policies.get("placement")).first()
+            placer.first()
             perception = ReferencePerception(self.clock, groups, self.ledger, detection, seed)
             return Fleet(self.clock, vehicles, perception, detection)
-        placer = Placer(scenario, groups, self.network, self.policies.get("placement"))
         self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network,
                                            placer.first(), placer.switchable())
         perception = VectorisedPerception(groups, self.ledger, detection, seed, self.duration,
@@ -259,14 +259,13 @@ class Run:
     def _collectors(self) -> list[Collector]:
         """Each subsystem's contribution to the results, in the order their tables are built."""
         scenario = self.scenario
-        placements = {g.name: g.placement for g in scenario.fleet.groups}
         return [
             StoreResults(self.store, self.log, scenario.cloud.labeling.labeler.kind),
             RetrainingResults(self.retraining, self.log, scenario.world, self.duration, len(self.vehicles)),
             DetectionResults(self.fleet, self.ledger, scenario.outputs.accuracy_window),
             FrameResults(self.ledger, self.fleet),
             VehicleResults(self.fleet, self.network, self.log),
-            OffloadResults(self.offloading, self.fleet, placements),
+            OffloadResults(self.offloading, self.fleet, self.placer.by_group()),
             NetworkResults(self.network),
             HardwareCost(scenario, self.catalog),
         ]

@@ -217,6 +217,11 @@ def test_a_placement_policy_moves_where_a_groups_frames_run():
     assert set(legs["mec"].index) == {"capture", "queue", "preprocess", "transfer", "inference",
                                       "postprocess", "handoff", "total"}  # never left its vehicle
     groups = moved.summary["groups"]
+    duration = scenario.simulation.duration
+    assert groups["onboard"]["placement"] == "onboard"  # where it started; then the time in each
+    assert {k: s for k, s in groups["onboard"]["placement_s"].items() if s} == {"onboard": 20.0,
+                                                                                 "mec": duration - 20.0}
+    assert plain.summary["groups"]["onboard"]["placement_s"]["onboard"] == duration
     assert groups["mec"]["privacy"]["offboard_frame_bytes"] == 0
     assert groups["onboard"]["privacy"]["offboard_frame_bytes"] > 0
     mec = moved.tables["inference_servers"].set_index("kind").loc["mec"]

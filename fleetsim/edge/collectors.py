@@ -111,10 +111,10 @@ class DetectionResults:
 class OffloadResults:
     """Remote inference servers, and what offloading costs in energy and privacy."""
 
-    def __init__(self, offloading: Offloading | None, fleet: Fleet, placements: dict[str, str]):
+    def __init__(self, offloading: Offloading | None, fleet: Fleet, placements: dict[str, dict]):
         self.offloading = offloading
         self.duration_s = fleet.clock.end_s
-        self.placements = placements  # group name -> fleet.groups[].placement
+        self.placements = placements  # group name -> placement at the start, seconds in each
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"inference_servers": _servers_table(self.offloading, self.duration_s)}
@@ -126,9 +126,9 @@ class OffloadResults:
             "energy": {"remote_inference_j": float(tables["inference_servers"]["energy_j"].sum())},
             "privacy": {"offboard_frame_bytes": float(sum(offboard.values()))},
             "offload": {"no_path_frames": sum(offloading.no_path_frames.values()) if offloading else 0},
-            "groups": {name: {"placement": placement,
+            "groups": {name: {**placed,
                               "privacy": {"offboard_frame_bytes": float(offboard.get(name, 0.0))}}
-                       for name, placement in self.placements.items()},
+                       for name, placed in self.placements.items()},
         }
 
 

@@ -71,11 +71,14 @@ class Placer:
         self.perception = None
         self.offloading: Offloading | None = None
         self.current = {g.index: Placement.ONBOARD for g in groups}
+        self.started = {g.index: Placement.ONBOARD for g in groups}
+        self.seconds = {g.index: dict.fromkeys(self.options[g.index], 0.0) for g in groups}
+        self._since = 0.0  # when the current placements were decided
 
     def first(self) -> dict[int, str]:
         """The placements at the start of the run, by group index."""
         for g in self.groups:
-            self.current[g.index] = self._ask(g, 0.0)
+            self.current[g.index] = self.started[g.index] = self._ask(g, 0.0)
         return {g: p.value for g, p in self.current.items()}
 
     def switchable(self) -> bool:
@@ -94,9 +97,23 @@ class Placer:
         while env.now + every < self.horizon_s:
             yield env.timeout(every)
             fleet.bring_frames_up_to_now()
+            self._count_time(env.now)
             for g in self.groups:
                 self.current[g.index] = placement = self._ask(g, env.now)
                 self.offloading.place(g, placement.value)
+
+    def _count_time(self, now: float) -> None:
+        for g, placement in self.current.items():
+            self.seconds[g][placement] = self.seconds[g].get(placement, 0.0) + now - self._since
+        self._since = now
+
+    def by_group(self) -> dict[str, dict]:
+        """Per group name: its placement at the start and the simulated seconds spent in each of
+        its options (a Python policy may move a group; the scenario's placement never does)."""
+        self._count_time(self.horizon_s)
+        return {g.spec.name: {"placement": self.started[g.index].value,
+                              "placement_s": {p.value: s for p, s in self.seconds[g.index].items()}}
+                for g in self.groups}
 
     def _ask(self, members: GroupMembers, now: float) -> Placement:
         obs = self._observe(members, now)

@@ -427,6 +427,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "hardware.unpriced": "Device ids in the fleet without a sourced unit_price.",
     "groups.<name>.hardware.*": "Per group: accelerator_unit_usd, host_cpu, host_unit_usd and the "
     "group's accelerator_usd, host_usd, fleet_usd.",
-    "groups.<name>.placement": "Where the group's frames are detected: onboard, mec or cloud.",
+    "groups.<name>.placement": "Where the group's frames are detected at the start of the run: onboard, "
+    "mec or cloud (the scenario's fleet.groups[].placement, or a Python placement policy's first answer).",
+    "groups.<name>.placement_s": "Simulated seconds the group spent in each placement open to it "
+    "(a Python placement policy may move it; otherwise all in groups.<name>.placement).",
     "groups.<name>.privacy.offboard_frame_bytes": "privacy.offboard_frame_bytes for one vehicle group.",
 }
