@@ -195,10 +195,11 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "group": "Vehicle group name.",
         "camera": "Camera index within the vehicle (order of fleet.groups[].cameras).",
         "t_capture_s": "Capture time, seconds.",
-        "t_start_s": "Start of inference, seconds (NaN if dropped or failed).",
-        "t_done_s": "End of inference, seconds (NaN if dropped or failed).",
+        "t_start_s": "Start of the frame's processing on the vehicle (its camera readout done, its "
+        "queue waited), seconds (NaN if dropped or failed).",
+        "t_done_s": "Detections handed off, seconds (NaN if dropped or failed).",
         "latency_s": "t_done_s - t_capture_s, seconds (NaN if dropped or failed).",
-        "dropped": "True if the frame arrived to a full queue and was not processed.",
+        "dropped": "True if the frame reached a full queue (at the end of its readout) and was not processed.",
         "failed": "True if the frame was lost to an accelerator failure.",
         "throttled": "True if the frame was served at the thermally throttled speed.",
         "model_version": "Model version the vehicle ran when the frame was captured.",
@@ -274,7 +275,8 @@ STORE_COLUMNS: dict[str, dict[str, str]] = {
 TABLE_COLUMNS.update(STORE_COLUMNS)
 TABLE_COLUMNS["latency_legs"] = {
     "group": "Vehicle group name.",
-    "leg": "Onboard: capture (camera readout), queue (waiting for the vehicle's processing), preprocess "
+    "leg": "Onboard: capture (camera readout, overlapping the processing of earlier frames), queue "
+    "(from the end of the readout to the start of the vehicle's processing), preprocess "
     "(resize and normalise on the host CPU), transfer (to and from the accelerator), inference, postprocess "
     "(decode and NMS on the host), handoff (detections to the consumer); the hardware models cost each "
     "(fleetsim.hardware.inference.frame_legs). Offloaded (placement mec or cloud): "
