@@ -102,7 +102,7 @@ def test_latency_legs_add_up_to_the_total(tmp_path):
         by_leg = rows.set_index("leg")
         expected = {"onboard": {"capture", "queue", "preprocess", "transfer", "inference", "postprocess",
                                 "handoff", "total"}}.get(
-            group, {"send_queue", "uplink", "remote_queue", "inference", "downlink", "total"})
+            group, {"capture", "send_queue", "uplink", "remote_queue", "inference", "downlink", "total"})
         assert set(by_leg.index) == expected
         assert (by_leg["frames"] == by_leg.loc["total", "frames"]).all()
         parts = by_leg.drop(index="total")["mean_s"].sum()

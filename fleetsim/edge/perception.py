@@ -173,12 +173,12 @@ class VectorisedPerception:
         return (total / done if done else np.nan), int(done), int(lost)
 
     def advance_to(self, t: float) -> None:
-        """Compute every frame captured before ``t`` (capped at the run's end), onboard frames
-        as far as their readout ended before ``t`` (the others wait in readout).
+        """Compute every frame whose camera readout ended before ``t`` (capped at the run's end);
+        the others captured before ``t`` wait in readout. A frame goes where its group detects
+        when its readout ends.
 
         Onboard groups are computed on worker threads (each touches only its own queues and
-        cameras); frames are recorded and offloaded groups submitted here, in group order. A
-        group moved off board finishes onboard the frames it captured before the move.
+        cameras); frames are recorded and offloaded groups submitted here, in group order.
         """
         t = min(t, self.duration_s)
         if t <= self.time:
@@ -187,23 +187,21 @@ class VectorisedPerception:
         self.time = t
 
     def finish(self) -> None:
-        """Compute the frames up to the end of the run, and let onboard frames still in readout
-        and offloaded ones finish."""
+        """Compute the frames up to the end of the run, and let the ones still in readout and
+        the offloaded ones finish."""
         self.advance_to(self.duration_s)
         self._compute(None, np.inf)
         self._workers.shutdown()
 
     def _compute(self, t: float | None, arrived_before: float) -> None:
-        """Frames captured before ``t`` (None: none more), onboard ones up to ``arrived_before``."""
-        onboard = [self._workers.submit(self._onboard_frames, frames, queue,
-                                        t if self._onboard(frames) else None, arrived_before)
-                   if self._onboard(frames) or frames.reading() else None
+        """Frames captured before ``t`` (None: none more) whose readout ended before ``arrived_before``."""
+        onboard = [self._workers.submit(self._onboard_frames, frames, queue, t, arrived_before)
+                   if self._onboard(frames) else None
                    for frames, queue in zip(self.groups, self.queues, strict=True)]
         for frames, work in zip(self.groups, onboard, strict=True):
-            for batch in (None if work is None else work.result(),
-                          None if t is None or self._onboard(frames) else self._offloaded_frames(frames, t)):
-                if batch is not None:
-                    self._record(batch)
+            batch = self._offloaded_frames(frames, t, arrived_before) if work is None else work.result()
+            if batch is not None:
+                self._record(batch)
         self._release_offloaded(np.inf if t is None else t)
 
     def _release_offloaded(self, t: float) -> None:
@@ -228,17 +226,17 @@ class VectorisedPerception:
             self.recent[1] += np.bincount(g[done], minlength=n)
             self.recent[2] += np.bincount(g[~done], minlength=n)
 
-    def _offloaded_frames(self, frames: _GroupFrames, t: float) -> FrameBatch | None:
-        """Send the group's frames captured before ``t`` to their remote servers."""
+    def _offloaded_frames(self, frames: _GroupFrames, t: float | None,
+                          arrived_before: float) -> FrameBatch | None:
+        """Send the group's frames captured before ``t`` (None: none more) whose readout ended
+        before ``arrived_before`` to their remote servers."""
         members = frames.members
-        times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
-        if times.shape[1] == 0:
+        f, ready = frames.reaching_queue(self.paths, t, arrived_before)
+        if ready.shape[1] == 0:
             return None
-        versions = np.array([v.model_version for v in members.vehicles])
         return self.offloading.submit(members, {
-            "vehicle": np.broadcast_to(members.indices[:, None], times.shape), "camera": camera,
-            "counter": counters, "capture_s": times,
-            "model_version": np.broadcast_to(versions[:, None], times.shape)})
+            "vehicle": np.broadcast_to(members.indices[:, None], ready.shape), **f, "ready_s": ready,
+            "readout_s": self.paths.readout_s(members.indices[:, None], np.maximum(f["camera"], 0))})
 
     def _onboard_frames(self, frames: _GroupFrames, queue: QueueState, t: float | None,
                         arrived_before: float) -> FrameBatch | None:

@@ -280,7 +280,7 @@ TABLE_COLUMNS["latency_legs"] = {
     "(resize and normalise on the host CPU), transfer (to and from the accelerator), inference, postprocess "
     "(decode and NMS on the host), handoff (detections to the consumer); the hardware models cost each "
     "(fleetsim.hardware.inference.frame_legs). Offloaded (placement mec or cloud): "
-    "send_queue (waiting for the uplink), uplink (sending the frame plus one-way latency), remote_queue, "
+    "capture (camera readout, as onboard), send_queue (from the end of the readout to the uplink), uplink (sending the frame plus one-way latency), remote_queue, "
     "inference (on the remote accelerator), downlink (the detections back). total: capture to detections.",
     "frames": "Processed frames.",
     "mean_s": "Mean time in the leg, seconds (exact).",
