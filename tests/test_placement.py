@@ -10,6 +10,7 @@ import simpy
 import yaml
 
 from fleetsim import run
+from fleetsim.hardware.inference import CSI2_RATE, RAW_BYTES_PER_PIXEL
 from fleetsim.network.topology import UP
 from fleetsim.queues import ServerPool
 from tests.conftest import ROOT, small_scenario_data, with_overrides, write_yaml
@@ -111,6 +112,10 @@ def test_latency_legs_add_up_to_the_total(tmp_path):
     mec = legs[legs.group == "mec"].set_index("leg")
     cloud = legs[legs.group == "cloud"].set_index("leg")
     assert mec.loc["downlink", "p50_s"] < cloud.loc["downlink", "p50_s"]  # the MEC is nearer
+    # an offloaded frame is sent once read out: the same 720p readout as onboard
+    readout = legs[(legs.leg == "capture")].set_index("group")["mean_s"]
+    for group in ("onboard", "mec", "cloud"):  # means stored to the nanosecond
+        assert readout[group] == pytest.approx(1280 * 720 * RAW_BYTES_PER_PIXEL / CSI2_RATE, abs=1e-9)
 
 
 def test_same_seed_same_placement_results(tmp_path):
