@@ -129,10 +129,6 @@ class _GroupFrames:
         out = {k: np.where(due, v, np.inf if k == "capture_s" else -1)[:, :n_due] for k, v in frames.items()}
         return out, np.where(due, arrival, np.inf)[:, :n_due]
 
-    def reading(self) -> bool:
-        """Whether some frame is still in readout."""
-        return self.in_readout["capture_s"].shape[1] > 0
-
     def service_s(self, paths: FramePaths, capture_s: np.ndarray,
                   camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Server time of each frame (V, N) by capture time and camera, and whether it is throttled."""
