@@ -199,6 +199,29 @@ def test_latency_matches_hardware_model_when_idle(small_data):
     assert np.allclose(latency, path, rtol=0, atol=1e-8)
 
 
+def test_readout_overlaps_the_processing_of_earlier_frames(small_data):
+    # frames every T with S < T < R + S (R: readout, S: the rest of the path) keep up: each frame
+    # finds the path idle once its readout ends, where a path holding readout too would saturate
+    group = {**small_data["fleet"]["groups"][0], "count": 1, "queue_capacity": 1}
+    data = with_overrides(small_data, simulation__duration="1 min", fleet__groups=[group])
+
+    def run(fps: float):
+        data["fleet"]["groups"][0]["cameras"] = [{"name": "front", "fps": f"{fps} Hz"}]
+        return fleetsim.run(Scenario.model_validate(data))
+
+    idle = run(10.0).tables["latency_legs"].set_index("leg")["mean_s"]
+    readout = idle["capture"]
+    path = sum(idle[leg] for leg in ("preprocess", "transfer", "inference", "postprocess", "handoff"))
+    period = path + readout / 2
+    assert path < period < readout + path
+    results = run(1 / period)
+    frames = results.tables["frames"]
+    assert len(frames) > 1000 and not frames["dropped"].any()
+    legs = results.tables["latency_legs"].set_index("leg")
+    assert legs.loc["queue", "mean_s"] == 0
+    assert np.allclose(frames["latency_s"], readout + path, rtol=0, atol=1e-8)
+
+
 def test_summary_json_is_byte_identical_apart_from_wall_time(tmp_path, small_scenario):
     texts = []
     for name in ("a", "b"):

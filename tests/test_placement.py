@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 import yaml
 
 from fleetsim import run
+from fleetsim.hardware.inference import CSI2_RATE, RAW_BYTES_PER_PIXEL
 from fleetsim.network.topology import UP
 from fleetsim.queues import ServerPool
 from tests.conftest import ROOT, small_scenario_data, with_overrides, write_yaml
@@ -102,7 +104,7 @@ def test_latency_legs_add_up_to_the_total(tmp_path):
         by_leg = rows.set_index("leg")
         expected = {"onboard": {"capture", "queue", "preprocess", "transfer", "inference", "postprocess",
                                 "handoff", "total"}}.get(
-            group, {"send_queue", "uplink", "remote_queue", "inference", "downlink", "total"})
+            group, {"capture", "send_queue", "uplink", "remote_queue", "inference", "downlink", "total"})
         assert set(by_leg.index) == expected
         assert (by_leg["frames"] == by_leg.loc["total", "frames"]).all()
         parts = by_leg.drop(index="total")["mean_s"].sum()
@@ -111,6 +113,10 @@ def test_latency_legs_add_up_to_the_total(tmp_path):
     mec = legs[legs.group == "mec"].set_index("leg")
     cloud = legs[legs.group == "cloud"].set_index("leg")
     assert mec.loc["downlink", "p50_s"] < cloud.loc["downlink", "p50_s"]  # the MEC is nearer
+    # an offloaded frame is sent once read out: the same 720p readout as onboard
+    readout = legs[(legs.leg == "capture")].set_index("group")["mean_s"]
+    for group in ("onboard", "mec", "cloud"):  # means stored to the nanosecond
+        assert readout[group] == pytest.approx(1280 * 720 * RAW_BYTES_PER_PIXEL / CSI2_RATE, abs=1e-9)
 
 
 def test_same_seed_same_placement_results(tmp_path):
@@ -153,3 +159,20 @@ def test_mec_placement_needs_a_server_on_the_groups_cells(tmp_path):
     assert match["path"] == "fleet.groups[0].placement"
     assert "needs a network.mec server on one of the group's cells (town_lte)" in match["msg"]
 
+
+
+def test_offloaded_frames_read_out_for_different_times_do_not_depend_on_the_window(tmp_path):
+    # a 1080p and a 240p camera: frames end their readout out of capture order, and those still
+    # in readout when a stretch ends are sent in the next one
+    data = yaml.safe_load(PLACEMENT.read_text(encoding="utf-8"))
+    data["simulation"].update(duration="1 min", seed=7)
+    for group in data["fleet"]["groups"]:
+        group["cameras"] = [{"name": "front", "fps": "10 Hz", "resolution": "1920x1080"},
+                            {"name": "rear", "fps": "10 Hz", "arrivals": "poisson", "resolution": "320x240"}]
+    frames = []
+    for window in ("30 s", "7 s"):
+        data["simulation"]["window"] = window
+        data["outputs"] = {"plots": False, "frame_table": True}
+        frames.append(run(write_yaml(tmp_path, data, f"window_{window[:-2]}.yaml")).tables["frames"])
+    assert frames[0]["t_done_s"].notna().sum() > 1000
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)

@@ -4,8 +4,9 @@ Through it the cloud swaps a vehicle's model version, reads the fleet's accuracy
 confidence signal, and receives uploaded samples (uploads deliver each ``Upload`` to an
 ``Inbox``, a protocol the cloud's sample store implements). Every operation first brings
 the fleet up to the clock itself (``_bring_up_to_now``, the one place that calls
-``advance_to``): frames captured before now are computed and, before a read or a sample
-is taken, detected and their samples selected. Nobody else catches the fleet up, so no
+``advance_to``): frames read out before now are computed (those still in their camera's
+readout wait for it) and, before a read or a sample is taken, detected and their samples
+selected. Nobody else catches the fleet up, so no
 caller can forget to.
 
 >>> fleet.swap(3, version=2)             # doctest: +SKIP
@@ -120,7 +121,7 @@ class Fleet:
         return Upload(vehicle.name, vehicle.spec.name, list(sample_ids), truth, self.env.now)
 
     def bring_frames_up_to_now(self) -> None:
-        """Compute every frame captured before now (none detected), e.g. before a placement moves."""
+        """Compute every frame read out before now (none detected), e.g. before a placement moves."""
         self._bring_up_to_now(detect=False)
 
     def keep_pace(self, step_s: float):
@@ -136,7 +137,7 @@ class Fleet:
         self.detection.finish()
 
     def _bring_up_to_now(self, detect: bool = True) -> None:
-        """Compute every frame captured before now; with ``detect``, detect them and select samples.
+        """Compute every frame read out before now; with ``detect``, detect them and select samples.
 
         A swap needs only the first: frames captured before it keep the old model.
         """

@@ -5,8 +5,8 @@
   efficiency). The onset is a fixed time, not a heat model: a lightly loaded device that
   would in reality stay cool throttles all the same.
 * Failures: the accelerator fails after exponential up-times with mean ``mtbf`` and stays
-  down for a fixed ``repair`` time. A frame captured while it is down, or still queued or
-  in service when it fails, is lost and counted as ``failed`` (see ``queueing.serve``).
+  down for a fixed ``repair`` time. A frame whose camera readout ends while it is down, or
+  still queued or in service when it fails, is lost and counted as ``failed`` (see ``queueing.serve``).
   Up-times are counter-based draws, so both perception paths see the same outages.
 """
 

@@ -1,7 +1,9 @@
 """Offloaded detection: frames up the serving cell, a shared remote queue, results back.
 
-Each frame of a group with ``placement: mec`` or ``cloud`` passes five legs:
+Each frame of a group with ``placement: mec`` or ``cloud`` passes six legs:
 
+    capture       the camera's readout, as onboard (``edge.perception.FramePaths``): a
+                  frame can be sent once it is read out
     send_queue    the vehicle sends its frames one at a time, FIFO, with at most
                   ``offload.send_queue`` waiting (more are dropped)
     uplink        frame_size / (rate x (1 - loss)), where rate is the rate the vehicle's
@@ -13,14 +15,14 @@ Each frame of a group with ``placement: mec`` or ``cloud`` passes five legs:
     downlink      result_size / the vehicle's downlink radio rate, plus latency and jitter
                   (the path of the cell the frame left from)
 
-A frame captured with no path to a server (a coverage gap, a handover, a cell without a
+A frame read out with no path to a server (a coverage gap, a handover, a cell without a
 MEC server) fails. The stream itself is a flow of the network capped at the group's
 offered load (frames per second x frame_size), so offloading takes its share of the
 cells and backhauls that uploads and model downloads cross.
 
 Frames reach a server in a different order from the one they were captured in, so a
 server serves only the arrivals before the time perception has reached: every later
-frame is captured later and so arrives later.
+frame is read out later and so arrives later.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class Offloading:
             self.place(g, placements[g.index])
 
     def place(self, members: GroupMembers, placement: str) -> None:
-        """Detect ``members``' frames captured from now on ``placement`` (onboard, mec or cloud)."""
+        """Detect ``members``' frames read out from now on ``placement`` (onboard, mec or cloud)."""
         g, spec, network = members.index, members.spec, self.network
         if self.placement[g] == placement:
             return
@@ -120,23 +122,24 @@ class Offloading:
         return [*self.sites.values(), *([self.cloud_site] if self.cloud_site else [])]
 
     def submit(self, members: GroupMembers, frames: dict[str, np.ndarray]) -> FrameBatch:
-        """Send a group's frames (V, N arrays, +inf padded); return those already decided
-        (no path, or dropped by the send queue) and keep the rest for their server."""
+        """Send a group's frames (V, N arrays, +inf padded, each row in the order of ``ready_s``,
+        the end of their readout); return those already decided (no path, or dropped by the
+        send queue) and keep the rest for their server."""
         spec, tables = members.spec, self.network.tables
         placement = self.placement[members.index]
-        capture = frames["capture_s"]
-        access = self._access(members, capture)
+        ready = frames["ready_s"]
+        access = self._access(members, ready)
         dest = (tables.mec_of[np.maximum(access, 0)] if placement == "mec"
                 else np.full(access.shape, self.cloud_dest))
         rates = np.stack([self.network.frame_rates(int(s), row)
-                          for s, row in zip(self.streams[members.index], capture, strict=True)])
+                          for s, row in zip(self.streams[members.index], ready, strict=True)])
         a, d = np.maximum(access, 0), np.maximum(dest, 0)
-        valid = np.isfinite(capture)
+        valid = np.isfinite(ready)
         reachable = valid & (access != NONE) & (dest != NONE) & (rates > 0)
         goodput = rates * (1 - tables.loss[a, d])
         with np.errstate(divide="ignore"):
             send_s = np.where(reachable, spec.offload.frame_size / goodput, 0.0)
-        sent = serve(self.send_queues[members.index], np.where(reachable, capture, np.inf), send_s)
+        sent = serve(self.send_queues[members.index], np.where(reachable, ready, np.inf), send_s)
         keys = self.jitter_keys[members.index][:, None]
         counter = frames["counter"] * 2 * len(spec.cameras) + frames["camera"] * 2
         uplink_delay = _delay(tables, a, d, keys, counter)
@@ -146,7 +149,7 @@ class Offloading:
         rows = sent.admitted
         record = {name: values[rows] for name, values in frames.items()}
         record.update(send_start=sent.start[rows], arrival=arrival[rows],
-                      access=a[rows], dest=d[rows], jitter_key=np.broadcast_to(keys, capture.shape)[rows],
+                      access=a[rows], dest=d[rows], jitter_key=np.broadcast_to(keys, ready.shape)[rows],
                       jitter_counter=counter[rows] + 1,
                       result_size=np.full(rows.sum(), spec.offload.result_size))
         for site_dest in np.unique(record["dest"]).tolist():
@@ -182,7 +185,8 @@ class Offloading:
         back = end + f["result_size"] / down + _delay(tables, f["access"], f["dest"], f["jitter_key"],
                                                       f["jitter_counter"])
         legs = {
-            "send_queue": f["send_start"] - f["capture_s"],
+            "capture": f["readout_s"],
+            "send_queue": f["send_start"] - f["ready_s"],
             "uplink": f["arrival"] - f["send_start"],
             "remote_queue": start - f["arrival"],
             "inference": end - start,
@@ -197,13 +201,13 @@ class Offloading:
     def _site(self, placement: str, dest: int) -> InferenceSite:
         return self.sites[dest] if placement == "mec" else self.cloud_site
 
-    def _access(self, members: GroupMembers, capture: np.ndarray) -> np.ndarray:
-        """Access network each frame was captured on (NONE in a gap or handover)."""
-        out = np.full(capture.shape, NONE, dtype=np.int64)
+    def _access(self, members: GroupMembers, times: np.ndarray) -> np.ndarray:
+        """Access network of each frame at ``times`` (NONE in a gap or handover)."""
+        out = np.full(times.shape, NONE, dtype=np.int64)
         for row, vehicle in enumerate(members.vehicles):
             att = self.network.attachments[vehicle.index]
-            valid = np.isfinite(capture[row])
-            span = np.searchsorted(att.start_s, capture[row][valid], side="right") - 1
+            valid = np.isfinite(times[row])
+            span = np.searchsorted(att.start_s, times[row][valid], side="right") - 1
             out[row, valid] = att.access[span]
         return out
 

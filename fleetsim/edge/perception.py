@@ -36,16 +36,22 @@ WORKERS = 2
 class FramePaths:
     """Every vehicle's frame legs per camera (hardware models), normal and throttled, as tables.
 
-    A frame waits in its vehicle's queue from capture, then holds the vehicle's frame path for
-    all its legs in series (readout, pre-processing, transfer, inference, post-processing,
-    hand-off), so that an accelerator outage meets every frame it could touch. The overlap of
-    consecutive frames (``FrameLegs.interval_s``) prices published throughputs but is not yet
-    simulated. Both perception paths use this, so they stay identical.
+    A frame's camera readout (the ``capture`` leg) is the camera's own stage: it runs in the
+    camera and its link while the vehicle's frame path serves earlier frames, so a frame joins
+    its vehicle's queue when its readout ends and then holds the frame path for its other legs
+    in series (pre-processing, transfer, inference, post-processing, hand-off). Readout is a pure
+    delay per camera (the sensor is not a queue: a camera's frames keep their order); cameras of
+    different resolutions read out for different times, so a vehicle's frames may reach its
+    queue in another order than they were captured in. The host's pre-processing of one frame
+    does not overlap the accelerator's inference of another (``FrameLegs.server_s``, which
+    prices published throughputs): only readout is pipelined. Latency is counted from the
+    capture instant; ``queue`` is from the end of the readout to the start of the path. Both
+    perception paths use this, so they stay identical.
     """
 
     def __init__(self, vehicles: list[Vehicle]):
         cameras = max(len(v.legs) for v in vehicles)
-        names = (*FRAME_LEGS, "latency")
+        names = (*FRAME_LEGS, "processing")
         self.tables = {hot: {name: np.array([[getattr(v.path(min(c, len(v.legs) - 1), hot), f"{name}_s")
                                               for c in range(cameras)]
                                              for v in vehicles]) for name in names}
@@ -60,24 +66,30 @@ class FramePaths:
         return np.where(throttled, self.tables[True][name][vehicle, camera],
                         self.tables[False][name][vehicle, camera])
 
+    def readout_s(self, vehicle, camera):
+        """Camera readout of each frame, before it joins its vehicle's queue (never throttled)."""
+        return self.tables[False]["capture"][vehicle, camera]
+
     def server_s(self, vehicle, camera, throttled):
-        """Time each frame holds its vehicle's frame path: all its legs."""
-        return self._pick("latency", vehicle, camera, throttled)
+        """Time each frame holds its vehicle's frame path: every leg but the readout."""
+        return self._pick("processing", vehicle, camera, throttled)
 
     def complete(self, batch: FrameBatch) -> FrameBatch:
-        """``batch`` with its latency by leg (queue: capture to the start of its path; the hardware
-        legs by path, which the ledger folds per path)."""
+        """``batch`` with its latency by leg (queue: end of readout to the start of its path; the
+        hardware legs by path, which the ledger folds per path)."""
         vehicles = len(self.path_vehicle) // (2 * self.cameras)
         path = (batch.throttled.astype(np.int64) * vehicles + batch.vehicle) * self.cameras + batch.camera
         paths = FramePathIndex(path=path, vehicle=self.path_vehicle)
-        legs = {"queue": np.where(batch.processed, batch.start_s - batch.capture_s, np.nan),
+        arrival = batch.capture_s + self.readout_s(batch.vehicle, batch.camera)
+        legs = {"queue": np.where(batch.processed, batch.start_s - arrival, np.nan),
                 **{name: PathLeg(paths, self.by_path[name]) for name in FRAME_LEGS}}
         order = ("capture", "queue", *FRAME_LEGS[1:])
         return replace(batch, legs={k: legs[k] for k in order})
 
 
 class _GroupFrames:
-    """Camera banks, one per camera of the group's vehicle spec, and service-time arrays."""
+    """Camera banks, one per camera of the group's vehicle spec, service-time arrays, and the
+    frames still in readout (captured, not yet at their vehicle's queue)."""
 
     def __init__(self, members: GroupMembers, seed: int):
         self.members = members
@@ -91,6 +103,40 @@ class _GroupFrames:
         ]
         self.throttle_at_s = np.array([v.throttle_at_s for v in vehicles])
         self.outages = padded([v.outages for v in vehicles]) if spec.faults.failures else None
+        empty = np.zeros((n, 0))
+        self.in_readout = {"capture_s": empty, "counter": empty.astype(np.int64),
+                           "camera": empty.astype(np.int64), "model_version": empty.astype(np.int64)}
+
+    def reaching_queue(self, paths: FramePaths, take_until: float | None,
+                       arrived_before: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The frames (V, N arrays, +inf / -1 padded) whose readout ends before ``arrived_before``,
+        each row in the order they reach the queue, and those readout ends; the frames captured
+        before ``take_until`` (None: none) join those in readout first, and the rest stay there.
+
+        Frames that end their readout at the same instant keep their capture order (as the
+        reference path's events do)."""
+        frames = self.in_readout
+        if take_until is not None:
+            times, counters, camera = _merged([bank.take_until(take_until) for bank in self.banks])
+            versions = np.array([v.model_version for v in self.members.vehicles])
+            taken = {"capture_s": times, "counter": counters, "camera": camera,
+                     "model_version": np.broadcast_to(versions[:, None], times.shape)}
+            frames = {k: np.concatenate([frames[k], taken[k]], axis=1) for k in frames}
+        readout = paths.readout_s(self.members.indices[:, None], np.maximum(frames["camera"], 0))
+        arrival = frames["capture_s"] + readout
+        order = np.argsort(arrival, axis=1, kind="stable")
+        frames = {k: np.take_along_axis(v, order, axis=1) for k, v in frames.items()}
+        arrival = np.take_along_axis(arrival, order, axis=1)
+        due = arrival < arrived_before  # a prefix of each row
+        n_due = int(due.sum(axis=1).max(initial=0))
+        stay = np.argsort(due, axis=1, kind="stable")  # the rest, moved to the front
+        n_stay = int((~due & np.isfinite(arrival)).sum(axis=1).max(initial=0))
+        self.in_readout = {k: np.where(np.take_along_axis(due, stay, axis=1),
+                                       np.inf if k == "capture_s" else -1,
+                                       np.take_along_axis(v, stay, axis=1))[:, :n_stay]
+                           for k, v in frames.items()}
+        out = {k: np.where(due, v, np.inf if k == "capture_s" else -1)[:, :n_due] for k, v in frames.items()}
+        return out, np.where(due, arrival, np.inf)[:, :n_due]
 
     def service_s(self, paths: FramePaths, capture_s: np.ndarray,
                   camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +178,9 @@ class VectorisedPerception:
         return (total / done if done else np.nan), int(done), int(lost)
 
     def advance_to(self, t: float) -> None:
-        """Compute every frame captured before ``t`` (capped at the run's end).
+        """Compute every frame whose camera readout ended before ``t`` (capped at the run's end);
+        the others captured before ``t`` wait in readout. A frame goes where its group detects
+        when its readout ends.
 
         Onboard groups are computed on worker threads (each touches only its own queues and
         cameras); frames are recorded and offloaded groups submitted here, in group order.
@@ -140,21 +188,26 @@ class VectorisedPerception:
         t = min(t, self.duration_s)
         if t <= self.time:
             return
-        onboard = [self._workers.submit(self._onboard_frames, frames, queue, t)
-                   if self._onboard(frames) else None
-                   for frames, queue in zip(self.groups, self.queues, strict=True)]
-        for frames, work in zip(self.groups, onboard, strict=True):
-            batch = self._offloaded_frames(frames, t) if work is None else work.result()
-            if batch is not None:
-                self._record(batch)
-        self._release_offloaded(t)
+        self._compute(t, t)
         self.time = t
 
     def finish(self) -> None:
-        """Compute the frames up to the end of the run, and let offloaded ones finish."""
+        """Compute the frames up to the end of the run, and let the ones still in readout and
+        the offloaded ones finish."""
         self.advance_to(self.duration_s)
-        self._release_offloaded(np.inf)
+        self._compute(None, np.inf)
         self._workers.shutdown()
+
+    def _compute(self, t: float | None, arrived_before: float) -> None:
+        """Frames captured before ``t`` (None: none more) whose readout ended before ``arrived_before``."""
+        onboard = [self._workers.submit(self._onboard_frames, frames, queue, t, arrived_before)
+                   if self._onboard(frames) else None
+                   for frames, queue in zip(self.groups, self.queues, strict=True)]
+        for frames, work in zip(self.groups, onboard, strict=True):
+            batch = self._offloaded_frames(frames, t, arrived_before) if work is None else work.result()
+            if batch is not None:
+                self._record(batch)
+        self._release_offloaded(np.inf if t is None else t)
 
     def _release_offloaded(self, t: float) -> None:
         if self.offloading is None:
@@ -178,27 +231,30 @@ class VectorisedPerception:
             self.recent[1] += np.bincount(g[done], minlength=n)
             self.recent[2] += np.bincount(g[~done], minlength=n)
 
-    def _offloaded_frames(self, frames: _GroupFrames, t: float) -> FrameBatch | None:
-        """Send the group's frames captured before ``t`` to their remote servers."""
+    def _offloaded_frames(self, frames: _GroupFrames, t: float | None,
+                          arrived_before: float) -> FrameBatch | None:
+        """Send the group's frames captured before ``t`` (None: none more) whose readout ended
+        before ``arrived_before`` to their remote servers."""
         members = frames.members
-        times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
-        if times.shape[1] == 0:
+        f, ready = frames.reaching_queue(self.paths, t, arrived_before)
+        if ready.shape[1] == 0:
             return None
-        versions = np.array([v.model_version for v in members.vehicles])
         return self.offloading.submit(members, {
-            "vehicle": np.broadcast_to(members.indices[:, None], times.shape), "camera": camera,
-            "counter": counters, "capture_s": times,
-            "model_version": np.broadcast_to(versions[:, None], times.shape)})
+            "vehicle": np.broadcast_to(members.indices[:, None], ready.shape), **f, "ready_s": ready,
+            "readout_s": self.paths.readout_s(members.indices[:, None], np.maximum(f["camera"], 0))})
 
-    def _onboard_frames(self, frames: _GroupFrames, queue: QueueState, t: float) -> FrameBatch | None:
-        """The group's frames captured before ``t``, through its vehicles' accelerator queues."""
+    def _onboard_frames(self, frames: _GroupFrames, queue: QueueState, t: float | None,
+                        arrived_before: float) -> FrameBatch | None:
+        """The group's frames captured before ``t`` (None: none more) whose readout ended before
+        ``arrived_before``, through its vehicles' accelerator queues."""
         members = frames.members
         n = len(members.vehicles)
-        times, counters, camera = _merged([bank.take_until(t) for bank in frames.banks])
-        if times.shape[1] == 0:
+        f, arrival = frames.reaching_queue(self.paths, t, arrived_before)
+        if arrival.shape[1] == 0:
             return None
-        service, throttled = frames.service_s(self.paths, times, camera)
-        served = serve(queue, times, service, frames.outages)
+        times, camera, counters = f["capture_s"], f["camera"], f["counter"]
+        service, throttled = frames.service_s(self.paths, times, np.maximum(camera, 0))
+        served = serve(queue, arrival, service, frames.outages)
         valid = np.isfinite(times)
         local = np.broadcast_to(np.arange(n)[:, None], times.shape)[valid]
         index = members.indices[local]
@@ -213,7 +269,7 @@ class VectorisedPerception:
             processed=processed,
             failed=served.failed[valid],
             throttled=processed & throttled[valid],
-            model_version=np.array([v.model_version for v in members.vehicles])[local],
+            model_version=f["model_version"][valid],
             detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
         ))
 
@@ -267,7 +323,7 @@ class ReferencePerception:
             yield self.env.timeout(bank.gap(local, k))
             if self.env.now >= self.duration_s:
                 return
-            self._arrive(frames, camera, local, k)
+            self.pending.append(self.env.process(self._frame(frames, camera, local, k)))
             k += 1
 
     def _failures(self, vehicle: Vehicle, failures):
@@ -284,24 +340,27 @@ class ReferencePerception:
             self.down.discard(vehicle.index)
             k += 1
 
-    def _arrive(self, frames: _GroupFrames, camera: int, local: int, k: int) -> None:
+    def _frame(self, frames: _GroupFrames, camera: int, local: int, k: int):
+        """One frame from its capture: readout, then the vehicle's queue (unless down or full)."""
         vehicle = frames.members.vehicles[local]
+        capture, version = self.env.now, vehicle.model_version
+        readout = float(self.paths.readout_s(vehicle.index, camera))
+        if readout:
+            yield self.env.timeout(readout)
         accelerator = self.accelerators[vehicle.index]
         in_system = len(accelerator.users) + len(accelerator.queue)
         if vehicle.index in self.down or in_system > vehicle.spec.queue_capacity:
-            self._unserved(vehicle, camera, k, self.env.now, failed=vehicle.index in self.down)
+            self._unserved(vehicle, camera, k, capture, version, failed=vehicle.index in self.down)
             return
-        process = self.env.process(self._serve(frames, camera, local, k))
-        self.in_system[vehicle.index].add(process)
-        self.pending.append(process)
+        self.in_system[vehicle.index].add(self.env.active_process)
+        yield from self._serve(vehicle, camera, k, capture, version)
 
-    def _unserved(self, vehicle: Vehicle, camera: int, k: int, capture: float, failed: bool) -> None:
+    def _unserved(self, vehicle: Vehicle, camera: int, k: int, capture: float, version: int,
+                  failed: bool) -> None:
         self.rows.append((vehicle.index, camera, k, capture, np.nan, np.nan, False, failed, False,
-                          vehicle.model_version, False))
+                          version, False))
 
-    def _serve(self, frames: _GroupFrames, camera: int, local: int, k: int):
-        vehicle = frames.members.vehicles[local]
-        capture, version = self.env.now, vehicle.model_version
+    def _serve(self, vehicle: Vehicle, camera: int, k: int, capture: float, version: int):
         try:
             with self.accelerators[vehicle.index].request() as request:
                 yield request
@@ -310,7 +369,7 @@ class ReferencePerception:
                                                                   capture >= vehicle.throttle_at_s)))
                 done = self.env.now
         except simpy.Interrupt:
-            self._unserved(vehicle, camera, k, capture, failed=True)
+            self._unserved(vehicle, camera, k, capture, version, failed=True)
             return
         finally:
             self.in_system[vehicle.index].discard(self.env.active_process)

@@ -43,8 +43,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "frames_generated": "Frames captured in the window.",
         "frames_processed": "Captured frames that ran on the accelerator.",
         "frames_dropped": "Captured frames dropped at a full accelerator queue.",
-        "frames_failed": "Captured frames lost to an accelerator failure (down, or queued or "
-        "in service when it failed).",
+        "frames_failed": "Captured frames lost to an accelerator failure (down when their readout "
+        "ended, or queued or in service when it failed).",
         "frames_late": "Processed frames whose latency exceeded the group deadline.",
         "frames_detected": "Processed frames really rendered and run through the detector model.",
         "frames_throttled": "Processed frames served at the thermally throttled speed.",
@@ -195,10 +195,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "group": "Vehicle group name.",
         "camera": "Camera index within the vehicle (order of fleet.groups[].cameras).",
         "t_capture_s": "Capture time, seconds.",
-        "t_start_s": "Start of inference, seconds (NaN if dropped or failed).",
-        "t_done_s": "End of inference, seconds (NaN if dropped or failed).",
+        "t_start_s": "Start of the frame's processing on the vehicle (its camera readout done, its "
+        "queue waited), seconds (NaN if dropped or failed).",
+        "t_done_s": "Detections handed off, seconds (NaN if dropped or failed).",
         "latency_s": "t_done_s - t_capture_s, seconds (NaN if dropped or failed).",
-        "dropped": "True if the frame arrived to a full queue and was not processed.",
+        "dropped": "True if the frame reached a full queue (at the end of its readout) and was not "
+        "processed.",
         "failed": "True if the frame was lost to an accelerator failure.",
         "throttled": "True if the frame was served at the thermally throttled speed.",
         "model_version": "Model version the vehicle ran when the frame was captured.",
@@ -274,11 +276,13 @@ STORE_COLUMNS: dict[str, dict[str, str]] = {
 TABLE_COLUMNS.update(STORE_COLUMNS)
 TABLE_COLUMNS["latency_legs"] = {
     "group": "Vehicle group name.",
-    "leg": "Onboard: capture (camera readout), queue (waiting for the vehicle's processing), preprocess "
+    "leg": "Onboard: capture (camera readout, overlapping the processing of earlier frames), queue "
+    "(from the end of the readout to the start of the vehicle's processing), preprocess "
     "(resize and normalise on the host CPU), transfer (to and from the accelerator), inference, postprocess "
     "(decode and NMS on the host), handoff (detections to the consumer); the hardware models cost each "
     "(fleetsim.hardware.inference.frame_legs). Offloaded (placement mec or cloud): "
-    "send_queue (waiting for the uplink), uplink (sending the frame plus one-way latency), remote_queue, "
+    "capture (camera readout, as onboard), send_queue (from the end of the readout to the uplink), "
+    "uplink (sending the frame plus one-way latency), remote_queue, "
     "inference (on the remote accelerator), downlink (the detections back). total: capture to detections.",
     "frames": "Processed frames.",
     "mean_s": "Mean time in the leg, seconds (exact).",

@@ -141,8 +141,8 @@ class Faults(Strict):
     thermal_throttling: ThermalThrottling | None = Field(
         None, description="Serve frames captured after the onset at the throttled speed.")
     failures: Failures | None = Field(
-        None, description="Fail and repair; frames captured while down, or queued or in service "
-        "at the failure, are lost.")
+        None, description="Fail and repair; frames read out while down, or queued or in service "
+        "at the failure, are lost (a frame still in its camera's readout is not).")
 
 
 class VehicleGroup(Strict):
