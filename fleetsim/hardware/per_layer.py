@@ -19,8 +19,6 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from fleetsim.hardware.calibrate import read_points
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.roofline import DeviceFit, call_terms, executed_layers
