@@ -1,9 +1,10 @@
 """Fit a device's roofline parameters to its published calibration points.
 
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
-at every other precision, the depthwise-conv factor, the per-layer overhead, the
-post-processing work per element and, used only by ``multi_context`` devices, the context
-switch time and the layers and weight bytes one context holds. The fit
+at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
+it a layer without MACs pays), the post-processing work per element and, used only by
+``multi_context`` devices, the context switch time and the layers and weight bytes one context
+holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
@@ -36,7 +37,7 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 - layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch); a layer without MACs (pooling,
   resize, element-wise, reshape, concat) 1 x/÷ e^1.5 times that (``light_overhead``: weak, so
   the points decide; on the measured CPU's per-node times cheap fp32 ops cost far less than a
-  conv's overhead, but the model-level fits settle at 0.8-2x, see docs/hardware-validation.md);
+  conv's overhead, but the model-level fits settle at 0.8-2.2x, see docs/howto-measure.md);
 - detection post-processing: 100 roofline ops per element read x/÷ e^2 (scalar, branchy
   decode / threshold / sort code runs far below the SIMD rate the efficiency describes);
 - context switch: 1 ms x/÷ e^2 (reconfiguring the chip and moving the boundary activations);

@@ -50,7 +50,7 @@ For one call of ``batch`` inferences at one precision:
                  work on consecutive calls overlap, so the slowest of the three stages sets the
                  rate, max(device time - call overhead, transfer, host time); a latency is their sum
 
-The efficiency per precision, the depthwise factor, the layer overhead, the post-processing
+The efficiency per precision, the depthwise factor, the layer overheads, the post-processing
 factor, the context parameters and the other-host link factor and call time (:class:`DeviceFit`)
 are fitted per device to published measurements by :mod:`fleetsim.hardware.fit`, which builds on
 this module; :mod:`fleetsim.hardware.inference` puts the two together. Idle power over idle
