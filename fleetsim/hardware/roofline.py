@@ -148,14 +148,18 @@ class CallTerms:
         """Per device layer, bool: a layer without MACs (its overhead is ``light_overhead`` times less)."""
         return np.zeros(len(self.compute_s), dtype=bool) if self.mac is None else ~self.mac
 
-    def layer_s(self, fit: DeviceFit, efficiency: float | None = None) -> np.ndarray:
-        """Each device layer's time under ``fit``, compute or memory bound, without its overhead
-        (``efficiency``: the dense efficiency to use instead of the fitted one, e.g. throttled)."""
+    def compute_time_s(self, fit: DeviceFit, efficiency: float | None = None) -> np.ndarray:
+        """Each device layer's compute time under ``fit`` (``efficiency``: the dense efficiency to
+        use instead of the fitted one, e.g. throttled)."""
         if efficiency is None:
             efficiency = fit.efficiency[self.precision]
         rate = np.where(self.depthwise, efficiency * fit.depthwise, efficiency)
         rate = np.where(self.postprocess_mask, rate / fit.postprocess, rate)
-        return np.maximum(self.compute_s / rate, self.memory_s)
+        return self.compute_s / rate
+
+    def layer_s(self, fit: DeviceFit) -> np.ndarray:
+        """Each device layer's time under ``fit``, compute or memory bound, without its overhead."""
+        return np.maximum(self.compute_time_s(fit), self.memory_s)
 
     def layer_overhead_s(self, fit: DeviceFit) -> np.ndarray:
         """Each device layer's fixed time (kernel launch, op dispatch) under ``fit``."""
@@ -193,7 +197,8 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
     efficiency = fit.efficiency[terms.precision]
     if throttled and device.thermal is not None:
         efficiency *= device.thermal.sustained_fraction.value
-    layers = terms.layer_s(fit, efficiency)
+    compute = terms.compute_time_s(fit, efficiency)
+    layers = np.maximum(compute, terms.memory_s)
     layers_s = float(layers.sum())
     overhead = terms.call_overhead_s + float(terms.layer_overhead_s(fit).sum())
     compute_stage_s = layers_s + overhead + terms.spill_s + terms.context_s(fit)
@@ -203,7 +208,7 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
         latency_s=device_s + host_s,
         interval_s=max(compute_stage_s - terms.call_overhead_s, terms.transfer_s, host_s),
         energy_j=device.active_power.value * device_s + terms.host_power_w * host_s,
-        layers_s=layers_s, memory_bound_layers=int((terms.memory_s >= layers).sum()),
+        layers_s=layers_s, memory_bound_layers=int((terms.memory_s > compute).sum()),
         overhead_s=overhead, transfer_s=terms.transfer_s, spill_s=terms.spill_s,
         fallback_s=host_s, fallback_layers=terms.fallback_layers, efficiency=efficiency)
 
