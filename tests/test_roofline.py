@@ -11,7 +11,7 @@ import pytest
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.hardware.catalog import Catalog, check_references
 from fleetsim.hardware.fit import THROUGHPUT_BATCH, PointTerms, device_fit, fit_points, point_terms
-from fleetsim.hardware.roofline import DeviceFit, call_terms, evaluate, fused_layers
+from fleetsim.hardware.roofline import DeviceFit, call_terms, evaluate, executed_layers, fused_layers
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
 from fleetsim.hardware.workload import Layer, Workload
 
@@ -111,6 +111,21 @@ def test_pointwise_layers_fold_into_the_conv_they_follow():
     assert with_pointwise.overhead_s == pytest.approx(plain.overhead_s)  # one kernel launch, not three
 
 
+def test_a_cpus_int8_graph_keeps_its_element_wise_layers_apart():
+    """ONNX Runtime's QDQ int8 graphs run residual adds and SiLU's multiply as QLinearAdd /
+    QLinearMul nodes of their own; activations still fold, and fp32 or another class fuse as before."""
+    relu = Layer("relu", "activation", 0, 0, 800, 800)
+    add = Layer("add", "elementwise", 0, 0, 1600, 800)
+    workload = _workload(CONV, relu, add)
+    cpu = _device(accelerator_class="cpu")
+    assert [x.name for x in executed_layers(cpu, workload, "int8")] == ["conv+relu", "add"]
+    assert [x.name for x in executed_layers(cpu, workload, "fp32")] == ["conv+relu+add"]
+    assert [x.name for x in executed_layers(_device(), workload, "int8")] == ["conv+relu+add"]
+    fit = DeviceFit(efficiency={"int8": 0.5, "fp32": 0.25}, depthwise=0.2, layer_overhead_s=1e-5,
+                    light_overhead=0.25)
+    assert _cost(cpu, workload, fit).overhead_s == pytest.approx(1e-5 + 0.25e-5)  # the add: a light layer
+
+
 def test_multi_context_device_pays_switches_and_weight_reloads_per_call():
     link = {"kind": "pcie", "bandwidth": {"value": "1 GB/s", **SRC}}
     device = _device(multi_context={"value": True, **SRC}, host_link=link)
@@ -155,9 +170,12 @@ def test_thermal_throttling_slows_compute_by_the_sustained_fraction():
 def test_fit_recovers_the_parameters_that_generated_the_measurements():
     device = _device()
     catalog = _catalog(device)
-    truth = DeviceFit(efficiency={"int8": 0.4, "fp32": 0.3}, depthwise=0.1, layer_overhead_s=2e-5)
+    truth = DeviceFit(efficiency={"int8": 0.4, "fp32": 0.3}, depthwise=0.1, layer_overhead_s=2e-5,
+                      light_overhead=0.25)
     tiny = Layer("relu", "activation", 0, 0, 100, 100)
-    shapes = [(CONV,), (CONV, DEPTHWISE), (DEPTHWISE,) * 5, (CONV,) * 3 + (DEPTHWISE,) * 40, (tiny,) * 300]
+    small = Layer("small", "conv", 100, 10, 10, 10)  # its overhead, not its MACs, sets its time
+    shapes = [(CONV,), (CONV, DEPTHWISE), (DEPTHWISE,) * 5, (CONV,) * 3 + (DEPTHWISE,) * 40, (tiny,) * 300,
+              (small,) * 300]
     points = []
     for layers in shapes:
         workload = _workload(*layers)
@@ -171,6 +189,7 @@ def test_fit_recovers_the_parameters_that_generated_the_measurements():
     assert exact.efficiency["fp32"] == pytest.approx(0.3, rel=1e-3)
     assert exact.depthwise == pytest.approx(0.1, rel=1e-3)
     assert exact.layer_overhead_s == pytest.approx(2e-5, rel=1e-3)
+    assert exact.light_overhead == pytest.approx(0.25, rel=1e-3)
     default = fit_points(device, points)  # 25 % scatter assumed: the priors pull, predictions stay close
     for p in points:
         assert evaluate(device, p.terms, default).latency_s == pytest.approx(p.point.latency, rel=0.06)

@@ -1,9 +1,10 @@
 """Fit a device's roofline parameters to its published calibration points.
 
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
-at every other precision, the depthwise-conv factor, the per-layer overhead, the
-post-processing work per element and, used only by ``multi_context`` devices, the context
-switch time and the layers and weight bytes one context holds. The fit
+at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
+it a layer without MACs pays), the post-processing work per element and, used only by
+``multi_context`` devices, the context switch time and the layers and weight bytes one context
+holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
@@ -33,7 +34,10 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   against (a bound, not a prior: the fit stops at peak rather than trading an unphysical
   efficiency against the other parameters);
 - depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC);
-- layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch);
+- layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch); a layer without MACs (pooling,
+  resize, element-wise, reshape, concat) 1 x/÷ e^1.5 times that (``light_overhead``: weak, so
+  the points decide; on the measured CPU's per-node times cheap fp32 ops cost far less than a
+  conv's overhead, but the model-level fits settle at 0.8-2.2x, see docs/howto-measure.md);
 - detection post-processing: 100 roofline ops per element read x/÷ e^2 (scalar, branchy
   decode / threshold / sort code runs far below the SIMD rate the efficiency describes);
 - context switch: 1 ms x/÷ e^2 (reconfiguring the chip and moving the boundary activations);
@@ -93,6 +97,7 @@ int8 kernels multiply (``DeviceSpec.int8_isa``); see the module docstring."""
 each peak); see the module docstring."""
 PRIOR_DEPTHWISE = (math.log(0.3), 1.0)
 PRIOR_LAYER_OVERHEAD = (math.log(5e-6), 2.0)
+PRIOR_LIGHT_OVERHEAD = (0.0, 1.5)
 PRIOR_POSTPROCESS = (math.log(100.0), 2.0)
 PRIOR_CONTEXT_SWITCH = (math.log(1e-3), 2.0)
 PRIOR_CONTEXT_LAYERS = (math.log(150.0), 1.0)
@@ -213,7 +218,8 @@ def class_prior(device: DeviceSpec, catalog: Catalog) -> dict[str, float]:
 TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEAD),
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
         ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
-        ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL))
+        ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL),
+        ("light_overhead", PRIOR_LIGHT_OVERHEAD))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
@@ -294,6 +300,7 @@ class _Problem:
         self.call = np.array([t.terms.call_overhead_s for t in points])
         self.batch = np.array([t.batch for t in points], dtype=float)
         self.layers = np.array([len(t.terms.compute_s) for t in points], dtype=float)
+        self.light = np.array([t.terms.light_mask.sum() for t in points], dtype=float)
         self.owner = np.concatenate([np.full(len(t.terms.compute_s), i, dtype=int)
                                      for i, t in enumerate(points)])
         self.compute = np.concatenate([t.terms.compute_s for t in points])
@@ -313,14 +320,14 @@ class _Problem:
         """Time per inference of every point."""
         n = 1 + len(self.others)
         (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
-         log_host_call) = theta[n:]
+         log_host_call, log_light) = theta[n:]
         link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
         call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
         device = (call + self.spill * link + np.bincount(self.owner, layer_s, minlength=len(self.published))
-                  + self.layers * math.exp(log_layer))
+                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer))
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)

@@ -19,11 +19,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from fleetsim.hardware.calibrate import read_points
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.roofline import DeviceFit, call_terms, fused_layers
+from fleetsim.hardware.roofline import DeviceFit, call_terms, executed_layers
 from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.workload import Layer
 
@@ -64,11 +62,10 @@ def node_class(op_type: str, weight_shape: list[int] | None = None) -> str:
 
 def layer_class(layer: Layer) -> str:
     """The comparison class of a profile layer: a dense conv whose kernel covers one input pixel
-    is ``pointwise`` (kernel area estimated as MACs^2 / (outputs x weights x inputs), which is
-    k_h k_w at stride 1 and below 1 for a strided 1x1), activations count as element-wise."""
-    if layer.op_class == "conv" and layer.macs and layer.inputs and layer.weights and layer.outputs:
-        area = layer.macs ** 2 / (layer.outputs * layer.weights * layer.inputs)
-        return "pointwise" if area < 1.5 else "conv"
+    is ``pointwise`` (:attr:`~fleetsim.hardware.workload.Layer.pointwise`), activations count as
+    element-wise."""
+    if layer.pointwise:
+        return "pointwise"
     if layer.op_class in ("activation", "softmax"):
         return "elementwise"
     return layer.op_class
@@ -105,11 +102,9 @@ def predicted_by_class(device: DeviceSpec, fit: DeviceFit, workload_id: str, pre
     """Seconds the fitted per-layer model gives each comparison class of one call (layer overheads
     included, the call overhead under ``call``)."""
     workload = catalog.profile(workload_id)
-    layers = fused_layers(workload.layers)
+    layers = executed_layers(device, workload, precision)
     terms = call_terms(device, workload, precision, catalog)
-    rate = np.where(terms.depthwise, fit.efficiency[precision] * fit.depthwise, fit.efficiency[precision])
-    rate = np.where(terms.postprocess_mask, rate / fit.postprocess, rate)
-    seconds = np.maximum(terms.compute_s / rate, terms.memory_s) + fit.layer_overhead_s
+    seconds = terms.layer_s(fit) + terms.layer_overhead_s(fit)
     out: dict[str, float] = {"call": terms.call_overhead_s}
     for layer, s in zip(layers, seconds, strict=True):
         key = layer_class(layer)

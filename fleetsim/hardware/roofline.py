@@ -3,12 +3,19 @@ fitted parameters.
 
 For one call of ``batch`` inferences at one precision:
 
-    layers     = the workload's layers as runtimes execute them (:func:`fused_layers`): an
+    layers     = the workload's layers as runtimes execute them (:func:`executed_layers`): an
                  activation or element-wise layer of its predecessor's shape that follows a
                  conv/matmul runs inside that kernel (TensorRT, TFLite fused activations, the
                  Edge TPU and Hailo compilers all fuse these), so it has no launch and no memory
-                 round trip of its own
+                 round trip of its own; except that a CPU's int8 graphs keep their element-wise
+                 layers (residual adds, the multiply of SiLU) as layers of their own: ONNX
+                 Runtime's QDQ int8 graphs run them as QLinearAdd / QLinearMul nodes (the measured
+                 CPU's per-node times: 6 QLinearAdd and 57 QLinearMul beside 64 QLinearConv in
+                 YOLOv8n)
     layer time = max(compute, memory) + layer overhead
+                 (the overhead of a layer without MACs -- pooling, resize, element-wise, reshape
+                 and concat -- is the fitted ``light_overhead`` times that of a conv/matmul layer:
+                 a different kernel family, dispatched alike but doing far less set-up)
       compute  = 2 x MACs x batch / (peak[precision] x efficiency[precision] x class factor)
                  (a Jetson's int8 throughput point, MLPerf Offline, adds its DLAs' ``dla_peak``
                  to the GPU's for conv/matmul layers: the DLAs take their own share of the frames)
@@ -43,7 +50,7 @@ For one call of ``batch`` inferences at one precision:
                  work on consecutive calls overlap, so the slowest of the three stages sets the
                  rate, max(device time - call overhead, transfer, host time); a latency is their sum
 
-The efficiency per precision, the depthwise factor, the layer overhead, the post-processing
+The efficiency per precision, the depthwise factor, the layer overheads, the post-processing
 factor, the context parameters and the other-host link factor and call time (:class:`DeviceFit`)
 are fitted per device to published measurements by :mod:`fleetsim.hardware.fit`, which builds on
 this module; :mod:`fleetsim.hardware.inference` puts the two together. Idle power over idle
@@ -80,7 +87,8 @@ class DeviceFit:
 
     efficiency: dict[str, float]  # precision -> achieved / peak on dense conv and matmul
     depthwise: float  # depthwise-conv efficiency relative to dense
-    layer_overhead_s: float  # fixed time per layer (kernel launch, op dispatch)
+    layer_overhead_s: float  # fixed time per conv/matmul layer (kernel launch, op dispatch)
+    light_overhead: float = 1.0  # fixed time of a layer without MACs relative to ``layer_overhead_s``
     postprocess: float = 1.0  # roofline ops per element that detection post-processing reads
     context_switch_s: float = 1e-3  # fixed time of one context switch (multi-context devices)
     context_layers: float = 150.0  # layers one context holds
@@ -135,6 +143,28 @@ class CallTerms:
         return (np.zeros(len(self.compute_s), dtype=bool) if self.postprocess is None
                 else self.postprocess)
 
+    @property
+    def light_mask(self) -> np.ndarray:
+        """Per device layer, bool: a layer without MACs (its overhead is ``light_overhead`` times less)."""
+        return np.zeros(len(self.compute_s), dtype=bool) if self.mac is None else ~self.mac
+
+    def compute_time_s(self, fit: DeviceFit, efficiency: float | None = None) -> np.ndarray:
+        """Each device layer's compute time under ``fit`` (``efficiency``: the dense efficiency to
+        use instead of the fitted one, e.g. throttled)."""
+        if efficiency is None:
+            efficiency = fit.efficiency[self.precision]
+        rate = np.where(self.depthwise, efficiency * fit.depthwise, efficiency)
+        rate = np.where(self.postprocess_mask, rate / fit.postprocess, rate)
+        return self.compute_s / rate
+
+    def layer_s(self, fit: DeviceFit) -> np.ndarray:
+        """Each device layer's time under ``fit``, compute or memory bound, without its overhead."""
+        return np.maximum(self.compute_time_s(fit), self.memory_s)
+
+    def layer_overhead_s(self, fit: DeviceFit) -> np.ndarray:
+        """Each device layer's fixed time (kernel launch, op dispatch) under ``fit``."""
+        return fit.layer_overhead_s * np.where(self.light_mask, fit.light_overhead, 1.0)
+
 
 @dataclass(frozen=True)
 class InferenceCost:
@@ -167,12 +197,10 @@ def evaluate(device: DeviceSpec, terms: CallTerms, fit: DeviceFit, throttled: bo
     efficiency = fit.efficiency[terms.precision]
     if throttled and device.thermal is not None:
         efficiency *= device.thermal.sustained_fraction.value
-    rate = np.where(terms.depthwise, efficiency * fit.depthwise, efficiency)
-    rate = np.where(terms.postprocess_mask, rate / fit.postprocess, rate)
-    compute = terms.compute_s / rate
+    compute = terms.compute_time_s(fit, efficiency)
     layers = np.maximum(compute, terms.memory_s)
     layers_s = float(layers.sum())
-    overhead = terms.call_overhead_s + fit.layer_overhead_s * len(layers)
+    overhead = terms.call_overhead_s + float(terms.layer_overhead_s(fit).sum())
     compute_stage_s = layers_s + overhead + terms.spill_s + terms.context_s(fit)
     device_s = compute_stage_s + terms.transfer_s
     host_s = terms.fallback_s + fit.postprocess * terms.host_postprocess_s
@@ -195,8 +223,8 @@ def call_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     device cannot run (needed only when there are such layers)."""
     if not supported(device, precision):
         raise FleetsimError(f"{device.id} cannot run {precision} (allowed: {', '.join(sorted(device.peak))})")
-    return _layer_terms(device, workload, fused_layers(workload.layers), precision, catalog, batch, host,
-                        with_dla, host_fit)
+    return _layer_terms(device, workload, executed_layers(device, workload, precision), precision, catalog,
+                        batch, host, with_dla, host_fit)
 
 
 def fallback_host(device: DeviceSpec, workload: Workload, catalog: Catalog,
@@ -208,22 +236,30 @@ def fallback_host(device: DeviceSpec, workload: Workload, catalog: Catalog,
     return _host(device, workload, catalog, host, layers[cut].op_class) if cut < len(layers) else None
 
 
-def fused_layers(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+def executed_layers(device: DeviceSpec, workload: Workload, precision: str) -> tuple[Layer, ...]:
+    """The layers of ``workload`` as ``device``'s runtime executes them at ``precision``
+    (:func:`fused_layers`): a CPU's int8 graphs keep their element-wise layers apart."""
+    unfused = device.accelerator_class == "cpu" and precision == "int8"
+    return fused_layers(workload.layers, fuse_elementwise=not unfused)
+
+
+def fused_layers(layers: tuple[Layer, ...], fuse_elementwise: bool = True) -> tuple[Layer, ...]:
     """``layers`` as runtimes execute them: pointwise layers folded into the layer they follow,
     and detection post-processing reading the scores handed to it.
 
-    An activation or element-wise layer that keeps its predecessor's output shape, following a
-    MAC layer (or a layer already folded into one), runs inside that layer's kernel: no launch of
-    its own, no round trip of the tensor through memory; only a further operand it reads (the
-    skip tensor of a residual add) adds traffic. An ``nms`` layer also reads the tensor of the
-    layer before it (the class scores), not only its box codes.
+    An activation (or, with ``fuse_elementwise``, element-wise) layer that keeps its
+    predecessor's output shape, following a MAC layer (or a layer already folded into one), runs
+    inside that layer's kernel: no launch of its own, no round trip of the tensor through memory;
+    only a further operand it reads (the skip tensor of a residual add) adds traffic. An ``nms``
+    layer also reads the tensor of the layer before it (the class scores), not only its box codes.
     """
     out: list[Layer] = []
     fusable = False
     for layer in layers:
         if layer.op_class == "nms" and out:
             layer = replace(layer, inputs=layer.inputs + out[-1].outputs)
-        if fusable and layer.op_class in FUSABLE_CLASSES and layer.outputs == out[-1].outputs:
+        if (fusable and layer.op_class in FUSABLE_CLASSES and layer.outputs == out[-1].outputs
+                and (fuse_elementwise or layer.op_class != "elementwise")):
             prev = out[-1]
             extra = max(0, layer.inputs - prev.outputs)  # e.g. the skip tensor of a residual add
             out[-1] = replace(prev, name=f"{prev.name}+{layer.name}", inputs=prev.inputs + extra)

@@ -25,6 +25,14 @@ class Layer:
     inputs: int  # activation elements read
     outputs: int  # activation elements written
 
+    @property
+    def pointwise(self) -> bool:
+        """A dense conv whose kernel covers one input pixel (a plain GEMM): kernel area estimated as
+        MACs^2 / (outputs x weights x inputs), which is k_h k_w at stride 1 and below 1 for a strided 1x1."""
+        if self.op_class != "conv" or not (self.macs and self.inputs and self.weights and self.outputs):
+            return False
+        return self.macs ** 2 / (self.outputs * self.weights * self.inputs) < 1.5
+
 
 @dataclass(frozen=True)
 class Workload:
