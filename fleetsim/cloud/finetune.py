@@ -94,9 +94,9 @@ class FineTuner:
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
         self.variants = list(initial)  # the variants the fleet runs, each re-made by every job
-        # per variant and condition, of the models run first
-        self.shipped_map50 = {v: self._shipped_scores(path) for v, path in initial.items()}
-        self.deployed_map50 = _mean_over(self.shipped_map50)
+        shipped = {v: self._shipped_scores(path) for v, path in initial.items()}
+        self.shipped_map50 = _per_condition(shipped)  # per condition, of the models run first
+        self.deployed_map50 = _mean_over(shipped)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
         self._worker = (ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps
                         else None)

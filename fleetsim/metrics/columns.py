@@ -150,13 +150,20 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "host_wall_s": "Host seconds the real fine-tune, each variant's export and validation took.",
         "deployed": "Whether it passed the validation gate and was rolled out.",
         "to_beat_map50": "Mean held-out mAP@0.5 of the deployed model it had to beat (plus min_gain).",
-        "map50_day_clear": "mAP@0.5 of the new version on held-out day clear frames (its variants' mean).",
-        "map50_dusk_clear": "mAP@0.5 of the new version on held-out dusk clear frames (its variants' mean).",
-        "map50_night_clear": "mAP@0.5 of the new version on held-out night clear frames (its variants' mean).",
-        "map50_day_rain": "mAP@0.5 of the new version on held-out day rain frames (its variants' mean).",
-        "map50_day_fog": "mAP@0.5 of the new version on held-out day fog frames (its variants' mean).",
-        "map50_day_snow": "mAP@0.5 of the new version on held-out day snow frames (its variants' mean).",
-        "map50_day_clear_novel": "mAP@0.5 of the new version on held-out day clear novel frames (its variants' mean).",
+        "map50_day_clear": "mAP@0.5 of the new version on held-out day clear frames "
+        "(its variants' mean).",
+        "map50_dusk_clear": "mAP@0.5 of the new version on held-out dusk clear frames "
+        "(its variants' mean).",
+        "map50_night_clear": "mAP@0.5 of the new version on held-out night clear frames "
+        "(its variants' mean).",
+        "map50_day_rain": "mAP@0.5 of the new version on held-out day rain frames "
+        "(its variants' mean).",
+        "map50_day_fog": "mAP@0.5 of the new version on held-out day fog frames "
+        "(its variants' mean).",
+        "map50_day_snow": "mAP@0.5 of the new version on held-out day snow frames "
+        "(its variants' mean).",
+        "map50_day_clear_novel": "mAP@0.5 of the new version on held-out day clear novel frames "
+        "(its variants' mean).",
     },
     "rollouts": {
         "version": "Model version on the canary.",

@@ -220,7 +220,7 @@ class Detector(Strict):
     workload: str | None = Field(
         None,
         description="Workload id from hardware_models/workloads/ the hardware models cost per frame "
-        "(e.g. a production-sized ssd_mobilenet_v2_300); when omitted, the graph of detector.model.",
+        "(e.g. a production-sized ssd_mobilenet_v2_300); when omitted, the graph of each group's variant.",
     )
     model: str | None = Field(
         None,

@@ -91,9 +91,9 @@ def _retrainable(scenario: Scenario) -> list[tuple[Path, str]]:
             continue
         seen.add(variant)
         where = ("fleet", "groups", i, "variant") if group.variant else ("detector", "model")
-        problems.append((where, f"retraining re-exports each variant the fleet runs from a fine-tune of "
-                                f"the shipped baseline's torch weights, which {variant!r} does not come from "
-                                f"(allowed with cloud.retraining: {', '.join(FINE_TUNABLE)})"))
+        problems.append((where, f"retraining re-makes each variant the fleet runs from a fine-tune of the "
+                                f"shipped baseline's torch weights; {variant!r} is not one of them (allowed "
+                                f"with cloud.retraining: {', '.join(FINE_TUNABLE)})"))
     return problems
 
 
