@@ -38,14 +38,14 @@ def test_a_group_runs_its_variant_else_detector_model_else_its_precisions():
 def test_downloads_are_each_groups_own_variant(catalog):
     scenario = Scenario.model_validate(_mixed(fleet__groups__0__variant="pruned50_int8",
                                               cloud__retraining={"kind": "never"}))
-    files = {v: variant_path(v) for v in scenario.variants()}
     run = Run(scenario, catalog)
-    sizes = download_bytes(scenario, files, run.workloads)
+    sizes = download_bytes(scenario, run.files, run.workloads)
     params = catalog.profile("ssd_mobilenet_v2_300").spec.params.value
     assert sizes["rpi"] == 2 * params  # fp16: two bytes per weight of the costed workload
     assert sizes["coral"] == pytest.approx(params * 20696 / 81704)  # int8, half the channels: a quarter
 
 
+@pytest.mark.slow
 def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monkeypatch):
     ran: dict[Path, int] = {}  # frames each file detected
     render_and_run = detection._render_and_run
