@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from fleetsim.cloud.finetune import REEXPORT
+from fleetsim.cloud.rollout import Downloads
 from fleetsim.detector.baseline import baseline_path
 from fleetsim.detector.compression import variant_path
 from fleetsim.detector.runtime import model_precision
@@ -56,8 +57,17 @@ def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monke
         return render_and_run(keys, conditions, size, model, models)
 
     monkeypatch.setattr(detection, "_render_and_run", counting)
+    downloads: dict[str, set[float]] = {}  # bytes of the downloads each group started
+    download_and_swap = Downloads._download_and_swap
+
+    def sized(self, vehicle, version, size):
+        downloads.setdefault(self.fleet.members[vehicle].group, set()).add(size)
+        return download_and_swap(self, vehicle, version, size)
+
+    monkeypatch.setattr(Downloads, "_download_and_swap", sized)
     scenario = Scenario.model_validate(_mixed(
-        simulation__duration="5 min", cloud__fine_tune={"min_gain": -1.0, "validation_frames": 8}))
+        simulation__duration="5 min", cloud__fine_tune={"min_gain": -1.0, "validation_frames": 8},
+        cloud__rollout={"canary_fraction": 1.0}))  # every vehicle downloads each version at once
     run = Run(scenario, catalog)
     run.execute(None)
     paths = run.registry.paths
@@ -70,10 +80,11 @@ def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monke
     expected = {paths[version][name]: int(((records["model_version"] == version) & (variant == name)).sum())
                 for version in paths for name in ("int8", "fp16")}
     assert {p: ran.get(p, 0) for p in expected} == expected and sum(ran.values()) == len(variant)
+    sizes = download_bytes(scenario, run.files, run.workloads)
+    assert downloads == {"coral": {sizes["coral"]}, "rpi": {sizes["rpi"]}}
+    assert sizes["rpi"] == 2 * sizes["coral"]  # fp16 vs int8 weights
     swaps = pd.DataFrame(run.log.tables["model_swaps"])
-    downloads = swaps[~swaps["rollback"]].groupby("group")[["bytes"]].first()["bytes"]
-    assert downloads["rpi"] == 2 * downloads["coral"]  # fp16 vs int8
-    assert (swaps["variant"] == swaps["group"].map({"coral": "int8", "rpi": "fp16"})).all()
+    assert len(swaps) and (swaps["variant"] == swaps["group"].map({"coral": "int8", "rpi": "fp16"})).all()
 
 
 def test_retraining_re_makes_exactly_the_variants_it_can_export():

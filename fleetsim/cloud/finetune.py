@@ -202,7 +202,7 @@ class FineTuner:
             return convert_fp16(export_onnx(tuned, Path(tmp) / "fp32.onnx"), path)
 
 
-REEXPORT = ("int8", "int8_per_tensor", "int8_qat", "fp16", "fp32")
+REEXPORT = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
 """The variants a job re-makes from its fine-tuned weights (``fleetsim.scenario.references.FINE_TUNABLE``)."""
 
 
