@@ -8,15 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fleetsim.cloud.finetune import REEXPORT
+from fleetsim.cloud.finetune import REEXPORT, FineTuner
 from fleetsim.cloud.rollout import Downloads
 from fleetsim.detector.baseline import baseline_path
 from fleetsim.detector.compression import variant_path
+from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import model_precision
+from fleetsim.detector.training import render_dataset
 from fleetsim.edge import detection
 from fleetsim.engine import Run, download_bytes
+from fleetsim.scenario.cloud import FineTune
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.references import FINE_TUNABLE
+from fleetsim.world import Conditions
 from tests.conftest import small_scenario_data, with_overrides
 
 
@@ -89,3 +93,18 @@ def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monke
 
 def test_retraining_re_makes_exactly_the_variants_it_can_export():
     assert FINE_TUNABLE == REEXPORT
+
+
+def test_a_job_re_makes_each_variant_from_its_one_fine_tune():
+    initial = {v: variant_path(v) for v in ("int8_per_tensor", "int8_qat", "fp32")}
+    archive = SampleArchive()
+    frames = render_dataset(16, 11, Conditions.uniform(16, daylight=0.05), purpose="fleet_night")
+    archive.add(frames, np.arange(16))
+    tuner = FineTuner(FineTune(replay=0.0, validation_frames=8), archive, seed=4, threads=1, batch_size=8,
+                      initial=initial)
+    tuned = tuner.fine_tune(1, list(range(16)), epochs=1)
+    assert {v: model_precision(p) for v, p in tuned.paths.items()} == {
+        "int8_per_tensor": "int8", "int8_qat": "int8", "fp32": "fp32"}
+    assert tuned.size_bytes == sum(p.stat().st_size for p in tuned.paths.values())
+    per_tensor, qat = (tuned.paths[v].read_bytes() for v in ("int8_per_tensor", "int8_qat"))
+    assert per_tensor != qat  # one scale per tensor vs a quantization-aware epoch
