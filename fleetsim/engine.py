@@ -23,10 +23,12 @@ from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.policy import Lineage, Observer, Trainer, make_trigger
-from fleetsim.cloud.rollout import Downloads, make_rollout
+from fleetsim.cloud.rollout import BYTES_PER_PARAM, Downloads, make_rollout
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
+from fleetsim.detector.baseline import baseline_path
 from fleetsim.detector.registry import ModelRegistry, resolve_model
+from fleetsim.detector.runtime import model_precision
 from fleetsim.edge.collectors import DetectionResults, FrameResults, OffloadResults, VehicleResults
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.facade import Fleet
@@ -51,6 +53,7 @@ from fleetsim.policies import checked_policies
 from fleetsim.results import Collector, Results, build_results
 from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
+from fleetsim.scenario.model_file import shipped_precision
 from fleetsim.scenario.models import Scenario
 
 ProgressCallback = Callable[[float, float], None]
@@ -64,10 +67,28 @@ def costed_workload(scenario: Scenario, catalog: Catalog, model: Path) -> Worklo
     return workload_from_graph(model)
 
 
-def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> list[GroupMembers]:
+def download_bytes(scenario: Scenario, files: dict[str, Path],
+                   workloads: dict[str, Workload]) -> dict[str, float]:
+    """Bytes of each group's model download (by group name): its variant's weights (a costed production
+    workload's, scaled by the variant's share of the baseline's) at its variant's precision."""
+    sizes = {}
+    for group in scenario.fleet.groups:
+        variant = scenario.variant_of(group)
+        params = workloads[variant].spec.params.value
+        if scenario.detector.workload is not None:
+            params *= (workload_from_graph(files[variant]).spec.params.value
+                       / workload_from_graph(baseline_path("int8")).spec.params.value)
+        precision = shipped_precision(variant) or model_precision(files[variant])
+        sizes[group.name] = params * BYTES_PER_PARAM[precision]
+    return sizes
+
+
+def _build_fleet(scenario: Scenario, catalog: Catalog, workloads: dict[str, Workload]) -> list[GroupMembers]:
     seed = scenario.simulation.seed
     groups, index = [], 0
     for g, spec in enumerate(scenario.fleet.groups):
+        variant = scenario.variant_of(spec)
+        workload = workloads[variant]
         device = catalog.device(spec.accelerator, "edge")
         host = catalog.vehicle_host(spec.accelerator, spec.host)
         cost = inference_cost(device, workload, spec.precision, catalog, host=host)
@@ -89,7 +110,7 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workload: Workload) -> li
             outages = (outage_schedule(failure_key, failures, scenario.simulation.duration)
                        if failures else Outages.none())
             vehicles.append(Vehicle(index=index, name=f"{spec.name}_{i:04d}", group_index=g, local_index=i,
-                                    spec=spec, inference=cost,
+                                    spec=spec, inference=cost, variant=variant,
                                     selection_key=component_key(seed, "selection", spec.name, i),
                                     samples=UploadBuffer(spec.uploads.buffer, spec.uploads.sample_size,
                                                          spec.uploads.eviction),
@@ -131,7 +152,8 @@ class Run:
     """One simulation and everything it owns; nothing is shared between runs.
 
     Built in this order (the order SimPy processes start in is part of the answers): the
-    clock, the event log, the workload the hardware models cost; the fleet (vehicles, the
+    clock, the event log, each group's detector variant's file and the workload the hardware
+    models cost for it (the first group's for training and remote detection); the fleet (vehicles, the
     frame ledger, the network they attach to, detection and the per-frame path, behind the
     ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
     retraining loop unless the policy never retrains). ``policies`` are a user's Python
@@ -151,9 +173,10 @@ class Run:
         self.env = self.clock.env
         self.log = EventLog()
         detector = scenario.detector
-        model = resolve_model(detector.model, base_dir)
-        self.workload = costed_workload(scenario, catalog, model)
-        groups = _build_fleet(scenario, catalog, self.workload)
+        self.files = {v: resolve_model(v, base_dir) for v in scenario.variants()}
+        self.workloads = {v: costed_workload(scenario, catalog, path) for v, path in self.files.items()}
+        self.workload = next(iter(self.workloads.values()))
+        groups = _build_fleet(scenario, catalog, self.workloads)
         vehicles = [v for g in groups for v in g.vehicles]
         for vehicle in vehicles:
             vehicle.selection = self.policies.get("selection")
@@ -164,7 +187,7 @@ class Run:
         labeler = make_labeler(labeling.labeler, catalog, detector.threads, detector.batch_size)
         self.store = SampleStore(self.env, labeling.retention, labeler, self.log)
         # one-thread sessions: FleetDetection runs detector.threads of them at once on its workers
-        self.registry = ModelRegistry(model, 1, detector.batch_size)
+        self.registry = ModelRegistry(self.files, 1, detector.batch_size)
         self.fleet = self._fleet(groups, vehicles)
         for vehicle in vehicles:
             self.env.process(upload_process(self.fleet, vehicle, self.network, scenario.cloud.region,
@@ -205,7 +228,7 @@ class Run:
         tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
         downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
-                              self.workload.spec.params.value, self.log)
+                              download_bytes(self.scenario, self.files, self.workloads), self.log)
         rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log,
                                self.policies.get("canary"))
         trainer = Trainer(cluster, tuner, self.registry)

@@ -14,6 +14,8 @@ from fleetsim.detector.training import render_dataset
 from fleetsim.scenario.cloud import FineTune
 from fleetsim.world import AnnotatedFrames, Conditions
 
+INITIAL = {"int8": baseline_path("int8")}
+
 
 def _archive(n: int) -> SampleArchive:
     frames = render_dataset(n, 11, Conditions.uniform(n, daylight=0.05), purpose="fleet_night")
@@ -24,7 +26,7 @@ def _archive(n: int) -> SampleArchive:
 
 def test_a_job_changes_the_weights_and_ships_a_scored_int8_model():
     tuner = FineTuner(FineTune(replay=0.5, validation_frames=16), _archive(24), seed=3,
-                      threads=1, batch_size=16, initial=baseline_path("int8"))
+                      threads=1, batch_size=16, initial=INITIAL)
     before = {k: v.clone() for k, v in tuner.model.state_dict().items()}
     tuned = tuner.fine_tune(1, list(range(24)), epochs=1)
     after = tuner.model.state_dict()
@@ -32,10 +34,11 @@ def test_a_job_changes_the_weights_and_ships_a_scored_int8_model():
     assert changed == tuned.passed  # the deployed weights move only through the gate
     assert tuned.passed == (np.mean(list(tuned.map50.values())) > tuned.deployed_map50)
     assert tuned.samples == 24 and tuned.replay == 12 and tuned.parent_job == 0
-    assert tuned.path.is_file() and tuned.size_bytes == tuned.path.stat().st_size
+    assert tuned.paths["int8"].is_file() and tuned.size_bytes == tuned.paths["int8"].stat().st_size
     assert set(tuned.map50) == set(EVAL_CONDITIONS)
     images = render_dataset(4, 5, Conditions.uniform(4), purpose="probe").images
-    new, old = OnnxDetector(tuned.path).heads(images)[0], OnnxDetector(baseline_path("int8")).heads(images)[0]
+    new = OnnxDetector(tuned.paths["int8"]).heads(images)[0]
+    old = OnnxDetector(baseline_path("int8")).heads(images)[0]
     assert not np.array_equal(new, old)
     second = tuner.fine_tune(2, list(range(24)), epochs=1)
     assert second.parent_job == (1 if tuned.passed else 0)
@@ -43,10 +46,10 @@ def test_a_job_changes_the_weights_and_ships_a_scored_int8_model():
 
 def test_the_same_job_gives_the_same_model():
     settings = FineTune(replay=0.0, validation_frames=8)
-    a = FineTuner(settings, _archive(16), seed=4, threads=1, batch_size=8, initial=baseline_path("int8"))
-    b = FineTuner(settings, _archive(16), seed=4, threads=2, batch_size=4, initial=baseline_path("int8"))
+    a = FineTuner(settings, _archive(16), seed=4, threads=1, batch_size=8, initial=INITIAL)
+    b = FineTuner(settings, _archive(16), seed=4, threads=2, batch_size=4, initial=INITIAL)
     ra, rb = a.fine_tune(1, list(range(16)), 1), b.fine_tune(1, list(range(16)), 1)
-    assert ra.path.read_bytes() == rb.path.read_bytes()
+    assert list(ra.paths) == ["int8"] and ra.paths["int8"].read_bytes() == rb.paths["int8"].read_bytes()
     assert ra.map50 == rb.map50
 
 
@@ -66,11 +69,11 @@ class _BoxesRemoved:
 def test_a_job_trains_on_the_labels_its_sample_source_gives():
     settings = FineTune(replay=0.0, validation_frames=8, min_gain=-1.0)
     archive = _archive(16)
-    truth = FineTuner(settings, archive, seed=4, threads=1, batch_size=8, initial=baseline_path("int8"))
-    blank = FineTuner(settings, _BoxesRemoved(archive), seed=4, threads=1, batch_size=8,
-                      initial=baseline_path("int8"))
+    truth = FineTuner(settings, archive, seed=4, threads=1, batch_size=8, initial=INITIAL)
+    blank = FineTuner(settings, _BoxesRemoved(archive), seed=4, threads=1, batch_size=8, initial=INITIAL)
     a, b = truth.fine_tune(1, list(range(16)), 1), blank.fine_tune(1, list(range(16)), 1)
-    assert a.path.read_bytes() != b.path.read_bytes()  # same pixels, same seed: only the labels differ
+    # same pixels, same seed: only the labels differ
+    assert a.paths["int8"].read_bytes() != b.paths["int8"].read_bytes()
 
 
 def _run(**overrides):

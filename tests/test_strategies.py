@@ -79,6 +79,7 @@ def test_each_strategy_makes_its_hardware_choice(dumped, name):
     doc = dumped[name]
     assert {(g["accelerator"], g["precision"]) for g in doc["fleet"]["groups"]} == {(accelerator, precision)}
     assert [c["device"] for c in doc["cloud"]["clusters"]] == [trainer]
+    assert Scenario.model_validate(doc).variants() == [precision]  # the detector really runs at it
     assert doc["cloud"]["retraining"]["kind"] != "never"
     assert table.describe(doc) == {"trains on": trainer, "infers on": f"{accelerator} {precision}"}
 

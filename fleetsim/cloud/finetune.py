@@ -1,13 +1,17 @@
-"""A training job really fine-tunes the detector: torch on the uploaded samples, then int8.
+"""A training job really fine-tunes the detector: torch on the uploaded samples, then each variant.
 
 Each job starts from the deployed model's torch weights (at first the shipped baseline),
 trains on the job's most recent labelled samples (their pixels with the labels the labelling
 stage gave them: ground truth from annotators, pseudo-labels from the teacher) mixed with
-replayed clear-day frames against forgetting, re-quantizes to int8 with fresh
-calibration on the job's own samples, and scores the result per condition on held-out
-validation frames that no vehicle ever sees. The validation gate passes it only if its
-mean held-out mAP beats the deployed model's by more than ``min_gain``; a model that
-fails is recorded but not rolled out, and the next job starts from the deployed weights.
+replayed clear-day frames against forgetting, and re-makes every variant the fleet runs from
+the one fine-tune (``REEXPORT``): int8 static QDQ with fresh calibration on the job's own
+samples (per channel, or per tensor), int8 after a quantization-aware epoch on the same
+frames, fp16 by ONNX Runtime's converter, fp32 as trained. Each variant's file is scored per
+condition on held-out validation frames that no vehicle ever sees. The validation gate passes
+the version only if its held-out mAP, averaged over conditions and variants, beats the
+deployed version's by more than ``min_gain``; a version that fails is recorded but not rolled
+out, and the next job starts from the deployed weights. A fleet that runs one variant pays for
+one export and one scoring, as before variants.
 The host's wall time is measured separately from the job's simulated duration, which the
 cluster's hardware model gives.
 
@@ -32,8 +36,9 @@ import numpy as np
 import torch
 
 from fleetsim.detector.baseline import BASELINE_DIR, EVAL_CONDITIONS, WEIGHTS, evaluate, read_card
-from fleetsim.detector.export import export_int8
+from fleetsim.detector.export import convert_fp16, export_int8, export_onnx
 from fleetsim.detector.model import CenterNet
+from fleetsim.detector.qat import QuantizationAware
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
 from fleetsim.memory import give_back_freed_memory
@@ -45,6 +50,8 @@ TRAINING_THREADS = 2
 thread count, and the same scenario and seed must give the same weights."""
 CALIBRATION_FRAMES = 64
 """Frames the int8 quantizer calibrates activation ranges on (the job's newest samples)."""
+QAT_LEARNING_RATE = 1e-4
+"""Learning rate of ``int8_qat``'s quantization-aware epoch after the fine-tune (the variant's recipe's)."""
 _SHIPPED_SCORES: dict[tuple, dict[str, float]] = {}
 """Held-out mAP of the models runs start with, kept per process: the same file, frames and session
 settings always score the same, and scoring costs a second or two of every run's start."""
@@ -60,15 +67,15 @@ class LabelledSamples(Protocol):
 class FineTuned:
     """What one job produced."""
 
-    path: Path  # the int8 ONNX model
+    paths: dict[str, Path]  # the ONNX file of each deployed variant
     parent_job: int  # the job whose weights it started from (0: the shipped baseline)
     samples: int  # uploaded samples trained on
     replay: int  # replayed clear-day frames mixed in
-    map50: dict[str, float]  # per validation condition
+    map50: dict[str, float]  # per validation condition, averaged over the variants
     deployed_map50: float  # mean held-out mAP of the model it has to beat
     passed: bool  # through the validation gate
     host_wall_s: float
-    size_bytes: int
+    size_bytes: int  # of all its files
 
 
 class FineTuner:
@@ -78,7 +85,7 @@ class FineTuner:
     """Fine-tunes run on a worker while the simulation goes on (False: the simulation waits for each)."""
 
     def __init__(self, settings, samples: LabelledSamples, seed: int, threads: int, batch_size: int,
-                 initial: Path):
+                 initial: dict[str, Path]):
         self.settings = settings
         self.samples = samples
         self.seed = seed
@@ -86,8 +93,10 @@ class FineTuner:
         self.batch_size = batch_size
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
-        self.shipped_map50 = self._shipped_scores(initial)  # per condition, of the model run first
-        self.deployed_map50 = _mean(self.shipped_map50)
+        self.variants = list(initial)  # the variants the fleet runs, each re-made by every job
+        shipped = {v: self._shipped_scores(path) for v, path in initial.items()}
+        self.shipped_map50 = _per_condition(shipped)  # per condition, of the models run first
+        self.deployed_map50 = _mean_over(shipped)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
         self._worker = (ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps
                         else None)
@@ -158,19 +167,56 @@ class FineTuner:
         tuned = train(copy.deepcopy(self.model), data, seed, TrainingSettings(
             epochs=epochs, batch_size=self.settings.batch_size, learning_rate=self.settings.learning_rate,
             threads=TRAINING_THREADS))
-        path = Path(self.workdir.name) / f"v{job_id}_int8.onnx"
-        export_int8(tuned, path, new.images[-CALIBRATION_FRAMES:])
-        scores = self._scores(path)
+        paths, scores = {}, {}
+        for variant in self.variants:
+            path = Path(self.workdir.name) / f"v{job_id}_{variant}.onnx"
+            paths[variant] = self._export(tuned, variant, path, data, new.images[-CALIBRATION_FRAMES:], seed)
+            scores[variant] = self._scores(paths[variant])
         parent, to_beat = self.last_job, self.deployed_map50
-        passed = _mean(scores) > to_beat + self.settings.min_gain
+        passed = _mean_over(scores) > to_beat + self.settings.min_gain
         if passed:
             self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
-            self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean(scores)
+            self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean_over(scores)
         give_back_freed_memory()  # training's activations and the quantizer's copies
-        return FineTuned(path=path, parent_job=parent, samples=len(new.images), replay=replay, map50=scores,
-                         deployed_map50=to_beat, passed=passed, host_wall_s=time.perf_counter() - started,
-                         size_bytes=path.stat().st_size)
+        return FineTuned(paths=paths, parent_job=parent, samples=len(new.images), replay=replay,
+                         map50=_per_condition(scores), deployed_map50=to_beat, passed=passed,
+                         host_wall_s=time.perf_counter() - started,
+                         size_bytes=sum(p.stat().st_size for p in paths.values()))
+
+    def _export(self, tuned: CenterNet, variant: str, path: Path, data: AnnotatedFrames,
+                calibration: np.ndarray, seed: int) -> Path:
+        """Write ``variant`` of the fine-tuned weights ``tuned`` (``REEXPORT``)."""
+        if variant == "int8":
+            return export_int8(tuned, path, calibration)
+        if variant == "int8_per_tensor":
+            return export_int8(tuned, path, calibration, per_channel=False)
+        if variant == "int8_qat":
+            aware = copy.deepcopy(tuned)
+            train(QuantizationAware(aware), data, seed, TrainingSettings(
+                epochs=1, batch_size=self.settings.batch_size, learning_rate=QAT_LEARNING_RATE,
+                threads=TRAINING_THREADS))
+            return export_int8(aware, path, calibration)
+        if variant == "fp32":
+            return export_onnx(tuned, path)
+        with tempfile.TemporaryDirectory() as tmp:  # fp16
+            return convert_fp16(export_onnx(tuned, Path(tmp) / "fp32.onnx"), path)
+
+
+REEXPORT = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
+"""The variants a job re-makes from its fine-tuned weights (``fleetsim.scenario.references.FINE_TUNABLE``)."""
 
 
 def _mean(scores: dict[str, float]) -> float:
     return float(np.mean(list(scores.values())))
+
+
+def _mean_over(scores: dict[str, dict[str, float]]) -> float:
+    """Mean held-out mAP over conditions, then over variants."""
+    return float(np.mean([_mean(s) for s in scores.values()]))
+
+
+def _per_condition(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each condition's mAP averaged over the variants (a variant's own with one)."""
+    if len(scores) == 1:
+        return next(iter(scores.values()))
+    return {c: float(np.mean([s[c] for s in scores.values()])) for c in next(iter(scores.values()))}

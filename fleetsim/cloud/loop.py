@@ -53,7 +53,7 @@ class RetrainingLoop:
             return
         self.lineage.models_released += 1
         self.lineage.last_release_s = self.env.now
-        self.registry.release(version, tuned.path)
+        self.registry.release(version, tuned.paths)
         previous, self.current_version = self.current_version, version
 
         def rolled_back(withdrawn: int) -> None:

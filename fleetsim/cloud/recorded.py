@@ -4,7 +4,7 @@ For learning loops that run a scenario many times (``FleetEnv(fine_tunes="record
 A fine-tune is a pure function of its inputs: the run's seed, the job number (its replay
 frames and torch seed), the epochs and fine-tune settings, the weights it starts from, the
 model it has to beat and its samples (pixels and labels). ``RecordedFineTuner`` keys each
-job by a SHA-256 of exactly these; on a key seen before it writes the recorded int8 model,
+job by a SHA-256 of exactly these; on a key seen before it writes the recorded variants' files,
 takes the recorded weights and scores, and skips torch training, export and validation.
 Results are therefore identical to a full run (the ``model_versions`` table's
 ``host_wall_s`` aside); the saving is only on repeated inputs: episodes with the same seed
@@ -28,11 +28,12 @@ from fleetsim.world import AnnotatedFrames
 
 @dataclass(frozen=True)
 class Recording:
-    """What one fine-tune produced: the int8 model's bytes, the trained weights, its result."""
+    """What one fine-tune produced: each variant's file's bytes, the trained weights, its result."""
 
-    onnx: bytes
+    onnx: dict[str, bytes]
     model: object  # the torch module after training
     result: FineTuned
+    mean_map50: float  # held-out mAP over conditions and variants, deployed from then on if it passed
 
 
 class RecordedFineTuner(FineTuner):
@@ -51,22 +52,24 @@ class RecordedFineTuner(FineTuner):
             before = self.model
             tuned = super()._fine_tune(job_id, new, epochs)
             trained = self.model if self.model is not before else None  # kept only if it passed
-            self.records[key] = Recording(tuned.path.read_bytes(), trained, tuned)
+            self.records[key] = Recording({v: p.read_bytes() for v, p in tuned.paths.items()}, trained, tuned,
+                                          self.deployed_map50)
             return tuned
         self.replayed += 1
-        path = Path(self.workdir.name) / f"v{job_id}_int8.onnx"
-        path.write_bytes(record.onnx)
+        paths = {v: Path(self.workdir.name) / f"v{job_id}_{v}.onnx" for v in record.onnx}
+        for variant, path in paths.items():
+            path.write_bytes(record.onnx[variant])
         result = record.result
         if result.passed:
             self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
             self.model, self.last_job = copy.deepcopy(record.model), job_id
-            self.deployed_map50 = float(np.mean(list(result.map50.values())))
-        return replace(result, path=path, host_wall_s=time.perf_counter() - started)
+            self.deployed_map50 = record.mean_map50
+        return replace(result, paths=paths, host_wall_s=time.perf_counter() - started)
 
     def _key(self, job_id: int, frames: AnnotatedFrames, epochs: int) -> str:
         """SHA-256 of everything the fine-tune's result depends on."""
         digest = hashlib.sha256(repr((self.seed, job_id, epochs, self.last_job, self.deployed_map50,
-                                      self.settings.model_dump(mode="json"))).encode())
+                                      self.variants, self.settings.model_dump(mode="json"))).encode())
         for tensor in self.model.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes())
         for array in (frames.images, frames.frame, frames.cls, frames.box, frames.visible, frames.novel):

@@ -36,25 +36,25 @@ from fleetsim.rng import component_key, counter_uniform
 from fleetsim.scenario.cloud import ROLLOUT_KINDS, Rollout
 
 BYTES_PER_PARAM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
-"""Model payload per weight at each precision (derived: params x bytes per value)."""
+"""Model payload per weight at each precision (derived: params x bytes per value of a group's variant)."""
 
 
 class Downloads:
     """Over-the-air downloads of released versions, chunk by chunk, each ending in a swap."""
 
-    def __init__(self, fleet: Fleet, network: FlowNetwork, region: str, settings: Rollout, params: float,
-                 log: EventLog):
+    def __init__(self, fleet: Fleet, network: FlowNetwork, region: str, settings: Rollout,
+                 sizes: dict[str, float], log: EventLog):
         self.fleet = fleet
         self.network = network
         self.region = region
         self.settings = settings
-        self.params = params  # weights of the model; its payload is params x bytes per value
+        self.sizes = sizes  # bytes of each group's download (its variant's file), by group name
         self.log = log
         self.withdrawn: set[int] = set()  # versions rolled back: a download of one ends without a swap
 
     def start(self, vehicle: int, version: int) -> None:
         """Start ``vehicle``'s download of ``version``."""
-        size = self.params * BYTES_PER_PARAM[self.fleet.members[vehicle].precision]
+        size = self.sizes[self.fleet.members[vehicle].group]
         self.fleet.env.process(self._download_and_swap(vehicle, version, size))
 
     def _download_and_swap(self, vehicle: int, version: int, size: float):
@@ -83,7 +83,7 @@ def swap(fleet: Fleet, vehicle: int, version: int, log: EventLog, rollback: bool
     """Switch ``vehicle`` to ``version`` now (frames before it ran the old model) and record it."""
     previous = fleet.swap(vehicle, version)
     member = fleet.members[vehicle]
-    log.record("model_swaps", vehicle=member.name, group=member.group,
+    log.record("model_swaps", vehicle=member.name, group=member.group, variant=member.variant,
                from_version=previous, to_version=version, rollback=rollback, t_download_start_s=started,
                t_swap_s=fleet.env.now, bytes=size, chunks=chunks, chunk_restarts=restarts, paused_s=paused)
 

@@ -24,9 +24,12 @@ Slots = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def model_precision(path: Path | str) -> str:
-    """'int8' for a quantized (QDQ or integer-op) graph, else 'fp32'."""
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    return "int8" if ops & {"QuantizeLinear", "QLinearConv", "ConvInteger"} else "fp32"
+    """'int8' for a quantized (QDQ or integer-op) graph, 'fp16' for one with half-precision weights,
+    else 'fp32'."""
+    graph = onnx.load(str(path)).graph
+    if {node.op_type for node in graph.node} & {"QuantizeLinear", "QLinearConv", "ConvInteger"}:
+        return "int8"
+    return "fp16" if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer) else "fp32"
 
 
 class OnnxDetector:

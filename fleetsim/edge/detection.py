@@ -2,7 +2,8 @@
 
 Every camera's frames numbered ``phase + k * detect_every`` (phase drawn per camera)
 are rendered under the world's conditions at their capture time and run through the
-vehicle's current model with ONNX Runtime (decoding included), batched across the whole fleet.
+vehicle's current model version, in its group's variant's file, with ONNX Runtime (decoding
+included), batched across the whole fleet.
 Rendering and inference start on worker threads as soon as frames are offered (a frame's
 pixels and decoded slots depend on the frame alone, never on its batch), while the simulation goes on;
 results are taken at a flush (an upload tick or the end of the run), which takes every
@@ -80,6 +81,8 @@ class FleetDetection:
         self._model_digests: dict[int, str] = {}
         self.vehicles = vehicles
         self.registry = registry
+        variants = registry.variants
+        self.variant = np.array([variants.index(v.variant) for v in vehicles], dtype=np.int64)
         self.every = scenario.detector.detect_every
         self.schedule = ConditionSchedule(scenario.world)
         self.region = np.array([self.schedule.region_index(v.spec.region) for v in vehicles])
@@ -145,7 +148,8 @@ class FleetDetection:
         vehicle, camera, counter = fields["vehicle"], fields["camera"], fields["counter"]
         conditions = self.schedule.at(fields["capture_s"], self.region[vehicle])
         keys = self._keys(vehicle, camera, counter)
-        version, size = fields["model_version"], self.scenario.world.frame_size
+        size = self.scenario.world.frame_size
+        version = self._model_numbers(vehicle, fields["model_version"])
         if self.recorded is not None:
             key = self.recorded.key(keys, conditions, size, version,
                                     {int(v): self._model_digest(int(v)) for v in np.unique(version)})
@@ -155,7 +159,7 @@ class FleetDetection:
                 self._offered.append(_Offered(fields, self.recorded.jobs[key]))
                 return
             self.recorded.detected += len(keys)
-        models = {int(v): self.registry.detector(int(v)) for v in np.unique(version)}
+        models = {int(v): self.registry.detector(*self._model(int(v))) for v in np.unique(version)}
         if self.recorded is None:
             work = self._workers.submit(_render_and_run, keys, conditions, size, version, models)
         else:
@@ -168,12 +172,23 @@ class FleetDetection:
         with np.errstate(over="ignore"):
             return self.frame_keys[vehicle, camera] ^ (counter.astype(np.uint64) * GOLDEN)
 
-    def _model_digest(self, version: int) -> str:
-        """SHA-256 of model ``version``'s file (read once per run)."""
-        if version not in self._model_digests:
-            model = self.registry.paths[version].read_bytes()
-            self._model_digests[version] = hashlib.sha256(model).hexdigest()
-        return self._model_digests[version]
+    def _model_numbers(self, vehicle: np.ndarray, version: np.ndarray) -> np.ndarray:
+        """The model each frame ran, its version and its vehicle's variant as one number (the version
+        itself when the fleet runs one variant)."""
+        return version * len(self.registry.variants) + self.variant[vehicle]
+
+    def _model(self, model: int) -> tuple[int, str]:
+        """The version and variant a frame's model number (``_hand_over``) stands for."""
+        variants = self.registry.variants
+        return model // len(variants), variants[model % len(variants)]
+
+    def _model_digest(self, model: int) -> str:
+        """SHA-256 of the file of model number ``model`` (read once per run)."""
+        if model not in self._model_digests:
+            version, variant = self._model(model)
+            data = self.registry.paths[version][variant].read_bytes()
+            self._model_digests[model] = hashlib.sha256(data).hexdigest()
+        return self._model_digests[model]
 
     def mean_confidence(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                         version: int | None = None) -> float:
@@ -212,7 +227,7 @@ class FleetDetection:
         vehicle, camera, counter = f["vehicle"], f["camera"], f["counter"]
         conditions = frames.conditions
         detector = self.scenario.detector
-        found = _per_version(slots, f["model_version"])
+        found = _per_version(slots, self._model_numbers(vehicle, f["model_version"]))
         truth = GroundTruth(frames.frame, frames.cls, frames.box)
         offset = self.frames_done
         is_tp = match(found, truth)
@@ -285,7 +300,7 @@ def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np
 
 def _render_and_run(keys: np.ndarray, conditions: Conditions, size: tuple[int, int], version: np.ndarray,
                     models: dict[int, OnnxDetector]) -> tuple[AnnotatedFrames, Slots]:
-    """A worker's job: render the frames, and run each through its model version."""
+    """A worker's job: render the frames, and run each through its model (``version``: its number)."""
     frames = render(keys, conditions, size=size, threads=1)
     if len(models) == 1:
         return frames, next(iter(models.values())).slots(frames.images)
@@ -310,7 +325,7 @@ def _record(jobs: dict[str, tuple[AnnotatedFrames, Slots]], key: str, keys: np.n
 
 
 def _per_version(slots: Slots, version: np.ndarray) -> Detections:
-    """Each version's boxes on their own, in version order (as the detector's ``detect``)."""
+    """Each model's boxes on their own, in model number order (as the detector's ``detect``)."""
     parts = []
     for v in np.unique(version):
         rows = np.flatnonzero(version == v)

@@ -33,12 +33,14 @@ SIGNALS = {"map50": FleetDetection.map50_of, "confidence": FleetDetection.mean_c
 
 @dataclass(frozen=True)
 class Member:
-    """What others may know of a vehicle: its position in the fleet, name, group and precision."""
+    """What others may know of a vehicle: its position in the fleet, name, group, precision and the
+    detector variant it runs."""
 
     index: int
     name: str
     group: str
     precision: str
+    variant: str
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class Fleet:
         self.vehicles = vehicles  # edge-internal; the cloud uses ``members``
         self.perception = perception
         self.detection = detection
-        self.members = [Member(v.index, v.name, v.spec.name, v.spec.precision) for v in vehicles]
+        self.members = [Member(v.index, v.name, v.spec.name, v.spec.precision, v.variant) for v in vehicles]
 
     def __len__(self) -> int:
         return len(self.vehicles)

@@ -83,6 +83,7 @@ class Vehicle:
     failure_key: np.uint64 | None = None  # counter-based up-time draws, if it fails
     outages: Outages = field(default_factory=Outages.none)
     model_version: int = 0
+    variant: str = "int8"  # the detector variant it runs (its group's), each version's file of it
     samples_in_flight: int = 0
     selection: object | None = None  # a user's Python SelectionPolicy, in place of the group's kind
     legs: tuple[FrameLegs, ...] = ()  # per camera: the frame's legs (hardware models)

@@ -146,17 +146,24 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "cloud.labeling gave them).",
         "replay": "Replayed clear-day frames mixed in against forgetting.",
         "epochs": "Passes over samples and replay.",
-        "size_bytes": "Size of its int8 ONNX file.",
-        "host_wall_s": "Host seconds the real fine-tune, quantization and validation took.",
+        "size_bytes": "Size of its ONNX files, one per variant the fleet runs.",
+        "host_wall_s": "Host seconds the real fine-tune, each variant's export and validation took.",
         "deployed": "Whether it passed the validation gate and was rolled out.",
         "to_beat_map50": "Mean held-out mAP@0.5 of the deployed model it had to beat (plus min_gain).",
-        "map50_day_clear": "mAP@0.5 of the new int8 model on held-out day clear frames.",
-        "map50_dusk_clear": "mAP@0.5 of the new int8 model on held-out dusk clear frames.",
-        "map50_night_clear": "mAP@0.5 of the new int8 model on held-out night clear frames.",
-        "map50_day_rain": "mAP@0.5 of the new int8 model on held-out day rain frames.",
-        "map50_day_fog": "mAP@0.5 of the new int8 model on held-out day fog frames.",
-        "map50_day_snow": "mAP@0.5 of the new int8 model on held-out day snow frames.",
-        "map50_day_clear_novel": "mAP@0.5 of the new int8 model on held-out day clear novel frames.",
+        "map50_day_clear": "mAP@0.5 of the new version on held-out day clear frames "
+        "(its variants' mean).",
+        "map50_dusk_clear": "mAP@0.5 of the new version on held-out dusk clear frames "
+        "(its variants' mean).",
+        "map50_night_clear": "mAP@0.5 of the new version on held-out night clear frames "
+        "(its variants' mean).",
+        "map50_day_rain": "mAP@0.5 of the new version on held-out day rain frames "
+        "(its variants' mean).",
+        "map50_day_fog": "mAP@0.5 of the new version on held-out day fog frames "
+        "(its variants' mean).",
+        "map50_day_snow": "mAP@0.5 of the new version on held-out day snow frames "
+        "(its variants' mean).",
+        "map50_day_clear_novel": "mAP@0.5 of the new version on held-out day clear novel frames "
+        "(its variants' mean).",
     },
     "rollouts": {
         "version": "Model version on the canary.",
@@ -180,6 +187,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "model_swaps": {
         "vehicle": "Vehicle that switched.",
         "group": "Its group.",
+        "variant": "Detector variant its group runs (fleet.groups[].variant, or derived): the version's "
+        "file of it is what it downloaded.",
         "from_version": "Model version before the switch.",
         "to_version": "Model version after the switch.",
         "rollback": "True for a canary vehicle going back to the previous version.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError
-from fleetsim.scenario.model_file import model_problems
+from fleetsim.scenario.model_file import variant_problems
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.references import check_references
 from fleetsim.scenario.validation import dotted, validate_document
@@ -13,14 +13,13 @@ from fleetsim.scenario.yamlfile import read_yaml
 
 
 def load_scenario(path: str | Path, catalog) -> Scenario:
-    """Read, validate and cross-check ``path`` (its detector model file too); raise ScenarioError
+    """Read, validate and cross-check ``path`` (its groups' detector model files too); raise ScenarioError
     listing every issue."""
     doc = read_yaml(path)
     scenario = validate_document(Scenario, doc)
     problems = check_references(scenario, catalog)
     if not problems:
-        problems = [(("detector", "model"), m)
-                    for m in model_problems(scenario.detector.model, Path(path).parent)]
+        problems = variant_problems(scenario, Path(path).parent)
     if problems:
         raise ScenarioError([Issue(doc.file, doc.line_of(p), dotted(p), m) for p, m in problems])
     return scenario

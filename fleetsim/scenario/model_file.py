@@ -21,6 +21,7 @@ OUTPUTS = ("heatmap", "size", "offset")
 centre offset; the channels must be the shipped baseline's."""
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "detector" / "baseline"
 BASELINE_VARIANTS = ("fp32", "int8", "pruned_int8")
+BASELINE_PRECISION = {"fp32": "fp32", "int8": "int8", "pruned_int8": "int8"}
 COMPRESSED_DIR = BASELINE_DIR.parent / "compressed"
 
 
@@ -31,6 +32,34 @@ def compressed_variants() -> dict[str, dict]:
     except (OSError, ValueError):
         return {}
     return {name: entry for name, entry in card.get("variants", {}).items() if "/" not in entry["file"]}
+
+
+def shipped_precision(spec: str) -> str | None:
+    """The precision a shipped variant runs at (None for a path to a file)."""
+    if spec in BASELINE_PRECISION:
+        return BASELINE_PRECISION[spec]
+    entry = compressed_variants().get(spec)
+    return None if entry is None else entry.get("precision", "int8")
+
+
+def variant_problems(scenario, base_dir: Path | None) -> list[tuple[tuple, str]]:
+    """(field, message) for every detector file the fleet's groups would run that cannot run, and
+    every group naming a shipped variant of another precision than its own."""
+    problems, checked = [], set()
+    for i, group in enumerate(scenario.fleet.groups):
+        spec = scenario.variant_of(group)
+        where = (("fleet", "groups", i, "variant") if group.variant else
+                 ("detector", "model") if scenario.detector.model else ("fleet", "groups", i, "precision"))
+        if spec not in checked:
+            checked.add(spec)
+            problems += [(where, m) for m in model_problems(spec, base_dir)]
+        runs_at = shipped_precision(spec)
+        if group.variant and runs_at is not None and runs_at != group.precision:
+            same = [v for v in (*BASELINE_VARIANTS, *compressed_variants())
+                    if shipped_precision(v) == group.precision]
+            problems.append((where, f"{spec!r} runs at {runs_at}, the group at {group.precision} "
+                                    f"(allowed at {group.precision}: {', '.join(same)} or an .onnx file)"))
+    return problems
 
 
 def model_path(spec: str, base_dir: Path | None) -> Path:

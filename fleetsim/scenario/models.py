@@ -26,6 +26,9 @@ from fleetsim.scenario.types import (
 )
 from fleetsim.scenario.world import World
 
+PRECISION_VARIANTS = {"int8": "int8", "fp16": "fp16", "fp32": "fp32"}
+"""The detector variant a group runs at each precision when neither it nor detector.model names one."""
+
 
 class Simulation(Strict):
     """How long to simulate, with which seed, and how."""
@@ -163,6 +166,12 @@ class VehicleGroup(Strict):
     precision: Literal["int8", "fp16", "fp32"] = Field(
         "int8", description="Numeric precision the detector runs at on the accelerator."
     )
+    variant: str | None = Field(
+        None, description="Detector variant the vehicles run: a shipped baseline (int8, fp32, pruned_int8) "
+        "or compressed variant (fp16, int8_per_tensor, int8_qat, pruned25_int8, ...; see 'fleetsim "
+        "detector frontier') at the group's precision, or a path to an .onnx file; default: "
+        "detector.model if the scenario names one, else the variant of the group's precision (int8, "
+        "fp16 or fp32).")
     deadline: Duration = Field(
         description="Per-frame latency budget from capture to detections, e.g. '100 ms'."
     )
@@ -211,11 +220,13 @@ class Detector(Strict):
     workload: str | None = Field(
         None,
         description="Workload id from hardware_models/workloads/ the hardware models cost per frame "
-        "(e.g. a production-sized ssd_mobilenet_v2_300); when omitted, the graph of detector.model.",
+        "(e.g. a production-sized ssd_mobilenet_v2_300); when omitted, the graph of each group's variant.",
     )
-    model: str = Field(
-        "int8",
-        description="Shipped baseline variant (int8, fp32 or pruned_int8) or a path to an .onnx file.")
+    model: str | None = Field(
+        None,
+        description="Variant every group runs unless it names its own (fleet.groups[].variant): a "
+        "shipped baseline or compressed variant or a path to an .onnx file; omitted: each group runs "
+        "the variant of its precision (int8, fp16 or fp32).")
     detect_every: PositiveInt = Field(
         300, description="Really render and detect 1 in this many frames of each camera.")
     batch_size: PositiveInt = Field(256, description="Frames per ONNX Runtime call.")
@@ -251,3 +262,12 @@ class Scenario(Strict):
     detector: Detector = Field(default_factory=Detector, description="Detector model and costed workload.")
     world: World = Field(default_factory=World, description="Rendered frames and conditions over time.")
     outputs: Outputs = Field(default_factory=Outputs, description="What a run writes.")
+
+    def variant_of(self, group: VehicleGroup) -> str:
+        """The detector variant ``group`` runs: its own ``variant``, else ``detector.model``, else
+        the variant of its precision (``PRECISION_VARIANTS``)."""
+        return group.variant or self.detector.model or PRECISION_VARIANTS[group.precision]
+
+    def variants(self) -> list[str]:
+        """The variants the fleet runs, each once, in the order of the groups that run them."""
+        return list(dict.fromkeys(self.variant_of(g) for g in self.fleet.groups))

@@ -14,8 +14,8 @@ from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.world import Drive
 
 Path = tuple[str | int, ...]
-FINE_TUNABLE = ("int8", "fp32")
-"""Detector models whose torch weights (the shipped baseline's) a training job can fine-tune."""
+FINE_TUNABLE = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
+"""Detector variants a training job re-exports from its fine-tune of the shipped baseline's torch weights."""
 
 
 def unknown_name_message(what: str, name: str, known: list[str]) -> str:
@@ -70,11 +70,8 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
     if not isinstance(policy, NeverRetrain) and policy.cluster not in clusters:
         problems.append((("cloud", "retraining", "cluster"),
                          unknown_name_message("cluster", policy.cluster, clusters)))
-    if not isinstance(policy, NeverRetrain) and scenario.detector.model not in FINE_TUNABLE:
-        problems.append((("detector", "model"),
-                         f"retraining fine-tunes the shipped baseline's torch weights, which "
-                         f"{scenario.detector.model!r} does not have (allowed with cloud.retraining: "
-                         f"{', '.join(FINE_TUNABLE)})"))
+    if not isinstance(policy, NeverRetrain):
+        problems += _retrainable(scenario)
     problems += _region_references(scenario)
     problems += _placement_references(scenario, catalog)
     problems += _teacher_references(scenario, catalog)
@@ -82,6 +79,21 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
         workload = scenario.detector.workload
         problems.append((("detector", "workload"),
                          unknown_name_message("workload", workload, list(catalog.workloads))))
+    return problems
+
+
+def _retrainable(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Every variant the fleet runs can be re-made from a fine-tune of the baseline's weights."""
+    problems, seen = [], set()
+    for i, group in enumerate(scenario.fleet.groups):
+        variant = scenario.variant_of(group)
+        if variant in FINE_TUNABLE or variant in seen:
+            continue
+        seen.add(variant)
+        where = ("fleet", "groups", i, "variant") if group.variant else ("detector", "model")
+        problems.append((where, f"retraining re-makes each variant the fleet runs from a fine-tune of the "
+                                f"shipped baseline's torch weights; {variant!r} is not one of them (allowed "
+                                f"with cloud.retraining: {', '.join(FINE_TUNABLE)})"))
     return problems
 
 
