@@ -111,7 +111,8 @@ def test_an_op_the_compiler_does_not_map_falls_back_to_the_host(tmp_path, catalo
      "'coral_usb' is already compiled by"),
     (lambda root: _edit_yaml(root / "edge" / "hailo8.yaml", operators=["conv"]),
      "operators: set by compiler hailo_dfc (allowed: remove it from the device file)"),
-    (lambda root: _edit_yaml(root / "compilers" / "hailo_dfc.yaml", runs_on={"value": "rpi5_cpu", "source": "a CPU"}),
+    (lambda root: _edit_yaml(root / "compilers" / "hailo_dfc.yaml",
+                             runs_on={"value": "rpi5_cpu", "source": "a CPU"}),
      "'rpi5_cpu' is not a device with an hourly_price (allowed: "),
 ])
 def test_a_bad_compiler_file_is_one_clear_line(tmp_path, edit, message):

@@ -9,6 +9,7 @@ version starts once its group's compile is done. The operator classes a compiler
 device's coverage in the hardware model, so the layers it leaves to the host here are those the
 hardware model charges to the host CPU. Each compile is one row of the ``model_compiles`` table.
 
+>>> from fleetsim.hardware.workload import Layer
 >>> mapped_layers(["conv"], [Layer("a", "conv", 9, 9, 9, 9), Layer("b", "nms", 0, 0, 9, 9)])
 1
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from fleetsim.cloud.rollout import Downloads
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.specs import CompilerSpec
-from fleetsim.hardware.workload import Layer, Workload
+from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 
 __all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "compile_targets", "mapped_layers"]
@@ -67,11 +68,11 @@ def compile_targets(groups, catalog: Catalog, workload: Workload) -> dict[str, C
         node = catalog.device(compiler.runs_on.value)
         mapped = mapped_layers(compiler.operators, workload.layers)
         host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(compiler.operators or ()))
-        time = compiler.compile_time
+        time, layers = compiler.compile_time, len(workload.layers)
         target = CompileTarget(
             compiler=compiler, variant=variant, devices=tuple(sorted({s.accelerator for s in specs})),
-            groups=tuple(s.name for s in specs), layers=len(workload.layers), mapped=mapped,
-            host_ops=tuple(host_ops), compile_s=time.fixed.value + time.per_layer.value * len(workload.layers),
+            groups=tuple(s.name for s in specs), layers=layers, mapped=mapped, host_ops=tuple(host_ops),
+            compile_s=time.fixed.value + time.per_layer.value * layers,
             price_per_s=node.hourly_price.value, power_w=node.active_power.value)
         targets.update({s.name: target for s in specs})
     return targets
@@ -100,8 +101,9 @@ class TargetCompiles:
 
     def _compile(self, version: int, target: CompileTarget):
         now = self.env.now
-        self.log.record("model_compiles", version=version, compiler=target.compiler.id, variant=target.variant,
-                        devices=",".join(target.devices), groups=",".join(target.groups), t_start_s=now,
+        self.log.record("model_compiles", version=version, compiler=target.compiler.id,
+                        variant=target.variant, devices=",".join(target.devices),
+                        groups=",".join(target.groups), t_start_s=now,
                         t_done_s=now + target.compile_s, compile_s=target.compile_s,
                         runs_on=target.compiler.runs_on.value, cost_usd=target.compile_s * target.price_per_s,
                         energy_j=target.compile_s * target.power_w, layers=target.layers,

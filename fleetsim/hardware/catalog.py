@@ -64,7 +64,8 @@ class Catalog:
         found = [c for c in self.compilers.values() if device_id in c.devices]
         if not found:
             raise UnknownNameError(f"{device_id}: no compiler in {self.root / 'compilers'} names this device "
-                                   f"(allowed: add it to the devices of one of {', '.join(sorted(self.compilers))})")
+                                   f"(allowed: add it to the devices of one of "
+                                   f"{', '.join(sorted(self.compilers))})")
         return found[0]
 
     def workload(self, workload_id: str) -> WorkloadSpec:
@@ -154,8 +155,9 @@ def _with_coverage(devices: dict[str, DeviceSpec], compilers: dict[str, Compiler
                 issues.append(Issue(path, None, f"devices[{i}]", f"'{device_id}' is already compiled by "
                                     f"{named[device_id]} (allowed: one compiler per device)"))
             elif devices[device_id].operators is not None:
-                issues.append(Issue(str(root / devices[device_id].kind / f"{device_id}.yaml"), None, "operators",
-                                    f"set by compiler {compiler.id} (allowed: remove it from the device file)"))
+                device_file = str(root / devices[device_id].kind / f"{device_id}.yaml")
+                issues.append(Issue(device_file, None, "operators", f"set by compiler {compiler.id} "
+                                    "(allowed: remove it from the device file)"))
             else:
                 named[device_id] = compiler.id
                 covered[device_id] = devices[device_id].model_copy(update={"operators": compiler.operators})

@@ -217,8 +217,8 @@ class DeviceSpec(Strict):
 class CompileTime(Strict):
     """How long one compile of a model for the target takes: ``fixed`` + ``per_layer`` x layers."""
 
-    fixed: Sourced[NonNegativeDuration] = Field(description="Time of a compile independent of the model's size.")
-    per_layer: Sourced[NonNegativeDuration] = Field(description="Further time per layer of the model's graph.")
+    fixed: Sourced[NonNegativeDuration] = Field(description="Time of a compile whatever the model's size.")
+    per_layer: Sourced[NonNegativeDuration] = Field(description="Further time per layer of the graph.")
 
 
 class CompilerSpec(Strict):
@@ -233,7 +233,7 @@ class CompilerSpec(Strict):
     operators: list[OperatorClass] | None = Field(
         description="Operator classes it maps to the accelerator; null when it maps every class. From the "
         "first layer of another class on, the layers run on the device's host CPU (one partition).")
-    operators_source: str = Field(min_length=3, description="Where the list of mapped operators is published.")
+    operators_source: str = Field(min_length=3, description="Where the mapped operators are published.")
     compile_time: CompileTime = Field(description="Time of one compile.")
     runs_on: Sourced[Name] = Field(
         description="Cloud device id (with an hourly_price) of the node the compile runs on.")

@@ -174,8 +174,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "energy_j": "compile_s at that node's active power, joules.",
         "layers": "Layers of the costed workload.",
         "layers_mapped": "Layers the compiler maps to the accelerator (before the first unmapped one).",
-        "layers_on_host": "Layers left to the host CPU (layers - layers_mapped); the hardware model runs them "
-        "on the host.",
+        "layers_on_host": "Layers left to the host CPU (layers - layers_mapped); the hardware model runs "
+        "them on the host.",
         "host_ops": "Operator classes the compiler leaves to the host, comma-separated (empty: none).",
     },
     "rollouts": {
