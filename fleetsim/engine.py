@@ -205,8 +205,8 @@ class Run:
         cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
         tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
-        compiles = TargetCompiles(self.env, compile_targets(self.scenario.fleet.groups, self.catalog,
-                                                            self.workload), self.log)
+        compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workload),
+                                  self.log)
         downloads = CompiledDownloads(self.fleet, self.network, cloud.region, cloud.rollout,
                                       self.workload.spec.params.value, self.log, compiles=compiles)
         rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log,

@@ -74,13 +74,24 @@ def test_the_lineage_records_compiler_targets_time_cost_and_what_is_left_to_the_
 
 def test_the_compile_split_is_the_hardware_models_fallback(catalog):
     workload = catalog.profile("ssd_mobilenet_v2_300")
-    groups = Scenario.model_validate(small_scenario_data()).fleet.groups
-    for name, target in compile_targets(groups, catalog, workload).items():
+    for name, (target,) in compile_targets(Scenario.model_validate(small_scenario_data()), catalog,
+                                           workload).items():
         device = catalog.device(target.devices[0])
         cost = inference_cost(device, workload, target.variant, catalog,
                               host=catalog.vehicle_host(device.id))
         assert target.layers - target.mapped == cost.fallback_layers, name
         assert device.operators == target.compiler.operators  # one list: the compiler's
+
+
+def test_an_offloading_group_waits_for_its_servers_compile_too(catalog):
+    data = with_overrides(small_scenario_data(),
+                          cloud__inference={"accelerator": "alveo_u250", "source": "test"})
+    data["fleet"]["groups"][1].update(placement="cloud")
+    targets = compile_targets(Scenario.model_validate(data), catalog, catalog.profile("ssd_mobilenet_v2_300"))
+    assert [t.compiler.id for t in targets["coral"]] == ["edgetpu_compiler"]
+    none, vitis = sorted(targets["rpi"], key=lambda t: t.compiler.id)
+    assert (none.compiler.id, vitis.compiler.id, vitis.devices) == ("none", "vitis_ai", ("alveo_u250",))
+    assert vitis.mapped < vitis.layers and "nms" in vitis.host_ops  # the DPU leaves the decoding to the host
 
 
 def test_an_op_the_compiler_does_not_map_falls_back_to_the_host(tmp_path, catalog):

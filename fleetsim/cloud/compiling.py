@@ -1,8 +1,10 @@
 """Compiling a released model for the accelerators it goes to, as a step of the rollout.
 
-A released version is compiled once per distinct (variant, compiler) among the fleet's groups: the
-Edge TPU compiler for Coral groups, a TensorRT engine build for Jetson groups, the Vitis AI compiler
-for a DPU, Hailo's Dataflow Compiler, none for a CPU (``hardware_models/compilers/``). Every compile
+A released version is compiled once per distinct (variant, compiler) among the accelerators the
+fleet's groups run it on (their own, and the MEC or cloud inference servers of offloading groups):
+the Edge TPU compiler for Coral groups, a TensorRT engine build for Jetson groups, the Vitis AI
+compiler for a DPU or an Alveo card, Hailo's Dataflow Compiler, none for a CPU
+(``hardware_models/compilers/``). Every compile
 starts at the release, on its own cloud node (the compiler's ``runs_on``), lasts ``fixed + per_layer x
 layers`` of the costed workload and is billed at that node's hourly price; a vehicle's download of the
 version starts once its group's compile is done. The operator classes a compiler maps are the
@@ -23,8 +25,10 @@ from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.specs import CompilerSpec
 from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
+from fleetsim.scenario.references import group_cells
 
-__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "compile_targets", "mapped_layers"]
+__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "compile_targets", "mapped_layers",
+           "target_devices"]
 
 
 def mapped_layers(operators: list[str] | None, layers) -> int:
@@ -56,48 +60,64 @@ class CompileTarget:
         return self.variant, self.compiler.id
 
 
-def compile_targets(groups, catalog: Catalog, workload: Workload) -> dict[str, CompileTarget]:
-    """The compile each vehicle group (``fleet.groups``) needs, by group name; groups that share a
-    (variant, compiler) share one target."""
-    members: dict[tuple[str, str], list] = {}
-    for spec in groups:
-        members.setdefault((spec.precision, catalog.compiler_of(spec.accelerator).id), []).append(spec)
-    targets = {}
-    for (variant, compiler_id), specs in members.items():
+def target_devices(scenario, group) -> list[tuple[str, str]]:
+    """(device, precision) pairs a vehicle group's model runs on: its own accelerator, and with
+    placement mec or cloud the servers its frames go to (MEC servers of its cells, cloud.inference)."""
+    targets = [(group.accelerator, group.precision)]
+    if group.placement == "mec":
+        cells = set(group_cells(scenario, group))
+        targets += [(m.accelerator, m.precision) for m in scenario.network.mec if cells & set(m.cells)]
+    elif group.placement == "cloud" and scenario.cloud.inference is not None:
+        targets.append((scenario.cloud.inference.accelerator, scenario.cloud.inference.precision))
+    return targets
+
+
+def compile_targets(scenario, catalog: Catalog, workload: Workload) -> dict[str, tuple[CompileTarget, ...]]:
+    """The compiles each vehicle group (``fleet.groups``) waits for, by group name; groups that share
+    a (variant, compiler) share one target."""
+    members: dict[tuple[str, str], dict[str, set[str]]] = {}  # target key -> group -> devices
+    for group in scenario.fleet.groups:
+        for device, precision in target_devices(scenario, group):
+            key = (precision, catalog.compiler_of(device).id)
+            members.setdefault(key, {}).setdefault(group.name, set()).add(device)
+    targets: dict[str, list[CompileTarget]] = {g.name: [] for g in scenario.fleet.groups}
+    for (variant, compiler_id), groups in members.items():
         compiler = catalog.compilers[compiler_id]
         node = catalog.device(compiler.runs_on.value)
         mapped = mapped_layers(compiler.operators, workload.layers)
         host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(compiler.operators or ()))
         time, layers = compiler.compile_time, len(workload.layers)
         target = CompileTarget(
-            compiler=compiler, variant=variant, devices=tuple(sorted({s.accelerator for s in specs})),
-            groups=tuple(s.name for s in specs), layers=layers, mapped=mapped, host_ops=tuple(host_ops),
+            compiler=compiler, variant=variant, devices=tuple(sorted(set().union(*groups.values()))),
+            groups=tuple(groups), layers=layers, mapped=mapped, host_ops=tuple(host_ops),
             compile_s=time.fixed.value + time.per_layer.value * layers,
             price_per_s=node.hourly_price.value, power_w=node.active_power.value)
-        targets.update({s.name: target for s in specs})
-    return targets
+        for name in groups:
+            targets[name].append(target)
+    return {name: tuple(t) for name, t in targets.items()}
 
 
 class TargetCompiles:
     """The compiles of each released version: started at its first download, done after compile_s."""
 
-    def __init__(self, env, targets: dict[str, CompileTarget], log: EventLog):
+    def __init__(self, env, targets: dict[str, tuple[CompileTarget, ...]], log: EventLog):
         self.env = env
         self.targets = targets
         self.log = log
         self.compiled: dict[int, dict[tuple[str, str], object]] = {}  # version -> target key -> event
 
     def ready(self, version: int, group: str):
-        """Event done when ``version`` is compiled for ``group`` (starts every compile of the version
-        the first time it is asked for, i.e. at the release)."""
+        """Event done when ``version`` is compiled for every target of ``group`` (starts every compile
+        of the version the first time it is asked for, i.e. at the release)."""
         if version not in self.compiled:
-            self.compiled[version] = {t.key: self._compile(version, t)
-                                      for t in {t.key: t for t in self.targets.values()}.values()}
-        return self.compiled[version][self.targets[group].key]
+            distinct = {t.key: t for targets in self.targets.values() for t in targets}
+            self.compiled[version] = {key: self._compile(version, t) for key, t in distinct.items()}
+        events = [self.compiled[version][t.key] for t in self.targets[group]]
+        return events[0] if len(events) == 1 else self.env.all_of(events)
 
     def seconds(self, group: str) -> float:
-        """Compile time of ``group``'s target."""
-        return self.targets[group].compile_s
+        """Compile time ``group``'s downloads wait for (its longest target's)."""
+        return max(t.compile_s for t in self.targets[group])
 
     def _compile(self, version: int, target: CompileTarget):
         now = self.env.now
