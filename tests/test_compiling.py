@@ -26,9 +26,9 @@ def run():
     return fleetsim.run(Scenario.model_validate(data))
 
 
-def _catalog_copy(tmp_path, edit):
-    """A copy of hardware_models/ with ``edit(root)`` applied to it."""
-    root = tmp_path / "hw"
+def _catalog_copy(tmp_path, edit, name="hw"):
+    """A copy of hardware_models/ with ``edit(root)`` applied to it (load_catalog caches by path)."""
+    root = tmp_path / name
     shutil.copytree(PROJECT_ROOT / "hardware_models", root)
     edit(root)
     return root
@@ -133,11 +133,13 @@ def test_a_bad_compiler_file_is_one_clear_line(tmp_path, edit, message):
     assert len(str(error.value).strip().splitlines()) == 1
 
 
-def test_a_device_no_compiler_names_cannot_be_compiled_for(tmp_path):
+def test_a_device_no_compiler_names_runs_the_model_as_it_is(tmp_path):
     root = _catalog_copy(tmp_path, lambda root: _edit_yaml(root / "compilers" / "none.yaml",
                                                            devices=["rpi4_cpu"]))
+    assert load_catalog(root).compiler_of("rpi5_cpu").id == "none"
+    bare = _catalog_copy(tmp_path, lambda root: (root / "compilers" / "none.yaml").unlink(), name="bare")
     with pytest.raises(UnknownNameError, match="rpi5_cpu: no compiler in .* names this device"):
-        load_catalog(root).compiler_of("rpi5_cpu")
+        load_catalog(bare).compiler_of("rpi5_cpu")
 
 
 def test_fpga_cards_load_as_cloud_inference_nodes_and_are_costed(catalog):

@@ -84,8 +84,10 @@ def compile_targets(scenario, catalog: Catalog, workload: Workload) -> dict[str,
     for (variant, compiler_id), groups in members.items():
         compiler = catalog.compilers[compiler_id]
         node = catalog.device(compiler.runs_on.value)
-        mapped = mapped_layers(compiler.operators, workload.layers)
-        host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(compiler.operators or ()))
+        # the devices' coverage: the compiler's list where it names them, a device file's own otherwise
+        operators = catalog.device(min(set().union(*groups.values()))).operators
+        mapped = mapped_layers(operators, workload.layers)
+        host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(operators or ()))
         time, layers = compiler.compile_time, len(workload.layers)
         target = CompileTarget(
             compiler=compiler, variant=variant, devices=tuple(sorted(set().union(*groups.values()))),

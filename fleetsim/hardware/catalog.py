@@ -59,14 +59,17 @@ class Catalog:
         return device.vehicle_host.value if device.vehicle_host is not None else device.host_cpu
 
     def compiler_of(self, device_id: str) -> CompilerSpec:
-        """The compiler that builds models for device ``device_id``, or a clear error."""
+        """The compiler that builds models for device ``device_id``; for a device no compiler names (a
+        device file of your own) ``none``: it runs the released model as it is."""
         self.device(device_id)
         found = [c for c in self.compilers.values() if device_id in c.devices]
-        if not found:
+        if found:
+            return found[0]
+        if "none" not in self.compilers:
             raise UnknownNameError(f"{device_id}: no compiler in {self.root / 'compilers'} names this device "
-                                   f"(allowed: add it to the devices of one of "
-                                   f"{', '.join(sorted(self.compilers))})")
-        return found[0]
+                                   f"and there is no 'none' compiler (allowed: add it to the devices of one "
+                                   f"of {', '.join(sorted(self.compilers)) or 'none'})")
+        return self.compilers["none"]
 
     def workload(self, workload_id: str) -> WorkloadSpec:
         """The workload ``workload_id``, or a clear error listing the known ones."""
