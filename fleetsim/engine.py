@@ -19,11 +19,12 @@ import simpy
 
 from fleetsim.clock import Clock
 from fleetsim.cloud.collectors import RetrainingResults, StoreResults
+from fleetsim.cloud.compiling import CompiledDownloads, TargetCompiles, compile_targets
 from fleetsim.cloud.finetune import FineTuner
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.policy import Lineage, Observer, Trainer, make_trigger
-from fleetsim.cloud.rollout import BYTES_PER_PARAM, Downloads, make_rollout
+from fleetsim.cloud.rollout import BYTES_PER_PARAM, make_rollout
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.baseline import baseline_path
@@ -227,8 +228,11 @@ class Run:
         cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
         tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
-        downloads = Downloads(self.fleet, self.network, cloud.region, cloud.rollout,
-                              download_bytes(self.scenario, self.files, self.workloads), self.log)
+        compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workload),
+                                  self.log)
+        downloads = CompiledDownloads(self.fleet, self.network, cloud.region, cloud.rollout,
+                                      download_bytes(self.scenario, self.files, self.workloads), self.log,
+                                      compiles=compiles)
         rollout = make_rollout(cloud.rollout, self.clock, downloads, seed, self.log,
                                self.policies.get("canary"))
         trainer = Trainer(cluster, tuner, self.registry)

@@ -277,8 +277,8 @@ def save_run(results, out: str | Path, overwrite: bool = False) -> Path:
 
 
 NON_NUMERIC = {"run.scenario": str, "run.mode": str, "labeling.labeler": str, "hardware.unpriced": list,
-               "accuracy.map50_by_condition": dict, "accuracy.map50_by_version": dict,
-               "samples.by_condition": dict}
+               "offload.unpriced_servers": list, "accuracy.map50_by_condition": dict,
+               "accuracy.map50_by_version": dict, "samples.by_condition": dict}
 """Documented summary keys whose value is not a number (or null)."""
 REQUIRED = ("run.scenario", "run.seed", "run.sim_s", "run.wall_s")
 

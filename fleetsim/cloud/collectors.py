@@ -15,8 +15,8 @@ from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.recovery import drift_onsets, recovery_times
 
 STORE_TABLES = ("store_samples", "labels", "store_drops")
-RETRAINING_TABLES = ("training_jobs", "training_events", "model_versions", "rollouts", "skipped_jobs",
-                     "model_swaps")
+RETRAINING_TABLES = ("training_jobs", "training_events", "model_versions", "model_compiles", "rollouts",
+                     "skipped_jobs", "model_swaps")
 
 
 class StoreResults:
@@ -64,6 +64,7 @@ class RetrainingResults:
             "rollbacks": int((tables["rollouts"]["decision"] == "rollback").sum()),
             **self._recovery(tables),
             "vehicle_swaps": len(swaps),
+            **compile_figures(tables["model_compiles"]),
         }}
 
     def _recovery(self, tables: dict) -> dict:
@@ -75,6 +76,12 @@ class RetrainingResults:
         done = [t for t in times if t is not None]
         return {"drift_onsets": len(onsets), "recovered": len(done),
                 "time_to_recover_s": float(np.mean(done)) if done else None}
+
+
+def compile_figures(compiles: pd.DataFrame) -> dict:
+    """retraining.compiles / compile_s / compile_cost_usd: the released versions' target compiles."""
+    return {"compiles": len(compiles), "compile_s": float(compiles["compile_s"].sum()),
+            "compile_cost_usd": float(compiles["cost_usd"].sum())}
 
 
 def job_states(events: pd.DataFrame) -> dict:

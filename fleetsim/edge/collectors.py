@@ -125,11 +125,20 @@ class OffloadResults:
         return {
             "energy": {"remote_inference_j": float(tables["inference_servers"]["energy_j"].sum())},
             "privacy": {"offboard_frame_bytes": float(sum(offboard.values()))},
-            "offload": {"no_path_frames": sum(offloading.no_path_frames.values()) if offloading else 0},
+            "offload": {"no_path_frames": sum(offloading.no_path_frames.values()) if offloading else 0,
+                        **remote_cost(tables["inference_servers"])},
             "groups": {name: {**placed,
                               "privacy": {"offboard_frame_bytes": float(offboard.get(name, 0.0))}}
                        for name, placed in self.placements.items()},
         }
+
+
+def remote_cost(servers: pd.DataFrame) -> dict:
+    """offload.remote_inference_usd (None when a pool's accelerator has no hourly price) and
+    offload.unpriced_servers, those accelerators."""
+    unpriced = sorted(set(servers.loc[servers["cost_usd"].isna(), "accelerator"]))
+    return {"remote_inference_usd": None if unpriced else float(servers["cost_usd"].sum()),
+            "unpriced_servers": unpriced}
 
 
 def _staleness_s(detections: pd.DataFrame, versions: pd.DataFrame) -> float | None:
@@ -175,10 +184,12 @@ def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
 def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
     sites = offloading.all_sites() if offloading is not None else []
     return pd.DataFrame([(s.name, s.kind, s.accelerator, s.servers, s.cost.latency_s, s.arrived, s.served,
-                          s.dropped, s.busy_s, s.busy_s / (s.servers * duration_s), s.energy_j(duration_s))
+                          s.dropped, s.busy_s, s.busy_s / (s.servers * duration_s), s.energy_j(duration_s),
+                          s.cost_usd(duration_s))
                          for s in sites], columns=list(TABLE_COLUMNS["inference_servers"])).astype(
         {"servers": "int64", "frames_arrived": "int64", "frames_served": "int64", "frames_dropped": "int64",
-         "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float})
+         "inference_latency_s": float, "busy_s": float, "utilisation": float, "energy_j": float,
+         "cost_usd": float})
 
 
 def _histogram_table(ledger: FrameLedger) -> pd.DataFrame:

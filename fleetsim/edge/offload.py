@@ -54,6 +54,7 @@ class InferenceSite:
     cost: InferenceCost
     idle_power_w: float
     queue: ServerPool
+    price_per_s: float = float("nan")  # one accelerator's hourly price, USD/s (NaN: the device has none)
     pending: list[dict] = field(default_factory=list)  # frames that have not reached it yet
     arrived: int = 0
     served: int = 0
@@ -64,6 +65,10 @@ class InferenceSite:
         """Idle power of every accelerator over the run, plus the extra while serving."""
         active_w = self.cost.energy_j / self.cost.latency_s
         return self.servers * self.idle_power_w * duration_s + (active_w - self.idle_power_w) * self.busy_s
+
+    def cost_usd(self, duration_s: float) -> float:
+        """Every accelerator rented for the whole run at its hourly price (NaN without one)."""
+        return self.servers * self.price_per_s * duration_s
 
 
 class Offloading:
@@ -244,7 +249,8 @@ def build_offloading(scenario, catalog, workload, groups: list[GroupMembers], ne
         return InferenceSite(name=name, kind=kind, accelerator=spec.accelerator, servers=spec.servers,
                              cost=inference_cost(device, workload, spec.precision, catalog),
                              idle_power_w=device.idle_power.value,
-                             queue=ServerPool(spec.servers, spec.queue_capacity))
+                             queue=ServerPool(spec.servers, spec.queue_capacity),
+                             price_per_s=device.hourly_price.value if device.hourly_price else float("nan"))
 
     regions = network.tables.regions
     sites = {regions[f"mec:{m.name}"]: site(m.name, "mec", m) for m in scenario.network.mec}

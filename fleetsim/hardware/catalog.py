@@ -1,4 +1,9 @@
-"""Load and look up the device and workload catalogs in ``hardware_models/``."""
+"""Load and look up the device, workload and compiler catalogs in ``hardware_models/``.
+
+A device's operator coverage (the classes its accelerator runs; the rest fall back to its host CPU)
+is written once, in the compiler file that names the device (``compilers/``), and filled into the
+device here, so the compile step and the hardware model read the same list.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from fleetsim.errors import Issue, ScenarioError, UnknownNameError
-from fleetsim.hardware.specs import DeviceSpec, TechnologySpec, WorkloadSpec
+from fleetsim.hardware.specs import CompilerSpec, DeviceSpec, TechnologySpec, WorkloadSpec
 from fleetsim.hardware.workload import Workload, profile_path, read_profile
 from fleetsim.paths import PROJECT_ROOT
 from fleetsim.scenario.references import unknown_name_message
@@ -26,12 +31,13 @@ def default_hardware_dir() -> Path:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Devices, workloads and radio technologies by id."""
+    """Devices, workloads, radio technologies and target compilers by id."""
 
     devices: dict[str, DeviceSpec]
     workloads: dict[str, WorkloadSpec]
     root: Path
     technologies: dict[str, TechnologySpec] = field(default_factory=dict)
+    compilers: dict[str, CompilerSpec] = field(default_factory=dict)
     memo: dict = field(default_factory=dict, compare=False, repr=False)
     """Derived results (workload profiles, device fits) computed once per catalog."""
 
@@ -51,6 +57,19 @@ class Catalog:
         if chosen is not None:
             return chosen
         return device.vehicle_host.value if device.vehicle_host is not None else device.host_cpu
+
+    def compiler_of(self, device_id: str) -> CompilerSpec:
+        """The compiler that builds models for device ``device_id``; for a device no compiler names (a
+        device file of your own) ``none``: it runs the released model as it is."""
+        self.device(device_id)
+        found = [c for c in self.compilers.values() if device_id in c.devices]
+        if found:
+            return found[0]
+        if "none" not in self.compilers:
+            raise UnknownNameError(f"{device_id}: no compiler in {self.root / 'compilers'} names this device "
+                                   f"and there is no 'none' compiler (allowed: add it to the devices of one "
+                                   f"of {', '.join(sorted(self.compilers)) or 'none'})")
+        return self.compilers["none"]
 
     def workload(self, workload_id: str) -> WorkloadSpec:
         """The workload ``workload_id``, or a clear error listing the known ones."""
@@ -96,7 +115,7 @@ class Catalog:
                                            f"{self.root} (allowed: an id not in `fleetsim hardware list`)")])
             devices[spec.id] = spec
         catalog = Catalog(devices=devices, workloads=self.workloads, root=self.root,
-                          technologies=self.technologies)
+                          technologies=self.technologies, compilers=self.compilers)
         check_references(catalog)
         return catalog
 
@@ -126,10 +145,43 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     devices: dict[str, DeviceSpec] = {}
     for sub in ("edge", "cloud"):
         devices.update(_load_dir(root / sub, DeviceSpec))
-    catalog = Catalog(devices=devices, workloads=_load_dir(root / "workloads", WorkloadSpec), root=root,
+    compilers = _load_dir(root / "compilers", CompilerSpec)
+    catalog = Catalog(devices=_with_coverage(devices, compilers, root), compilers=compilers,
+                      workloads=_load_dir(root / "workloads", WorkloadSpec), root=root,
                       technologies=_load_dir(root / "network", TechnologySpec))
     check_references(catalog)
     return catalog
+
+
+def _with_coverage(devices: dict[str, DeviceSpec], compilers: dict[str, CompilerSpec],
+                   root: Path) -> dict[str, DeviceSpec]:
+    """``devices`` with each one's operator coverage taken from the compiler that names it; a device
+    named by no compiler keeps its own (none: it runs every operator)."""
+    issues, covered = [], dict(devices)
+    named: dict[str, str] = {}
+    for compiler in compilers.values():
+        path = str(root / "compilers" / f"{compiler.id}.yaml")
+        if compiler.runs_on.value not in devices or devices[compiler.runs_on.value].hourly_price is None:
+            priced = sorted(d for d, spec in devices.items() if spec.hourly_price is not None)
+            issues.append(Issue(path, None, "runs_on", f"'{compiler.runs_on.value}' is not a device with an "
+                                f"hourly_price (allowed: {', '.join(priced)})"))
+        for i, device_id in enumerate(compiler.devices):
+            if device_id not in devices:
+                issues.append(Issue(path, None, f"devices[{i}]", unknown_name_message(
+                    "hardware model", device_id, sorted(devices))))
+            elif device_id in named:
+                issues.append(Issue(path, None, f"devices[{i}]", f"'{device_id}' is already compiled by "
+                                    f"{named[device_id]} (allowed: one compiler per device)"))
+            elif devices[device_id].operators is not None:
+                device_file = str(root / devices[device_id].kind / f"{device_id}.yaml")
+                issues.append(Issue(device_file, None, "operators", f"set by compiler {compiler.id} "
+                                    "(allowed: remove it from the device file)"))
+            else:
+                named[device_id] = compiler.id
+                covered[device_id] = devices[device_id].model_copy(update={"operators": compiler.operators})
+    if issues:
+        raise ScenarioError(issues)
+    return covered
 
 
 def check_references(catalog: Catalog) -> None:

@@ -165,7 +165,8 @@ class DeviceSpec(Strict):
     host_link: HostLink | None = Field(None, description="Link to the host, for add-on accelerators.")
     operators: list[OperatorClass] | None = Field(
         None, description="Operator classes it runs natively; others fall back to the host CPU "
-        "(omit when it runs everything).")
+        "(omit when it runs everything). Filled in from the compiler that names the device "
+        "(hardware_models/compilers/); only a device no compiler names may set it.")
     host_cpu: Name | None = Field(
         None, description="CPU device id that feeds this accelerator and runs the operators it cannot.")
     vehicle_host: Sourced[Name] | None = Field(
@@ -211,6 +212,32 @@ class DeviceSpec(Strict):
             raise ValueError("calibration points must have scope 'model' (allowed: move pipeline "
                              "timings, which include host work, under validation)")
         return self
+
+
+class CompileTime(Strict):
+    """How long one compile of a model for the target takes: ``fixed`` + ``per_layer`` x layers."""
+
+    fixed: Sourced[NonNegativeDuration] = Field(description="Time of a compile whatever the model's size.")
+    per_layer: Sourced[NonNegativeDuration] = Field(description="Further time per layer of the graph.")
+
+
+class CompilerSpec(Strict):
+    """A vendor compiler that turns a released model into what a target accelerator runs: which
+    devices use it, which operator classes it maps (the rest run on the host CPU), how long a
+    compile takes and on which cloud node it runs."""
+
+    schema_version: Literal[1] = Field(description="Format version of this file.")
+    id: Name = Field(description="Compiler id (the file name without .yaml).")
+    name: str = Field(description="Product name and version the figures are for.")
+    devices: list[Name] = Field(min_length=1, description="Device ids whose models it compiles.")
+    operators: list[OperatorClass] | None = Field(
+        description="Operator classes it maps to the accelerator; null when it maps every class. From the "
+        "first layer of another class on, the layers run on the device's host CPU (one partition).")
+    operators_source: str = Field(min_length=3, description="Where the mapped operators are published.")
+    compile_time: CompileTime = Field(description="Time of one compile.")
+    runs_on: Sourced[Name] = Field(
+        description="Cloud device id (with an hourly_price) of the node the compile runs on.")
+    notes: str = Field("", description="Caveats.")
 
 
 class WorkloadSpec(Strict):

@@ -14,6 +14,8 @@ TABLE_DOCS: dict[str, str] = {
     "training_jobs": "One row per completed cloud training job.",
     "training_events": "One row per training job event: submitted, started (on a node), preempted, finished.",
     "model_versions": "One row per model version released by a finished training job.",
+    "model_compiles": "One row per compile of a released model version for the accelerators it goes to: "
+    "one per (variant, compiler) among the fleet's groups (hardware_models/compilers/).",
     "skipped_jobs": "One row per training job the daily budget did not allow.",
     "rollouts": "One row per canary decision: roll the version out to the fleet, or roll it back.",
     "model_swaps": "One row per vehicle switching to a newer model version after its download.",
@@ -165,6 +167,24 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "map50_day_clear_novel": "mAP@0.5 of the new version on held-out day clear novel frames "
         "(its variants' mean).",
     },
+    "model_compiles": {
+        "version": "Model version compiled (model_versions.version).",
+        "compiler": "Compiler id (hardware_models/compilers/), 'none' for CPUs.",
+        "variant": "Precision the groups run the version at (fleet.groups[].precision).",
+        "devices": "Accelerators it compiles for, comma-separated.",
+        "groups": "Vehicle groups whose downloads wait for it, comma-separated.",
+        "t_start_s": "Start of the compile (the version's release), seconds.",
+        "t_done_s": "End of the compile: those groups' downloads start then, seconds.",
+        "compile_s": "Compile time, fixed + per_layer x layers of the costed workload, seconds.",
+        "runs_on": "Cloud device id of the node the compile runs on.",
+        "cost_usd": "compile_s at that node's hourly price, US dollars.",
+        "energy_j": "compile_s at that node's active power, joules.",
+        "layers": "Layers of the costed workload.",
+        "layers_mapped": "Layers the compiler maps to the accelerator (before the first unmapped one).",
+        "layers_on_host": "Layers left to the host CPU (layers - layers_mapped); the hardware model runs "
+        "them on the host.",
+        "host_ops": "Operator classes the compiler leaves to the host, comma-separated (empty: none).",
+    },
     "rollouts": {
         "version": "Model version on the canary.",
         "t_release_s": "Release time, seconds (the canary's downloads start).",
@@ -312,6 +332,8 @@ TABLE_COLUMNS["inference_servers"] = {
     "busy_s": "Accelerator-seconds spent serving, summed over its accelerators.",
     "utilisation": "busy_s / (servers x run duration).",
     "energy_j": "Its accelerators' energy: idle power over the run plus the extra while serving, joules.",
+    "cost_usd": "Its accelerators rented for the whole run at their hourly_price, US dollars (NaN when the "
+    "device has none).",
 }
 TABLE_COLUMNS["latency_histogram"] = {
     "group": "Vehicle group name.",
@@ -387,6 +409,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "network.handovers": "Handovers of all vehicles along their routes.",
     "network.coverage_gap_s": "Vehicle-seconds without coverage.",
     "energy.radio_j": "Radio energy of all vehicles (network.radio model per technology), joules.",
+    "offload.remote_inference_usd": "Price of every remote inference pool (network.mec, cloud.inference) "
+    "rented for the whole run at its accelerators' hourly_price, US dollars; None when one has none.",
+    "offload.unpriced_servers": "Accelerator ids of remote inference pools without a sourced hourly_price.",
     "energy.remote_inference_j": "Energy of the remote accelerators serving offloaded frames (MEC "
     "servers, cloud inference), joules.",
     "privacy.offboard_frame_bytes": "Raw camera frame bytes that left vehicles for remote detection "
@@ -414,6 +439,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "retraining.deployments": "Released versions that at least one vehicle switched to (not counting "
     "rollbacks).",
     "retraining.vehicle_swaps": "Model switches over all vehicles.",
+    "retraining.compiles": "Target compiles of released versions (rows of model_compiles).",
+    "retraining.compile_s": "Their compile time, summed, seconds (they run in parallel, one node each).",
+    "retraining.compile_cost_usd": "Their price at the compile nodes' hourly prices, US dollars.",
     "retraining.cloud_energy_j": "Facility energy (with PUE) of every training job's node time within the "
     "run, finished or not (preempted stays and jobs running at the end included), joules.",
     "retraining.cloud_kwh": "The same in kWh.",
