@@ -135,7 +135,8 @@ def test_a_sweep_over_a_user_device_sends_it_to_its_workers(tmp_path):
     the user's device with each run; without the file the sweep is refused before anything runs."""
     device, points = _user_device(tmp_path), _user_points(tmp_path)
     fitted = tmp_path / "fitted" / "my_epyc.yaml"
-    assert runner.invoke(app, ["hardware", "calibrate", str(device), str(points), "--out", str(fitted)]).exit_code == 0
+    calibrated = runner.invoke(app, ["hardware", "calibrate", str(device), str(points), "--out", str(fitted)])
+    assert calibrated.exit_code == 0, calibrated.output
     base = with_overrides(small_scenario_data(), fleet__groups__1__accelerator="my_epyc",
                           simulation__duration="1 min", cloud__retraining={"kind": "never"})
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
