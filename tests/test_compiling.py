@@ -162,4 +162,5 @@ def test_an_fpga_card_cannot_train(catalog):
     data = with_overrides(small_scenario_data(), cloud__clusters=[
         {"name": "gpus", "device": "alveo_u250", "chips": 1, "startup": "30 s", "source": "test"}])
     problems = check_references(Scenario.model_validate(data), catalog)
-    assert "alveo_u250 has no bf16 peak to cost training with" in [m for _, m in problems]
+    assert ("alveo_u250 has no bf16 peak to cost training with (allowed: a100, cpu_server, h100, l4, "
+            "tpu_v4, tpu_v5e, tpu_v5p)") in [m for _, m in problems]

@@ -70,8 +70,9 @@ def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monke
 
     monkeypatch.setattr(Downloads, "_download_and_swap", sized)
     scenario = Scenario.model_validate(_mixed(
-        simulation__duration="5 min", cloud__fine_tune={"min_gain": -1.0, "validation_frames": 8},
-        cloud__rollout={"canary_fraction": 1.0}))  # every vehicle downloads each version at once
+        simulation__duration="11 min", cloud__fine_tune={"min_gain": -1.0, "validation_frames": 8},
+        cloud__rollout={"canary_fraction": 1.0}))  # every vehicle downloads each version at once, the
+    # Jetson group after its TensorRT build (330 s): 11 minutes leave room for both
     run = Run(scenario, catalog)
     run.execute(None)
     paths = run.registry.paths

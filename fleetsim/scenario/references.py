@@ -101,6 +101,7 @@ def _pool_references(cluster, base: Path, catalog) -> list[tuple[Path, str]]:
     """Every node pool names a cloud device that can cost training, and is spot only where the
     device has spot figures."""
     cloud = _devices(catalog, "cloud")
+    trainable = [d for d in cloud if "bf16" in catalog.devices[d].peak]  # inference-only cards are not
     spot = sorted(d for d in cloud if catalog.devices[d].spot is not None)
     problems: list[tuple[Path, str]] = []
     for j, pool in enumerate(cluster.node_pools):
@@ -108,10 +109,11 @@ def _pool_references(cluster, base: Path, catalog) -> list[tuple[Path, str]]:
         device = catalog.devices.get(pool.device) if pool.device in cloud else None
         if device is None:
             problems.append(((*where, "device"),
-                             unknown_name_message("cloud hardware model", pool.device, cloud)))
+                             unknown_name_message("cloud hardware model", pool.device, trainable)))
             continue
         if "bf16" not in device.peak:
-            problems.append(((*where, "device"), f"{pool.device} has no bf16 peak to cost training with"))
+            problems.append(((*where, "device"), f"{pool.device} has no bf16 peak to cost training with "
+                             f"(allowed: {', '.join(trainable)})"))
         if device.training is None:
             for name in ("mfu", "startup"):
                 if getattr(pool, name) is None and getattr(cluster, name) is None:
