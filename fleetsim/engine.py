@@ -73,12 +73,13 @@ def download_bytes(scenario: Scenario, files: dict[str, Path],
     """Bytes of each group's model download (by group name): its variant's weights (a costed production
     workload's, scaled by the variant's share of the baseline's) at its variant's precision."""
     sizes = {}
+    scaled = scenario.detector.workload is not None
+    baseline = workload_from_graph(baseline_path("int8")).spec.params.value if scaled else None
     for group in scenario.fleet.groups:
         variant = scenario.variant_of(group)
         params = workloads[variant].spec.params.value
-        if scenario.detector.workload is not None:
-            params *= (workload_from_graph(files[variant]).spec.params.value
-                       / workload_from_graph(baseline_path("int8")).spec.params.value)
+        if scaled:
+            params *= workload_from_graph(files[variant]).spec.params.value / baseline
         precision = shipped_precision(variant) or model_precision(files[variant])
         sizes[group.name] = params * BYTES_PER_PARAM[precision]
     return sizes

@@ -85,13 +85,14 @@ def compile_targets(scenario, catalog: Catalog, workload: Workload) -> dict[str,
     for (variant, compiler_id), groups in members.items():
         compiler = catalog.compilers[compiler_id]
         node = catalog.device(compiler.runs_on.value)
+        devices = sorted(set().union(*groups.values()))
         # the devices' coverage: the compiler's list where it names them, a device file's own otherwise
-        operators = catalog.device(min(set().union(*groups.values()))).operators
+        operators = catalog.device(devices[0]).operators
         mapped = mapped_layers(operators, workload.layers)
         host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(operators or ()))
         time, layers = compiler.compile_time, len(workload.layers)
         target = CompileTarget(
-            compiler=compiler, variant=variant, devices=tuple(sorted(set().union(*groups.values()))),
+            compiler=compiler, variant=variant, devices=tuple(devices),
             groups=tuple(groups), layers=layers, mapped=mapped, host_ops=tuple(host_ops),
             compile_s=time.fixed.value + time.per_layer.value * layers,
             price_per_s=node.hourly_price.value, power_w=node.active_power.value)

@@ -56,7 +56,7 @@ class FramePaths:
                                               for c in range(cameras)]
                                              for v in vehicles]) for name in names}
                        for hot in (False, True)}
-        self.cameras = cameras
+        self.vehicles, self.cameras = len(vehicles), cameras
         # the same tables flat, path = (throttled x vehicles + vehicle) x cameras + camera
         self.by_path = {name: np.concatenate([self.tables[hot][name].ravel() for hot in (False, True)])
                         for name in FRAME_LEGS}
@@ -77,8 +77,8 @@ class FramePaths:
     def complete(self, batch: FrameBatch) -> FrameBatch:
         """``batch`` with its latency by leg (queue: end of readout to the start of its path; the
         hardware legs by path, which the ledger folds per path)."""
-        vehicles = len(self.path_vehicle) // (2 * self.cameras)
-        path = (batch.throttled.astype(np.int64) * vehicles + batch.vehicle) * self.cameras + batch.camera
+        hot = batch.throttled.astype(np.int64)
+        path = (hot * self.vehicles + batch.vehicle) * self.cameras + batch.camera
         paths = FramePathIndex(path=path, vehicle=self.path_vehicle)
         arrival = batch.capture_s + self.readout_s(batch.vehicle, batch.camera)
         legs = {"queue": np.where(batch.processed, batch.start_s - arrival, np.nan),
