@@ -166,7 +166,7 @@ class FineTuner:
         seed = int(component_key(self.seed, "finetune", job_id) % (2**31))
         tuned = train(copy.deepcopy(self.model), data, seed, TrainingSettings(
             epochs=epochs, batch_size=self.settings.batch_size, learning_rate=self.settings.learning_rate,
-            threads=TRAINING_THREADS))
+            threads=TRAINING_THREADS, channels_last=True))
         paths, scores = {}, {}
         for variant in self.variants:
             path = Path(self.workdir.name) / f"v{job_id}_{variant}.onnx"
@@ -194,7 +194,7 @@ class FineTuner:
             aware = copy.deepcopy(tuned)
             train(QuantizationAware(aware), data, seed, TrainingSettings(
                 epochs=1, batch_size=self.settings.batch_size, learning_rate=QAT_LEARNING_RATE,
-                threads=TRAINING_THREADS))
+                threads=TRAINING_THREADS, channels_last=True))
             return export_int8(aware, path, calibration)
         if variant == "fp32":
             return export_onnx(tuned, path)

@@ -10,11 +10,16 @@ frame: 3x3 peak suppression (MaxPool), the best ``top_k`` cells (TopK, best firs
 cell's class, and its box from the size and offset heads, assembled in float64 as numpy does
 (so the boxes are ``decode``'s to the bit). The caller keeps the slots above its threshold.
 The model's own nodes and weights are not touched; the graph is built from them at load time.
+The head maps stay graph outputs only where asked for (``keep_heads``): ONNX Runtime runs
+every node of a graph whatever the call fetches, and each output of a quantized model's head
+costs a DequantizeLinear of its own.
 
 >>> import onnx
 >>> from fleetsim.detector.baseline import baseline_path
->>> wrapped = with_decoding(onnx.load(str(baseline_path("int8"))))
->>> [o.name for o in wrapped.graph.output]
+>>> model = onnx.load(str(baseline_path("int8")))
+>>> [o.name for o in with_decoding(model).graph.output]
+['score', 'cls', 'box']
+>>> [o.name for o in with_decoding(model, keep_heads=True).graph.output]
 ['score', 'cls', 'box', 'heatmap', 'size', 'offset']
 """
 
@@ -37,8 +42,9 @@ TOP_K = 32
 _PREFIX = "fleetsim_"
 
 
-def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K) -> onnx.ModelProto:
-    """``model`` (float NCHW frames in, heads out) with pre-processing and decoding appended."""
+def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K, keep_heads: bool = False) -> onnx.ModelProto:
+    """``model`` (float NCHW frames in, heads out) with pre-processing and decoding appended; its
+    head maps are outputs too with ``keep_heads``."""
     graph = model.graph
     frames = next(i for i in graph.input if i.name == INPUT)
     _, _, height, width = (d.dim_value for d in frames.type.tensor_type.shape.dim)
@@ -54,6 +60,7 @@ def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K) -> onnx.ModelProto
         "k": np.array([k], dtype=np.int64), "cells": np.array(h * w, dtype=np.int64),
         "w": np.array(w, dtype=np.int64), "flat": np.array([0, -1], dtype=np.int64),
         "flat2": np.array([0, 2, -1], dtype=np.int64), "axis1": np.array([1], dtype=np.int64),
+        "heat_shape": np.array([0, classes, h, w], dtype=np.int64),
     }
     heatmap, size, offset = OUTPUTS
     core = list(graph.node)
@@ -67,10 +74,15 @@ def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K) -> onnx.ModelProto
         nodes += [helper.make_node("Cast", [_n("nchw")], [_n("float")], to=TensorProto.FLOAT),
                   helper.make_node("Mul", [_n("float"), _n("inv255")], [INPUT])]
     post = [
-        # peaks: cells no lower than their 3x3 neighbourhood, others 0
-        helper.make_node("MaxPool", [heatmap], [_n("pooled")], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("GreaterOrEqual", [heatmap, _n("pooled")], [_n("is_peak")]),
-        helper.make_node("Where", [_n("is_peak"), heatmap, _n("zero")], [_n("peaks")]),
+        # The heatmap's one reader: ONNX Runtime gives a quantized model's DequantizeLinear a copy
+        # per reader, and a Reshape to its own shape is not optimised away as an Identity is.
+        helper.make_node("Reshape", [heatmap, _n("heat_shape")], [_n("heat")]),
+        # peaks: cells no lower than their 3x3 neighbourhood, others 0 (the heatmap is a sigmoid's,
+        # in [0, 1]: times 1 it is itself, times 0 it is +0, as Where(is_peak, heat, 0) gives, faster)
+        helper.make_node("MaxPool", [_n("heat")], [_n("pooled")], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("GreaterOrEqual", [_n("heat"), _n("pooled")], [_n("is_peak")]),
+        helper.make_node("Cast", [_n("is_peak")], [_n("peak_weight")], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [_n("heat"), _n("peak_weight")], [_n("peaks")]),
         helper.make_node("Reshape", [_n("peaks"), _n("flat")], [_n("peaks_flat")]),
         helper.make_node("TopK", [_n("peaks_flat"), _n("k")], ["score", _n("best")], axis=-1, largest=1,
                          sorted=1),
@@ -110,7 +122,7 @@ def with_decoding(model: onnx.ModelProto, top_k: int = TOP_K) -> onnx.ModelProto
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", k]),
          helper.make_tensor_value_info("cls", TensorProto.INT64, ["batch", k]),
          helper.make_tensor_value_info("box", TensorProto.FLOAT, ["batch", k, 4]),
-         *graph.output],
+         *(graph.output if keep_heads else [])],
         list(graph.initializer) + initializers, value_info=list(graph.value_info))
     out = helper.make_model(wrapped, opset_imports=model.opset_import, producer_name="fleetsim")
     out.ir_version = model.ir_version

@@ -9,6 +9,7 @@ call takes uint8 frames and gives each frame's best ``TOP_K`` boxes, scored and 
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +47,24 @@ class OnnxDetector:
         options.enable_cpu_mem_arena = False
         self.path = Path(path)
         self.batch_size = batch_size
-        graph = with_decoding(onnx.load(str(path))).SerializeToString()
+        self.options = options
+        self.session = self._session(keep_heads=False)
+
+    @cached_property
+    def _with_heads(self) -> ort.InferenceSession:
+        """A session whose graph gives the head maps too (for ``heads``; detection does without them)."""
+        return self._session(keep_heads=True)
+
+    def _session(self, keep_heads: bool) -> ort.InferenceSession:
+        graph = with_decoding(onnx.load(str(self.path)), keep_heads=keep_heads).SerializeToString()
         # Left on, QDQ propagation would move the heatmap's DequantizeLinear after the appended MaxPool,
         # whose uint8 kernel is a hundred times slower than the float one (the results are the same).
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"],
-                                            disabled_optimizers=["QDQPropagationTransformer"])
+        return ort.InferenceSession(graph, self.options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=["QDQPropagationTransformer"])
 
-    def _run(self, outputs: tuple[str, ...], images: np.ndarray) -> tuple[np.ndarray, ...]:
-        parts = [self.session.run(list(outputs), {IMAGES: images[i:i + self.batch_size]})
+    def _run(self, session: ort.InferenceSession, outputs: tuple[str, ...],
+             images: np.ndarray) -> tuple[np.ndarray, ...]:
+        parts = [session.run(list(outputs), {IMAGES: images[i:i + self.batch_size]})
                  for i in range(0, len(images), self.batch_size)]
         if len(parts) == 1:
             return tuple(parts[0])
@@ -61,11 +72,11 @@ class OnnxDetector:
 
     def heads(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw head outputs for uint8 (B, H, W, 3) frames, run ``batch_size`` frames per call."""
-        return self._run(OUTPUTS, images)
+        return self._run(self._with_heads, OUTPUTS, images)
 
     def slots(self, images: np.ndarray) -> Slots:
         """Each frame's best cells, decoded (``batch_size`` frames per call)."""
-        return self._run(DETECTIONS, images)
+        return self._run(self.session, DETECTIONS, images)
 
     def detect(self, images: np.ndarray, threshold: float = 0.05) -> Detections:
         """Boxes found in each frame (``Detections.frame`` indexes ``images``)."""

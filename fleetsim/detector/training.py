@@ -30,6 +30,10 @@ class TrainingSettings:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     threads: int = 2
+    channels_last: bool = False
+    """Train on channels-last (NHWC) tensors: oneDNN's faster convolution kernels, a step in about
+    two thirds of the time, and other float sums (the same seed still gives the same weights). The
+    fine-tunes take it; the shipped models were built without it, and rebuild to the bit so."""
 
 
 def clear_day(n: int, seed: int) -> Conditions:
@@ -103,7 +107,9 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True)
     n, height, width, _ = frames.images.shape
-    inputs = torch.from_numpy(to_tensor(frames.images))
+    layout = torch.channels_last if settings.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
+    inputs = torch.from_numpy(to_tensor(frames.images)).contiguous(memory_format=layout)
     t = encode(frames.frame, frames.cls, frames.box, n, len(CLASSES), height, width)
     targets = [torch.from_numpy(a) for a in (t.heatmap, t.size, t.offset, t.mask)]
     soft = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in teacher or ()]
@@ -129,5 +135,6 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
             total += float(loss.detach()) * len(rows)
         if on_epoch is not None:
             on_epoch(epoch, total / n)
+    model.to(memory_format=torch.contiguous_format)
     model.eval()
     return model
