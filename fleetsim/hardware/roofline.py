@@ -285,9 +285,7 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         peak = np.where(is_mac, device.tf32_peak.value, peak)
     if with_dla and precision == "int8" and device.dla_peak is not None:
         peak = np.where(is_mac, peak + device.dla_peak.value, peak)
-    bandwidth = device.memory_bandwidth.value if device.memory_bandwidth else None
-    memory = ((weights + touched * batch) * element / bandwidth if bandwidth
-              else np.zeros(len(on_device)))
+    memory = _memory_s(device, (weights + touched * batch) * element)
     fallback_s, host_post_s, host_power = 0.0, 0.0, 0.0
     if cut < len(layers):
         host_device = _host(device, workload, catalog, host, layers[cut].op_class)
@@ -315,6 +313,17 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         foreign_host=(host is not None and host != device.host_cpu and device.host_link is not None),
         contexts=(device.contexts[workload.id].value if workload.id in device.contexts else None),
         mac=is_mac)
+
+
+def _memory_s(device: DeviceSpec, moved: np.ndarray) -> np.ndarray:
+    """Each layer's memory time for the bytes it moves: at the cache bandwidth when they fit the
+    device's cache, else at the memory bandwidth (nothing without DRAM: all on chip)."""
+    if device.memory_bandwidth is None:
+        return np.zeros(len(moved))
+    memory = moved / device.memory_bandwidth.value
+    if device.cache_bytes is None:
+        return memory
+    return np.where(moved <= device.cache_bytes.value, moved / device.cache_bandwidth.value, memory)
 
 
 def context_s(layers, weight_bytes, reload_s, switch_s: float, per_context_layers: float,
