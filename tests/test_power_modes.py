@@ -55,7 +55,7 @@ def test_a_point_that_states_its_mode_is_predicted_at_it(catalog):
     at_maxn = point_terms(agx, maxq.model_copy(update={"power_mode": None}), catalog)
     slower = (at_mode.seconds_per_inference(evaluate(agx, at_mode.terms, fit))
               / at_maxn.seconds_per_inference(evaluate(agx, at_maxn.terms, fit)))
-    assert 1.2 < slower < 1300 / 624.75
+    assert 1300 / 624.75 < slower < 2200 / 576  # GPU clock on the layers, CPU clock on the launches
 
 
 def test_unknown_mode_is_one_line_naming_the_allowed(catalog):

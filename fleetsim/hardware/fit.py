@@ -305,6 +305,7 @@ class _Problem:
         self.batch = np.array([t.batch for t in points], dtype=float)
         self.layers = np.array([len(t.terms.compute_s) for t in points], dtype=float)
         self.light = np.array([t.terms.light_mask.sum() for t in points], dtype=float)
+        self.overhead_scale = np.array([t.terms.overhead_scale for t in points])
         self.owner = np.concatenate([np.full(len(t.terms.compute_s), i, dtype=int)
                                      for i, t in enumerate(points)])
         self.compute = np.concatenate([t.terms.compute_s for t in points])
@@ -331,7 +332,7 @@ class _Problem:
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
         device = (call + self.spill * link + np.bincount(self.owner, layer_s, minlength=len(self.published))
-                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer))
+                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer) * self.overhead_scale)
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)

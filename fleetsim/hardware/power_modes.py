@@ -3,7 +3,8 @@
 A device file states its peaks, memory bandwidth, active power and calibration points at one mode,
 its ``power_mode``. In another mode the accelerator's peaks scale with that mode's GPU clock (the
 deep-learning accelerators' with their own clock where both modes give one), the memory bandwidth
-with its memory clock (where both give one), and the power is the mode's. The fitted efficiencies
+with its memory clock and the call and layer overheads (kernel launch and op dispatch, CPU work)
+with its CPU clock (where both modes give one), and the power is the mode's. The fitted efficiencies
 carry over unchanged: a mode changes how fast the silicon is clocked, not how well the runtime
 uses it.
 
@@ -40,6 +41,16 @@ def at_power_mode(device: DeviceSpec, mode: str | None) -> DeviceSpec:
         update["memory_bandwidth"] = _scaled(device.memory_bandwidth,
                                              chosen.memory_clock.value / stated.memory_clock.value, why)
     return device.model_copy(update=update)
+
+
+def overhead_scale(device: DeviceSpec, stated: DeviceSpec) -> float:
+    """How many times longer the CPU-side overheads (call, kernel launch, op dispatch) take with
+    ``device`` at its power mode than with ``stated`` at the mode its figures are stated at."""
+    if device.power_mode is None or stated.power_mode is None or device.power_mode == stated.power_mode:
+        return 1.0
+    now = device.power_modes[device.power_mode.value].cpu_clock
+    then = stated.power_modes[stated.power_mode.value].cpu_clock
+    return 1.0 if now is None or then is None else then.value / now.value
 
 
 def _scaled(figure: Sourced | None, factor: float, why: str) -> Sourced | None:

@@ -113,6 +113,9 @@ class PowerMode(Strict):
     memory_clock: Sourced[Frequency] | None = Field(
         None, description="Maximum memory (EMC) clock in this mode; memory_bandwidth scales with it when "
         "the stated mode gives one too.")
+    cpu_clock: Sourced[Frequency] | None = Field(
+        None, description="Maximum CPU clock in this mode; the call and per-layer overheads (kernel launch and "
+        "op dispatch run on the CPU) take longer in proportion when the stated mode gives one too.")
 
 
 class Thermal(Strict):
