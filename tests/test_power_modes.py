@@ -83,3 +83,21 @@ def test_cache_resident_layers_pay_the_cache_bandwidth(catalog):
     data.pop("cache_bandwidth")
     with pytest.raises(ValueError, match="cache_bytes and cache_bandwidth go together"):
         DeviceSpec.model_validate(data)
+
+
+@pytest.mark.slow
+def test_a_group_runs_its_accelerator_at_the_power_mode_it_names(catalog):
+    """The scenario's fleet.groups[].power_mode reaches the vehicles: slower inference, less power."""
+    import fleetsim
+    from fleetsim.scenario.models import Scenario
+    from tests.conftest import small_scenario_data, with_overrides
+
+    def group_row(mode):
+        data = with_overrides(small_scenario_data(), fleet__groups__0__accelerator="jetson_orin_nano",
+                              fleet__groups__0__power_mode=mode, simulation__duration="1 min",
+                              cloud__retraining={"kind": "never"})
+        vehicles = fleetsim.run(Scenario.model_validate(data), catalog=catalog).tables["vehicles"]
+        return vehicles.query("group == 'coral'").iloc[0]
+
+    stated, slow = group_row(None), group_row("mode_7w")
+    assert slow["inference_latency_s"] > stated["inference_latency_s"]
