@@ -43,6 +43,7 @@ from fleetsim.edge.uploads import upload_process
 from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import frame_legs, inference_cost
+from fleetsim.hardware.power_modes import at_power_mode
 from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
@@ -91,7 +92,7 @@ def _build_fleet(scenario: Scenario, catalog: Catalog, workloads: dict[str, Work
     for g, spec in enumerate(scenario.fleet.groups):
         variant = scenario.variant_of(spec)
         workload = workloads[variant]
-        device = catalog.device(spec.accelerator, "edge")
+        device = at_power_mode(catalog.device(spec.accelerator, "edge"), spec.power_mode)
         host = catalog.vehicle_host(spec.accelerator, spec.host)
         cost = inference_cost(device, workload, spec.precision, catalog, host=host)
         throttled, throttle_at = None, np.inf

@@ -136,6 +136,8 @@ def _first_issue(tmp_path, data) -> re.Match:
     ({"fleet__groups__0__faults": {"failures": {"mtbf": "100 h"}}},
      "fleet.groups[0].faults.failures.repair", "required field is missing"),
     ({"fleet__groups__0__host": "jetson_orin_nano"}, "fleet.groups[0].host", "unknown host CPU"),
+    ({"fleet__groups__0__power_mode": "maxn"}, "fleet.groups[0].power_mode",
+     "coral_usb has no power mode 'maxn' (allowed: none)"),
     ({"fleet__groups__0__faults": {"failure": {"mtbf": "100 h"}}},
      "fleet.groups[0].faults.failure", "did you mean 'failures'"),
 ])

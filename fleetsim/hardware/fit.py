@@ -74,6 +74,7 @@ from scipy.optimize import least_squares
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
+from fleetsim.hardware.power_modes import at_power_mode
 from fleetsim.hardware.roofline import (
     CallTerms,
     DeviceFit,
@@ -136,6 +137,7 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     throughput = point.throughput is not None
     batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
     workload = catalog.profile(point.workload)
+    device = at_power_mode(device, point.power_mode)
     if point.host_link is not None:
         device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
@@ -167,6 +169,7 @@ def calibration_terms(device: DeviceSpec, catalog: Catalog) -> list[PointTerms]:
     (computed once per catalog)."""
     key = ("calibration terms", device.id)
     if key not in catalog.memo:
+        device = catalog.devices.get(device.id, device)  # as stated, not at another power mode
         catalog.memo[key] = [point_terms(device, p, catalog) for p in device.calibration
                              if p.excluded is None]
     return catalog.memo[key]
@@ -176,6 +179,7 @@ def device_fit(device: DeviceSpec, catalog: Catalog) -> DeviceFit:
     """The device's parameters fitted on all its calibration points (computed once per catalog)."""
     key = ("fit", device.id)
     if key not in catalog.memo:
+        device = catalog.devices.get(device.id, device)  # as stated, not at another power mode
         catalog.memo[key] = fit_points(device, calibration_terms(device, catalog),
                                        class_efficiency=class_prior(device, catalog))
     return catalog.memo[key]
@@ -301,6 +305,7 @@ class _Problem:
         self.batch = np.array([t.batch for t in points], dtype=float)
         self.layers = np.array([len(t.terms.compute_s) for t in points], dtype=float)
         self.light = np.array([t.terms.light_mask.sum() for t in points], dtype=float)
+        self.overhead_scale = np.array([t.terms.overhead_scale for t in points])
         self.owner = np.concatenate([np.full(len(t.terms.compute_s), i, dtype=int)
                                      for i, t in enumerate(points)])
         self.compute = np.concatenate([t.terms.compute_s for t in points])
@@ -327,7 +332,7 @@ class _Problem:
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
         device = (call + self.spill * link + np.bincount(self.owner, layer_s, minlength=len(self.published))
-                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer))
+                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer) * self.overhead_scale)
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)

@@ -71,6 +71,7 @@ import numpy as np
 
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
+from fleetsim.hardware.power_modes import overhead_scale
 from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.workload import Layer, Workload
 
@@ -119,6 +120,7 @@ class CallTerms:
     foreign_host: bool = False  # fed by a host other than the device's host_cpu (a point's ``host``)
     contexts: int | None = None  # published context count of this workload on the device, if any
     mac: np.ndarray | None = None  # per device layer, bool: a conv/depthwise/matmul layer
+    overhead_scale: float = 1.0  # layer overheads at the device's power mode / at its stated mode
 
     def with_library_speedup(self, speedup: float) -> CallTerms:
         """These terms with the MAC layers' compute ``speedup`` times as fast (another kernel library)."""
@@ -163,7 +165,7 @@ class CallTerms:
 
     def layer_overhead_s(self, fit: DeviceFit) -> np.ndarray:
         """Each device layer's fixed time (kernel launch, op dispatch) under ``fit``."""
-        return fit.layer_overhead_s * np.where(self.light_mask, fit.light_overhead, 1.0)
+        return fit.layer_overhead_s * self.overhead_scale * np.where(self.light_mask, fit.light_overhead, 1.0)
 
 
 @dataclass(frozen=True)
@@ -285,9 +287,7 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         peak = np.where(is_mac, device.tf32_peak.value, peak)
     if with_dla and precision == "int8" and device.dla_peak is not None:
         peak = np.where(is_mac, peak + device.dla_peak.value, peak)
-    bandwidth = device.memory_bandwidth.value if device.memory_bandwidth else None
-    memory = ((weights + touched * batch) * element / bandwidth if bandwidth
-              else np.zeros(len(on_device)))
+    memory = _memory_s(device, (weights + touched * batch) * element)
     fallback_s, host_post_s, host_power = 0.0, 0.0, 0.0
     if cut < len(layers):
         host_device = _host(device, workload, catalog, host, layers[cut].op_class)
@@ -297,6 +297,7 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         fallback_s, host_post_s = _fallback(host_device, workload, layers[cut:], precision, catalog, batch,
                                             host_fit)
         host_power = host_device.active_power.value
+    scale = overhead_scale(device, catalog.devices.get(device.id, device))
     leaving = on_device[-1].outputs if on_device else 0
     transfer = 0.0
     if device.host_link is not None:
@@ -306,7 +307,7 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         compute_s=ops / peak, memory_s=memory,
         depthwise=np.array([x.op_class == "depthwise_conv" for x in on_device], dtype=bool),
         precision=precision,
-        call_overhead_s=device.call_overhead.value if device.call_overhead else 0.0,
+        call_overhead_s=device.call_overhead.value * scale if device.call_overhead else 0.0,
         transfer_s=transfer, spill_s=_spill_s(device, float(weights.sum()) * element) * batch,
         fallback_s=fallback_s, fallback_layers=len(layers) - cut, host_power_w=host_power,
         postprocess=np.array([x.op_class == "nms" for x in on_device], dtype=bool),
@@ -314,7 +315,18 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         context_reload_s=_reload_s(device, float(weights.sum()) * element),
         foreign_host=(host is not None and host != device.host_cpu and device.host_link is not None),
         contexts=(device.contexts[workload.id].value if workload.id in device.contexts else None),
-        mac=is_mac)
+        mac=is_mac, overhead_scale=scale)
+
+
+def _memory_s(device: DeviceSpec, moved: np.ndarray) -> np.ndarray:
+    """Each layer's memory time for the bytes it moves: at the cache bandwidth when they fit the
+    device's cache, else at the memory bandwidth (nothing without DRAM: all on chip)."""
+    if device.memory_bandwidth is None:
+        return np.zeros(len(moved))
+    memory = moved / device.memory_bandwidth.value
+    if device.cache_bytes is None:
+        return memory
+    return np.where(moved <= device.cache_bytes.value, moved / device.cache_bandwidth.value, memory)
 
 
 def context_s(layers, weight_bytes, reload_s, switch_s: float, per_context_layers: float,

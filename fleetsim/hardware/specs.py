@@ -68,6 +68,9 @@ class CalibrationPoint(Strict):
     host_link: HostLink | None = Field(
         None, description="The link of this set-up, when it is not the device's host_link (a USB 3 stick "
         "measured on a USB 2 port).")
+    power_mode: Name | None = Field(
+        None, description="Operating point this measurement ran in, when it is not the device's power_mode "
+        "(a name in its power_modes): the point is fitted and predicted at that mode's clocks.")
     kernel_library: Name | None = Field(
         None, description="Kernel library this measurement ran on, when it is not the one the device's "
         "fit describes (a name in the device's library_speedups at this precision).")
@@ -95,6 +98,24 @@ class LibrarySpeedup(Strict):
     library: Name = Field(description="Kernel library name, as calibration points name it (e.g. 'xnnpack').")
     precision: Precision = Field(description="Precision the speed-up was published for.")
     speedup: Sourced[PositiveFloat] = Field(description="Time with the fitted library / time with this one.")
+
+
+class PowerMode(Strict):
+    """A named operating point of the device (a Jetson nvpmodel mode, or a vendor's power-capped
+    benchmark setting): the clocks it caps and the power it draws at them."""
+
+    power: Sourced[Power] = Field(description="Power while computing in this mode (its cap where no "
+                                  "measurement exists).")
+    gpu_clock: Sourced[Frequency] = Field(description="Maximum accelerator (GPU) clock in this mode.")
+    dla_clock: Sourced[Frequency] | None = Field(
+        None, description="Maximum clock of the deep-learning accelerators (dla_peak) in this mode; "
+        "default: they scale with gpu_clock.")
+    memory_clock: Sourced[Frequency] | None = Field(
+        None, description="Maximum memory (EMC) clock in this mode; memory_bandwidth scales with it when "
+        "the stated mode gives one too.")
+    cpu_clock: Sourced[Frequency] | None = Field(
+        None, description="Maximum CPU clock in this mode; the call and per-layer overheads (kernel launch and "
+        "op dispatch run on the CPU) take longer in proportion when the stated mode gives one too.")
 
 
 class Thermal(Strict):
@@ -148,6 +169,12 @@ class DeviceSpec(Strict):
         "of peak['int8'] (then the GPU alone). Throughput points (MLPerf Offline runs the GPU and the DLAs "
         "on separate streams) count against both; latency points and predictions run on the GPU alone.")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
+    cache_bytes: Sourced[DataSize] | None = Field(
+        None, description="Last-level cache that one inference's layers can keep their tensors in: a layer "
+        "whose weights and activations fit pays its memory term at cache_bandwidth instead of "
+        "memory_bandwidth (give both or neither).")
+    cache_bandwidth: Sourced[DataRate] | None = Field(
+        None, description="Bytes per second read and written through that cache (with cache_bytes).")
     int8_isa: Sourced[Literal["arm_dot_product", "arm_widening", "x86_vnni", "x86_widening"]] | None = Field(
         None, description="How a CPU's int8 kernels multiply: 'arm_dot_product' (Armv8.2 SDOT/UDOT, 4 int8 "
         "MACs per 32-bit lane), 'x86_vnni' (AVX-512 VNNI / AVX-VNNI, the same), 'arm_widening' (Armv8.0 "
@@ -182,8 +209,12 @@ class DeviceSpec(Strict):
     thermal: Thermal | None = Field(None, description="Throttling under sustained load.")
     training: TrainingFigures | None = Field(
         None, description="Training defaults of a cloud device (a cluster may override them).")
-    power_modes: dict[Name, Sourced[Power]] = Field(
-        default_factory=dict, description="Named power modes and their power caps (e.g. Jetson nvpmodel).")
+    power_modes: dict[Name, PowerMode] = Field(
+        default_factory=dict, description="Named operating points (e.g. Jetson nvpmodel modes) with their "
+        "clocks and power; a scenario picks one with fleet.groups[].power_mode.")
+    power_mode: Sourced[Name] | None = Field(
+        None, description="The mode (a name in power_modes) that peak, memory_bandwidth, active_power and "
+        "the calibration points are stated at: the default; the source says why it is that one.")
     active_power: Sourced[Power] = Field(description="Power while computing.")
     idle_power: Sourced[NonNegativePower] = Field(description="Power while idle.")
     call_overhead: Sourced[NonNegativeDuration] | None = Field(
@@ -205,6 +236,26 @@ class DeviceSpec(Strict):
     calibration_note: str = Field(
         "", description="Where and why the model still misses this device's published points "
         "(printed by `fleetsim hardware validate`).")
+
+    @model_validator(mode="after")
+    def _stated_mode(self):
+        if self.power_modes and (self.power_mode is None or self.power_mode.value not in self.power_modes):
+            raise ValueError(f"power_mode must name the mode the device's figures are stated at (allowed: "
+                             f"{', '.join(self.power_modes)})")
+        if not self.power_modes and self.power_mode is not None:
+            raise ValueError("power_mode needs power_modes to name (allowed: omit it, or list power_modes)")
+        for kind in ("calibration", "validation"):
+            for i, point in enumerate(getattr(self, kind)):
+                if point.power_mode is not None and point.power_mode not in self.power_modes:
+                    raise ValueError(f"{kind}[{i}].power_mode: unknown mode '{point.power_mode}' (allowed: "
+                                     f"{', '.join(self.power_modes) or 'none: the device has no power_modes'})")
+        return self
+
+    @model_validator(mode="after")
+    def _cache_pair(self):
+        if (self.cache_bytes is None) != (self.cache_bandwidth is None):
+            raise ValueError("cache_bytes and cache_bandwidth go together (allowed: both, or neither)")
+        return self
 
     @model_validator(mode="after")
     def _calibration_is_model_only(self):

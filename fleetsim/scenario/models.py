@@ -166,6 +166,10 @@ class VehicleGroup(Strict):
     precision: Literal["int8", "fp16", "fp32"] = Field(
         "int8", description="Numeric precision the detector runs at on the accelerator."
     )
+    power_mode: Name | None = Field(
+        None, description="Operating point of the accelerator, a name in its power_modes (e.g. a Jetson "
+        "nvpmodel mode such as mode_7w): its clocks set the speed and its power the energy; default: the "
+        "mode the device file states its figures at (its power_mode).")
     variant: str | None = Field(
         None, description="Detector variant the vehicles run: a shipped baseline (int8, fp32, pruned_int8) "
         "or compressed variant (fp16, int8_per_tensor, int8_qat, pruned25_int8, ...; see 'fleetsim "

@@ -52,6 +52,9 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
             problems.append(((*base, "precision"),
                              f"{group.accelerator} has no calibrated {group.precision} model "
                              f"(allowed: {', '.join(usable) or 'none'})"))
+        if group.power_mode is not None and group.power_mode not in device.power_modes:
+            problems.append(((*base, "power_mode"), f"{group.accelerator} has no power mode "
+                             f"'{group.power_mode}' (allowed: {', '.join(device.power_modes) or 'none'})"))
         cpus = [d for d in edge if catalog.devices[d].accelerator_class == "cpu"]
         if group.host is not None and group.host not in cpus:
             problems.append(((*base, "host"), unknown_name_message("host CPU", group.host, cpus)))
