@@ -32,8 +32,8 @@ class TrainingSettings:
     threads: int = 2
     channels_last: bool = False
     """Train on channels-last (NHWC) tensors: oneDNN's faster convolution kernels, a step in about
-    two thirds of the time, and other float sums (the same seed still gives the same weights). The
-    fine-tunes take it; the shipped models were built without it, and rebuild to the bit so."""
+    two thirds of the time, with other float sums (the same seed still gives the same weights). The
+    fine-tunes use it; the build leaves it off, so that it still gives the shipped models to the bit."""
 
 
 def clear_day(n: int, seed: int) -> Conditions:
