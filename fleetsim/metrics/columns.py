@@ -325,7 +325,8 @@ TABLE_COLUMNS["inference_servers"] = {
     "kind": "'mec' or 'cloud'.",
     "accelerator": "Hardware model id of its accelerators.",
     "servers": "Accelerators serving its queue.",
-    "inference_latency_s": "Modelled time of one inference, seconds.",
+    "inference_latency_s": "Modelled time of one inference, seconds (each group's frames cost their own "
+                           "detector variant's; the mean over the frames served when variants share it).",
     "frames_arrived": "Offloaded frames that reached it (arrived = served + dropped).",
     "frames_served": "Frames it detected.",
     "frames_dropped": "Frames turned away by its full queue.",
