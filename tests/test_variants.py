@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from fleetsim.detector.runtime import model_precision
 from fleetsim.detector.teacher import teacher_path
 from fleetsim.detector.training import clear_day, render_dataset
 from fleetsim.edge import detection
-from fleetsim.engine import Run, download_bytes
+from fleetsim.engine import Run, costed_workload, download_bytes
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.training import training_flops
 from fleetsim.scenario.cloud import FineTune
@@ -244,3 +245,27 @@ def test_offloaded_frames_are_costed_on_their_groups_variant(catalog):
         assert site.busy_by_variant[k] == pytest.approx(served * site.costs[k].latency_s)
     mean = sum(site.costs[k].latency_s * n for k, n in site.served_by_variant.items()) / site.served
     assert site.latency_s == pytest.approx(mean)
+
+
+@pytest.mark.slow
+def test_a_fleet_of_a_pruned_variant_and_a_distilled_student_retrains_both(catalog):
+    scenario = Scenario.model_validate(with_overrides(
+        small_scenario_data(), simulation__duration="5 min", fleet__groups__0__variant="pruned50_int8",
+        fleet__groups__1__variant="student25_kd_int8",
+        cloud__fine_tune={"min_gain": -1.0, "validation_frames": 8}))
+    run = Run(scenario, catalog)
+    run.execute(None)
+    paths = run.registry.paths
+    assert len(paths) > 1
+    for version in list(paths)[1:]:  # each retrain re-made both at int8, each with its own graph
+        assert {v: (model_precision(p), profile(p).macs) for v, p in paths[version].items()} == {
+            v: ("int8", profile(variant_path(v)).macs) for v in ("pruned50_int8", "student25_kd_int8")}
+    costed = partial(costed_workload, scenario, catalog, teacher_path(), run.baseline_graph)
+    work = trained_work(run.workloads, costed)  # what the run's cluster costed each job on
+    teacher = workload_from_graph(teacher_path())
+    assert work.every_epoch == (run.workloads["pruned50_int8"], run.workloads["student25_kd_int8"])
+    assert work.one_epoch == () and [w.macs for w in work.forward] == pytest.approx(
+        [catalog.profile("ssd_mobilenet_v2_300").macs * teacher.macs / 47665152], rel=1e-3)
+    jobs = pd.DataFrame(run.log.tables["training_jobs"])
+    assert len(jobs) and list(jobs["flops"]) == [training_flops(work, n, e) for n, e in
+                                                 zip(jobs["samples"], jobs["epochs"], strict=True)]
