@@ -14,7 +14,9 @@ detector build`` trains on clear-day frames) or, for students, from that recipe'
   trained from scratch on ground truth alone (``_gt``) or with the teacher's soft heatmaps,
   sizes and offsets on the same frames as well (``_kd``), quantized.
 
-``fp32`` and ``int8`` are the baseline's own files. The card scores each variant on every
+``fp32`` and ``int8`` are the baseline's own files. The torch weights each pruned variant and
+student was exported from (``OWN_WEIGHTS``) are written beside its file: a retraining job
+fine-tunes them (:mod:`fleetsim.cloud.finetune`). The card scores each variant on every
 evaluation condition with a bootstrap interval over frames and counts MACs and parameters
 from its own graph. Rebuild with ``fleetsim detector build --variants all``.
 """
