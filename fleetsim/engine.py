@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import simpy
 from fleetsim.clock import Clock
 from fleetsim.cloud.collectors import RetrainingResults, StoreResults
 from fleetsim.cloud.compiling import CompiledDownloads, TargetCompiles, compile_targets
-from fleetsim.cloud.finetune import FineTuner
+from fleetsim.cloud.finetune import FineTuner, trained_work
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.policy import Lineage, Observer, Trainer, make_trigger
@@ -30,6 +31,7 @@ from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.baseline import baseline_path
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.detector.runtime import model_precision
+from fleetsim.detector.teacher import teacher_path
 from fleetsim.edge.collectors import DetectionResults, FrameResults, OffloadResults, VehicleResults
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.facade import Fleet
@@ -44,7 +46,7 @@ from fleetsim.hardware.catalog import Catalog, load_catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import frame_legs, inference_cost
 from fleetsim.hardware.power_modes import at_power_mode
-from fleetsim.hardware.workload import Workload
+from fleetsim.hardware.workload import Workload, compressed
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.hardware_cost import HardwareCost
@@ -62,27 +64,25 @@ ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
 
 
-def costed_workload(scenario: Scenario, catalog: Catalog, model: Path) -> Workload:
-    """The workload the hardware models cost: the scenario's choice, else the detector's own graph."""
-    if scenario.detector.workload is not None:
-        return catalog.profile(scenario.detector.workload)
-    return workload_from_graph(model)
+def costed_workload(scenario: Scenario, catalog: Catalog, model: Path, baseline: Workload | None) -> Workload:
+    """The workload the hardware models cost for the detector graph ``model``: the graph itself, or with
+    ``detector.workload`` that production workload compressed as ``model`` is against ``baseline`` (the
+    int8 baseline's graph; ``fleetsim.hardware.workload.compressed``)."""
+    graph = workload_from_graph(model)
+    if scenario.detector.workload is None:
+        return graph
+    return compressed(catalog.profile(scenario.detector.workload), graph, baseline)
 
 
 def download_bytes(scenario: Scenario, files: dict[str, Path],
                    workloads: dict[str, Workload]) -> dict[str, float]:
-    """Bytes of each group's model download (by group name): its variant's weights (a costed production
-    workload's, scaled by the variant's share of the baseline's) at its variant's precision."""
+    """Bytes of each group's model download (by group name): its variant's costed weights (a production
+    workload's compressed as the variant is) at its variant's precision."""
     sizes = {}
-    scaled = scenario.detector.workload is not None
-    baseline = workload_from_graph(baseline_path("int8")).spec.params.value if scaled else None
     for group in scenario.fleet.groups:
         variant = scenario.variant_of(group)
-        params = workloads[variant].spec.params.value
-        if scaled:
-            params *= workload_from_graph(files[variant]).spec.params.value / baseline
         precision = shipped_precision(variant) or model_precision(files[variant])
-        sizes[group.name] = params * BYTES_PER_PARAM[precision]
+        sizes[group.name] = workloads[variant].spec.params.value * BYTES_PER_PARAM[precision]
     return sizes
 
 
@@ -156,11 +156,12 @@ class Run:
 
     Built in this order (the order SimPy processes start in is part of the answers): the
     clock, the event log, each group's detector variant's file and the workload the hardware
-    models cost for it (the first group's for training and remote detection); the fleet (vehicles, the
-    frame ledger, the network they attach to, detection and the per-frame path, behind the
-    ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
-    retraining loop unless the policy never retrains). ``policies`` are a user's Python
-    policies by decision (``fleetsim.policies.DECISIONS``), each in place of the scenario's.
+    models cost for it (onboard, offloaded and in training; the first group's for compile
+    targets); the fleet (vehicles, the frame ledger, the network they attach to, detection and
+    the per-frame path, behind the ``Fleet`` facade); the cloud (the sample store the uploads
+    deliver to, then the retraining loop unless the policy never retrains). ``policies`` are a
+    user's Python policies by decision (``fleetsim.policies.DECISIONS``), each in place of the
+    scenario's.
     """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,
@@ -177,8 +178,11 @@ class Run:
         self.log = EventLog()
         detector = scenario.detector
         self.files = {v: resolve_model(v, base_dir) for v in scenario.variants()}
-        self.workloads = {v: costed_workload(scenario, catalog, path) for v, path in self.files.items()}
-        self.workload = next(iter(self.workloads.values()))
+        baseline = workload_from_graph(baseline_path("int8")) if detector.workload is not None else None
+        self.workloads = {v: costed_workload(scenario, catalog, path, baseline)
+                          for v, path in self.files.items()}
+        self.baseline_graph = baseline
+        self.workload = next(iter(self.workloads.values()))  # the first group's: compile targets cost it
         groups = _build_fleet(scenario, catalog, self.workloads)
         vehicles = [v for g in groups for v in g.vehicles]
         for vehicle in vehicles:
@@ -207,7 +211,7 @@ class Run:
             placer.first()
             perception = ReferencePerception(self.clock, groups, self.ledger, detection, seed)
             return Fleet(self.clock, vehicles, perception, detection)
-        self.offloading = build_offloading(scenario, self.catalog, self.workload, groups, self.network,
+        self.offloading = build_offloading(scenario, self.catalog, self.workloads, groups, self.network,
                                            placer.first(), placer.switchable())
         perception = VectorisedPerception(groups, self.ledger, detection, seed, self.duration,
                                           self.offloading)
@@ -227,7 +231,9 @@ class Run:
             return None
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
-        cluster = TrainingCluster(self.env, spec, devices, self.workload, self.log, seed, self.clock.end_s)
+        teacher = partial(costed_workload, self.scenario, self.catalog, teacher_path(), self.baseline_graph)
+        cluster = TrainingCluster(self.env, spec, devices, trained_work(self.workloads, teacher), self.log,
+                                  seed, self.clock.end_s)
         tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
         compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workload),

@@ -1,17 +1,21 @@
 """A training job really fine-tunes the detector: torch on the uploaded samples, then each variant.
 
-Each job starts from the deployed model's torch weights (at first the shipped baseline),
-trains on the job's most recent labelled samples (their pixels with the labels the labelling
+Each job trains on its most recent labelled samples (their pixels with the labels the labelling
 stage gave them: ground truth from annotators, pseudo-labels from the teacher) mixed with
-replayed clear-day frames against forgetting, and re-makes every variant the fleet runs from
-the one fine-tune (``REEXPORT``): int8 static QDQ with fresh calibration on the job's own
-samples (per channel, or per tensor), int8 after a quantization-aware epoch on the same
-frames, fp16 by ONNX Runtime's converter, fp32 as trained. Each variant's file is scored per
-condition on held-out validation frames that no vehicle ever sees. The validation gate passes
-the version only if its held-out mAP, averaged over conditions and variants, beats the
-deployed version's by more than ``min_gain``; a version that fails is recorded but not rolled
-out, and the next job starts from the deployed weights. A fleet that runs one variant pays for
-one export and one scoring, as before variants.
+replayed clear-day frames against forgetting, and re-makes every variant the fleet runs.
+Variants made from the baseline's weights share one fine-tune of the deployed baseline weights
+(at first the shipped ``baseline.pt``) and are re-made from it (``REEXPORT``): int8 static QDQ
+with fresh calibration on the job's own samples (per channel, or per tensor), int8 after a
+quantization-aware epoch on the same frames, fp16 by ONNX Runtime's converter, fp32 as
+trained. A pruned variant or student (``OWN_WEIGHTS``) fine-tunes its own deployed weights (at
+first the ones shipped beside its file) on the same frames for the same epochs and is
+re-exported as int8 QDQ; a distilled student (``*_kd``) with the loss it was built with, its
+soft targets the cloud teacher's heads on the job's frames. Only deployed variants are
+trained. Each variant's file is scored per condition on held-out validation frames that no
+vehicle ever sees. The validation gate passes the version only if its held-out mAP, averaged
+over conditions and variants, beats the deployed version's by more than ``min_gain``; a
+version that fails is recorded but not rolled out, and the next job starts from the deployed
+weights. A fleet that runs one variant pays for one fine-tune, one export and one scoring.
 The host's wall time is measured separately from the job's simulated duration, which the
 cluster's hardware model gives.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import copy
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,11 +41,14 @@ import numpy as np
 import torch
 
 from fleetsim.detector.baseline import BASELINE_DIR, EVAL_CONDITIONS, WEIGHTS, evaluate, read_card
+from fleetsim.detector.compression import OWN_WEIGHTS, distils, own_model, teacher_heads
 from fleetsim.detector.export import convert_fp16, export_int8, export_onnx
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.qat import QuantizationAware
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
+from fleetsim.hardware.training import TrainingWork
+from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory
 from fleetsim.rng import component_key
 from fleetsim.world import AnnotatedFrames
@@ -94,6 +102,7 @@ class FineTuner:
         self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
         self.variants = list(initial)  # the variants the fleet runs, each re-made by every job
+        self.own = [v for v in self.variants if v in OWN_WEIGHTS]  # fine-tuned on their own weights
         shipped = {v: self._shipped_scores(path) for v, path in initial.items()}
         self.shipped_map50 = _per_condition(shipped)  # per condition, of the models run first
         self.deployed_map50 = _mean_over(shipped)
@@ -109,6 +118,12 @@ class FineTuner:
         model = CenterNet(tuple(read_card()["widths"]["baseline"]))
         model.load_state_dict(torch.load(BASELINE_DIR / WEIGHTS, weights_only=True))
         return model.eval()
+
+    @cached_property
+    def own_models(self) -> dict[str, CenterNet]:
+        """The latest weights of each deployed pruned variant and student: the shipped ones until a job
+        passes the gate (read on the worker, like ``model``)."""
+        return {v: own_model(v) for v in self.own}
 
     def start(self, job_id: int, sample_ids: list[int], epochs: int) -> Future[FineTuned]:
         """``fine_tune`` on the worker, after every job and rollback asked for before it."""
@@ -133,7 +148,17 @@ class FineTuner:
 
     def _rollback(self, job_id: int) -> None:
         if self.last_job == job_id:
-            self.model, self.last_job, self.deployed_map50 = self._before[job_id]
+            self._deploy(*self._before[job_id])
+
+    def _deployed(self) -> tuple:
+        """What a passing job replaces and a rollback restores: the baseline's weights (None if never
+        read), the pruned variants' and students' own, the job they came from and their mean mAP."""
+        return self.__dict__.get("model"), self.own_models, self.last_job, self.deployed_map50
+
+    def _deploy(self, model: CenterNet | None, own: dict[str, CenterNet], job: int, map50: float) -> None:
+        if model is not None:
+            self.model = model
+        self.own_models, self.last_job, self.deployed_map50 = own, job, map50
 
     def _shipped_scores(self, path: Path) -> dict[str, float]:
         stat = path.stat()
@@ -164,19 +189,26 @@ class FineTuner:
             parts.append(render_dataset(replay, key, clear_day(replay, key), purpose="replay"))
         data = AnnotatedFrames.concat(parts)
         seed = int(component_key(self.seed, "finetune", job_id) % (2**31))
-        tuned = train(copy.deepcopy(self.model), data, seed, TrainingSettings(
-            epochs=epochs, batch_size=self.settings.batch_size, learning_rate=self.settings.learning_rate,
-            threads=TRAINING_THREADS, channels_last=True))
+        settings = TrainingSettings(epochs=epochs, batch_size=self.settings.batch_size,
+                                    learning_rate=self.settings.learning_rate, threads=TRAINING_THREADS,
+                                    channels_last=True)
+        shared = len(self.own) < len(self.variants)  # a variant made from the baseline's weights runs
+        tuned = train(copy.deepcopy(self.model), data, seed, settings) if shared else None
+        soft = teacher_heads(data.images) if any(distils(v) for v in self.own) else None
+        own = {v: train(copy.deepcopy(m), data, seed, settings, teacher=soft if distils(v) else None)
+               for v, m in self.own_models.items()}
         paths, scores = {}, {}
+        calibration = new.images[-CALIBRATION_FRAMES:]
         for variant in self.variants:
             path = Path(self.workdir.name) / f"v{job_id}_{variant}.onnx"
-            paths[variant] = self._export(tuned, variant, path, data, new.images[-CALIBRATION_FRAMES:], seed)
+            paths[variant] = (export_int8(own[variant], path, calibration) if variant in own
+                              else self._export(tuned, variant, path, data, calibration, seed))
             scores[variant] = self._scores(paths[variant])
         parent, to_beat = self.last_job, self.deployed_map50
         passed = _mean_over(scores) > to_beat + self.settings.min_gain
         if passed:
-            self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
-            self.model, self.last_job, self.deployed_map50 = tuned, job_id, _mean_over(scores)
+            self._before[job_id] = self._deployed()
+            self._deploy(tuned, own, job_id, _mean_over(scores))
         give_back_freed_memory()  # training's activations and the quantizer's copies
         return FineTuned(paths=paths, parent_job=parent, samples=len(new.images), replay=replay,
                          map50=_per_condition(scores), deployed_map50=to_beat, passed=passed,
@@ -203,7 +235,21 @@ class FineTuner:
 
 
 REEXPORT = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
-"""The variants a job re-makes from its fine-tuned weights (``fleetsim.scenario.references.FINE_TUNABLE``)."""
+"""The variants a job re-makes from its fine-tune of the baseline's weights; with ``OWN_WEIGHTS``, every
+variant a retraining fleet may run (``fleetsim.scenario.references.FINE_TUNABLE``)."""
+
+
+def trained_work(workloads: dict[str, Workload], teacher: Callable[[], Workload]) -> TrainingWork:
+    """What each job of a fleet running ``workloads``' variants (by name, each its costed workload) trains,
+    as ``FineTuner`` trains it: the baseline's network for the job's epochs if a variant made from it runs
+    (any of them costs it: they share its MACs and parameters), one quantization-aware epoch of it for
+    ``int8_qat``, each pruned variant and student for the job's epochs, and the teacher (``teacher()``)
+    forward once on the frames if a distilled student runs."""
+    own = [v for v in workloads if v in OWN_WEIGHTS]
+    shared = [workloads[v] for v in workloads if v not in OWN_WEIGHTS][:1]
+    return TrainingWork(every_epoch=(*shared, *(workloads[v] for v in own)),
+                        one_epoch=tuple(shared) if "int8_qat" in workloads else (),
+                        forward=(teacher(),) if any(distils(v) for v in own) else ())
 
 
 def _mean(scores: dict[str, float]) -> float:

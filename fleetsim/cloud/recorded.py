@@ -31,7 +31,7 @@ class Recording:
     """What one fine-tune produced: each variant's file's bytes, the trained weights, its result."""
 
     onnx: dict[str, bytes]
-    model: object  # the torch module after training
+    model: tuple | None  # if it passed: the baseline's and the own-weights variants' trained torch modules
     result: FineTuned
     mean_map50: float  # held-out mAP over conditions and variants, deployed from then on if it passed
 
@@ -49,9 +49,8 @@ class RecordedFineTuner(FineTuner):
         key = self._key(job_id, new, epochs)
         record = self.records.get(key)
         if record is None:
-            before = self.model
             tuned = super()._fine_tune(job_id, new, epochs)
-            trained = self.model if self.model is not before else None  # kept only if it passed
+            trained = self._deployed()[:2] if tuned.passed else None  # kept only if it passed
             self.records[key] = Recording({v: p.read_bytes() for v, p in tuned.paths.items()}, trained, tuned,
                                           self.deployed_map50)
             return tuned
@@ -61,17 +60,17 @@ class RecordedFineTuner(FineTuner):
             path.write_bytes(record.onnx[variant])
         result = record.result
         if result.passed:
-            self._before[job_id] = (self.model, self.last_job, self.deployed_map50)
-            self.model, self.last_job = copy.deepcopy(record.model), job_id
-            self.deployed_map50 = record.mean_map50
+            self._before[job_id] = self._deployed()
+            self._deploy(*copy.deepcopy(record.model), job_id, record.mean_map50)
         return replace(result, paths=paths, host_wall_s=time.perf_counter() - started)
 
     def _key(self, job_id: int, frames: AnnotatedFrames, epochs: int) -> str:
         """SHA-256 of everything the fine-tune's result depends on."""
         digest = hashlib.sha256(repr((self.seed, job_id, epochs, self.last_job, self.deployed_map50,
                                       self.variants, self.settings.model_dump(mode="json"))).encode())
-        for tensor in self.model.state_dict().values():
-            digest.update(tensor.detach().cpu().numpy().tobytes())
+        for model in (self.model, *self.own_models.values()):
+            for tensor in model.state_dict().values():
+                digest.update(tensor.detach().cpu().numpy().tobytes())
         for array in (frames.images, frames.frame, frames.cls, frames.box, frames.visible, frames.novel):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()

@@ -25,6 +25,7 @@ from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.training import (
     Attempt,
     TrainingCost,
+    TrainingWork,
     attempt,
     checkpoint_count,
     checkpoint_write_seconds,
@@ -79,11 +80,12 @@ class TrainingCluster:
     """The node pools of one ``cloud.clusters`` entry and the job queue in front of them."""
 
     def __init__(self, env: simpy.Environment, spec: Cluster, devices: dict[str, DeviceSpec],
-                 workload: Workload, log: EventLog, seed: int = 0, horizon_s: float = math.inf):
+                 workload: Workload | TrainingWork, log: EventLog, seed: int = 0,
+                 horizon_s: float = math.inf):
         self.env = env
         self.horizon_s = horizon_s  # the end of the run: node time after it is not billed
         self.spec = spec
-        self.workload = workload
+        self.workload = workload  # what each job trains (a workload: that one model for the job's epochs)
         self.log = log
         self.seed = seed
         self.pools = [_resolve(p, spec, devices[p.device]) for p in spec.node_pools]

@@ -14,7 +14,9 @@ detector build`` trains on clear-day frames) or, for students, from that recipe'
   trained from scratch on ground truth alone (``_gt``) or with the teacher's soft heatmaps,
   sizes and offsets on the same frames as well (``_kd``), quantized.
 
-``fp32`` and ``int8`` are the baseline's own files. The card scores each variant on every
+``fp32`` and ``int8`` are the baseline's own files. The torch weights each pruned variant and
+student was exported from (``OWN_WEIGHTS``) are written beside its file: a retraining job
+fine-tunes them (:mod:`fleetsim.cloud.finetune`). The card scores each variant on every
 evaluation condition with a bootstrap interval over frames and counts MACs and parameters
 from its own graph. Rebuild with ``fleetsim detector build --variants all``.
 """
@@ -34,7 +36,7 @@ import torch
 from fleetsim.detector.baseline import BASELINE_DIR, CARD, EVAL_CONDITIONS, VARIANTS, WEIGHTS, eval_set
 from fleetsim.detector.evaluation import GroundTruth, map50, map50_interval
 from fleetsim.detector.export import convert_fp16, export_int8, quantize_int8
-from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
+from fleetsim.detector.model import BLOCKS, DEFAULT_WIDTHS, CenterNet
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.qat import QuantizationAware
@@ -52,6 +54,8 @@ PRUNED = {"pruned25_int8": 0.75, "pruned50_int8": 0.5, "pruned75_int8": 0.25}  #
 STUDENTS = {"student25": 0.25, "student50": 0.5}  # width relative to the baseline
 BUILT = ("fp16", "int8_per_tensor", "int8_qat", *PRUNED,
          *(f"{s}_{how}_int8" for s in STUDENTS for how in ("gt", "kd")))
+OWN_WEIGHTS = BUILT[3:]
+"""Variants with weights of their own (pruned, students): their torch weights ship beside their files."""
 PRECISION = {"fp32": "fp32", "fp16": "fp16"}  # every other variant is int8
 _EVALUATION = ("seed", "eval_frames", "bootstrap_reps", "level")  # the settings scores depend on
 
@@ -127,6 +131,9 @@ def write_card(out: Path, settings: CompressionSettings, base: Path = BASELINE_D
             scored = scores(OnnxDetector(path), settings)
         variants[variant] = {"file": _relative(path, out), "precision": PRECISION.get(variant, "int8"),
                              **describe(variant, settings), **found, "map50": scored}
+        weights = weights_path(variant, out)
+        if variant in OWN_WEIGHTS and weights.is_file():
+            variants[variant]["weights"] = {"file": weights.name, "bytes": weights.stat().st_size}
     card = {
         "name": "fleetsim baseline CenterNet: compressed variants",
         "classes": list(CLASSES),
@@ -136,6 +143,7 @@ def write_card(out: Path, settings: CompressionSettings, base: Path = BASELINE_D
         "settings": asdict(settings),
         "variants": variants,
         "shipped_bytes": sum(v["file_bytes"] for name, v in variants.items() if name in BUILT),
+        "weights_bytes": sum(v["weights"]["bytes"] for v in variants.values() if "weights" in v),
         "evaluation": {"frames_per_condition": settings.eval_frames, "conditions": EVAL_CONDITIONS,
                        "interval": f"{settings.level:.0%} percentile bootstrap over frames, "
                        f"{settings.bootstrap_reps} resamplings"},
@@ -197,13 +205,37 @@ def build_file(variant: str, path: Path, recipe: CenterNet, fp32: Path, frames: 
         return export_int8(model, path, calibration)
     if variant in PRUNED:
         data = frames.subset(np.arange(settings.prune_frames))
-        thin = train(prune_channels(model, PRUNED[variant]), data, seed, settings.prune_training)
-        return export_int8(thin, path, calibration)
-    widths, distilled = _student(variant)
-    data = frames.subset(np.arange(settings.student_frames))
-    soft = OnnxDetector(teacher_path()).heads(data.images) if distilled else None
-    model = train(initial_model(seed, widths), data, seed, settings.student_training, teacher=soft)
+        model = train(prune_channels(model, PRUNED[variant]), data, seed, settings.prune_training)
+    else:
+        widths, distilled = _student(variant)
+        data = frames.subset(np.arange(settings.student_frames))
+        soft = teacher_heads(data.images) if distilled else None
+        model = train(initial_model(seed, widths), data, seed, settings.student_training, teacher=soft)
+    torch.save(model.state_dict(), weights_path(variant, path.parent))
     return export_int8(model, path, calibration)
+
+
+def teacher_heads(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The teacher's soft heatmaps, sizes and offsets on ``images``: what a ``_kd`` student learns from."""
+    return OnnxDetector(teacher_path()).heads(images)
+
+
+def distils(variant: str) -> bool:
+    """Whether ``variant`` is a student that learns from the teacher (``_kd``)."""
+    return variant in OWN_WEIGHTS and variant.endswith("_kd_int8")
+
+
+def weights_path(variant: str, directory: Path = COMPRESSED_DIR) -> Path:
+    """The torch weights of a pruned variant or student, the ones its ONNX file was exported from."""
+    return directory / f"{variant}.pt"
+
+
+def own_model(variant: str, directory: Path = COMPRESSED_DIR) -> CenterNet:
+    """A pruned variant or student as torch, from its shipped weights (its widths read from them)."""
+    state = torch.load(weights_path(variant, directory), weights_only=True)
+    model = CenterNet(tuple(state[f"backbone.{i}.0.weight"].shape[0] for i in range(len(BLOCKS))))
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def _copy(model: CenterNet) -> CenterNet:

@@ -183,7 +183,7 @@ def _vehicles_table(vehicles, network, duration_s: float) -> pd.DataFrame:
 
 def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
     sites = offloading.all_sites() if offloading is not None else []
-    return pd.DataFrame([(s.name, s.kind, s.accelerator, s.servers, s.cost.latency_s, s.arrived, s.served,
+    return pd.DataFrame([(s.name, s.kind, s.accelerator, s.servers, s.latency_s, s.arrived, s.served,
                           s.dropped, s.busy_s, s.busy_s / (s.servers * duration_s), s.energy_j(duration_s),
                           s.cost_usd(duration_s))
                          for s in sites], columns=list(TABLE_COLUMNS["inference_servers"])).astype(

@@ -11,7 +11,8 @@ Each frame of a group with ``placement: mec`` or ``cloud`` passes six legs:
                   one-way latency and jitter to the server
     remote_queue  every vehicle's frames for one server pool wait in one FIFO queue of
                   ``servers`` accelerators, at most ``queue_capacity`` waiting (more are dropped)
-    inference     the server accelerator's modelled latency for the costed workload
+    inference     the server accelerator's modelled latency for the frame's group's costed workload
+                  (its detector variant's)
     downlink      result_size / the vehicle's downlink radio rate, plus latency and jitter
                   (the path of the cell the frame left from)
 
@@ -51,7 +52,7 @@ class InferenceSite:
     kind: str  # "mec" or "cloud"
     accelerator: str
     servers: int
-    cost: InferenceCost
+    costs: tuple[InferenceCost, ...]  # of a frame of each detector variant (by the run's variant index)
     idle_power_w: float
     queue: ServerPool
     price_per_s: float = float("nan")  # one accelerator's hourly price, USD/s (NaN: the device has none)
@@ -59,12 +60,27 @@ class InferenceSite:
     arrived: int = 0
     served: int = 0
     dropped: int = 0
-    busy_s: float = 0.0
+    busy_by_variant: dict[int, float] = field(default_factory=dict)
+    served_by_variant: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def busy_s(self) -> float:
+        return sum(self.busy_by_variant.values())
+
+    @property
+    def latency_s(self) -> float:
+        """Modelled latency of a frame here: its variant's (the first variant's before any is served), or
+        the mean over the frames served when groups running several variants sent them."""
+        served = {k: n for k, n in self.served_by_variant.items() if n}
+        if len(served) <= 1:
+            return self.costs[next(iter(served), 0)].latency_s
+        return sum(self.costs[k].latency_s * n for k, n in served.items()) / sum(served.values())
 
     def energy_j(self, duration_s: float) -> float:
-        """Idle power of every accelerator over the run, plus the extra while serving."""
-        active_w = self.cost.energy_j / self.cost.latency_s
-        return self.servers * self.idle_power_w * duration_s + (active_w - self.idle_power_w) * self.busy_s
+        """Idle power of every accelerator over the run, plus each variant's extra while serving it."""
+        extra = sum((self.costs[k].energy_j / self.costs[k].latency_s - self.idle_power_w) * busy
+                    for k, busy in self.busy_by_variant.items())
+        return self.servers * self.idle_power_w * duration_s + extra
 
     def cost_usd(self, duration_s: float) -> float:
         """Every accelerator rented for the whole run at its hourly price (NaN without one)."""
@@ -80,8 +96,9 @@ class Offloading:
 
     def __init__(self, groups: list[GroupMembers], sites: dict[int, InferenceSite],
                  cloud_site: InferenceSite | None, network: FlowNetwork, cloud_region: str, seed: int,
-                 placements: dict[int, str]):
+                 placements: dict[int, str], variants: dict[int, int]):
         self.network = network
+        self.variants = variants  # group index -> its detector variant's index in the sites' costs
         self.sites = sites  # by network destination index (MEC servers)
         self.cloud_site = cloud_site
         self.cloud_region = cloud_region
@@ -156,7 +173,8 @@ class Offloading:
         record.update(send_start=sent.start[rows], arrival=arrival[rows],
                       access=a[rows], dest=d[rows], jitter_key=np.broadcast_to(keys, ready.shape)[rows],
                       jitter_counter=counter[rows] + 1,
-                      result_size=np.full(rows.sum(), spec.offload.result_size))
+                      result_size=np.full(rows.sum(), spec.offload.result_size),
+                      variant=np.full(rows.sum(), self.variants[members.index]))
         for site_dest in np.unique(record["dest"]).tolist():
             site = self._site(placement, site_dest)
             mine = record["dest"] == site_dest
@@ -180,11 +198,16 @@ class Offloading:
     def _serve(self, site: InferenceSite, f: dict[str, np.ndarray]) -> FrameBatch:
         order = np.lexsort((f["counter"], f["camera"], f["vehicle"], f["arrival"]))
         f = {k: v[order] for k, v in f.items()}
-        admitted, start, end = site.queue.serve(f["arrival"], site.cost.latency_s)
+        latency = np.array([cost.latency_s for cost in site.costs])
+        admitted, start, end = site.queue.serve(f["arrival"], latency[f["variant"]])
         site.arrived += len(admitted)
         site.served += int(admitted.sum())
         site.dropped += int((~admitted).sum())
-        site.busy_s += float((end[admitted] - start[admitted]).sum())
+        for k in np.unique(f["variant"]).tolist():
+            mine = admitted & (f["variant"] == k)
+            busy = float((end[mine] - start[mine]).sum())
+            site.busy_by_variant[k] = site.busy_by_variant.get(k, 0.0) + busy
+            site.served_by_variant[k] = site.served_by_variant.get(k, 0) + int(mine.sum())
         tables = self.network.tables
         down = self.network.rates.at(f["vehicle"], DOWN, f["access"], np.where(admitted, end, 0.0))
         back = end + f["result_size"] / down + _delay(tables, f["access"], f["dest"], f["jitter_key"],
@@ -237,17 +260,19 @@ def _batch(f: dict[str, np.ndarray], failed: np.ndarray, processed: np.ndarray |
                       detected=np.zeros(n, dtype=bool), busy_s=np.zeros(n))
 
 
-def build_offloading(scenario, catalog, workload, groups: list[GroupMembers], network: FlowNetwork,
+def build_offloading(scenario, catalog, workloads: dict, groups: list[GroupMembers], network: FlowNetwork,
                      placements: dict[int, str], switchable: bool = False) -> Offloading | None:
     """The run's offloading from ``placements`` (by group index; None when every group detects
-    onboard and, unless ``switchable``, always will)."""
+    onboard and, unless ``switchable``, always will); ``workloads`` are the costed workloads of
+    the run's detector variants (by name), a group's frames costed on its own variant's."""
     if all(p == "onboard" for p in placements.values()) and not switchable:
         return None
 
     def site(name: str, kind: str, spec) -> InferenceSite:
         device = catalog.device(spec.accelerator)
         return InferenceSite(name=name, kind=kind, accelerator=spec.accelerator, servers=spec.servers,
-                             cost=inference_cost(device, workload, spec.precision, catalog),
+                             costs=tuple(inference_cost(device, workload, spec.precision, catalog)
+                                         for workload in workloads.values()),
                              idle_power_w=device.idle_power.value,
                              queue=ServerPool(spec.servers, spec.queue_capacity),
                              price_per_s=device.hourly_price.value if device.hourly_price else float("nan"))
@@ -256,5 +281,7 @@ def build_offloading(scenario, catalog, workload, groups: list[GroupMembers], ne
     sites = {regions[f"mec:{m.name}"]: site(m.name, "mec", m) for m in scenario.network.mec}
     cloud = scenario.cloud.inference
     cloud_site = site(scenario.cloud.region, "cloud", cloud) if cloud is not None else None
+    names = list(workloads)
+    variants = {g.index: names.index(scenario.variant_of(g.spec)) for g in groups}
     return Offloading(groups, sites, cloud_site, network, scenario.cloud.region, scenario.simulation.seed,
-                      placements)
+                      placements, variants)

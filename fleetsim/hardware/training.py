@@ -1,6 +1,8 @@
 """Cloud training time, energy and cost of a detector fine-tune on a cluster.
 
     FLOPs        = 3 x (2 x MACs) x samples x epochs        (backward ~ 2x forward)
+                   summed over what the job trains (``TrainingWork``); a model trained for one epoch
+                   whatever the job's counts one, a model only run forward 2 x MACs x samples
     compute time = FLOPs / (chips x peak[training precision] x MFU)
     checkpoints  = one every checkpoint interval of compute, and one at the end; each writes
                    weights + Adam moments (3 x fp32 per parameter) at the checkpoint bandwidth
@@ -38,6 +40,25 @@ CHECKPOINT_BYTES_PER_PARAM = 12
 
 
 @dataclass(frozen=True)
+class TrainingWork:
+    """What one job trains on its samples: models fine-tuned for the job's epochs, models trained for one
+    epoch whatever the job's epochs (a quantization-aware pass), models only run forward once (a
+    teacher's soft targets). Checkpoints hold the weights of every model it trains."""
+
+    every_epoch: tuple[Workload, ...]
+    one_epoch: tuple[Workload, ...] = ()
+    forward: tuple[Workload, ...] = ()
+
+    @property
+    def params(self) -> float:
+        return sum(w.spec.params.value for w in (*self.every_epoch, *self.one_epoch))
+
+
+def _work(work: Workload | TrainingWork) -> TrainingWork:
+    return work if isinstance(work, TrainingWork) else TrainingWork((work,))
+
+
+@dataclass(frozen=True)
 class TrainingCost:
     """Simulated duration, energy and price of one training job."""
 
@@ -50,8 +71,8 @@ class TrainingCost:
     cost_usd: float
 
 
-def compute_seconds(device: DeviceSpec, workload: Workload, *, chips: int, mfu: float, samples: int,
-                    epochs: int) -> float:
+def compute_seconds(device: DeviceSpec, workload: Workload | TrainingWork, *, chips: int, mfu: float,
+                    samples: int, epochs: int) -> float:
     """Pure compute time of a job over ``samples`` x ``epochs`` on ``chips`` devices."""
     if TRAINING_PRECISION not in device.peak:
         raise FleetsimError(f"{device.id} has no {TRAINING_PRECISION} peak; cannot cost training "
@@ -59,14 +80,17 @@ def compute_seconds(device: DeviceSpec, workload: Workload, *, chips: int, mfu: 
     return training_flops(workload, samples, epochs) / (chips * device.peak[TRAINING_PRECISION].value * mfu)
 
 
-def training_flops(workload: Workload, samples: int, epochs: int) -> float:
+def training_flops(workload: Workload | TrainingWork, samples: int, epochs: int) -> float:
     """Model FLOPs of training on ``samples`` x ``epochs``."""
-    return BACKWARD_FACTOR * 2 * workload.macs * samples * epochs
+    work = _work(workload)
+    return (sum(BACKWARD_FACTOR * 2 * w.macs * samples * epochs for w in work.every_epoch)
+            + sum(BACKWARD_FACTOR * 2 * w.macs * samples for w in work.one_epoch)
+            + sum(2 * w.macs * samples for w in work.forward))
 
 
-def checkpoint_write_seconds(workload: Workload, bandwidth: float) -> float:
+def checkpoint_write_seconds(workload: Workload | TrainingWork, bandwidth: float) -> float:
     """Time to write one checkpoint (weights + Adam moments) at ``bandwidth`` bytes/s."""
-    return CHECKPOINT_BYTES_PER_PARAM * workload.spec.params.value / bandwidth
+    return CHECKPOINT_BYTES_PER_PARAM * _work(workload).params / bandwidth
 
 
 def checkpoint_count(compute_s: float, interval_s: float) -> int:
@@ -81,7 +105,7 @@ def node_energy_j(device: DeviceSpec, chips: int, pue: float, compute_s: float, 
 
 def training_cost(
     device: DeviceSpec,
-    workload: Workload,
+    workload: Workload | TrainingWork,
     *,
     chips: int,
     mfu: float,

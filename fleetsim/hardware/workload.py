@@ -8,7 +8,7 @@ A workload known only by published totals is costed as one dense layer (``per_la
 from __future__ import annotations
 
 import csv
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 
 from fleetsim.hardware.specs import WorkloadSpec
@@ -61,6 +61,33 @@ class Workload:
         """One dense layer holding the published MACs and weights."""
         layer = Layer("totals", "conv", int(spec.macs.value), int(spec.params.value), 0, 0)
         return cls(spec, (layer,), per_layer=False)
+
+
+def compressed(workload: Workload, graph: Workload, baseline: Workload) -> Workload:
+    """``workload`` (a production network) compressed as ``graph`` (a detector variant's own graph) is
+    against ``baseline`` (the baseline detector's graph): every layer's MACs scaled by the graphs' ratio
+    of MACs, its weights by their ratio of parameters, its activations by their ratio of activation
+    elements, and the spec's totals likewise. A graph of the baseline's network (fp32, fp16, any int8
+    of the baseline's weights) leaves ``workload`` as it is."""
+    macs = graph.macs / baseline.macs
+    weights = graph.spec.params.value / baseline.spec.params.value
+    activations = _activations(graph) / _activations(baseline)
+    if macs == weights == activations == 1.0:
+        return workload
+    layers = tuple(replace(layer, macs=round(layer.macs * macs), weights=round(layer.weights * weights),
+                           inputs=round(layer.inputs * activations),
+                           outputs=round(layer.outputs * activations))
+                   for layer in workload.layers)
+    spec = workload.spec
+    spec = spec.model_copy(update={
+        "macs": spec.macs.model_copy(update={"value": spec.macs.value * macs}),
+        "params": spec.params.model_copy(update={"value": spec.params.value * weights})})
+    return Workload(spec, layers, workload.per_layer)
+
+
+def _activations(workload: Workload) -> float:
+    """Activation elements the compute layers read and write."""
+    return float(sum(layer.inputs + layer.outputs for layer in workload.layers if layer.macs))
 
 
 def profile_path(hardware_dir: Path, workload_id: str) -> Path:

@@ -111,7 +111,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "t_submit_s": "Submission time, seconds.",
         "t_start_s": "First start on a node, seconds.",
         "t_end_s": "Completion, seconds.",
-        "flops": "Training FLOPs (3 x forward FLOPs x samples x epochs).",
+        "flops": "Training FLOPs (3 x forward FLOPs x samples x epochs, summed over the models the job "
+                 "trains: see fleetsim.hardware.training.TrainingWork).",
         "queued_s": "Time waiting for a node, first and after each preemption, seconds.",
         "checkpoint_s": "Time spent writing completed checkpoints, seconds. t_end_s - t_submit_s = "
         "queued_s + start-up + compute + checkpoint_s + lost_s + restart_s.",
@@ -325,7 +326,8 @@ TABLE_COLUMNS["inference_servers"] = {
     "kind": "'mec' or 'cloud'.",
     "accelerator": "Hardware model id of its accelerators.",
     "servers": "Accelerators serving its queue.",
-    "inference_latency_s": "Modelled time of one inference, seconds.",
+    "inference_latency_s": "Modelled time of one inference, seconds (each group's frames cost their own "
+                           "detector variant's; the mean over the frames served when variants share it).",
     "frames_arrived": "Offloaded frames that reached it (arrived = served + dropped).",
     "frames_served": "Frames it detected.",
     "frames_dropped": "Frames turned away by its full queue.",

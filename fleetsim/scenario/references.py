@@ -14,8 +14,11 @@ from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.world import Drive
 
 Path = tuple[str | int, ...]
-FINE_TUNABLE = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
-"""Detector variants a training job re-exports from its fine-tune of the shipped baseline's torch weights."""
+FINE_TUNABLE = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat", "pruned25_int8", "pruned50_int8",
+                "pruned75_int8", "student25_gt_int8", "student25_kd_int8", "student50_gt_int8",
+                "student50_kd_int8")
+"""Detector variants a training job re-makes: from its fine-tune of the shipped baseline's torch weights, or
+(pruned variants, students) from a fine-tune of the variant's own shipped torch weights."""
 
 
 def unknown_name_message(what: str, name: str, known: list[str]) -> str:
@@ -86,7 +89,7 @@ def check_references(scenario: Scenario, catalog) -> list[tuple[Path, str]]:
 
 
 def _retrainable(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Every variant the fleet runs can be re-made from a fine-tune of the baseline's weights."""
+    """Every variant the fleet runs can be re-made from a fine-tune of torch weights that ship."""
     problems, seen = [], set()
     for i, group in enumerate(scenario.fleet.groups):
         variant = scenario.variant_of(group)
@@ -94,9 +97,10 @@ def _retrainable(scenario: Scenario) -> list[tuple[Path, str]]:
             continue
         seen.add(variant)
         where = ("fleet", "groups", i, "variant") if group.variant else ("detector", "model")
-        problems.append((where, f"retraining re-makes each variant the fleet runs from a fine-tune of the "
-                                f"shipped baseline's torch weights; {variant!r} is not one of them (allowed "
-                                f"with cloud.retraining: {', '.join(FINE_TUNABLE)})"))
+        problems.append((where, f"retraining re-makes each variant the fleet runs from a fine-tune of "
+                                f"shipped torch weights (the baseline's or the variant's own); {variant!r} "
+                                f"has none "
+                                f"(allowed with cloud.retraining: {', '.join(FINE_TUNABLE)})"))
     return problems
 
 
