@@ -107,6 +107,15 @@ def _ns_per_cell(cell: np.ndarray, done: np.ndarray, seconds: np.ndarray, span: 
     return np.bincount(cell, ns, minlength=span)
 
 
+def _fold(extreme: np.ufunc, target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``extreme.at(target, index, values)`` for np.minimum or np.maximum (exact in any order),
+    reduced first over runs of equal ``index``: a batch's frames come vehicle by vehicle."""
+    if len(index) == 0:
+        return
+    starts = np.flatnonzero(np.concatenate([[True], index[1:] != index[:-1]]))
+    extreme.at(target, index[starts], extreme.reduceat(values, starts))
+
+
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
     """Index of the latency bucket of each latency (computed in place on one buffer)."""
     raw = np.maximum(latency_s, ZERO_BELOW_S)
@@ -170,8 +179,11 @@ class FrameLedger:
         if len(batch.vehicle) == 0:
             return
         v = batch.vehicle
-        window = np.minimum((batch.capture_s // self.window_s).astype(np.int64), self.windows - 1)
-        cell = window * self.layout.vehicles + v
+        window = batch.capture_s // self.window_s
+        np.minimum(window, self.windows - 1, out=window)
+        cell = window.astype(np.int64)
+        cell *= self.layout.vehicles
+        cell += v
         lo = int(cell.min())
         cell -= lo
         span = int(cell.max()) + 1
@@ -179,19 +191,22 @@ class FrameLedger:
         latency = batch.done_s - batch.capture_s
         done = batch.processed
         late = done & (latency > self.layout.deadline_s[v])
-        code = cell << len(_FLAGS)
+        flags = np.zeros(len(v), dtype=np.uint8)
         for bit, flag in enumerate((done, batch.failed, late, batch.detected, batch.throttled)):
-            code |= flag.astype(np.int64) << bit
+            flags |= flag.view(np.uint8) << bit
+        code = cell << len(_FLAGS)
+        code |= flags
         per_code = np.bincount(code, minlength=span << len(_FLAGS)).reshape(span, -1)
         for name, counted in zip(self.COUNTERS, (per_code @ _COUNTED).T, strict=True):
             self.counts[name][cells] += counted
         self.sums["latency_sum_s"][cells] += _ns_per_cell(cell, done, latency, span)
         service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
         self.sums["busy_s"][cells] += _ns_per_cell(cell, done, service, span)
-        np.maximum.at(self.latency_max_s[cells], cell, np.where(done, latency, -np.inf))
-        np.minimum.at(self.latency_min_s[cells], cell, np.where(done, latency, np.inf))
+        done_cell, done_latency = cell[done], latency[done]
+        _fold(np.maximum, self.latency_max_s[cells], done_cell, done_latency)
+        _fold(np.minimum, self.latency_min_s[cells], done_cell, done_latency)
         group = self.layout.group[v[done]]
-        flat = group * N_BINS + histogram_bin(latency[done])
+        flat = group * N_BINS + histogram_bin(done_latency)
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
             self.histograms.shape
         )
@@ -227,8 +242,8 @@ class FrameLedger:
                 value, where = values[done], group
                 hist += np.bincount(where * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
                 sums += np.bincount(where, _whole_ns(value), minlength=shape[0])
-            np.minimum.at(ranges[0], where, value)
-            np.maximum.at(ranges[1], where, value)
+            _fold(np.minimum, ranges[0], where, value)
+            _fold(np.maximum, ranges[1], where, value)
 
     def latency_legs(self) -> pd.DataFrame:
         """One row per (group, leg) with processed frames: mean and percentiles of that leg's
