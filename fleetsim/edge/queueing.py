@@ -119,7 +119,8 @@ def _relaxed(last: np.ndarray, history: np.ndarray, arrivals: np.ndarray,
         start = np.maximum(arrivals, np.concatenate([last[:, None], departure[:, :-1]], axis=1))
         again = start + service
         # a frame is dropped when the departure `width` admissions back is after it
-        full = np.any(np.concatenate([history, again[:, :max(n - width, 0)]], axis=1)[:, :n] > arrivals, axis=1)
+        behind = np.concatenate([history, again[:, :max(n - width, 0)]], axis=1)[:, :n]
+        full = np.any(behind > arrivals, axis=1)
         settled = ~full & np.all(again == departure, axis=1)
         found.append((rows[settled], start[settled], again[settled]))
         going = ~full & ~settled
@@ -169,7 +170,7 @@ def _serve_in_order(state, rows, history, arrivals, service, out: Served) -> Non
         flat[written] = end[j]  # kept only if admitted: the next admission writes there otherwise
         np.copyto(last, end[j], where=ok[j])
         written += ok[j]
-    admitted = ok.T & (a_cols.T < np.inf)
+    admitted = ok.T & np.isfinite(a_cols.T)
     out.admitted[rows] = admitted
     out.start[rows] = np.where(admitted, start.T, np.nan)
     out.departure[rows] = np.where(admitted, end.T, np.nan)
