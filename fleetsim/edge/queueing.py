@@ -59,29 +59,34 @@ class Served:
 
 def serve(state: QueueState, arrivals: np.ndarray, service: np.ndarray,
           outages: tuple[np.ndarray, np.ndarray] | None = None) -> Served:
-    """Serve frames ``arrivals`` (V, N; each row sorted, +inf padded) with ``service`` times.
+    """Serve frames ``arrivals`` (V, N; each row sorted, +inf where there is no frame) with
+    ``service`` times.
 
     ``outages`` is (onset, back), each (V, K) with every row sorted and ending in +inf.
-    Rows that drop no frame and meet no outage take the relaxed recursion (``_relaxed``); the
-    others run the recursion frame by frame. Updates ``state`` in place.
+    Rows that drop no frame, meet no outage and have no gap before a frame take the relaxed
+    recursion (``_relaxed``); the others run the recursion frame by frame. Updates ``state``
+    in place.
     """
     vehicles, n = arrivals.shape
     out = Served(admitted=np.zeros((vehicles, n), dtype=bool), failed=np.zeros((vehicles, n), dtype=bool),
                  start=np.full((vehicles, n), np.nan), departure=np.full((vehicles, n), np.nan))
     if n == 0:
         return out
+    valid = arrivals < np.inf
     history = _oldest_first(state)
-    rows, start, departure = _relaxed(state.last_departure, history, arrivals, service)
+    padded = ~np.any(valid[:, 1:] & ~valid[:, :-1], axis=1)  # no frame after a gap
+    rows, start, departure = _relaxed(np.flatnonzero(padded), state.last_departure, history,
+                                      arrivals, service)
     faulty = np.zeros(vehicles, dtype=bool)
     if outages is not None:
         onset, back = outages
-        first = arrivals[:, 0]
+        first = arrivals.min(axis=1)
         faulty = np.any(np.isfinite(onset) & (back > first[:, None]), axis=1)
-        last = np.where(arrivals[rows] < np.inf, departure, -np.inf).max(axis=1)
+        last = np.where(valid[rows], departure, -np.inf).max(axis=1)
         met = np.any((onset[rows] <= last[:, None]) & (back[rows] > first[rows, None]), axis=1)
         rows, start, departure = rows[~met], start[~met], departure[~met]
     if rows.size:
-        _admit_all(state, rows, history[rows], arrivals, start, departure, out)
+        _admit_all(state, rows, history[rows], valid[rows], start, departure, out)
     rest = np.ones(vehicles, dtype=bool)
     rest[rows] = False
     if (rest & ~faulty).any():
@@ -99,9 +104,9 @@ def _oldest_first(state: QueueState) -> np.ndarray:
     return np.take_along_axis(state.recent, order, axis=1)
 
 
-def _relaxed(last: np.ndarray, history: np.ndarray, arrivals: np.ndarray,
+def _relaxed(rows: np.ndarray, last: np.ndarray, history: np.ndarray, arrivals: np.ndarray,
              service: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows that admit every frame, with their frames' starts and departures.
+    """Those of ``rows`` that admit every frame, with their frames' starts and departures.
 
     Lindley's recursion, relaxed: starting from every frame finding the accelerator idle,
     each pass recomputes every frame's start from its predecessor's departure at once, and a
@@ -112,7 +117,8 @@ def _relaxed(last: np.ndarray, history: np.ndarray, arrivals: np.ndarray,
     recursion, as is a row still changing after ``RELAXATION_PASSES`` passes.
     """
     width, n = history.shape[1], arrivals.shape[1]
-    rows = np.arange(len(arrivals))
+    if len(rows) < len(arrivals):
+        last, history, arrivals, service = last[rows], history[rows], arrivals[rows], service[rows]
     departure = arrivals + service
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for _ in range(RELAXATION_PASSES):
@@ -133,9 +139,8 @@ def _relaxed(last: np.ndarray, history: np.ndarray, arrivals: np.ndarray,
     return rows[order], start[order], departure[order]
 
 
-def _admit_all(state, rows, history, arrivals, start, departure, out: Served) -> None:
+def _admit_all(state, rows, history, valid, start, departure, out: Served) -> None:
     """Record ``rows``, which admit every frame, and carry their last departures over."""
-    valid = arrivals[rows] < np.inf
     out.admitted[rows] = valid
     out.start[rows] = np.where(valid, start, np.nan)
     out.departure[rows] = np.where(valid, departure, np.nan)
@@ -152,8 +157,8 @@ def _admit_all(state, rows, history, arrivals, start, departure, out: Served) ->
 def _serve_in_order(state, rows, history, arrivals, service, out: Served) -> None:
     """Lindley's recursion with tail drop, frame position by frame position across ``rows``
     (no outages). A row's admitted departures follow its history in one buffer; a frame is
-    admitted when the departure ``capacity + 1`` admissions back is not after it. Padding
-    (+inf) is admitted too, after the row's frames, and left out of the results."""
+    admitted when the departure ``capacity + 1`` admissions back is not after it (never where
+    there is no frame: NaN there)."""
     width, n = history.shape[1], arrivals.shape[1]
     span = width + n
     buffer = np.empty((len(rows), span))
@@ -161,7 +166,8 @@ def _serve_in_order(state, rows, history, arrivals, service, out: Served) -> Non
     flat = buffer.ravel()
     written = np.arange(len(rows)) * span + width  # where each row's next departure goes
     last = state.last_departure[rows].copy()
-    a_cols, s_cols = arrivals[rows].T.copy(), service[rows].T.copy()
+    a_rows = arrivals[rows]
+    a_cols, s_cols = np.where(a_rows < np.inf, a_rows, np.nan).T.copy(), service[rows].T.copy()
     ok, start, end = np.empty((n, len(rows)), dtype=bool), np.empty((n, len(rows))), np.empty((n, len(rows)))
     for j in range(n):
         np.less_equal(flat.take(written - width), a_cols[j], out=ok[j])
@@ -170,7 +176,7 @@ def _serve_in_order(state, rows, history, arrivals, service, out: Served) -> Non
         flat[written] = end[j]  # kept only if admitted: the next admission writes there otherwise
         np.copyto(last, end[j], where=ok[j])
         written += ok[j]
-    admitted = ok.T & np.isfinite(a_cols.T)
+    admitted = ok.T
     out.admitted[rows] = admitted
     out.start[rows] = np.where(admitted, start.T, np.nan)
     out.departure[rows] = np.where(admitted, end.T, np.nan)
