@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetsim.edge import queueing
 from fleetsim.edge.queueing import QueueState, serve
 
 
@@ -56,9 +59,15 @@ def test_serve_matches_one_frame_at_a_time_reference(gaps, service, capacity, sp
     split=st.integers(0, 40),
 )
 def test_many_rows_with_gaps_match_the_reference_row_by_row(rows, capacity, split):
-    """Rows idle, in short busy periods (relaxed) or dropping frames (frame by frame) in one call,
-    each frame its own service time, some rows with no frame at some positions (+inf, as the
-    offload send queue gives its unsent frames)."""
+    """Rows idle, in short busy periods (relaxed) or dropping frames (frame by frame: row by row,
+    and column by column as for many rows) in one call, each frame its own service time, some
+    rows with no frame at some positions (+inf, as the offload send queue gives its unsent frames)."""
+    for plain_rows in (queueing.PLAIN_ROWS, 0):
+        with patch.object(queueing, "PLAIN_ROWS", plain_rows):
+            _many_rows_match_the_reference(rows, capacity, split)
+
+
+def _many_rows_match_the_reference(rows, capacity, split):
     n = max(len(gaps) for gaps, _, _ in rows)
     arrivals = np.full((len(rows), n), np.inf)
     for r, (gaps, _, sent) in enumerate(rows):

@@ -22,12 +22,18 @@ The many-server counterpart, one queue at a time, is ``fleetsim.queues.ServerPoo
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 RELAXATION_PASSES = 8
 """Passes of the relaxed recursion before a row still changing is served frame by frame."""
+PLAIN_ROWS = 32
+"""Up to this many rows are served frame by frame in plain Python floats (the same IEEE
+doubles), one row after the other; more are served column by column in numpy, whose fixed
+cost per column is then shared by enough rows."""
 
 
 @dataclass
@@ -89,8 +95,11 @@ def serve(state: QueueState, arrivals: np.ndarray, service: np.ndarray,
         _admit_all(state, rows, history[rows], valid[rows], start, departure, out)
     rest = np.ones(vehicles, dtype=bool)
     rest[rows] = False
-    if (rest & ~faulty).any():
-        _serve_in_order(state, np.flatnonzero(rest & ~faulty), history, arrivals, service, out)
+    in_order = np.flatnonzero(rest & ~faulty)
+    if 0 < len(in_order) <= PLAIN_ROWS:
+        _serve_rows(state, in_order, history, arrivals, service, out)
+    elif len(in_order):
+        _serve_columns(state, in_order, history, arrivals, service, out)
     if (rest & faulty).any():
         failing = np.flatnonzero(rest & faulty)
         _serve_with_outages(state, failing, arrivals, service, (onset[failing], back[failing]), out)
@@ -154,7 +163,32 @@ def _admit_all(state, rows, history, valid, start, departure, out: Served) -> No
     state.last_departure[rows] = np.where(counts > 0, merged[:, -1], state.last_departure[rows])
 
 
-def _serve_in_order(state, rows, history, arrivals, service, out: Served) -> None:
+def _serve_rows(state, rows, history, arrivals, service, out: Served) -> None:
+    """Lindley's recursion with tail drop, frame by frame, one row after the other (no outages):
+    a frame is admitted when the departure ``capacity + 1`` admissions back is not after it."""
+    width = history.shape[1]
+    for r in rows.tolist():
+        recent = deque(history[r].tolist(), maxlen=width)  # the last admitted departures
+        last = state.last_departure[r].item()
+        starts, ends = [], []
+        for a, s in zip(arrivals[r].tolist(), service[r].tolist(), strict=True):
+            if recent[0] <= a < math.inf:
+                b = a if a > last else last
+                last = b + s
+                recent.append(last)
+                starts.append(b)
+                ends.append(last)
+            else:
+                starts.append(math.nan)
+                ends.append(math.nan)
+        out.start[r], out.departure[r] = starts, ends
+        out.admitted[r] = ~np.isnan(out.start[r])
+        state.recent[r] = recent
+        state.last_departure[r] = last
+    state.slot[rows] = 0
+
+
+def _serve_columns(state, rows, history, arrivals, service, out: Served) -> None:
     """Lindley's recursion with tail drop, frame position by frame position across ``rows``
     (no outages). A row's admitted departures follow its history in one buffer; a frame is
     admitted when the departure ``capacity + 1`` admissions back is not after it (never where
