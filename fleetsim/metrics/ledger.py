@@ -216,34 +216,48 @@ class FrameLedger:
 
     def _add_legs(self, batch: FrameBatch, group: np.ndarray, service: np.ndarray) -> None:
         """Fold the processed frames' latency by leg into per-group histograms and sums
-        (``service``: each frame's time on the vehicle's accelerator). A ``PathLeg`` is folded once
-        per path, weighted by its processed frames: the same whole-nanosecond sums, bit for bit."""
+        (``service``: each frame's time on the vehicle's accelerator). ``PathLeg``s are folded
+        once per path, weighted by its processed frames: the same whole-nanosecond sums, bit for bit."""
         done = batch.processed
         legs = batch.legs if batch.legs is not None else {
             "queue": batch.start_s - batch.capture_s, "inference": service}
         shape = (len(self.layout.group_names), N_BINS)
-        per_path: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        by_paths: dict[int, list[tuple[str, PathLeg]]] = {}
         for name, values in legs.items():
             hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
             sums = self.leg_sums_ns.setdefault(name, np.zeros(shape[0]))
             ranges = self.leg_ranges.setdefault(name, np.array([[np.inf], [-np.inf]]).repeat(shape[0], 1))
             if isinstance(values, PathLeg):
-                key = id(values.paths)
-                if key not in per_path:
-                    frames = np.bincount(values.paths.path[done], minlength=len(values.paths.vehicle))
-                    used = np.flatnonzero(frames)
-                    per_path[key] = (used, self.layout.group[values.paths.vehicle[used]], frames[used])
-                used, where, weight = per_path[key]
-                value = values.seconds[used]
-                hist += np.bincount(where * N_BINS + histogram_bin(value), weight,
-                                    minlength=hist.size).astype(np.int64).reshape(shape)
-                sums += np.bincount(where, _whole_ns(value) * weight, minlength=shape[0])
-            else:
-                value, where = values[done], group
-                hist += np.bincount(where * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
-                sums += np.bincount(where, _whole_ns(value), minlength=shape[0])
-            _fold(np.minimum, ranges[0], where, value)
-            _fold(np.maximum, ranges[1], where, value)
+                by_paths.setdefault(id(values.paths), []).append((name, values))
+                continue
+            value = values[done]
+            hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
+            sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
+            _fold(np.minimum, ranges[0], group, value)
+            _fold(np.maximum, ranges[1], group, value)
+        for same_paths in by_paths.values():
+            self._add_path_legs(same_paths, done)
+
+    def _add_path_legs(self, legs: list[tuple[str, PathLeg]], done: np.ndarray) -> None:
+        """Fold ``legs``, which share their frames' paths, together: one (leg, group) slot each."""
+        groups, count = len(self.layout.group_names), len(legs)
+        paths = legs[0][1].paths
+        frames = np.bincount(paths.path[done], minlength=len(paths.vehicle))
+        used = np.flatnonzero(frames)
+        slot = (np.arange(count)[:, None] * groups + self.layout.group[paths.vehicle[used]]).ravel()
+        weight = np.tile(frames[used], count)
+        seconds = np.concatenate([leg.seconds[used] for _, leg in legs])
+        hist = np.bincount(slot * N_BINS + histogram_bin(seconds), weight, minlength=count * groups * N_BINS)
+        sums = np.bincount(slot, _whole_ns(seconds) * weight, minlength=count * groups)
+        low, high = np.full(count * groups, np.inf), np.full(count * groups, -np.inf)
+        _fold(np.minimum, low, slot, seconds)
+        _fold(np.maximum, high, slot, seconds)
+        for i, (name, _) in enumerate(legs):
+            mine = slice(i * groups, (i + 1) * groups)
+            self.leg_histograms[name] += hist.reshape(count, groups, N_BINS)[i].astype(np.int64)
+            self.leg_sums_ns[name] += sums[mine]
+            np.minimum(self.leg_ranges[name][0], low[mine], out=self.leg_ranges[name][0])
+            np.maximum(self.leg_ranges[name][1], high[mine], out=self.leg_ranges[name][1])
 
     def latency_legs(self) -> pd.DataFrame:
         """One row per (group, leg) with processed frames: mean and percentiles of that leg's
