@@ -107,13 +107,18 @@ def _ns_per_cell(cell: np.ndarray, done: np.ndarray, seconds: np.ndarray, span: 
     return np.bincount(cell, ns, minlength=span)
 
 
-def _fold(extreme: np.ufunc, target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+def _runs(index: np.ndarray) -> np.ndarray:
+    """Where each run of equal consecutive entries of ``index`` starts."""
+    return np.flatnonzero(np.concatenate([[True], index[1:] != index[:-1]])) if len(index) else index
+
+
+def _fold(extreme: np.ufunc, target: np.ndarray, index: np.ndarray, values: np.ndarray,
+          runs: np.ndarray) -> None:
     """``extreme.at(target, index, values)`` for np.minimum or np.maximum (exact in any order),
-    reduced first over runs of equal ``index``: a batch's frames come vehicle by vehicle."""
-    if len(index) == 0:
-        return
-    starts = np.flatnonzero(np.concatenate([[True], index[1:] != index[:-1]]))
-    extreme.at(target, index[starts], extreme.reduceat(values, starts))
+    reduced first over ``runs`` of equal ``index`` (``_runs``): a batch's frames come vehicle by
+    vehicle."""
+    if len(index):
+        extreme.at(target, index[runs], extreme.reduceat(values, runs))
 
 
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
@@ -163,7 +168,8 @@ class FrameLedger:
         self.duration_s = duration_s
         self.windows = max(1, int(np.ceil(duration_s / window_s)))
         cells = self.windows * layout.vehicles
-        self.counts = {name: np.zeros(cells, dtype=np.int64) for name in self.COUNTERS}
+        self._counts = np.zeros((len(self.COUNTERS), cells), dtype=np.int64)  # one row per counter
+        self.counts = dict(zip(self.COUNTERS, self._counts, strict=True))
         self.sums = {name: np.zeros(cells) for name in self.SUMS}
         self.latency_max_s = np.zeros(cells)
         self.latency_min_s = np.full(cells, np.inf)
@@ -197,14 +203,14 @@ class FrameLedger:
         code = cell << len(_FLAGS)
         code |= flags
         per_code = np.bincount(code, minlength=span << len(_FLAGS)).reshape(span, -1)
-        for name, counted in zip(self.COUNTERS, (per_code @ _COUNTED).T, strict=True):
-            self.counts[name][cells] += counted
+        self._counts[:, cells] += (per_code @ _COUNTED).T
         self.sums["latency_sum_s"][cells] += _ns_per_cell(cell, done, latency, span)
         service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
         self.sums["busy_s"][cells] += _ns_per_cell(cell, done, service, span)
         done_cell, done_latency = cell[done], latency[done]
-        _fold(np.maximum, self.latency_max_s[cells], done_cell, done_latency)
-        _fold(np.minimum, self.latency_min_s[cells], done_cell, done_latency)
+        runs = _runs(done_cell)
+        _fold(np.maximum, self.latency_max_s[cells], done_cell, done_latency, runs)
+        _fold(np.minimum, self.latency_min_s[cells], done_cell, done_latency, runs)
         group = self.layout.group[v[done]]
         flat = group * N_BINS + histogram_bin(done_latency)
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
@@ -233,8 +239,9 @@ class FrameLedger:
             value = values[done]
             hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
             sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
-            _fold(np.minimum, ranges[0], group, value)
-            _fold(np.maximum, ranges[1], group, value)
+            runs = _runs(group)
+            _fold(np.minimum, ranges[0], group, value, runs)
+            _fold(np.maximum, ranges[1], group, value, runs)
         for same_paths in by_paths.values():
             self._add_path_legs(same_paths, done)
 
@@ -250,8 +257,9 @@ class FrameLedger:
         hist = np.bincount(slot * N_BINS + histogram_bin(seconds), weight, minlength=count * groups * N_BINS)
         sums = np.bincount(slot, _whole_ns(seconds) * weight, minlength=count * groups)
         low, high = np.full(count * groups, np.inf), np.full(count * groups, -np.inf)
-        _fold(np.minimum, low, slot, seconds)
-        _fold(np.maximum, high, slot, seconds)
+        runs = _runs(slot)
+        _fold(np.minimum, low, slot, seconds, runs)
+        _fold(np.maximum, high, slot, seconds, runs)
         for i, (name, _) in enumerate(legs):
             mine = slice(i * groups, (i + 1) * groups)
             self.leg_histograms[name] += hist.reshape(count, groups, N_BINS)[i].astype(np.int64)
