@@ -51,15 +51,12 @@ class FramePaths:
 
     def __init__(self, vehicles: list[Vehicle]):
         cameras = max(len(v.legs) for v in vehicles)
-        names = (*FRAME_LEGS, "processing")
-        self.tables = {hot: {name: np.array([[getattr(v.path(min(c, len(v.legs) - 1), hot), f"{name}_s")
-                                              for c in range(cameras)]
-                                             for v in vehicles]) for name in names}
-                       for hot in (False, True)}
         self.vehicles, self.cameras = len(vehicles), cameras
-        # the same tables flat, path = (throttled x vehicles + vehicle) x cameras + camera
-        self.by_path = {name: np.concatenate([self.tables[hot][name].ravel() for hot in (False, True)])
-                        for name in names}
+        # every leg's time by path, path = (throttled x vehicles + vehicle) x cameras + camera
+        paths = [v.path(min(c, len(v.legs) - 1), hot)
+                 for hot in (False, True) for v in vehicles for c in range(cameras)]
+        self.by_path = {name: np.array([getattr(p, f"{name}_s") for p in paths])
+                        for name in (*FRAME_LEGS, "processing")}
         self.path_vehicle = np.tile(np.repeat(np.arange(len(vehicles)), cameras), 2)
 
     def path(self, vehicle, camera, throttled):
