@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fleetsim.edge import queueing
 from fleetsim.edge.queueing import QueueState, serve
 
 
-def reference_fifo(arrivals: list[float], service: float, capacity: int,
+def reference_fifo(arrivals: list[float], service: float | list[float], capacity: int,
                    last: float = -np.inf, history: list[float] | None = None):
-    """Textbook Lindley recursion with tail drop, one frame at a time."""
+    """Textbook Lindley recursion with tail drop, one frame at a time (+inf: no frame)."""
     departures = list(history or [])
     out = []
-    for a in arrivals:
+    services = service if isinstance(service, list) else [service] * len(arrivals)
+    for a, s in zip(arrivals, services, strict=True):
         in_system = sum(d > a for d in departures)
-        if in_system > capacity:
+        if a == np.inf or in_system > capacity:
             out.append(None)
             continue
         start = max(a, last)
-        last = start + service
+        last = start + s
         departures.append(last)
         out.append((start, last))
     return out
@@ -44,6 +48,41 @@ def test_serve_matches_one_frame_at_a_time_reference(gaps, service, capacity, sp
         for j in range(len(part)):
             got.append((out.start[0, j], out.departure[0, j]) if out.admitted[0, j] else None)
     assert got == expected  # exact, including drops
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.lists(st.floats(0.0, 0.08), min_size=1, max_size=40),
+                            st.lists(st.floats(0.001, 0.12), min_size=40, max_size=40),
+                            st.lists(st.booleans(), min_size=40, max_size=40)), min_size=1, max_size=5),
+    capacity=st.integers(0, 3),
+    split=st.integers(0, 40),
+)
+def test_many_rows_with_gaps_match_the_reference_row_by_row(rows, capacity, split):
+    """Rows idle, in short busy periods (relaxed) or dropping frames (frame by frame: row by row,
+    and column by column as for many rows) in one call, each frame its own service time, some
+    rows with no frame at some positions (+inf, as the offload send queue gives its unsent frames)."""
+    for plain_rows in (queueing.PLAIN_ROWS, 0):
+        with patch.object(queueing, "PLAIN_ROWS", plain_rows):
+            _many_rows_match_the_reference(rows, capacity, split)
+
+
+def _many_rows_match_the_reference(rows, capacity, split):
+    n = max(len(gaps) for gaps, _, _ in rows)
+    arrivals = np.full((len(rows), n), np.inf)
+    for r, (gaps, _, sent) in enumerate(rows):
+        times = np.cumsum(gaps)
+        arrivals[r, :len(gaps)] = np.where(np.array(sent[:len(gaps)]) | (r % 2 == 0), times, np.inf)
+    service = np.array([s[:n] for _, s, _ in rows])
+    state = QueueState.empty(len(rows), capacity)
+    got = [[] for _ in rows]
+    for cols in (slice(0, split), slice(split, n)):  # two stretches: state carries over
+        out = serve(state, arrivals[:, cols], service[:, cols])
+        for r in range(len(rows)):
+            got[r] += [(out.start[r, j], out.departure[r, j]) if out.admitted[r, j] else None
+                       for j in range(out.admitted.shape[1])]
+    for r in range(len(rows)):
+        assert got[r] == reference_fifo(arrivals[r].tolist(), service[r].tolist(), capacity)
 
 
 def test_idle_rows_and_busy_rows_in_one_call_are_exact():

@@ -55,7 +55,8 @@ class CameraBank:
         rows = np.arange(n)
         blocks_t, blocks_k = [], []
         active = self.last < t_end
-        width = max(4, math.ceil((t_end - self.last.min(initial=t_end)) / self.period * 1.5) + 4)
+        spread = 1.5 if self.poisson else 1.0  # room for a Poisson stretch's extra arrivals
+        width = max(4, math.ceil((t_end - self.last.min(initial=t_end)) / self.period * spread) + 4)
         while active.any():
             counters = self.count[:, None] + np.arange(width)[None, :]
             gaps = self.gaps(np.broadcast_to(rows[:, None], counters.shape), counters)

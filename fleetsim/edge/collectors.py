@@ -193,14 +193,13 @@ def _servers_table(offloading, duration_s: float) -> pd.DataFrame:
 
 
 def _histogram_table(ledger: FrameLedger) -> pd.DataFrame:
-    """The ledger's latency histograms (every leg, and total) as rows of non-empty bins."""
+    """The ledger's latency histograms (every leg, and total) as rows of non-empty bins, group by
+    group, leg by leg."""
     legs = {**ledger.leg_histograms, "total": ledger.histograms}
-    parts = []
-    for g, group in enumerate(ledger.layout.group_names):
-        for leg, hist in legs.items():
-            bins = np.flatnonzero(hist[g])
-            low, high = bin_edges(bins)
-            parts.append(pd.DataFrame({
-                "group": group, "leg": leg, "latency_low_s": low, "latency_high_s": high,
-                "frames": hist[g][bins].astype(np.int64)}))
-    return pd.concat(parts, ignore_index=True)[list(TABLE_COLUMNS["latency_histogram"])]
+    counts = np.stack(list(legs.values()), axis=1)  # (groups, legs, bins)
+    group, leg, bins = np.nonzero(counts)
+    low, high = bin_edges(bins)
+    return pd.DataFrame({
+        "group": np.array(ledger.layout.group_names, dtype=object)[group],
+        "leg": np.array(list(legs), dtype=object)[leg], "latency_low_s": low, "latency_high_s": high,
+        "frames": counts[group, leg, bins].astype(np.int64)})[list(TABLE_COLUMNS["latency_histogram"])]

@@ -51,37 +51,37 @@ class FramePaths:
 
     def __init__(self, vehicles: list[Vehicle]):
         cameras = max(len(v.legs) for v in vehicles)
-        names = (*FRAME_LEGS, "processing")
-        self.tables = {hot: {name: np.array([[getattr(v.path(min(c, len(v.legs) - 1), hot), f"{name}_s")
-                                              for c in range(cameras)]
-                                             for v in vehicles]) for name in names}
-                       for hot in (False, True)}
         self.vehicles, self.cameras = len(vehicles), cameras
-        # the same tables flat, path = (throttled x vehicles + vehicle) x cameras + camera
-        self.by_path = {name: np.concatenate([self.tables[hot][name].ravel() for hot in (False, True)])
-                        for name in FRAME_LEGS}
+        # every leg's time by path, path = (throttled x vehicles + vehicle) x cameras + camera
+        paths = [v.path(min(c, len(v.legs) - 1), hot)
+                 for hot in (False, True) for v in vehicles for c in range(cameras)]
+        self.by_path = {name: np.array([getattr(p, f"{name}_s") for p in paths])
+                        for name in (*FRAME_LEGS, "processing")}
         self.path_vehicle = np.tile(np.repeat(np.arange(len(vehicles)), cameras), 2)
 
-    def _pick(self, name: str, vehicle, camera, throttled):
-        return np.where(throttled, self.tables[True][name][vehicle, camera],
-                        self.tables[False][name][vehicle, camera])
+    def path(self, vehicle, camera, throttled):
+        """Index of each frame's path (vehicle, camera, throttled or not) in ``by_path``."""
+        return (throttled * self.vehicles + vehicle) * self.cameras + camera
 
     def readout_s(self, vehicle, camera):
         """Camera readout of each frame, before it joins its vehicle's queue (never throttled)."""
-        return self.tables[False]["capture"][vehicle, camera]
+        return self.by_path["capture"].take(vehicle * self.cameras + camera)
 
     def server_s(self, vehicle, camera, throttled):
         """Time each frame holds its vehicle's frame path: every leg but the readout."""
-        return self._pick("processing", vehicle, camera, throttled)
+        return self.by_path["processing"].take(self.path(vehicle, camera, throttled))
 
-    def complete(self, batch: FrameBatch) -> FrameBatch:
-        """``batch`` with its latency by leg (queue: end of readout to the start of its path; the
-        hardware legs by path, which the ledger folds per path)."""
-        hot = batch.throttled.astype(np.int64)
-        path = (hot * self.vehicles + batch.vehicle) * self.cameras + batch.camera
+    def complete(self, batch: FrameBatch, ready_s: np.ndarray | None = None,
+                 path: np.ndarray | None = None) -> FrameBatch:
+        """``batch`` with its latency by leg (queue: end of readout, ``ready_s``, to the start of its
+        path; the hardware legs by path, which the ledger folds per path). ``ready_s`` and each
+        frame's ``path`` are computed here unless given."""
+        if ready_s is None:
+            ready_s = batch.capture_s + self.readout_s(batch.vehicle, batch.camera)
+        if path is None:
+            path = self.path(batch.vehicle, batch.camera, batch.throttled)
         paths = FramePathIndex(path=path, vehicle=self.path_vehicle)
-        arrival = batch.capture_s + self.readout_s(batch.vehicle, batch.camera)
-        legs = {"queue": np.where(batch.processed, batch.start_s - arrival, np.nan),
+        legs = {"queue": np.where(batch.processed, batch.start_s - ready_s, np.nan),
                 **{name: PathLeg(paths, self.by_path[name]) for name in FRAME_LEGS}}
         order = ("capture", "queue", *FRAME_LEGS[1:])
         return replace(batch, legs={k: legs[k] for k in order})
@@ -122,27 +122,21 @@ class _GroupFrames:
             taken = {"capture_s": times, "counter": counters, "camera": camera,
                      "model_version": np.broadcast_to(versions[:, None], times.shape)}
             frames = {k: np.concatenate([frames[k], taken[k]], axis=1) for k in frames}
-        readout = paths.readout_s(self.members.indices[:, None], np.maximum(frames["camera"], 0))
-        arrival = frames["capture_s"] + readout
-        order = np.argsort(arrival, axis=1, kind="stable")
-        frames = {k: np.take_along_axis(v, order, axis=1) for k, v in frames.items()}
-        arrival = np.take_along_axis(arrival, order, axis=1)
-        due = arrival < arrived_before  # a prefix of each row
-        n_due = int(due.sum(axis=1).max(initial=0))
-        stay = np.argsort(due, axis=1, kind="stable")  # the rest, moved to the front
-        n_stay = int((~due & np.isfinite(arrival)).sum(axis=1).max(initial=0))
-        self.in_readout = {k: np.where(np.take_along_axis(due, stay, axis=1),
-                                       np.inf if k == "capture_s" else -1,
-                                       np.take_along_axis(v, stay, axis=1))[:, :n_stay]
-                           for k, v in frames.items()}
-        out = {k: np.where(due, v, np.inf if k == "capture_s" else -1)[:, :n_due] for k, v in frames.items()}
-        return out, np.where(due, arrival, np.inf)[:, :n_due]
-
-    def service_s(self, paths: FramePaths, capture_s: np.ndarray,
-                  camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Server time of each frame (V, N) by capture time and camera, and whether it is throttled."""
-        throttled = capture_s >= self.throttle_at_s[:, None]
-        return paths.server_s(self.members.indices[:, None], camera, throttled), throttled
+        arrival = frames["capture_s"] + paths.readout_s(self.members.indices[:, None],
+                                                         np.maximum(frames["camera"], 0))
+        # each row in the order frames reach the queue, as flat indices into the (V, W) arrays
+        order = _row_starts(arrival) + np.argsort(arrival, axis=1, kind="stable")
+        arrival = arrival.ravel().take(order)
+        due = (arrival < arrived_before).sum(axis=1)  # a prefix of each row
+        held = np.isfinite(arrival).sum(axis=1)
+        n_due, n_stay = int(due.max(initial=0)), int((held - due).max(initial=0))
+        stay = due[:, None] + np.arange(n_stay)
+        staying = stay < held[:, None]
+        stay = order.ravel().take(_row_starts(order) + np.minimum(stay, order.shape[1] - 1))
+        self.in_readout = {k: np.where(staying, v.ravel().take(stay), _PAD[k]) for k, v in frames.items()}
+        reaching = np.arange(n_due) < due[:, None]
+        out = {k: np.where(reaching, v.ravel().take(order[:, :n_due]), _PAD[k]) for k, v in frames.items()}
+        return out, np.where(reaching, arrival[:, :n_due], np.inf)
 
 
 class VectorisedPerception:
@@ -248,30 +242,39 @@ class VectorisedPerception:
         """The group's frames captured before ``t`` (None: none more) whose readout ended before
         ``arrived_before``, through its vehicles' accelerator queues."""
         members = frames.members
-        n = len(members.vehicles)
         f, arrival = frames.reaching_queue(self.paths, t, arrived_before)
         if arrival.shape[1] == 0:
             return None
-        times, camera, counters = f["capture_s"], f["camera"], f["counter"]
-        service, throttled = frames.service_s(self.paths, times, np.maximum(camera, 0))
-        served = serve(queue, arrival, service, frames.outages)
-        valid = np.isfinite(times)
-        local = np.broadcast_to(np.arange(n)[:, None], times.shape)[valid]
-        index = members.indices[local]
-        processed = served.admitted[valid]
+        times, camera = f["capture_s"], np.maximum(f["camera"], 0)
+        throttled = times >= frames.throttle_at_s[:, None]
+        path = self.paths.path(members.indices[:, None], camera, throttled)
+        served = serve(queue, arrival, self.paths.by_path["processing"].take(path), frames.outages)
+        valid = np.flatnonzero(np.isfinite(times))  # the frames, row by row
+        index = members.indices[valid // arrival.shape[1]]
+        camera, counters = camera.ravel().take(valid), f["counter"].ravel().take(valid)
+        processed = served.admitted.ravel().take(valid)
         return self.paths.complete(FrameBatch(
             vehicle=index,
-            camera=camera[valid],
-            counter=counters[valid],
-            capture_s=times[valid],
-            start_s=served.start[valid],
-            done_s=served.departure[valid],
+            camera=camera,
+            counter=counters,
+            capture_s=times.ravel().take(valid),
+            start_s=served.start.ravel().take(valid),
+            done_s=served.departure.ravel().take(valid),
             processed=processed,
-            failed=served.failed[valid],
-            throttled=processed & throttled[valid],
-            model_version=f["model_version"][valid],
-            detected=processed & self.detection.detected(index, camera[valid], counters[valid]),
-        ))
+            failed=served.failed.ravel().take(valid),
+            throttled=processed & throttled.ravel().take(valid),
+            model_version=f["model_version"].ravel().take(valid),
+            detected=processed & self.detection.detected(index, camera, counters),
+        ), ready_s=arrival.ravel().take(valid), path=path.ravel().take(valid))
+
+
+_PAD = {"capture_s": np.inf, "counter": -1, "camera": -1, "model_version": -1}
+"""What pads the rows of a group's frames."""
+
+
+def _row_starts(a: np.ndarray) -> np.ndarray:
+    """(V, 1): the flat index of each row's first entry of ``a`` (V, W)."""
+    return np.arange(a.shape[0])[:, None] * a.shape[1]
 
 
 def _merged(taken: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,8 +285,8 @@ def _merged(taken: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
     times = np.concatenate([tm for tm, _ in taken], axis=1)
     counters = np.concatenate([k for _, k in taken], axis=1)
     camera = np.concatenate([np.full(tm.shape, c) for c, (tm, _) in enumerate(taken)], axis=1)
-    order = np.argsort(times, axis=1, kind="stable")
-    return tuple(np.take_along_axis(a, order, axis=1) for a in (times, counters, camera))
+    order = _row_starts(times) + np.argsort(times, axis=1, kind="stable")
+    return tuple(a.ravel().take(order) for a in (times, counters, camera))
 
 
 class ReferencePerception:

@@ -107,6 +107,20 @@ def _ns_per_cell(cell: np.ndarray, done: np.ndarray, seconds: np.ndarray, span: 
     return np.bincount(cell, ns, minlength=span)
 
 
+def _runs(index: np.ndarray) -> np.ndarray:
+    """Where each run of equal consecutive entries of ``index`` starts."""
+    return np.flatnonzero(np.concatenate([[True], index[1:] != index[:-1]])) if len(index) else index
+
+
+def _fold(extreme: np.ufunc, target: np.ndarray, index: np.ndarray, values: np.ndarray,
+          runs: np.ndarray) -> None:
+    """``extreme.at(target, index, values)`` for np.minimum or np.maximum (exact in any order),
+    reduced first over ``runs`` of equal ``index`` (``_runs``): a batch's frames come vehicle by
+    vehicle."""
+    if len(index):
+        extreme.at(target, index[runs], extreme.reduceat(values, runs))
+
+
 def histogram_bin(latency_s: np.ndarray) -> np.ndarray:
     """Index of the latency bucket of each latency (computed in place on one buffer)."""
     raw = np.maximum(latency_s, ZERO_BELOW_S)
@@ -154,7 +168,8 @@ class FrameLedger:
         self.duration_s = duration_s
         self.windows = max(1, int(np.ceil(duration_s / window_s)))
         cells = self.windows * layout.vehicles
-        self.counts = {name: np.zeros(cells, dtype=np.int64) for name in self.COUNTERS}
+        self._counts = np.zeros((len(self.COUNTERS), cells), dtype=np.int64)  # one row per counter
+        self.counts = dict(zip(self.COUNTERS, self._counts, strict=True))
         self.sums = {name: np.zeros(cells) for name in self.SUMS}
         self.latency_max_s = np.zeros(cells)
         self.latency_min_s = np.full(cells, np.inf)
@@ -170,8 +185,11 @@ class FrameLedger:
         if len(batch.vehicle) == 0:
             return
         v = batch.vehicle
-        window = np.minimum((batch.capture_s // self.window_s).astype(np.int64), self.windows - 1)
-        cell = window * self.layout.vehicles + v
+        window = batch.capture_s // self.window_s
+        np.minimum(window, self.windows - 1, out=window)
+        cell = window.astype(np.int64)
+        cell *= self.layout.vehicles
+        cell += v
         lo = int(cell.min())
         cell -= lo
         span = int(cell.max()) + 1
@@ -179,19 +197,22 @@ class FrameLedger:
         latency = batch.done_s - batch.capture_s
         done = batch.processed
         late = done & (latency > self.layout.deadline_s[v])
-        code = cell << len(_FLAGS)
+        flags = np.zeros(len(v), dtype=np.uint8)
         for bit, flag in enumerate((done, batch.failed, late, batch.detected, batch.throttled)):
-            code |= flag.astype(np.int64) << bit
+            flags |= flag.view(np.uint8) << bit
+        code = cell << len(_FLAGS)
+        code |= flags
         per_code = np.bincount(code, minlength=span << len(_FLAGS)).reshape(span, -1)
-        for name, counted in zip(self.COUNTERS, (per_code @ _COUNTED).T, strict=True):
-            self.counts[name][cells] += counted
+        self._counts[:, cells] += (per_code @ _COUNTED).T
         self.sums["latency_sum_s"][cells] += _ns_per_cell(cell, done, latency, span)
         service = batch.done_s - batch.start_s if batch.busy_s is None else batch.busy_s
         self.sums["busy_s"][cells] += _ns_per_cell(cell, done, service, span)
-        np.maximum.at(self.latency_max_s[cells], cell, np.where(done, latency, -np.inf))
-        np.minimum.at(self.latency_min_s[cells], cell, np.where(done, latency, np.inf))
+        done_cell, done_latency = cell[done], latency[done]
+        runs = _runs(done_cell)
+        _fold(np.maximum, self.latency_max_s[cells], done_cell, done_latency, runs)
+        _fold(np.minimum, self.latency_min_s[cells], done_cell, done_latency, runs)
         group = self.layout.group[v[done]]
-        flat = group * N_BINS + histogram_bin(latency[done])
+        flat = group * N_BINS + histogram_bin(done_latency)
         self.histograms += np.bincount(flat, minlength=self.histograms.size).reshape(
             self.histograms.shape
         )
@@ -201,34 +222,50 @@ class FrameLedger:
 
     def _add_legs(self, batch: FrameBatch, group: np.ndarray, service: np.ndarray) -> None:
         """Fold the processed frames' latency by leg into per-group histograms and sums
-        (``service``: each frame's time on the vehicle's accelerator). A ``PathLeg`` is folded once
-        per path, weighted by its processed frames: the same whole-nanosecond sums, bit for bit."""
+        (``service``: each frame's time on the vehicle's accelerator). ``PathLeg``s are folded
+        once per path, weighted by its processed frames: the same whole-nanosecond sums, bit for bit."""
         done = batch.processed
         legs = batch.legs if batch.legs is not None else {
             "queue": batch.start_s - batch.capture_s, "inference": service}
         shape = (len(self.layout.group_names), N_BINS)
-        per_path: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        by_paths: dict[int, list[tuple[str, PathLeg]]] = {}
         for name, values in legs.items():
             hist = self.leg_histograms.setdefault(name, np.zeros(shape, dtype=np.int64))
             sums = self.leg_sums_ns.setdefault(name, np.zeros(shape[0]))
             ranges = self.leg_ranges.setdefault(name, np.array([[np.inf], [-np.inf]]).repeat(shape[0], 1))
             if isinstance(values, PathLeg):
-                key = id(values.paths)
-                if key not in per_path:
-                    frames = np.bincount(values.paths.path[done], minlength=len(values.paths.vehicle))
-                    used = np.flatnonzero(frames)
-                    per_path[key] = (used, self.layout.group[values.paths.vehicle[used]], frames[used])
-                used, where, weight = per_path[key]
-                value = values.seconds[used]
-                hist += np.bincount(where * N_BINS + histogram_bin(value), weight,
-                                    minlength=hist.size).astype(np.int64).reshape(shape)
-                sums += np.bincount(where, _whole_ns(value) * weight, minlength=shape[0])
-            else:
-                value, where = values[done], group
-                hist += np.bincount(where * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
-                sums += np.bincount(where, _whole_ns(value), minlength=shape[0])
-            np.minimum.at(ranges[0], where, value)
-            np.maximum.at(ranges[1], where, value)
+                by_paths.setdefault(id(values.paths), []).append((name, values))
+                continue
+            value = values[done]
+            hist += np.bincount(group * N_BINS + histogram_bin(value), minlength=hist.size).reshape(shape)
+            sums += np.bincount(group, _whole_ns(value), minlength=shape[0])
+            runs = _runs(group)
+            _fold(np.minimum, ranges[0], group, value, runs)
+            _fold(np.maximum, ranges[1], group, value, runs)
+        for same_paths in by_paths.values():
+            self._add_path_legs(same_paths, done)
+
+    def _add_path_legs(self, legs: list[tuple[str, PathLeg]], done: np.ndarray) -> None:
+        """Fold ``legs``, which share their frames' paths, together: one (leg, group) slot each."""
+        groups, count = len(self.layout.group_names), len(legs)
+        paths = legs[0][1].paths
+        frames = np.bincount(paths.path[done], minlength=len(paths.vehicle))
+        used = np.flatnonzero(frames)
+        slot = (np.arange(count)[:, None] * groups + self.layout.group[paths.vehicle[used]]).ravel()
+        weight = np.tile(frames[used], count)
+        seconds = np.concatenate([leg.seconds[used] for _, leg in legs])
+        hist = np.bincount(slot * N_BINS + histogram_bin(seconds), weight, minlength=count * groups * N_BINS)
+        sums = np.bincount(slot, _whole_ns(seconds) * weight, minlength=count * groups)
+        low, high = np.full(count * groups, np.inf), np.full(count * groups, -np.inf)
+        runs = _runs(slot)
+        _fold(np.minimum, low, slot, seconds, runs)
+        _fold(np.maximum, high, slot, seconds, runs)
+        for i, (name, _) in enumerate(legs):
+            mine = slice(i * groups, (i + 1) * groups)
+            self.leg_histograms[name] += hist.reshape(count, groups, N_BINS)[i].astype(np.int64)
+            self.leg_sums_ns[name] += sums[mine]
+            np.minimum(self.leg_ranges[name][0], low[mine], out=self.leg_ranges[name][0])
+            np.maximum(self.leg_ranges[name][1], high[mine], out=self.leg_ranges[name][1])
 
     def latency_legs(self) -> pd.DataFrame:
         """One row per (group, leg) with processed frames: mean and percentiles of that leg's
