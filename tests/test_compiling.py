@@ -78,7 +78,8 @@ def test_the_lineage_records_compiler_targets_time_cost_and_what_is_left_to_the_
 
 
 def test_the_compile_split_is_the_hardware_models_fallback(catalog):
-    workload, scenario = catalog.profile("ssd_mobilenet_v2_300"), Scenario.model_validate(small_scenario_data())
+    workload = catalog.profile("ssd_mobilenet_v2_300")
+    scenario = Scenario.model_validate(small_scenario_data())
     for name, (target,) in compile_targets(scenario, catalog, _workloads(scenario, workload)).items():
         device = catalog.device(target.devices[0])
         cost = inference_cost(device, workload, target.variant, catalog,
@@ -92,7 +93,8 @@ def test_an_offloading_group_waits_for_its_servers_compile_too(catalog):
                           cloud__inference={"accelerator": "alveo_u250", "source": "test"})
     data["fleet"]["groups"][1].update(placement="cloud")
     scenario = Scenario.model_validate(data)
-    targets = compile_targets(scenario, catalog, _workloads(scenario, catalog.profile("ssd_mobilenet_v2_300")))
+    workload = catalog.profile("ssd_mobilenet_v2_300")
+    targets = compile_targets(scenario, catalog, _workloads(scenario, workload))
     assert [t.compiler.id for t in targets["coral"]] == ["edgetpu_compiler"]
     none, vitis = sorted(targets["rpi"], key=lambda t: t.compiler.id)
     assert (none.compiler.id, vitis.compiler.id, vitis.devices) == ("none", "vitis_ai", ("alveo_u250",))
@@ -125,7 +127,8 @@ def test_tensorrt_builds_one_engine_per_gpu_model_each_on_its_own_device(catalog
     data["fleet"]["groups"][0].update(accelerator="jetson_orin_nano")
     data["fleet"]["groups"][1].update(accelerator="jetson_orin_nano", placement="cloud")
     scenario = Scenario.model_validate(data)
-    targets = compile_targets(scenario, catalog, _workloads(scenario, catalog.profile("ssd_mobilenet_v2_300")))
+    workload = catalog.profile("ssd_mobilenet_v2_300")
+    targets = compile_targets(scenario, catalog, _workloads(scenario, workload))
     (orin,) = targets["coral"]
     assert {t.devices for t in targets["rpi"]} == {("jetson_orin_nano",), ("a100",)}
     assert orin in targets["rpi"] and orin.groups == ("coral", "rpi")  # one Orin engine, both groups
