@@ -210,6 +210,14 @@ def test_fpga_cards_load_as_cloud_inference_nodes_and_are_costed(catalog):
     assert results.summary["offload"]["remote_inference_usd"] == pytest.approx(servers["cost_usd"])
 
 
+def test_the_intel_fpga_card_is_an_inference_node_compiled_by_the_fpga_ai_suite(catalog):
+    card = catalog.device("intel_pac_a10")
+    assert (card.kind, card.accelerator_class, catalog.compiler_of(card.id).id) == ("cloud", "fpga",
+                                                                                    "fpga_ai_suite")
+    cost = inference_cost(card, catalog.profile("ssd_mobilenet_v2_300"), "int8", catalog)
+    assert cost.latency_s > 0 and cost.fallback_layers > 0  # the decoding runs on the host (HETERO)
+
+
 def test_an_fpga_card_cannot_train(catalog):
     data = with_overrides(small_scenario_data(), cloud__clusters=[
         {"name": "gpus", "device": "alveo_u250", "chips": 1, "startup": "30 s", "source": "test"}])
