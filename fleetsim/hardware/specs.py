@@ -224,7 +224,8 @@ class CompileTime(Strict):
 class CompilerSpec(Strict):
     """A vendor compiler that turns a released model into what a target accelerator runs: which
     devices use it, which operator classes it maps (the rest run on the host CPU), how long a
-    compile takes and on which cloud node it runs."""
+    compile takes and where it runs: one cloud node for all its devices, or with ``per_device`` a
+    device of each target model."""
 
     schema_version: Literal[1] = Field(description="Format version of this file.")
     id: Name = Field(description="Compiler id (the file name without .yaml).")
