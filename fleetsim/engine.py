@@ -236,7 +236,7 @@ class Run:
                                   seed, self.clock.end_s)
         tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
                           self.scenario.detector.batch_size, self.registry.paths[0])
-        compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workload),
+        compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workloads),
                                   self.log)
         downloads = CompiledDownloads(self.fleet, self.network, cloud.region, cloud.rollout,
                                       download_bytes(self.scenario, self.files, self.workloads), self.log,

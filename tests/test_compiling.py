@@ -34,6 +34,11 @@ def _catalog_copy(tmp_path, edit, name="hw"):
     return root
 
 
+def _workloads(scenario, workload):
+    """Every variant the scenario's fleet runs costed as ``workload``."""
+    return {variant: workload for variant in scenario.variants()}
+
+
 def _edit_yaml(path, **changes):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data.update(changes)
@@ -74,8 +79,8 @@ def test_the_lineage_records_compiler_targets_time_cost_and_what_is_left_to_the_
 
 def test_the_compile_split_is_the_hardware_models_fallback(catalog):
     workload = catalog.profile("ssd_mobilenet_v2_300")
-    for name, (target,) in compile_targets(Scenario.model_validate(small_scenario_data()), catalog,
-                                           workload).items():
+    scenario = Scenario.model_validate(small_scenario_data())
+    for name, (target,) in compile_targets(scenario, catalog, _workloads(scenario, workload)).items():
         device = catalog.device(target.devices[0])
         cost = inference_cost(device, workload, target.variant, catalog,
                               host=catalog.vehicle_host(device.id))
@@ -87,7 +92,9 @@ def test_an_offloading_group_waits_for_its_servers_compile_too(catalog):
     data = with_overrides(small_scenario_data(),
                           cloud__inference={"accelerator": "alveo_u250", "source": "test"})
     data["fleet"]["groups"][1].update(placement="cloud")
-    targets = compile_targets(Scenario.model_validate(data), catalog, catalog.profile("ssd_mobilenet_v2_300"))
+    scenario = Scenario.model_validate(data)
+    workload = catalog.profile("ssd_mobilenet_v2_300")
+    targets = compile_targets(scenario, catalog, _workloads(scenario, workload))
     assert [t.compiler.id for t in targets["coral"]] == ["edgetpu_compiler"]
     none, vitis = sorted(targets["rpi"], key=lambda t: t.compiler.id)
     assert (none.compiler.id, vitis.compiler.id, vitis.devices) == ("none", "vitis_ai", ("alveo_u250",))
@@ -115,6 +122,46 @@ def test_an_op_the_compiler_does_not_map_falls_back_to_the_host(tmp_path, catalo
     assert after.latency_s > before.latency_s
 
 
+def test_tensorrt_builds_one_engine_per_gpu_model_each_on_its_own_device(catalog):
+    data = with_overrides(small_scenario_data(), cloud__inference={"accelerator": "a100", "source": "test"})
+    data["fleet"]["groups"][0].update(accelerator="jetson_orin_nano")
+    data["fleet"]["groups"][1].update(accelerator="jetson_orin_nano", placement="cloud")
+    scenario = Scenario.model_validate(data)
+    workload = catalog.profile("ssd_mobilenet_v2_300")
+    targets = compile_targets(scenario, catalog, _workloads(scenario, workload))
+    (orin,) = targets["coral"]
+    assert {t.devices for t in targets["rpi"]} == {("jetson_orin_nano",), ("a100",)}
+    assert orin in targets["rpi"] and orin.groups == ("coral", "rpi")  # one Orin engine, both groups
+    a100 = next(t for t in targets["rpi"] if t.devices == ("a100",))
+    tensorrt = catalog.compilers["tensorrt"]
+    assert (orin.runs_on, a100.runs_on) == ("jetson_orin_nano", "a100")
+    assert orin.price_per_s == pytest.approx(catalog.device("jetson_orin_nano").unit_price.value
+                                             / tensorrt.host_life.value)
+    assert a100.price_per_s == catalog.device("a100").hourly_price.value
+    assert (orin.power_w, a100.power_w) == (catalog.device("jetson_orin_nano").active_power.value,
+                                            catalog.device("a100").active_power.value)
+    # a Jetson with no price of its own is billed at the stand-in node's hour
+    xavier = next(iter(compile_targets(
+        Scenario.model_validate(with_overrides(data, fleet__groups=[
+            {**data["fleet"]["groups"][0], "accelerator": "jetson_agx_xavier"}])),
+        catalog, {"int8": catalog.profile("ssd_mobilenet_v2_300")})["coral"]))
+    assert xavier.runs_on == "jetson_agx_xavier"
+    assert xavier.price_per_s == catalog.device(tensorrt.runs_on.value).hourly_price.value
+
+
+def test_each_build_counts_the_layers_of_the_variant_it_compiles(catalog):
+    data = small_scenario_data()
+    data["fleet"]["groups"][0].update(accelerator="jetson_orin_nano", precision="fp16")
+    data["fleet"]["groups"][1].update(accelerator="jetson_orin_nano", precision="int8")
+    scenario = Scenario.model_validate(data)
+    small, large = catalog.profile("ssd_mobilenet_v2_300"), catalog.profile("yolov5s_640")
+    assert len(small.layers) != len(large.layers)
+    targets = compile_targets(scenario, catalog, {"fp16": small, "int8": large})
+    (fp16,), (int8,) = targets["coral"], targets["rpi"]
+    assert (fp16.variant, fp16.layers) == ("fp16", len(small.layers))
+    assert (int8.variant, int8.layers) == ("int8", len(large.layers))
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda root: _edit_yaml(root / "compilers" / "vitis_ai.yaml", devices=["kria_kv260", "kria_kv999"]),
      "devices[1]: unknown hardware model 'kria_kv999'"),
@@ -125,6 +172,11 @@ def test_an_op_the_compiler_does_not_map_falls_back_to_the_host(tmp_path, catalo
     (lambda root: _edit_yaml(root / "compilers" / "hailo_dfc.yaml",
                              runs_on={"value": "rpi5_cpu", "source": "a CPU"}),
      "'rpi5_cpu' is not a device with an hourly_price (allowed: "),
+    (lambda root: _edit_yaml(root / "compilers" / "hailo_dfc.yaml", runs_on=None),
+     "runs_on is required unless per_device is true"),
+    (lambda root: _edit_yaml(root / "compilers" / "tensorrt.yaml", runs_on=None,
+                             devices=["jetson_orin_nano", "jetson_agx_xavier", "a100"]),
+     "'jetson_agx_xavier' builds on itself but has no hourly_price, nor a unit_price"),
 ])
 def test_a_bad_compiler_file_is_one_clear_line(tmp_path, edit, message):
     with pytest.raises(ScenarioError) as error:
@@ -156,6 +208,14 @@ def test_fpga_cards_load_as_cloud_inference_nodes_and_are_costed(catalog):
     assert servers["accelerator"] == "alveo_u250" and servers["frames_served"] > 0
     assert servers["cost_usd"] == pytest.approx(2 * u250.hourly_price.value * 120)
     assert results.summary["offload"]["remote_inference_usd"] == pytest.approx(servers["cost_usd"])
+
+
+def test_the_intel_fpga_card_is_an_inference_node_compiled_by_the_fpga_ai_suite(catalog):
+    card = catalog.device("intel_pac_a10")
+    assert (card.kind, card.accelerator_class, catalog.compiler_of(card.id).id) == ("cloud", "fpga",
+                                                                                    "fpga_ai_suite")
+    cost = inference_cost(card, catalog.profile("ssd_mobilenet_v2_300"), "int8", catalog)
+    assert cost.latency_s > 0 and cost.fallback_layers > 0  # the decoding runs on the host (HETERO)
 
 
 def test_an_fpga_card_cannot_train(catalog):

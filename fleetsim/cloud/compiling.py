@@ -2,14 +2,17 @@
 
 A released version is compiled once per distinct (variant, compiler) among the accelerators the
 fleet's groups run it on (their own, and the MEC or cloud inference servers of offloading groups):
-the Edge TPU compiler for Coral groups, a TensorRT engine build for Jetson groups, the Vitis AI
-compiler for a DPU or an Alveo card, Hailo's Dataflow Compiler, none for a CPU
-(``hardware_models/compilers/``). Every compile
-starts at the release, on its own cloud node (the compiler's ``runs_on``), lasts ``fixed + per_layer x
-layers`` of the costed workload and is billed at that node's hourly price; a vehicle's download of the
-version starts once its group's compile is done. The operator classes a compiler maps are the
-device's coverage in the hardware model, so the layers it leaves to the host here are those the
-hardware model charges to the host CPU. Each compile is one row of the ``model_compiles`` table.
+the Edge TPU compiler for Coral groups, the Vitis AI compiler for a DPU or an Alveo card, Hailo's
+Dataflow Compiler, none for a CPU (``hardware_models/compilers/``). A compiler with ``per_device``
+(TensorRT: an engine is specific to the GPU it was built on) builds once per (variant, device model)
+instead, each build on a device of that model: a Jetson Orin Nano group and an A100 inference server
+get two engines. Every compile starts at the release, on its own node (the compiler's ``runs_on``, or
+the target device itself), lasts ``fixed + per_layer x layers`` of the variant it compiles and is
+billed at that node's hourly price (a device without one: its unit price over the compiler's
+``host_life``, or ``runs_on``'s hour standing in); a vehicle's download of the version starts once
+its group's compiles are done. The operator classes a compiler maps are the device's coverage in
+the hardware model, so the layers it leaves to the host here are those the hardware model charges
+to the host CPU. Each build is one row of the ``model_compiles`` table.
 
 >>> from fleetsim.hardware.workload import Layer
 >>> mapped_layers(["conv"], [Layer("a", "conv", 9, 9, 9, 9), Layer("b", "nms", 0, 0, 9, 9)])
@@ -27,8 +30,8 @@ from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.references import group_cells
 
-__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "compile_targets", "mapped_layers",
-           "target_devices"]
+__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "build_node", "compile_targets",
+           "mapped_layers", "target_devices"]
 
 
 def mapped_layers(operators: list[str] | None, layers) -> int:
@@ -42,7 +45,8 @@ def mapped_layers(operators: list[str] | None, layers) -> int:
 
 @dataclass(frozen=True)
 class CompileTarget:
-    """One (variant, compiler) a release is compiled for, with what the compile takes and gives."""
+    """One build a release needs: a (variant, compiler), or with a per-device compiler a (variant,
+    compiler, device model), with what the build takes and gives."""
 
     compiler: CompilerSpec
     variant: str  # the detector variant the groups run (a remote server: its precision), e.g. 'int8'
@@ -52,12 +56,13 @@ class CompileTarget:
     mapped: int  # layers on the accelerator; the rest are left to the host
     host_ops: tuple[str, ...]  # operator classes of the layers left to the host
     compile_s: float
-    price_per_s: float  # the compile node's, USD/s
-    power_w: float  # the compile node's active power
+    runs_on: str  # device id of the node the build runs on
+    price_per_s: float  # the build node's, USD/s
+    power_w: float  # the build node's active power
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.variant, self.compiler.id
+    def key(self) -> tuple[str, str, str]:
+        return self.variant, self.compiler.id, self.devices[0] if self.compiler.builds_per_device else ""
 
 
 def target_devices(scenario, group) -> list[tuple[str, str]]:
@@ -73,29 +78,50 @@ def target_devices(scenario, group) -> list[tuple[str, str]]:
     return targets
 
 
-def compile_targets(scenario, catalog: Catalog, workload: Workload) -> dict[str, tuple[CompileTarget, ...]]:
-    """The compiles each vehicle group (``fleet.groups``) waits for, by group name; groups that share
-    a (variant, compiler) share one target."""
-    members: dict[tuple[str, str], dict[str, set[str]]] = {}  # target key -> group -> devices
+def build_node(catalog: Catalog, compiler: CompilerSpec, device: str) -> tuple[str, float]:
+    """(device id, USD per second) of the node a build for ``device`` runs on: the compiler's
+    ``runs_on`` at its hourly price, or with ``per_device`` the device itself, at its hourly price,
+    else its unit price paid off over the compiler's ``host_life``, else ``runs_on``'s hour."""
+    if not compiler.builds_per_device:
+        return compiler.runs_on.value, catalog.device(compiler.runs_on.value).hourly_price.value
+    node = catalog.device(device)
+    if node.hourly_price is not None:
+        return device, node.hourly_price.value
+    if node.unit_price is not None and compiler.host_life is not None:
+        return device, node.unit_price.value / compiler.host_life.value
+    return device, catalog.device(compiler.runs_on.value).hourly_price.value
+
+
+def compile_targets(scenario, catalog: Catalog,
+                    workloads: dict[str, Workload]) -> dict[str, tuple[CompileTarget, ...]]:
+    """The builds each vehicle group (``fleet.groups``) waits for, by group name; groups that share
+    a build share one target. ``workloads`` are the fleet's variants' costed workloads: a build counts
+    the layers of the variant it compiles (a remote server at a precision no group runs: the layers
+    of the offloading group's own variant)."""
+    members: dict[tuple[str, str, str], dict[str, set[str]]] = {}  # build key -> group -> devices
+    costed: dict[tuple[str, str, str], Workload] = {}
     for group in scenario.fleet.groups:
+        own = workloads[scenario.variant_of(group)]
         for device, variant in target_devices(scenario, group):
-            key = (variant, catalog.compiler_of(device).id)
+            compiler = catalog.compiler_of(device)
+            key = (variant, compiler.id, device if compiler.builds_per_device else "")
             members.setdefault(key, {}).setdefault(group.name, set()).add(device)
+            costed.setdefault(key, workloads.get(variant, own))
     targets: dict[str, list[CompileTarget]] = {g.name: [] for g in scenario.fleet.groups}
-    for (variant, compiler_id), groups in members.items():
-        compiler = catalog.compilers[compiler_id]
-        node = catalog.device(compiler.runs_on.value)
+    for key, groups in members.items():
+        variant, compiler = key[0], catalog.compilers[key[1]]
         devices = sorted(set().union(*groups.values()))
+        node, price_per_s = build_node(catalog, compiler, devices[0])
         # the devices' coverage: the compiler's list where it names them, a device file's own otherwise
-        operators = catalog.device(devices[0]).operators
-        mapped = mapped_layers(operators, workload.layers)
-        host_ops = sorted({x.op_class for x in workload.layers[mapped:]} - set(operators or ()))
-        time, layers = compiler.compile_time, len(workload.layers)
+        operators, layers = catalog.device(devices[0]).operators, costed[key].layers
+        mapped = mapped_layers(operators, layers)
+        host_ops = sorted({x.op_class for x in layers[mapped:]} - set(operators or ()))
+        time = compiler.compile_time
         target = CompileTarget(
             compiler=compiler, variant=variant, devices=tuple(devices),
-            groups=tuple(groups), layers=layers, mapped=mapped, host_ops=tuple(host_ops),
-            compile_s=time.fixed.value + time.per_layer.value * layers,
-            price_per_s=node.hourly_price.value, power_w=node.active_power.value)
+            groups=tuple(groups), layers=len(layers), mapped=mapped, host_ops=tuple(host_ops),
+            compile_s=time.fixed.value + time.per_layer.value * len(layers), runs_on=node,
+            price_per_s=price_per_s, power_w=catalog.device(node).active_power.value)
         for name in groups:
             targets[name].append(target)
     return {name: tuple(t) for name, t in targets.items()}
@@ -108,7 +134,7 @@ class TargetCompiles:
         self.env = env
         self.targets = targets
         self.log = log
-        self.compiled: dict[int, dict[tuple[str, str], object]] = {}  # version -> target key -> event
+        self.compiled: dict[int, dict[tuple[str, str, str], object]] = {}  # version -> target key -> event
 
     def ready(self, version: int, group: str):
         """Event done when ``version`` is compiled for every target of ``group`` (starts every compile
@@ -129,7 +155,7 @@ class TargetCompiles:
                         variant=target.variant, devices=",".join(target.devices),
                         groups=",".join(target.groups), t_start_s=now,
                         t_done_s=now + target.compile_s, compile_s=target.compile_s,
-                        runs_on=target.compiler.runs_on.value, cost_usd=target.compile_s * target.price_per_s,
+                        runs_on=target.runs_on, cost_usd=target.compile_s * target.price_per_s,
                         energy_j=target.compile_s * target.power_w, layers=target.layers,
                         layers_mapped=target.mapped, layers_on_host=target.layers - target.mapped,
                         host_ops=",".join(target.host_ops))

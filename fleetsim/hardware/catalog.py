@@ -161,14 +161,19 @@ def _with_coverage(devices: dict[str, DeviceSpec], compilers: dict[str, Compiler
     named: dict[str, str] = {}
     for compiler in compilers.values():
         path = str(root / "compilers" / f"{compiler.id}.yaml")
-        if compiler.runs_on.value not in devices or devices[compiler.runs_on.value].hourly_price is None:
+        runs_on = compiler.runs_on.value if compiler.runs_on is not None else None
+        if runs_on is not None and (runs_on not in devices or devices[runs_on].hourly_price is None):
             priced = sorted(d for d, spec in devices.items() if spec.hourly_price is not None)
-            issues.append(Issue(path, None, "runs_on", f"'{compiler.runs_on.value}' is not a device with an "
+            issues.append(Issue(path, None, "runs_on", f"'{runs_on}' is not a device with an "
                                 f"hourly_price (allowed: {', '.join(priced)})"))
         for i, device_id in enumerate(compiler.devices):
             if device_id not in devices:
                 issues.append(Issue(path, None, f"devices[{i}]", unknown_name_message(
                     "hardware model", device_id, sorted(devices))))
+            elif compiler.builds_per_device and runs_on is None and not _priced(devices[device_id], compiler):
+                issues.append(Issue(path, None, f"devices[{i}]", f"'{device_id}' builds on itself but has no "
+                                    "hourly_price, nor a unit_price with the compiler's host_life (allowed: "
+                                    "add them, or a runs_on whose hour stands in)"))
             elif device_id in named:
                 issues.append(Issue(path, None, f"devices[{i}]", f"'{device_id}' is already compiled by "
                                     f"{named[device_id]} (allowed: one compiler per device)"))
@@ -182,6 +187,12 @@ def _with_coverage(devices: dict[str, DeviceSpec], compilers: dict[str, Compiler
     if issues:
         raise ScenarioError(issues)
     return covered
+
+
+def _priced(device: DeviceSpec, compiler: CompilerSpec) -> bool:
+    """Whether a build on ``device`` itself has a price: its hour, or its unit price over host_life."""
+    paid_off = device.unit_price is not None and compiler.host_life is not None
+    return device.hourly_price is not None or paid_off
 
 
 def check_references(catalog: Catalog) -> None:

@@ -275,7 +275,8 @@ class CompileTime(Strict):
 class CompilerSpec(Strict):
     """A vendor compiler that turns a released model into what a target accelerator runs: which
     devices use it, which operator classes it maps (the rest run on the host CPU), how long a
-    compile takes and on which cloud node it runs."""
+    compile takes and where it runs: one cloud node for all its devices, or with ``per_device`` a
+    device of each target model."""
 
     schema_version: Literal[1] = Field(description="Format version of this file.")
     id: Name = Field(description="Compiler id (the file name without .yaml).")
@@ -286,9 +287,28 @@ class CompilerSpec(Strict):
         "first layer of another class on, the layers run on the device's host CPU (one partition).")
     operators_source: str = Field(min_length=3, description="Where the mapped operators are published.")
     compile_time: CompileTime = Field(description="Time of one compile.")
-    runs_on: Sourced[Name] = Field(
-        description="Cloud device id (with an hourly_price) of the node the compile runs on.")
+    per_device: Sourced[bool] | None = Field(
+        None, description="true: one build per target device model, run on a device of that model "
+        "(a TensorRT engine is specific to the GPU it was built on); null: one build for all its devices.")
+    runs_on: Sourced[Name] | None = Field(
+        None, description="Cloud device id (with an hourly_price) of the node the compile runs on; required "
+        "unless per_device, where its hour prices a build on a device that has no price of its own.")
+    host_life: Sourced[Duration] | None = Field(
+        None, description="With per_device: the service life over which a build device without an "
+        "hourly_price is paid off (its unit_price / host_life per second of build).")
     notes: str = Field("", description="Caveats.")
+
+    @property
+    def builds_per_device(self) -> bool:
+        """Whether each target device model gets its own build, on a device of that model."""
+        return self.per_device is not None and self.per_device.value
+
+    @model_validator(mode="after")
+    def _placed(self) -> CompilerSpec:
+        if not self.builds_per_device and self.runs_on is None:
+            raise ValueError("runs_on is required unless per_device is true (allowed: a cloud device id "
+                             "with an hourly_price, or per_device: {value: true, source: ...})")
+        return self
 
 
 class WorkloadSpec(Strict):

@@ -172,15 +172,17 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "version": "Model version compiled (model_versions.version).",
         "compiler": "Compiler id (hardware_models/compilers/), 'none' for CPUs.",
         "variant": "Precision the groups run the version at (fleet.groups[].precision).",
-        "devices": "Accelerators it compiles for, comma-separated.",
+        "devices": "Accelerators it compiles for, comma-separated (one with a per-device compiler such as "
+        "TensorRT: one row per GPU model).",
         "groups": "Vehicle groups whose downloads wait for it, comma-separated.",
         "t_start_s": "Start of the compile (the version's release), seconds.",
         "t_done_s": "End of the compile: those groups' downloads start then, seconds.",
-        "compile_s": "Compile time, fixed + per_layer x layers of the costed workload, seconds.",
-        "runs_on": "Cloud device id of the node the compile runs on.",
-        "cost_usd": "compile_s at that node's hourly price, US dollars.",
+        "compile_s": "Compile time, fixed + per_layer x layers of the variant compiled, seconds.",
+        "runs_on": "Device id of the node the compile runs on (a per-device compiler: the target itself).",
+        "cost_usd": "compile_s at that node's hourly price (a device without one: its unit price over "
+        "the compiler's host_life, else runs_on's hour), US dollars.",
         "energy_j": "compile_s at that node's active power, joules.",
-        "layers": "Layers of the costed workload.",
+        "layers": "Layers of the costed workload of the variant compiled.",
         "layers_mapped": "Layers the compiler maps to the accelerator (before the first unmapped one).",
         "layers_on_host": "Layers left to the host CPU (layers - layers_mapped); the hardware model runs "
         "them on the host.",
