@@ -182,7 +182,6 @@ class Run:
         self.workloads = {v: costed_workload(scenario, catalog, path, baseline)
                           for v, path in self.files.items()}
         self.baseline_graph = baseline
-        self.workload = next(iter(self.workloads.values()))  # the first group's: compile targets cost it
         groups = _build_fleet(scenario, catalog, self.workloads)
         vehicles = [v for g in groups for v in g.vehicles]
         for vehicle in vehicles:
