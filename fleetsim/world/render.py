@@ -7,7 +7,9 @@ part covering it is the mask's highest set bit (read from the float32 exponent),
 its colour is one lookup in a per-frame table of 17 x 16 colours (no part or a part,
 times 16 background materials) built under the frame's lighting, weather and fog.
 Rain, snow, sensor noise and blur then touch only the frames that have them, working
-on packed RGBA words. Chunks of frames render on a thread pool (numpy releases the GIL).
+on packed RGBA words; each chunk's words are then written out as contiguous RGB bytes,
+three words from four (what ONNX Runtime reads without a copy of its own). Chunks of
+frames render on a thread pool (numpy releases the GIL).
 
 >>> from fleetsim.world import Conditions, render
 >>> frames = render(np.arange(4, dtype=np.uint64), Conditions.uniform(4))
@@ -39,7 +41,7 @@ MIN_HEIGHT_PX = 4  # boxes shorter than this are drawn but not counted
 class AnnotatedFrames:
     """Frames (pixels) and their boxes: the ground truth rendered, or the labels a labeller gave."""
 
-    images: np.ndarray  # uint8 (B, H, W, 3), a view of packed RGBA words
+    images: np.ndarray  # uint8 (B, H, W, 3)
     frame: np.ndarray  # int64 (M,) frame index of each ground-truth object
     cls: np.ndarray  # int64 (M,) class index into scene.CLASSES
     box: np.ndarray  # float32 (M, 4) x0, y0, x1, y1 in pixels (pixel edges)
@@ -88,16 +90,15 @@ def render(keys: np.ndarray, conditions: Conditions, size: tuple[int, int] = (96
     scene = sample_scene(keys, conditions.novelty, width, height, len(layouts), OVERLAYS)
     rows, cols, coverage = _part_spans(scene, width, height)
     table = _colour_table(scene, conditions)
-    words = np.empty((len(keys), height, width), dtype=np.uint32)
+    images = np.empty((len(keys), height, width, 3), dtype=np.uint8)
     chunks = [slice(i, min(i + CHUNK, len(keys))) for i in range(0, len(keys), CHUNK)]
-    job = lambda s: _render_chunk(words[s], rows[s], cols[s], scene.layout[s], table[s],  # noqa: E731
+    job = lambda s: _render_chunk(images[s], rows[s], cols[s], scene.layout[s], table[s],  # noqa: E731
                                   conditions.take(np.arange(s.start, s.stop)), scene.overlay[s])
     if threads > 1 and len(chunks) > 1:
         list(_pool(threads).map(job, chunks))
     else:
         for s in chunks:
             job(s)
-    images = words.view(np.uint8).reshape(len(keys), height, width, 4)[..., :3]
     return _with_truth(images, scene, coverage, conditions)
 
 
@@ -143,13 +144,14 @@ def _pack(rgb: np.ndarray) -> np.ndarray:
 class _Scratch(threading.local):
     """Per-thread work buffers, reused across chunks (no large allocations per call)."""
 
-    def get(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def get(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if getattr(self, "shape", None) != (height, width):
             self.shape = (height, width)
+            self.words = np.empty((CHUNK, height, width), dtype=np.uint32)
             self.mask = np.empty((CHUNK, height, width), dtype=np.uint32)
             self.float = np.empty((CHUNK, height, width), dtype=np.float32)
             self.index = np.empty((CHUNK, height, width), dtype=np.intp)
-        return self.mask, self.float, self.index
+        return self.words, self.mask, self.float, self.index
 
 
 _SCRATCH = _Scratch()
@@ -162,9 +164,9 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return _POOLS[threads]
 
 
-def _render_chunk(out, rows, cols, layout, table, conditions, overlay) -> None:
-    n, height, width = out.shape
-    mask, as_float, index = (a[:n] for a in _SCRATCH.get(height, width))
+def _render_chunk(images, rows, cols, layout, table, conditions, overlay) -> None:
+    n, height, width, _ = images.shape
+    out, mask, as_float, index = (a[:n] for a in _SCRATCH.get(height, width))
     np.bitwise_and(rows[:, :, None], cols[:, None, :], out=mask)  # 2*bits+1: exponent = 127 + top bit + 1
     np.copyto(as_float, mask, casting="unsafe")
     np.right_shift(as_float.view(np.uint32), 19, out=index, casting="unsafe")
@@ -176,6 +178,24 @@ def _render_chunk(out, rows, cols, layout, table, conditions, overlay) -> None:
     np.take(table.reshape(-1), index, out=out, mode="wrap")  # indices are in range; wrap skips checks
     _weather_overlay(out, conditions, overlay)
     _sensor(out, conditions, overlay, mask)
+    _to_rgb(out, images, mask)
+
+
+def _to_rgb(words: np.ndarray, rgb: np.ndarray, scratch: np.ndarray) -> None:
+    """Packed words 0x00BBGGRR (little-endian RGBA bytes) into contiguous RGB bytes: every four
+    pixels' words p0..p3 make three words, p0 | p1 << 24, p1 >> 8 | p2 << 16 and p2 >> 16 | p3 << 8
+    (the same bytes as a copy of the first three of each four, about three times as fast)."""
+    pixels = words.reshape(-1)
+    groups = len(pixels) // 4
+    four = pixels[:4 * groups].reshape(groups, 4)
+    flat = rgb.reshape(-1)
+    three = flat[:12 * groups].view(np.uint32).reshape(groups, 3)
+    shifted = scratch.reshape(-1)[:groups]
+    for k, (down, up) in enumerate(((0, 24), (8, 16), (16, 8))):
+        np.left_shift(four[:, k + 1], up, out=shifted)
+        np.right_shift(four[:, k], down, out=three[:, k])
+        np.bitwise_or(three[:, k], shifted, out=three[:, k])
+    flat[12 * groups:] = pixels[4 * groups:].view(np.uint8).reshape(-1, 4)[:, :3].reshape(-1)
 
 
 def _weather_overlay(out, conditions: Conditions, overlay) -> None:
