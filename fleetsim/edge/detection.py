@@ -139,12 +139,19 @@ class FleetDetection:
         self._detect(frames, rendered, slots, now if select else None)
 
     def _hand_over(self) -> None:
-        """Start rendering and inference of the waiting frames on a worker."""
+        """Start rendering and inference of the waiting frames, split evenly over the workers: a flush
+        waits for them, and a few frames in one job would keep one core busy and the other idle."""
         if not self._waiting["vehicle"]:
             return
         fields = {k: np.concatenate(v).astype(np.float64 if k.endswith("_s") else np.int64)
                   for k, v in self._waiting.items()}
         self._waiting = {name: [] for name in _FIELDS}
+        n = len(fields["vehicle"])
+        for rows in np.array_split(np.arange(n), min(n, self.scenario.detector.threads)):
+            self._start({k: v[rows] for k, v in fields.items()})
+
+    def _start(self, fields: dict[str, np.ndarray]) -> None:
+        """Start rendering and inference of the frames ``fields`` on a worker."""
         vehicle, camera, counter = fields["vehicle"], fields["camera"], fields["counter"]
         conditions = self.schedule.at(fields["capture_s"], self.region[vehicle])
         keys = self._keys(vehicle, camera, counter)
