@@ -8,7 +8,7 @@ import pytest
 from fleetsim.scenario.world import World
 from fleetsim.world import Conditions, render
 from fleetsim.world.layout import background_layouts
-from fleetsim.world.render import PARTS, _colour_table, _part_spans
+from fleetsim.world.render import PARTS, _colour_table, _part_spans, _to_rgb
 from fleetsim.world.scene import CLASSES, MAX_OBJECTS, horizon_row, sample_scene
 from fleetsim.world.schedule import ConditionSchedule, daylight
 
@@ -141,3 +141,17 @@ def test_subset_and_concat_keep_each_frame_with_its_objects():
 def test_an_empty_batch_renders_nothing():
     frames = render(np.zeros(0, np.uint64), Conditions.uniform(0))
     assert frames.images.shape == (0, 96, 96, 3) and len(frames.box) == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4), (3, 5, 7), (2, 33, 97)])
+def test_packed_words_become_the_same_rgb_bytes_contiguous(shape):
+    words = np.random.default_rng(sum(shape)).integers(0, 2**24, shape, dtype=np.uint32)  # alpha byte 0
+    rgb = np.empty((*shape, 3), dtype=np.uint8)
+    _to_rgb(words, rgb, np.empty(shape, dtype=np.uint32))
+    assert np.array_equal(rgb, words.view(np.uint8).reshape(*shape, 4)[..., :3])
+
+
+def test_rendered_frames_are_contiguous_for_onnx_runtime():
+    images = render(np.arange(3, dtype=np.uint64), Conditions.uniform(3), size=(35, 41)).images
+    assert images.shape == (3, 41, 35, 3) and images.flags["C_CONTIGUOUS"]
+

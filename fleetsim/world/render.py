@@ -182,9 +182,10 @@ def _render_chunk(images, rows, cols, layout, table, conditions, overlay) -> Non
 
 
 def _to_rgb(words: np.ndarray, rgb: np.ndarray, scratch: np.ndarray) -> None:
-    """Packed words 0x00BBGGRR (little-endian RGBA bytes) into contiguous RGB bytes: every four
-    pixels' words p0..p3 make three words, p0 | p1 << 24, p1 >> 8 | p2 << 16 and p2 >> 16 | p3 << 8
-    (the same bytes as a copy of the first three of each four, about three times as fast)."""
+    """Packed words 0x00BBGGRR (little-endian RGBA bytes, the alpha byte 0 as every colour, overlay
+    and noise mask here leaves it) into contiguous RGB bytes: every four pixels' words p0..p3 make
+    three words, p0 | p1 << 24, p1 >> 8 | p2 << 16 and p2 >> 16 | p3 << 8 (the same bytes as a copy
+    of the first three of each four, about three times as fast)."""
     pixels = words.reshape(-1)
     groups = len(pixels) // 4
     four = pixels[:4 * groups].reshape(groups, 4)
