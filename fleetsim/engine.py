@@ -156,12 +156,11 @@ class Run:
 
     Built in this order (the order SimPy processes start in is part of the answers): the
     clock, the event log, each group's detector variant's file and the workload the hardware
-    models cost for it (onboard, offloaded and in training; the first group's for compile
-    targets); the fleet (vehicles, the frame ledger, the network they attach to, detection and
-    the per-frame path, behind the ``Fleet`` facade); the cloud (the sample store the uploads
-    deliver to, then the retraining loop unless the policy never retrains). ``policies`` are a
-    user's Python policies by decision (``fleetsim.policies.DECISIONS``), each in place of the
-    scenario's.
+    models cost for it (onboard, offloaded, in training and in its compile targets); the fleet
+    (vehicles, the frame ledger, the network they attach to, detection and the per-frame path,
+    behind the ``Fleet`` facade); the cloud (the sample store the uploads deliver to, then the
+    retraining loop unless the policy never retrains). ``policies`` are a user's Python
+    policies by decision (``fleetsim.policies.DECISIONS``), each in place of the scenario's.
     """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,

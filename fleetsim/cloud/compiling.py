@@ -30,8 +30,8 @@ from fleetsim.hardware.workload import Workload
 from fleetsim.metrics.events import EventLog
 from fleetsim.scenario.references import group_cells
 
-__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "build_node", "compile_targets",
-           "mapped_layers", "target_devices"]
+__all__ = ["CompiledDownloads", "CompileTarget", "TargetCompiles", "build_key", "build_node",
+           "compile_targets", "mapped_layers", "target_devices"]
 
 
 def mapped_layers(operators: list[str] | None, layers) -> int:
@@ -62,7 +62,13 @@ class CompileTarget:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return self.variant, self.compiler.id, self.devices[0] if self.compiler.builds_per_device else ""
+        return build_key(self.variant, self.compiler, self.devices[0])
+
+
+def build_key(variant: str, compiler: CompilerSpec, device: str) -> tuple[str, str, str]:
+    """What tells one build from another: (variant, compiler, the device model with a per-device
+    compiler, else '')."""
+    return variant, compiler.id, device if compiler.builds_per_device else ""
 
 
 def target_devices(scenario, group) -> list[tuple[str, str]]:
@@ -104,7 +110,7 @@ def compile_targets(scenario, catalog: Catalog,
         own = workloads[scenario.variant_of(group)]
         for device, variant in target_devices(scenario, group):
             compiler = catalog.compiler_of(device)
-            key = (variant, compiler.id, device if compiler.builds_per_device else "")
+            key = build_key(variant, compiler, device)
             members.setdefault(key, {}).setdefault(group.name, set()).add(device)
             costed.setdefault(key, workloads.get(variant, own))
     targets: dict[str, list[CompileTarget]] = {g.name: [] for g in scenario.fleet.groups}

@@ -65,7 +65,7 @@ class FramePaths:
 
     def readout_s(self, vehicle, camera):
         """Camera readout of each frame, before it joins its vehicle's queue (never throttled)."""
-        return self.by_path["capture"].take(vehicle * self.cameras + camera)
+        return self.by_path["capture"].take(self.path(vehicle, camera, False))
 
     def server_s(self, vehicle, camera, throttled):
         """Time each frame holds its vehicle's frame path: every leg but the readout."""

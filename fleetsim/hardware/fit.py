@@ -332,7 +332,8 @@ class _Problem:
                    - np.where(self.post, log_post, 0))
         layer_s = np.maximum(self.compute / np.exp(log_eff), self.memory)
         device = (call + self.spill * link + np.bincount(self.owner, layer_s, minlength=len(self.published))
-                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer) * self.overhead_scale)
+                  + (self.layers + self.light * math.expm1(log_light)) * math.exp(log_layer)
+                  * self.overhead_scale)
         if self.multi.any():
             switching = context_s(self.layers, self.weight_bytes, self.reload, math.exp(log_switch),
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)

@@ -114,8 +114,8 @@ class PowerMode(Strict):
         None, description="Maximum memory (EMC) clock in this mode; memory_bandwidth scales with it when "
         "the stated mode gives one too.")
     cpu_clock: Sourced[Frequency] | None = Field(
-        None, description="Maximum CPU clock in this mode; the call and per-layer overheads (kernel launch and "
-        "op dispatch run on the CPU) take longer in proportion when the stated mode gives one too.")
+        None, description="Maximum CPU clock in this mode; the call and per-layer overheads (kernel launch "
+        "and op dispatch run on the CPU) take longer in proportion when the stated mode gives one too.")
 
 
 class Thermal(Strict):
@@ -247,8 +247,9 @@ class DeviceSpec(Strict):
         for kind in ("calibration", "validation"):
             for i, point in enumerate(getattr(self, kind)):
                 if point.power_mode is not None and point.power_mode not in self.power_modes:
+                    allowed = ", ".join(self.power_modes) or "none: the device has no power_modes"
                     raise ValueError(f"{kind}[{i}].power_mode: unknown mode '{point.power_mode}' (allowed: "
-                                     f"{', '.join(self.power_modes) or 'none: the device has no power_modes'})")
+                                     f"{allowed})")
         return self
 
     @model_validator(mode="after")
