@@ -232,8 +232,9 @@ class Run:
         teacher = partial(costed_workload, self.scenario, self.catalog, teacher_path(), self.baseline_graph)
         cluster = TrainingCluster(self.env, spec, devices, trained_work(self.workloads, teacher), self.log,
                                   seed, self.clock.end_s)
-        tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, self.scenario.detector.threads,
-                          self.scenario.detector.batch_size, self.registry.paths[0])
+        # one-thread scoring sessions: a fine-tune's worker runs beside the detection workers
+        tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, 1, self.scenario.detector.batch_size,
+                                self.registry.paths[0])
         compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workloads),
                                   self.log)
         downloads = CompiledDownloads(self.fleet, self.network, cloud.region, cloud.rollout,

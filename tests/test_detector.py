@@ -15,6 +15,7 @@ from fleetsim.detector.baseline import EVAL_CONDITIONS, VARIANTS, baseline_path,
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50
 from fleetsim.detector.export import export_onnx
 from fleetsim.detector.model import BLOCKS, STRIDE, CenterNet
+from fleetsim.detector.optimiser import OneCycleAdamW
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.registry import resolve_model
@@ -59,6 +60,40 @@ def test_training_is_deterministic(frames):
     assert all(torch.equal(a[k], b[k]) for k in a)
     c = train(initial_model(3), frames, seed=4, settings=settings).state_dict()
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_one_cycle_adamw_takes_torchs_adamw_and_onecyclelr_steps_to_the_bit():
+    torch.manual_seed(0)
+    images = torch.rand(6, 3, 32, 32)
+    ours, theirs = initial_model(5), initial_model(5)
+    steps = 9  # both phases of the schedule, and the last step's lr
+    optimiser = OneCycleAdamW(ours.parameters(), 3e-3, 1e-4, steps)
+    adamw = torch.optim.AdamW(theirs.parameters(), lr=3e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(adamw, 3e-3, total_steps=steps)
+    for _ in range(steps):
+        for model, opt in ((ours, optimiser), (theirs, adamw)):
+            loss = sum(out.square().mean() for out in model(images))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        schedule.step()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["heatmap.weight"], initial_model(5).state_dict()["heatmap.weight"])
+
+
+def test_training_does_not_import_torchs_compiler():
+    import subprocess
+    import sys
+
+    script = ("import sys, numpy as np\n"
+              "from fleetsim.detector.training import TrainingSettings, initial_model, train\n"
+              "from fleetsim.world import Conditions, render\n"
+              "frames = render(np.arange(4, dtype=np.uint64), Conditions.uniform(4), size=(32, 32))\n"
+              "train(initial_model(1), frames, 1, TrainingSettings(epochs=1, batch_size=4, threads=1))\n"
+              "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_pruning_keeps_the_strongest_channels_and_really_removes_them():

@@ -4,6 +4,7 @@ comes in on first use of ``fleetsim.run``."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,15 @@ def test_public_names_load_on_first_use():
     misspelt = "runn"
     with pytest.raises(AttributeError, match="no attribute 'runn'"):
         getattr(fleetsim, misspelt)
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_torchs_openmp_threads_sleep_when_idle_unless_the_user_said_otherwise(preset):
+    """Spinning fine-tune threads starved the simulation's own threads of the cores."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    probe = "import os, fleetsim, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == (preset or "PASSIVE")

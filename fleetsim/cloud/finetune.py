@@ -55,7 +55,9 @@ from fleetsim.world import AnnotatedFrames
 
 TRAINING_THREADS = 2
 """Torch threads of every fine-tune, whatever detector.threads says: float sums depend on the
-thread count, and the same scenario and seed must give the same weights."""
+thread count, and the same scenario and seed must give the same weights. Their idle waits do not
+spin (``fleetsim`` sets ``OMP_WAIT_POLICY=PASSIVE``): a fine-tune runs beside the simulation and
+the detection workers."""
 CALIBRATION_FRAMES = 64
 """Frames the int8 quantizer calibrates activation ranges on (the job's newest samples)."""
 QAT_LEARNING_RATE = 1e-4

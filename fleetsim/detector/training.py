@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional
 
 from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
+from fleetsim.detector.optimiser import OneCycleAdamW
 from fleetsim.detector.targets import encode
 from fleetsim.rng import GOLDEN, component_key, stream
 from fleetsim.world import AnnotatedFrames, Conditions, render
@@ -105,7 +106,7 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
     to the ground-truth loss."""
     torch.manual_seed(seed)
     torch.set_num_threads(settings.threads)
-    torch.use_deterministic_algorithms(True)
+    torch.set_deterministic_debug_mode("error")  # use_deterministic_algorithms(True), without the compiler
     n, height, width, _ = frames.images.shape
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     model.to(memory_format=layout)
@@ -114,9 +115,7 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
     targets = [torch.from_numpy(a) for a in (t.heatmap, t.size, t.offset, t.mask)]
     soft = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in teacher or ()]
     steps = settings.epochs * max(1, -(-n // settings.batch_size))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=steps)
+    optimiser = OneCycleAdamW(model.parameters(), settings.learning_rate, settings.weight_decay, steps)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for epoch in range(settings.epochs):
@@ -131,7 +130,6 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            schedule.step()
             total += float(loss.detach()) * len(rows)
         if on_epoch is not None:
             on_epoch(epoch, total / n)
