@@ -67,11 +67,11 @@ def check_device(device: DeviceSpec, catalog: Catalog) -> list[PointCheck]:
 
 def _check(device, terms, kind: str, catalog: Catalog, fit, loo_fit) -> PointCheck:
     def per_inference_ms(chosen) -> float:
-        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen)) * 1e3
+        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen), chosen) * 1e3
 
     point = terms.point
     return PointCheck(device.id, point.workload, point.precision, kind, point.scope,
-                      "throughput" if terms.throughput else "latency",
+                      "throughput" if point.throughput is not None else "latency",
                       catalog.profile(point.workload).per_layer, point.seconds_per_inference * 1e3,
                       per_inference_ms(fit), None if loo_fit is None else per_inference_ms(loo_fit),
                       point.excluded)

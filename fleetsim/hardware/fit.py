@@ -107,6 +107,11 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+PRIOR_PREPROCESS = (math.log(10.0), 2.0)
+"""Host operations per element of the network input that pre-processing writes: a bilinear resize
+reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
+normalising is a subtract and a scale (2), layout and type conversion move it once more; x/÷ e^2,
+as an interpreted (Python) harness runs far below that rate."""
 _NO_COST = InferenceCost(0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
 """Stands in for the cost when only the host legs of a frame are wanted."""
 THROUGHPUT_BATCH = 32
@@ -120,35 +125,70 @@ class PointTerms:
     point: CalibrationPoint
     terms: CallTerms
     batch: int
-    throughput: bool
-    host_pipeline_s: float = 0.0  # a pipeline point's pre-processing and hand-off on the host, per call
+    throughput: bool  # a steady-state rate of overlapping calls (not a sequential loop's)
+    preprocess_s: float = 0.0  # a pipeline point's host pre-processing per call, at 1 op per input element
+    preprocess_floor_s: float = 0.0  # the same pre-processing's memory time, a floor under it
+    handoff_s: float = 0.0  # a pipeline point's hand-off of the detections, per call
 
-    def seconds_per_inference(self, cost: InferenceCost) -> float:
-        """Predicted time per inference: the call's latency, or its steady-state interval for a
-        throughput point, over the batch. A pipeline point adds the host's pre-processing and
-        hand-off in series (latency), or to the host's stage of the pipeline (throughput)."""
+    def host_pipeline_s(self, fit: DeviceFit) -> float:
+        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
+        if not self.preprocess_s:
+            return self.handoff_s
+        return max(fit.preprocess * self.preprocess_s, self.preprocess_floor_s) + self.handoff_s
+
+    def seconds_per_inference(self, cost: InferenceCost, fit: DeviceFit) -> float:
+        """Predicted time per inference under ``fit``: the call's latency, or its steady-state
+        interval for a throughput point, over the batch. A pipeline point adds the host's
+        pre-processing and hand-off in series (latency), or to the host's stage of the pipeline
+        (throughput)."""
+        host = self.host_pipeline_s(fit)
         if self.throughput:
-            return max(cost.interval_s, cost.fallback_s + self.host_pipeline_s) / self.batch
-        return (cost.latency_s + self.host_pipeline_s) / self.batch
+            return max(cost.interval_s, cost.fallback_s + host) / self.batch
+        return (cost.latency_s + host) / self.batch
 
 
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
     """The fit-independent terms of predicting ``point``."""
-    throughput = point.throughput is not None
-    batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
+    overlapping = point.throughput is not None and not point.sequential
+    batch = point.batch or (THROUGHPUT_BATCH if overlapping else 1)
     workload = catalog.profile(point.workload)
     device = at_power_mode(device, point.power_mode)
     if point.host_link is not None:
         device = device.model_copy(update={"host_link": point.host_link})
-    terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
+    terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=overlapping,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    host_pipeline_s = 0.0
+    pre, floor, handoff = 0.0, 0.0, 0.0
     if point.scope == "pipeline":
-        from fleetsim.hardware.inference import frame_legs  # inference builds on this module
-        legs = frame_legs(device, workload, point.precision, catalog, cost=_NO_COST, host=point.host)
-        host_pipeline_s = (legs.preprocess_s + legs.handoff_s) * batch
-    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, throughput,
-                      host_pipeline_s)
+        from fleetsim.hardware.inference import HANDOFF_S  # inference builds on this module
+        pre, floor = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
+        pre, floor, handoff = pre * batch, floor * batch, HANDOFF_S * batch
+    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, overlapping,
+                      pre, floor, handoff)
+
+
+def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = None) -> DeviceSpec:
+    """The processor that resizes and normalises a frame for ``device``: ``host``, else the device's
+    ``host_cpu``, else the device itself."""
+    runner_id = host or device.host_cpu
+    return catalog.device(runner_id) if runner_id else device
+
+
+def preprocess_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
+                     camera_pixels: int | None = None, host: str | None = None) -> tuple[float, float]:
+    """Pre-processing of one frame for ``device`` (:func:`preprocess_runner`), in seconds: at one op
+    per element of the network input (the runner's fitted rate where it is another device; its
+    peak where the device runs it itself, the fitted ``preprocess`` ops then counting at the
+    peak), and the memory time of reading the source frame and writing the input, a floor."""
+    runner = preprocess_runner(device, catalog, host)
+    precision = "fp32" if "fp32" in runner.peak else precision
+    rate = runner.peak[precision].value
+    if runner is not device:
+        rate *= device_fit(runner, catalog).efficiency[precision]
+    unit = workload.input_elements / rate
+    if runner.memory_bandwidth is None:
+        return unit, 0.0
+    source = 3 * (camera_pixels or workload.spec.input_size ** 2)
+    return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
@@ -223,7 +263,7 @@ TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEA
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
         ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
         ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL),
-        ("light_overhead", PRIOR_LIGHT_OVERHEAD))
+        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
@@ -316,6 +356,9 @@ class _Problem:
         self.multi = np.array([t.terms.context_reload_s is not None for t in points])
         self.reload = np.array([t.terms.context_reload_s or 0.0 for t in points])
         self.weight_bytes = np.array([t.terms.weight_bytes for t in points])
+        self.pre = np.array([t.preprocess_s for t in points])
+        self.pre_floor = np.array([t.preprocess_floor_s for t in points])
+        self.handoff = np.array([t.handoff_s for t in points])
         self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
                               dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
@@ -325,7 +368,7 @@ class _Problem:
         """Time per inference of every point."""
         n = 1 + len(self.others)
         (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
-         log_host_call, log_light) = theta[n:]
+         log_host_call, log_light, log_pre) = theta[n:]
         link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
         call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
@@ -339,9 +382,11 @@ class _Problem:
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)
             device = device + np.where(self.multi, switching, 0.0)
         host = self.fallback + self.host_post * math.exp(log_post)
+        pipeline = np.where(self.pre > 0, np.maximum(self.pre * math.exp(log_pre), self.pre_floor), 0.0)
+        pipeline = pipeline + self.handoff
         transfer = self.transfer * link
-        interval = np.maximum(np.maximum(device - call, transfer), host)
-        return np.where(self.throughput, interval, device + transfer + host) / self.batch
+        interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)
+        return np.where(self.throughput, interval, device + transfer + host + pipeline) / self.batch
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         n = 1 + len(self.others)

@@ -97,6 +97,7 @@ class DeviceFit:
     host_factor: float = 1.0  # transfers and streamed weights on a host other than the device's
     # host_cpu, relative to the default host
     host_call_s: float = 1e-3  # extra fixed time per call on such a host (its runtime and driver)
+    preprocess: float = 10.0  # host ops per network-input element that pre-processing a frame costs
 
 
 @dataclass(frozen=True)
