@@ -282,10 +282,12 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     siblings_at = {p: c for p, c in (class_efficiency or {}).items() if p not in measured}
     centre = siblings_at.get(base, PRIOR_EFFICIENCY[0])
     offsets = np.array([_precision_offset(device, p, base) for p in others])
-    start = np.array([centre, *np.minimum(centre + offsets, 0.0), *(prior[0] for _, prior in TAIL)])
+    tail = [0.0 if name == "depthwise" and device.depthwise_peak is not None else prior[0]
+            for name, prior in TAIL]
+    start = np.array([centre, *np.minimum(centre + offsets, 0.0), *tail])
     theta = start
     if points:
-        problem = _Problem(points, others, measurement_sigma, centre, offsets)
+        problem = _Problem(points, others, measurement_sigma, centre, offsets, np.array(tail))
         upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
         theta = least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x.copy()
     for i, p in enumerate(others):
@@ -331,8 +333,10 @@ class _Problem:
     """Residuals of every point and prior for a parameter vector, evaluated in one pass."""
 
     def __init__(self, points: list[PointTerms], others: list[str], measurement_sigma: float,
-                 centre: float = PRIOR_EFFICIENCY[0], offsets: np.ndarray | None = None):
+                 centre: float = PRIOR_EFFICIENCY[0], offsets: np.ndarray | None = None,
+                 tail: np.ndarray | None = None):
         self.others, self.sigma = others, measurement_sigma
+        self.tail = np.array([prior[0] for _, prior in TAIL]) if tail is None else tail
         self.centre = centre
         self.offsets = np.zeros(len(others)) if offsets is None else offsets
         self.published = np.array([t.point.seconds_per_inference for t in points])
@@ -393,7 +397,7 @@ class _Problem:
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
         priors = [(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
                   *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
-                  *((theta[n + i] - prior[0]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
+                  *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
         return np.concatenate([errors, priors, self.context_bounds(theta)])
 
     def context_bounds(self, theta: np.ndarray) -> np.ndarray:

@@ -171,6 +171,10 @@ class DeviceSpec(Strict):
         None, description="Dense int8 peak (ops/s) of a Jetson's deep-learning accelerators (NVDLA), on top "
         "of peak['int8'] (then the GPU alone). Throughput points (MLPerf Offline runs the GPU and the DLAs "
         "on separate streams) count against both; latency points and predictions run on the GPU alone.")
+    depthwise_peak: Sourced[ComputeRate] | None = Field(
+        None, description="Peak (ops/s) of depthwise convolutions on a device that runs them on a narrower "
+        "engine than its dense convolutions (an FPGA DPU's ALU); they count against it instead of peak, and "
+        "the fitted depthwise factor is centred on 1 (the engine, not data reuse, sets their rate).")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
     cache_bytes: Sourced[DataSize] | None = Field(
         None, description="Last-level cache that one inference's layers can keep their tensors in: a layer "
