@@ -279,7 +279,8 @@ def test_a_pipeline_point_adds_host_preprocessing_at_the_fitted_ops_per_element(
     cost = evaluate(device, full.terms, FIT)
     assert full.preprocess_s > 0 and bare.preprocess_s == 0
     heavier = DeviceFit(**{**FIT.__dict__, "preprocess": 1000 * FIT.preprocess})
-    added = [full.seconds_per_inference(cost, f) - bare.seconds_per_inference(cost, f) for f in (FIT, heavier)]
+    added = [full.seconds_per_inference(cost, fit) - bare.seconds_per_inference(cost, fit)
+             for fit in (FIT, heavier)]
     assert added[0] == pytest.approx(full.host_pipeline_s(FIT)) and added[1] > added[0]
     assert _device(calibration=[pipeline]).calibration[0].scope == "pipeline"  # fitted like any point
 
@@ -288,7 +289,8 @@ def test_a_sequential_throughput_is_one_over_the_latency():
     device = _device(call_overhead={"value": "5 ms", **SRC})
     catalog = _catalog(device)
     catalog.memo[("profile", "net")] = _workload(CONV)
-    loop = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", sequential=True, source="test")
+    loop = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", sequential=True,
+                            source="test")
     latency = CalibrationPoint(workload="net", precision="int8", latency="10 ms", source="test")
     loop_terms, latency_terms = point_terms(device, loop, catalog), point_terms(device, latency, catalog)
     assert not loop_terms.throughput and loop_terms.batch == 1

@@ -110,7 +110,7 @@ def _summary(checks: list[PointCheck]) -> dict:
             "validation_points": len(validation),
             "validation_median_abs_error": _median([abs(c.error) for c in validation]),
             "validation_worst_ratio": _worst(validation, loo=False),
-            # pipeline timings include host pre/post-processing the model does not predict
+            # pipeline timings add the frame's host legs to the network, so they are reported apart too
             "validation_model_scope_points": len(model_scope),
             "validation_model_scope_median_abs_error": _median([abs(c.error) for c in model_scope]),
             "validation_model_scope_worst_ratio": _worst(model_scope, loo=False),

@@ -2,9 +2,9 @@
 
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
 at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
-it a layer without MACs pays), the post-processing work per element and, used only by
-``multi_context`` devices, the context switch time and the layers and weight bytes one context
-holds. The fit
+it a layer without MACs pays), the post-processing work per element, the pre-processing work
+per input element of pipeline points and, used only by ``multi_context`` devices, the context
+switch time and the layers and weight bytes one context holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
@@ -33,7 +33,9 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 - every efficiency is bounded to at most 1: no kernel runs above the peak it is counted
   against (a bound, not a prior: the fit stops at peak rather than trading an unphysical
   efficiency against the other parameters);
-- depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC);
+- depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC); 1 x/÷ e^1 on a
+  device whose depthwise layers count against a ``depthwise_peak`` of their own (an FPGA DPU's
+  narrower depthwise engine already says why they run slower);
 - layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch); a layer without MACs (pooling,
   resize, element-wise, reshape, concat) 1 x/÷ e^1.5 times that (``light_overhead``: weak, so
   the points decide; on the measured CPU's per-node times cheap fp32 ops cost far less than a
@@ -49,6 +51,13 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   Pinned only by such points: the seven Raspberry Pi 4 points of the Coral USB stick (Python
   timings), all slower than the model's desktop-host (C++) prediction; the Pi 4's USB 3 sits
   behind one PCIe 2.0 lane (VL805) and its driver runs on a 1.5-1.8 GHz Cortex-A72.
+
+A ``scope: pipeline`` point (an end-to-end timing) adds the frame's host legs: pre-processing
+(``preprocess`` ops per element of the network input, at the rate of the CPU that runs it, the
+device's ``host_cpu`` or the point's ``host``; prior 10 x/÷ e^2, ``PRIOR_PREPROCESS``) and the
+hand-off of the detections, in series for a latency and on the host's stage for a throughput;
+its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
+loop that waits for each frame) is predicted as a latency.
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
