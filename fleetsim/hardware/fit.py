@@ -121,8 +121,6 @@ PRIOR_PREPROCESS = (math.log(10.0), 2.0)
 reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
 normalising is a subtract and a scale (2), layout and type conversion move it once more; x/÷ e^2,
 as an interpreted (Python) harness runs far below that rate."""
-_NO_COST = InferenceCost(0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
-"""Stands in for the cost when only the host legs of a frame are wanted."""
 THROUGHPUT_BATCH = 32
 """Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
