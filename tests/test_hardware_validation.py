@@ -119,3 +119,13 @@ def test_kria_depthwise_layers_run_on_the_dpu_depthwise_engine(catalog):
     plain = call_terms(dense, mobilenet, "int8", catalog)
     assert terms.compute_s[terms.depthwise] == pytest.approx(32 * plain.compute_s[plain.depthwise])
     assert terms.compute_s[~terms.depthwise] == pytest.approx(plain.compute_s[~plain.depthwise])
+
+
+@pytest.mark.parametrize("device_id", ["kria_kv260", "jetson_orin_nano", "hailo8"])
+def test_a_fitted_pipeline_point_prices_the_host_legs_the_simulation_runs(catalog, device_id):
+    device = catalog.device(device_id)
+    point = next(p for p in device.calibration if p.scope == "pipeline" and p.latency is not None)
+    terms, fit = point_terms(device, point, catalog), device_fit(device, catalog)
+    legs = frame_legs(device.model_copy(update={"host_link": point.host_link or device.host_link}),
+                      catalog.profile(point.workload), point.precision, catalog, host=point.host)
+    assert terms.host_pipeline_s(fit) == pytest.approx(legs.preprocess_s + legs.handoff_s, rel=1e-9)

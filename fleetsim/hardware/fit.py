@@ -136,12 +136,17 @@ class PointTerms:
     preprocess_s: float = 0.0  # a pipeline point's host pre-processing per call, at 1 op per input element
     preprocess_floor_s: float = 0.0  # the same pre-processing's memory time, a floor under it
     handoff_s: float = 0.0  # a pipeline point's hand-off of the detections, per call
+    preprocess_precision: str | None = None  # where the device pre-processes itself: the precision
+    # whose fitted efficiency slows ``preprocess_s`` (stated at its peak)
 
     def host_pipeline_s(self, fit: DeviceFit) -> float:
         """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
         if not self.preprocess_s:
             return self.handoff_s
-        return max(fit.preprocess * self.preprocess_s, self.preprocess_floor_s) + self.handoff_s
+        unit = self.preprocess_s
+        if self.preprocess_precision is not None:
+            unit /= fit.efficiency[self.preprocess_precision]
+        return max(fit.preprocess * unit, self.preprocess_floor_s) + self.handoff_s
 
     def seconds_per_inference(self, cost: InferenceCost, fit: DeviceFit) -> float:
         """Predicted time per inference under ``fit``: the call's latency, or its steady-state
@@ -164,13 +169,13 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
         device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=overlapping,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    pre, floor, handoff = 0.0, 0.0, 0.0
+    pre, floor, handoff, own = 0.0, 0.0, 0.0, None
     if point.scope == "pipeline":
         from fleetsim.hardware.inference import HANDOFF_S  # inference builds on this module
-        pre, floor = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
+        pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
         pre, floor, handoff = pre * batch, floor * batch, HANDOFF_S * batch
     return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, overlapping,
-                      pre, floor, handoff)
+                      pre, floor, handoff, own)
 
 
 def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = None) -> DeviceSpec:
@@ -181,21 +186,24 @@ def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = N
 
 
 def preprocess_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
-                     camera_pixels: int | None = None, host: str | None = None) -> tuple[float, float]:
-    """Pre-processing of one frame for ``device`` (:func:`preprocess_runner`), in seconds: at one op
-    per element of the network input (the runner's fitted rate where it is another device; its
-    peak where the device runs it itself, the fitted ``preprocess`` ops then counting at the
-    peak), and the memory time of reading the source frame and writing the input, a floor."""
+                     camera_pixels: int | None = None, host: str | None = None
+                     ) -> tuple[float, float, str | None]:
+    """Pre-processing of one frame for ``device`` (:func:`preprocess_runner`): seconds at one op per
+    element of the network input, the memory time of reading the source frame and writing the
+    input (a floor), and, where the device runs it itself, the precision whose fitted efficiency
+    the first is still to be divided by (it is at the device's peak: its fit may be the one being
+    made); a host's fitted efficiency is already in it."""
     runner = preprocess_runner(device, catalog, host)
     precision = "fp32" if "fp32" in runner.peak else precision
     rate = runner.peak[precision].value
-    if runner is not device:
+    own = precision if runner is device else None
+    if own is None:
         rate *= device_fit(runner, catalog).efficiency[precision]
     unit = workload.input_elements / rate
     if runner.memory_bandwidth is None:
-        return unit, 0.0
+        return unit, 0.0, own
     source = 3 * (camera_pixels or workload.spec.input_size ** 2)
-    return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value
+    return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value, own
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
@@ -373,6 +381,8 @@ class _Problem:
         self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
                               dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
+        self.pre_own = np.array([-1 if t.preprocess_precision is None  # -1: a host pre-processes
+                                 else index.get(t.preprocess_precision, 0) for t in points], dtype=int)
         self.offset_index = np.array([index.get(t.terms.precision, 0) for t in points], dtype=int)
 
     def predicted(self, theta: np.ndarray) -> np.ndarray:
@@ -393,7 +403,8 @@ class _Problem:
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)
             device = device + np.where(self.multi, switching, 0.0)
         host = self.fallback + self.host_post * math.exp(log_post)
-        pipeline = np.where(self.pre > 0, np.maximum(self.pre * math.exp(log_pre), self.pre_floor), 0.0)
+        pre = self.pre / np.where(self.pre_own >= 0, np.exp(theta[:n][np.maximum(self.pre_own, 0)]), 1.0)
+        pipeline = np.where(self.pre > 0, np.maximum(pre * math.exp(log_pre), self.pre_floor), 0.0)
         pipeline = pipeline + self.handoff
         transfer = self.transfer * link
         interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)

@@ -97,8 +97,9 @@ def frame_legs(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     pre-processing, which runs on the host CPU (``host``, else the device's ``host_cpu``, else the
     device itself)."""
     cost = cost or inference_cost(device, workload, precision, catalog, host=host)
-    unit, floor = preprocess_terms(device, workload, precision, catalog, camera_pixels, host)
-    pre = max(device_fit(device, catalog).preprocess * unit, floor)
+    fit = device_fit(device, catalog)
+    unit, floor, own = preprocess_terms(device, workload, precision, catalog, camera_pixels, host)
+    pre = max(fit.preprocess * unit / (fit.efficiency[own] if own else 1.0), floor)
     capture = camera_pixels * RAW_BYTES_PER_PIXEL / CSI2_RATE if camera_pixels else 0.0
     host_work = cost.fallback_s
     return FrameLegs(capture_s=capture, preprocess_s=pre, transfer_s=cost.transfer_s,
