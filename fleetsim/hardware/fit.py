@@ -53,8 +53,9 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   behind one PCIe 2.0 lane (VL805) and its driver runs on a 1.5-1.8 GHz Cortex-A72.
 
 A ``scope: pipeline`` point (an end-to-end timing) adds the frame's host legs: pre-processing
-(``preprocess`` ops per element of the network input, at the rate of the CPU that runs it, the
-device's ``host_cpu`` or the point's ``host``; prior 10 x/÷ e^2, ``PRIOR_PREPROCESS``) and the
+(``preprocess`` ops per element of the network input, at the fitted rate of what runs it: the
+point's ``host``, the device's ``host_cpu``, or the device itself; prior 10 x/÷ e^2,
+``PRIOR_PREPROCESS``; :func:`~fleetsim.hardware.inference.frame_legs` prices the same leg) and the
 hand-off of the detections, in series for a latency and on the host's stage for a throughput;
 its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
 loop that waits for each frame) is predicted as a latency.
