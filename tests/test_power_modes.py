@@ -49,12 +49,12 @@ def test_a_mode_keeps_the_fit_and_runs_slower_at_lower_clocks(catalog):
 
 def test_a_point_that_states_its_mode_is_predicted_at_it(catalog):
     agx = catalog.device("jetson_agx_orin")
-    maxq = next(p for p in agx.validation if p.power_mode == "maxq_singlestream")
+    maxq = next(p for p in agx.calibration if p.power_mode == "maxq_singlestream")
     fit = device_fit(agx, catalog)
     at_mode = point_terms(agx, maxq, catalog)
     at_maxn = point_terms(agx, maxq.model_copy(update={"power_mode": None}), catalog)
-    slower = (at_mode.seconds_per_inference(evaluate(agx, at_mode.terms, fit))
-              / at_maxn.seconds_per_inference(evaluate(agx, at_maxn.terms, fit)))
+    slower = (at_mode.seconds_per_inference(evaluate(agx, at_mode.terms, fit), fit)
+              / at_maxn.seconds_per_inference(evaluate(agx, at_maxn.terms, fit), fit))
     assert 1300 / 624.75 < slower < 2200 / 576  # GPU clock on the layers, CPU clock on the launches
 
 

@@ -201,7 +201,7 @@ def test_throughput_points_are_predicted_at_steady_state():
     catalog.memo[("profile", "net")] = _workload(CONV)
     point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", source="test")
     terms = point_terms(device, point, catalog)
-    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT))
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT), FIT)
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5 / terms.batch, rel=1e-12)  # no call overhead
     assert point.seconds_per_inference == pytest.approx(0.01)
     assert terms.batch == THROUGHPUT_BATCH
@@ -213,7 +213,7 @@ def test_throughput_measured_at_a_stated_batch_is_predicted_at_it():
     catalog.memo[("profile", "net")] = _workload(CONV)
     point = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", batch=1, source="test")
     terms = point_terms(device, point, catalog)
-    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT))
+    per_inference = terms.seconds_per_inference(evaluate(device, terms.terms, FIT), FIT)
     assert terms.batch == 1
     assert per_inference == pytest.approx(2e9 / 5e11 + 1e-5, rel=1e-12)  # the layer overhead is not amortised
 
@@ -228,8 +228,8 @@ def test_streaming_throughput_is_set_by_the_slowest_stage_not_their_sum():
     cost = evaluate(device, stream_terms.terms, FIT)
     compute_s, transfer_s = 2e9 / 5e11 + 1e-5, (workload.input_elements + CONV.outputs) / 1e5
     assert transfer_s > compute_s  # the host link is the bottleneck stage
-    assert stream_terms.seconds_per_inference(cost) == pytest.approx(transfer_s, rel=1e-12)
-    latency = single_terms.seconds_per_inference(evaluate(device, single_terms.terms, FIT))
+    assert stream_terms.seconds_per_inference(cost, FIT) == pytest.approx(transfer_s, rel=1e-12)
+    latency = single_terms.seconds_per_inference(evaluate(device, single_terms.terms, FIT), FIT)
     assert latency == pytest.approx(compute_s + transfer_s, rel=1e-12)  # a latency adds the stages
 
 
@@ -269,11 +269,33 @@ def test_bad_measurement_points_are_rejected(fields, fragment):
         CalibrationPoint(workload="net", precision="int8", source="test", **fields)
 
 
-def test_pipeline_timings_cannot_be_fitted_on():
-    point = {"workload": "net", "precision": "int8", "latency": "1 ms", "scope": "pipeline", "source": "test"}
-    with pytest.raises(ValueError, match="move pipeline timings"):
-        _device(calibration=[point])
-    assert _device(validation=[point]).validation[0].scope == "pipeline"
+def test_a_pipeline_point_adds_host_preprocessing_at_the_fitted_ops_per_element():
+    device = _device()
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    model = CalibrationPoint(workload="net", precision="int8", latency="1 ms", source="test")
+    pipeline = model.model_copy(update={"scope": "pipeline"})
+    bare, full = point_terms(device, model, catalog), point_terms(device, pipeline, catalog)
+    cost = evaluate(device, full.terms, FIT)
+    assert full.preprocess_s > 0 and bare.preprocess_s == 0
+    heavier = DeviceFit(**{**FIT.__dict__, "preprocess": 1000 * FIT.preprocess})
+    added = [full.seconds_per_inference(cost, fit) - bare.seconds_per_inference(cost, fit)
+             for fit in (FIT, heavier)]
+    assert added[0] == pytest.approx(full.host_pipeline_s(FIT)) and added[1] > added[0]
+    assert _device(calibration=[pipeline]).calibration[0].scope == "pipeline"  # fitted like any point
+
+
+def test_a_sequential_throughput_is_one_over_the_latency():
+    device = _device(call_overhead={"value": "5 ms", **SRC})
+    catalog = _catalog(device)
+    catalog.memo[("profile", "net")] = _workload(CONV)
+    loop = CalibrationPoint(workload="net", precision="int8", throughput="100 fps", sequential=True,
+                            source="test")
+    latency = CalibrationPoint(workload="net", precision="int8", latency="10 ms", source="test")
+    loop_terms, latency_terms = point_terms(device, loop, catalog), point_terms(device, latency, catalog)
+    assert not loop_terms.throughput and loop_terms.batch == 1
+    assert (loop_terms.seconds_per_inference(evaluate(device, loop_terms.terms, FIT), FIT)
+            == latency_terms.seconds_per_inference(evaluate(device, latency_terms.terms, FIT), FIT))
 
 
 def test_unknown_host_cpu_lists_the_known_ones():

@@ -97,7 +97,7 @@ def leave_one_workload_out(device: DeviceSpec, catalog: Catalog) -> list[HeldOut
     for workload in sorted({t.point.workload for t in terms}):
         fit = fit_points(device, [t for t in terms if t.point.workload != workload], class_efficiency=prior)
         held += [HeldOut(workload, t.point.precision, t.point.seconds_per_inference,
-                         t.seconds_per_inference(evaluate(device, t.terms, fit)))
+                         t.seconds_per_inference(evaluate(device, t.terms, fit), fit))
                  for t in terms if t.point.workload == workload]
     return held
 
@@ -147,7 +147,7 @@ def calibrate(device: DeviceSpec, points: list[CalibrationPoint], catalog: Catal
     terms = [point_terms(fitted, p, catalog) for p in fitted.calibration if p.excluded is None]
     fit = fit_points(fitted, terms, class_efficiency=class_prior(fitted, catalog))
     in_sample = [HeldOut(t.point.workload, t.point.precision, t.point.seconds_per_inference,
-                         t.seconds_per_inference(evaluate(fitted, t.terms, fit))) for t in terms]
+                         t.seconds_per_inference(evaluate(fitted, t.terms, fit), fit)) for t in terms]
     held_out = leave_one_workload_out(fitted, catalog) if len({t.point.workload for t in terms}) > 1 else []
     return Calibrated(fitted, in_sample, held_out)
 

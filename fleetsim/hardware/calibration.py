@@ -67,11 +67,11 @@ def check_device(device: DeviceSpec, catalog: Catalog) -> list[PointCheck]:
 
 def _check(device, terms, kind: str, catalog: Catalog, fit, loo_fit) -> PointCheck:
     def per_inference_ms(chosen) -> float:
-        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen)) * 1e3
+        return terms.seconds_per_inference(evaluate(device, terms.terms, chosen), chosen) * 1e3
 
     point = terms.point
     return PointCheck(device.id, point.workload, point.precision, kind, point.scope,
-                      "throughput" if terms.throughput else "latency",
+                      "throughput" if point.throughput is not None else "latency",
                       catalog.profile(point.workload).per_layer, point.seconds_per_inference * 1e3,
                       per_inference_ms(fit), None if loo_fit is None else per_inference_ms(loo_fit),
                       point.excluded)
@@ -110,7 +110,7 @@ def _summary(checks: list[PointCheck]) -> dict:
             "validation_points": len(validation),
             "validation_median_abs_error": _median([abs(c.error) for c in validation]),
             "validation_worst_ratio": _worst(validation, loo=False),
-            # pipeline timings include host pre/post-processing the model does not predict
+            # pipeline timings add the frame's host legs to the network, so they are reported apart too
             "validation_model_scope_points": len(model_scope),
             "validation_model_scope_median_abs_error": _median([abs(c.error) for c in model_scope]),
             "validation_model_scope_worst_ratio": _worst(model_scope, loo=False),

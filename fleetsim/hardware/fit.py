@@ -2,9 +2,9 @@
 
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
 at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
-it a layer without MACs pays), the post-processing work per element and, used only by
-``multi_context`` devices, the context switch time and the layers and weight bytes one context
-holds. The fit
+it a layer without MACs pays), the post-processing work per element, the pre-processing work
+per input element of pipeline points and, used only by ``multi_context`` devices, the context
+switch time and the layers and weight bytes one context holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
@@ -33,7 +33,9 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 - every efficiency is bounded to at most 1: no kernel runs above the peak it is counted
   against (a bound, not a prior: the fit stops at peak rather than trading an unphysical
   efficiency against the other parameters);
-- depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC);
+- depthwise conv: 0.3 of dense efficiency x/÷ e^1 (little weight reuse per MAC); 1 x/÷ e^1 on a
+  device whose depthwise layers count against a ``depthwise_peak`` of their own (an FPGA DPU's
+  narrower depthwise engine already says why they run slower);
 - layer overhead: 5 µs x/÷ e^2 (kernel launch / op dispatch); a layer without MACs (pooling,
   resize, element-wise, reshape, concat) 1 x/÷ e^1.5 times that (``light_overhead``: weak, so
   the points decide; on the measured CPU's per-node times cheap fp32 ops cost far less than a
@@ -49,6 +51,14 @@ gets a prediction). The priors are modelling choices, not hardware figures:
   Pinned only by such points: the seven Raspberry Pi 4 points of the Coral USB stick (Python
   timings), all slower than the model's desktop-host (C++) prediction; the Pi 4's USB 3 sits
   behind one PCIe 2.0 lane (VL805) and its driver runs on a 1.5-1.8 GHz Cortex-A72.
+
+A ``scope: pipeline`` point (an end-to-end timing) adds the frame's host legs: pre-processing
+(``preprocess`` ops per element of the network input, at the fitted rate of what runs it: the
+point's ``host``, the device's ``host_cpu``, or the device itself; prior 10 x/÷ e^2,
+``PRIOR_PREPROCESS``; :func:`~fleetsim.hardware.inference.frame_legs` prices the same leg) and the
+hand-off of the detections, in series for a latency and on the host's stage for a throughput;
+its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
+loop that waits for each frame) is predicted as a latency.
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
@@ -107,8 +117,11 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
-_NO_COST = InferenceCost(0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
-"""Stands in for the cost when only the host legs of a frame are wanted."""
+PRIOR_PREPROCESS = (math.log(10.0), 2.0)
+"""Host operations per element of the network input that pre-processing writes: a bilinear resize
+reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
+normalising is a subtract and a scale (2), layout and type conversion move it once more; x/÷ e^2,
+as an interpreted (Python) harness runs far below that rate."""
 THROUGHPUT_BATCH = 32
 """Batch at which a steady-state throughput is predicted (call overhead amortised away)."""
 
@@ -120,35 +133,78 @@ class PointTerms:
     point: CalibrationPoint
     terms: CallTerms
     batch: int
-    throughput: bool
-    host_pipeline_s: float = 0.0  # a pipeline point's pre-processing and hand-off on the host, per call
+    throughput: bool  # a steady-state rate of overlapping calls (not a sequential loop's)
+    preprocess_s: float = 0.0  # a pipeline point's host pre-processing per call, at 1 op per input element
+    preprocess_floor_s: float = 0.0  # the same pre-processing's memory time, a floor under it
+    handoff_s: float = 0.0  # a pipeline point's hand-off of the detections, per call
+    preprocess_precision: str | None = None  # where the device pre-processes itself: the precision
+    # whose fitted efficiency slows ``preprocess_s`` (stated at its peak)
 
-    def seconds_per_inference(self, cost: InferenceCost) -> float:
-        """Predicted time per inference: the call's latency, or its steady-state interval for a
-        throughput point, over the batch. A pipeline point adds the host's pre-processing and
-        hand-off in series (latency), or to the host's stage of the pipeline (throughput)."""
+    def host_pipeline_s(self, fit: DeviceFit) -> float:
+        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
+        if not self.preprocess_s:
+            return self.handoff_s
+        unit = self.preprocess_s
+        if self.preprocess_precision is not None:
+            unit /= fit.efficiency[self.preprocess_precision]
+        return max(fit.preprocess * unit, self.preprocess_floor_s) + self.handoff_s
+
+    def seconds_per_inference(self, cost: InferenceCost, fit: DeviceFit) -> float:
+        """Predicted time per inference under ``fit``: the call's latency, or its steady-state
+        interval for a throughput point, over the batch. A pipeline point adds the host's
+        pre-processing and hand-off in series (latency), or to the host's stage of the pipeline
+        (throughput)."""
+        host = self.host_pipeline_s(fit)
         if self.throughput:
-            return max(cost.interval_s, cost.fallback_s + self.host_pipeline_s) / self.batch
-        return (cost.latency_s + self.host_pipeline_s) / self.batch
+            return max(cost.interval_s, cost.fallback_s + host) / self.batch
+        return (cost.latency_s + host) / self.batch
 
 
 def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -> PointTerms:
     """The fit-independent terms of predicting ``point``."""
-    throughput = point.throughput is not None
-    batch = point.batch or (THROUGHPUT_BATCH if throughput else 1)
+    overlapping = point.throughput is not None and not point.sequential
+    batch = point.batch or (THROUGHPUT_BATCH if overlapping else 1)
     workload = catalog.profile(point.workload)
     device = at_power_mode(device, point.power_mode)
     if point.host_link is not None:
         device = device.model_copy(update={"host_link": point.host_link})
-    terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=throughput,
+    terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=overlapping,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    host_pipeline_s = 0.0
+    pre, floor, handoff, own = 0.0, 0.0, 0.0, None
     if point.scope == "pipeline":
-        from fleetsim.hardware.inference import frame_legs  # inference builds on this module
-        legs = frame_legs(device, workload, point.precision, catalog, cost=_NO_COST, host=point.host)
-        host_pipeline_s = (legs.preprocess_s + legs.handoff_s) * batch
-    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, throughput,
-                      host_pipeline_s)
+        from fleetsim.hardware.inference import HANDOFF_S  # inference builds on this module
+        pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
+        pre, floor, handoff = pre * batch, floor * batch, HANDOFF_S * batch
+    return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, overlapping,
+                      pre, floor, handoff, own)
+
+
+def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = None) -> DeviceSpec:
+    """The processor that resizes and normalises a frame for ``device``: ``host``, else the device's
+    ``host_cpu``, else the device itself."""
+    runner_id = host or device.host_cpu
+    return catalog.device(runner_id) if runner_id else device
+
+
+def preprocess_terms(device: DeviceSpec, workload: Workload, precision: str, catalog: Catalog,
+                     camera_pixels: int | None = None, host: str | None = None
+                     ) -> tuple[float, float, str | None]:
+    """Pre-processing of one frame for ``device`` (:func:`preprocess_runner`): seconds at one op per
+    element of the network input, the memory time of reading the source frame and writing the
+    input (a floor), and, where the device runs it itself, the precision whose fitted efficiency
+    the first is still to be divided by (it is at the device's peak: its fit may be the one being
+    made); a host's fitted efficiency is already in it."""
+    runner = preprocess_runner(device, catalog, host)
+    precision = "fp32" if "fp32" in runner.peak else precision
+    rate = runner.peak[precision].value
+    own = precision if runner is device else None
+    if own is None:
+        rate *= device_fit(runner, catalog).efficiency[precision]
+    unit = workload.input_elements / rate
+    if runner.memory_bandwidth is None:
+        return unit, 0.0, own
+    source = 3 * (camera_pixels or workload.spec.input_size ** 2)
+    return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value, own
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
@@ -223,7 +279,7 @@ TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEA
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
         ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
         ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL),
-        ("light_overhead", PRIOR_LIGHT_OVERHEAD))
+        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
@@ -242,10 +298,12 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     siblings_at = {p: c for p, c in (class_efficiency or {}).items() if p not in measured}
     centre = siblings_at.get(base, PRIOR_EFFICIENCY[0])
     offsets = np.array([_precision_offset(device, p, base) for p in others])
-    start = np.array([centre, *np.minimum(centre + offsets, 0.0), *(prior[0] for _, prior in TAIL)])
+    tail = [0.0 if name == "depthwise" and device.depthwise_peak is not None else prior[0]
+            for name, prior in TAIL]
+    start = np.array([centre, *np.minimum(centre + offsets, 0.0), *tail])
     theta = start
     if points:
-        problem = _Problem(points, others, measurement_sigma, centre, offsets)
+        problem = _Problem(points, others, measurement_sigma, centre, offsets, np.array(tail))
         upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
         theta = least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x.copy()
     for i, p in enumerate(others):
@@ -291,8 +349,10 @@ class _Problem:
     """Residuals of every point and prior for a parameter vector, evaluated in one pass."""
 
     def __init__(self, points: list[PointTerms], others: list[str], measurement_sigma: float,
-                 centre: float = PRIOR_EFFICIENCY[0], offsets: np.ndarray | None = None):
+                 centre: float = PRIOR_EFFICIENCY[0], offsets: np.ndarray | None = None,
+                 tail: np.ndarray | None = None):
         self.others, self.sigma = others, measurement_sigma
+        self.tail = np.array([prior[0] for _, prior in TAIL]) if tail is None else tail
         self.centre = centre
         self.offsets = np.zeros(len(others)) if offsets is None else offsets
         self.published = np.array([t.point.seconds_per_inference for t in points])
@@ -316,16 +376,21 @@ class _Problem:
         self.multi = np.array([t.terms.context_reload_s is not None for t in points])
         self.reload = np.array([t.terms.context_reload_s or 0.0 for t in points])
         self.weight_bytes = np.array([t.terms.weight_bytes for t in points])
+        self.pre = np.array([t.preprocess_s for t in points])
+        self.pre_floor = np.array([t.preprocess_floor_s for t in points])
+        self.handoff = np.array([t.handoff_s for t in points])
         self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
                               dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
+        self.pre_own = np.array([-1 if t.preprocess_precision is None  # -1: a host pre-processes
+                                 else index.get(t.preprocess_precision, 0) for t in points], dtype=int)
         self.offset_index = np.array([index.get(t.terms.precision, 0) for t in points], dtype=int)
 
     def predicted(self, theta: np.ndarray) -> np.ndarray:
         """Time per inference of every point."""
         n = 1 + len(self.others)
         (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
-         log_host_call, log_light) = theta[n:]
+         log_host_call, log_light, log_pre) = theta[n:]
         link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
         call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
@@ -339,16 +404,19 @@ class _Problem:
                                   math.exp(log_ctx_layers), math.exp(log_ctx_bytes), self.known)
             device = device + np.where(self.multi, switching, 0.0)
         host = self.fallback + self.host_post * math.exp(log_post)
+        pre = self.pre / np.where(self.pre_own >= 0, np.exp(theta[:n][np.maximum(self.pre_own, 0)]), 1.0)
+        pipeline = np.where(self.pre > 0, np.maximum(pre * math.exp(log_pre), self.pre_floor), 0.0)
+        pipeline = pipeline + self.handoff
         transfer = self.transfer * link
-        interval = np.maximum(np.maximum(device - call, transfer), host)
-        return np.where(self.throughput, interval, device + transfer + host) / self.batch
+        interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)
+        return np.where(self.throughput, interval, device + transfer + host + pipeline) / self.batch
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
         priors = [(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
                   *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
-                  *((theta[n + i] - prior[0]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
+                  *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
         return np.concatenate([errors, priors, self.context_bounds(theta)])
 
     def context_bounds(self, theta: np.ndarray) -> np.ndarray:

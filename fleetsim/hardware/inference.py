@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.fit import device_fit, host_fit
+from fleetsim.hardware.fit import device_fit, host_fit, preprocess_runner, preprocess_terms
 from fleetsim.hardware.roofline import InferenceCost, call_terms, evaluate
 from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.workload import Workload
@@ -37,10 +37,6 @@ def inference_cost(device: DeviceSpec, workload: Workload, precision: str, catal
     return evaluate(device, terms, device_fit(device, catalog), throttled)
 
 
-PREPROCESS_OPS_PER_ELEMENT = 10.0
-"""Host operations per element of the network input that pre-processing writes: a bilinear resize
-reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
-normalising is a subtract and a scale (2), layout and type conversion move it once more."""
 CSI2_RATE = 2 * 912e6 / 8
 """Camera readout rate, bytes/s: a 2-lane MIPI CSI-2 link at 912 Mbit/s per lane (the Raspberry Pi
 camera module v2's Sony IMX219 maximum, UNVERIFIED against Sony's datasheet), 10 bits per raw pixel."""
@@ -101,16 +97,12 @@ def frame_legs(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     pre-processing, which runs on the host CPU (``host``, else the device's ``host_cpu``, else the
     device itself)."""
     cost = cost or inference_cost(device, workload, precision, catalog, host=host)
-    runner_id = host or device.host_cpu
-    runner = catalog.device(runner_id) if runner_id else device
-    runner_precision = "fp32" if "fp32" in runner.peak else precision
-    rate = runner.peak[runner_precision].value * device_fit(runner, catalog).efficiency[runner_precision]
-    source = 3 * (camera_pixels or workload.spec.input_size ** 2)
-    pre = PREPROCESS_OPS_PER_ELEMENT * workload.input_elements / rate
-    if runner.memory_bandwidth is not None:
-        pre = max(pre, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value)
+    fit = device_fit(device, catalog)
+    unit, floor, own = preprocess_terms(device, workload, precision, catalog, camera_pixels, host)
+    pre = max(fit.preprocess * unit / (fit.efficiency[own] if own else 1.0), floor)
     capture = camera_pixels * RAW_BYTES_PER_PIXEL / CSI2_RATE if camera_pixels else 0.0
     host_work = cost.fallback_s
     return FrameLegs(capture_s=capture, preprocess_s=pre, transfer_s=cost.transfer_s,
                      inference_s=cost.latency_s - cost.transfer_s - host_work, postprocess_s=host_work,
-                     handoff_s=HANDOFF_S, pipelined=runner is not device)
+                     handoff_s=HANDOFF_S,
+                     pipelined=preprocess_runner(device, catalog, host) is not device)

@@ -19,6 +19,8 @@ For one call of ``batch`` inferences at one precision:
       compute  = 2 x MACs x batch / (peak[precision] x efficiency[precision] x class factor)
                  (a Jetson's int8 throughput point, MLPerf Offline, adds its DLAs' ``dla_peak``
                  to the GPU's for conv/matmul layers: the DLAs take their own share of the frames)
+                 (depthwise layers on a device with a ``depthwise_peak`` count against it: an FPGA
+                 DPU runs them on its narrower ALU engine)
                  (fp32 conv/matmul layers on a GPU with a ``tf32_peak`` count against that peak:
                  TensorRT's kTF32 builder flag and cuDNN's default math both let fp32 inner
                  products run on the TF32 tensor cores)
@@ -97,6 +99,7 @@ class DeviceFit:
     host_factor: float = 1.0  # transfers and streamed weights on a host other than the device's
     # host_cpu, relative to the default host
     host_call_s: float = 1e-3  # extra fixed time per call on such a host (its runtime and driver)
+    preprocess: float = 10.0  # host ops per network-input element that pre-processing a frame costs
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,9 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
     peak = np.full(len(on_device), device.peak[precision].value)
     if precision == "fp32" and device.tf32_peak is not None:
         peak = np.where(is_mac, device.tf32_peak.value, peak)
+    depthwise = np.array([x.op_class == "depthwise_conv" for x in on_device], dtype=bool)
+    if device.depthwise_peak is not None:
+        peak = np.where(depthwise, device.depthwise_peak.value, peak)
     if with_dla and precision == "int8" and device.dla_peak is not None:
         peak = np.where(is_mac, peak + device.dla_peak.value, peak)
     memory = _memory_s(device, (weights + touched * batch) * element)
@@ -305,7 +311,7 @@ def _layer_terms(device: DeviceSpec, workload: Workload, layers: tuple[Layer, ..
         transfer = (entering + leaving) * element * batch / device.host_link.bandwidth.value
     return CallTerms(
         compute_s=ops / peak, memory_s=memory,
-        depthwise=np.array([x.op_class == "depthwise_conv" for x in on_device], dtype=bool),
+        depthwise=depthwise,
         precision=precision,
         call_overhead_s=device.call_overhead.value * scale if device.call_overhead else 0.0,
         transfer_s=transfer, spill_s=_spill_s(device, float(weights.sum()) * element) * batch,

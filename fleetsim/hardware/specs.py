@@ -62,8 +62,11 @@ class CalibrationPoint(Strict):
     host: Name | None = Field(
         None, description="Host CPU device id of this set-up, when it is not the device's host_cpu.")
     scope: Literal["model", "pipeline"] = Field(
-        "model", description="'model': the network alone; 'pipeline': also host pre/post-processing "
-        "(not predicted, so only allowed under validation).")
+        "model", description="'model': the network alone; 'pipeline': also host pre-processing and the "
+        "hand-off of the detections (predicted with the frame's host legs).")
+    sequential: bool = Field(
+        False, description="A throughput measured by a loop that waits for each frame's result before it "
+        "sends the next, so nothing overlaps and the rate is 1 / latency (default: overlapping calls).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
     host_link: HostLink | None = Field(
         None, description="The link of this set-up, when it is not the device's host_link (a USB 3 stick "
@@ -168,6 +171,10 @@ class DeviceSpec(Strict):
         None, description="Dense int8 peak (ops/s) of a Jetson's deep-learning accelerators (NVDLA), on top "
         "of peak['int8'] (then the GPU alone). Throughput points (MLPerf Offline runs the GPU and the DLAs "
         "on separate streams) count against both; latency points and predictions run on the GPU alone.")
+    depthwise_peak: Sourced[ComputeRate] | None = Field(
+        None, description="Peak (ops/s) of depthwise convolutions on a device that runs them on a narrower "
+        "engine than its dense convolutions (an FPGA DPU's ALU); they count against it instead of peak, and "
+        "the fitted depthwise factor is centred on 1 (the engine, not data reuse, sets their rate).")
     memory_bandwidth: Sourced[DataRate] | None = Field(None, description="DRAM/HBM bandwidth.")
     cache_bytes: Sourced[DataSize] | None = Field(
         None, description="Last-level cache that one inference's layers can keep their tensors in: a layer "
@@ -256,13 +263,6 @@ class DeviceSpec(Strict):
     def _cache_pair(self):
         if (self.cache_bytes is None) != (self.cache_bandwidth is None):
             raise ValueError("cache_bytes and cache_bandwidth go together (allowed: both, or neither)")
-        return self
-
-    @model_validator(mode="after")
-    def _calibration_is_model_only(self):
-        if any(p.scope == "pipeline" for p in self.calibration):
-            raise ValueError("calibration points must have scope 'model' (allowed: move pipeline "
-                             "timings, which include host work, under validation)")
         return self
 
 
