@@ -37,6 +37,7 @@ from fleetsim.detector.runtime import OnnxDetector, Slots, above
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.recorded import RecordedDetections, without_pixels
 from fleetsim.edge.selection import candidates
+from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
@@ -233,8 +234,10 @@ class FleetDetection:
         results are built once, at the end)."""
         parts, self.records = self.records, []
         records = [{k: np.concatenate([r.pop(k) for r in parts]) for k in list(parts[0])}] if parts else []
+        give_back_freed_memory()  # the parts, before the boxes are ranked beside them
         record = AccuracyRecord(records, self.found, self.objects)
         self.found, self.objects = [], []
+        give_back_freed_memory()  # the matched boxes, ranked now
         return record
 
     def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, slots: Slots,
