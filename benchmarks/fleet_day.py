@@ -19,22 +19,26 @@ per frame for the shipped int8 model alone (session.run on pre-made tensors at t
 size, with as many threads as the run has cores to use), measured in the same process after the
 run, and the run's wall time over that floor (target issue 22: <= 1.15); and its peak memory
 (target: 1 GiB) beside what holds it: the process after its imports (torch, ONNX Runtime) and
-the results' tables. The last line is ``fleet_day: wall_s=... floor_s=... wall_over_floor=...
-peak_rss_mib=...``; ``fleet_timing: ...`` comes before it (target: 60 s). Wall time covers
-``fleetsim.run`` (building, simulating and assembling results; nothing is saved).
+the results' tables, and the peak of each phase of the run (building, simulating with its fine-tunes,
+assembling the results) sampled every 20 ms, with the simulated time of the simulation's peak and the
+detections (records and matched boxes) held then. The last line is ``fleet_day: wall_s=...
+floor_s=... wall_over_floor=... peak_rss_mib=...``; ``fleet_timing: ...`` comes before it (target:
+60 s). Wall time covers what ``fleetsim.run`` does (building, simulating and assembling results;
+nothing is saved), run phase by phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 
-import fleetsim
 from benchmarks.host import host_line, peak_rss_mib
 from fleetsim.hardware.catalog import load_catalog
 from fleetsim.paths import scenario_file
@@ -96,16 +100,27 @@ def timing_scenario(vehicles: int, minutes: float) -> Scenario:
 
 
 def measure(part: str, args: argparse.Namespace) -> None:
-    """Run one part in this process and print its line."""
+    """Run one part in this process and print its lines."""
+    from fleetsim.engine import Run, prepared  # everything a run imports counts as imports, not as the run
+    from fleetsim.results import build_results
+
     scenario = (day_scenario(args.vehicles, args.hours, args.retrain_every) if part == "day"
                 else timing_scenario(args.timing_vehicles, args.timing_minutes))
-    load_catalog()  # parsed once per process; not part of the run
+    catalog = load_catalog()  # parsed once per process; not part of the run
     _ort_time_per_frame(scenario, frames=8)  # imports ONNX Runtime and torch before the baseline
     imported_mib = _rss_mib()
     print(host_line())
+    memory = PhasePeaks()
     started, cpu = time.perf_counter(), time.process_time()
-    results = fleetsim.run(scenario)
+    with memory.phase("building"):  # as fleetsim.run: checked against the catalog, then built
+        sim = Run(prepared(scenario, None, catalog)[0], catalog)
+    memory.run = sim
+    with memory.phase("simulating"):  # fine-tunes included; ends once the pending frames are detected
+        collectors = sim.execute(None)
+    with memory.phase("results"):
+        results = build_results(scenario, collectors, wall_s=time.perf_counter() - started)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    memory.stop()
     peak_mib = peak_rss_mib()
     frames = results.summary["frames"]
     retraining = results.summary["retraining"]
@@ -116,9 +131,11 @@ def measure(part: str, args: argparse.Namespace) -> None:
           f"cpu_s={cpu:.1f} load={os.getloadavg()[0]:.1f}")
     tables_mib = sum(t.memory_usage(deep=True).sum() for t in results.tables.values()) / 2**20
     print(f"{part}_memory: peak_rss_mib={peak_mib:.0f} of which after_imports_mib={imported_mib:.0f} "
-          f"(torch, ONNX Runtime, numpy) result_tables_mib={tables_mib:.0f} "
-          f"rest_mib={peak_mib - imported_mib - tables_mib:.0f} (simulation state, detection workers' "
-          f"frames in flight, sessions)")
+          f"(torch, ONNX Runtime, pandas, everything a run imports); result_tables_mib={tables_mib:.0f}")
+    for name, (phase_peak, at_s, detections_mib) in memory.peaks.items():
+        held = "" if at_s is None else f" sim_t={at_s / 3600:.2f}h detections_held_mib={detections_mib:.0f}"
+        print(f"{part}_phase: {name} peak_rss_mib={phase_peak:.0f} (+{phase_peak - imported_mib:.0f} over "
+              f"imports){held}")
     if part == "day":
         per_frame, cores = _ort_time_per_frame(scenario)
         floor = frames["detected"] * per_frame
@@ -130,6 +147,50 @@ def measure(part: str, args: argparse.Namespace) -> None:
     else:
         print(f"fleet_timing: wall_s={wall:.1f} peak_rss_mib={peak_mib:.0f} "
               f"frames_per_s={frames['generated'] / wall:,.0f}")
+
+
+class PhasePeaks:
+    """Resident memory sampled from a thread every ``SAMPLE_S``: its peak in each phase of the run and,
+    while simulating, the simulated time of that peak and the detections held then (their records and
+    matched boxes)."""
+
+    SAMPLE_S = 0.02
+
+    def __init__(self):
+        self.peaks: dict[str, tuple[float, float | None, float]] = {}
+        self.run = None
+        self._phase = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        self._phase = name
+        yield
+        self._sample_once()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.SAMPLE_S):
+            self._sample_once()
+
+    def _sample_once(self) -> None:
+        name, now = self._phase, _rss_mib()
+        if name is None or now <= self.peaks.get(name, (0.0,))[0]:
+            return
+        sim = self.run if name == "simulating" else None
+        self.peaks[name] = (now, sim.env.now if sim else None, _detections_mib(sim) if sim else 0.0)
+
+
+def _detections_mib(sim) -> float:
+    """MiB of the detected frames' records and matched boxes ``sim`` holds now."""
+    detection = sim.detection
+    parts = [*detection.records, *(vars(p) for p in (*detection.found, *detection.objects))]
+    return sum(a.nbytes for part in list(parts) for a in list(part.values())) / 2**20
 
 
 def _ort_time_per_frame(scenario: Scenario, frames: int = 1024) -> tuple[float, int]:

@@ -304,20 +304,20 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
 
 
 def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_scenario, catalog):
-    from fleetsim.detector.evaluation import matched_map50_by_group
+    from fleetsim.detector.evaluation import Matched, Objects, matched_map50_by_group
     from fleetsim.engine import Run
-    from fleetsim.metrics.accuracy import AccuracyRecord
+    from fleetsim.metrics.accuracy import stack_records
 
     sim = Run(small_scenario, catalog)
     sim.env.run(until=sim.duration)
     detection = sim.detection
     assert len(detection.records) > 1  # detections kept in parts, one per flush
-    record = AccuracyRecord(detection.records, detection.found, detection.objects)
-    frames = record.frames
+    frames = stack_records(detection.records)
+    found, objects = Matched.concat(detection.found), Objects.concat(detection.objects)
     t1 = float(np.median(frames["capture_s"]))
     cases = ((None, None), (np.array([0, 2]), None), (None, 0))
     got = [detection.map50_of(0.0, t1, vehicles, version) for vehicles, version in cases]
-    detection.finish()  # the frames still pending join, all in one part: the same frames give the same figure
+    detection.finish()  # the frames still pending join: the same frames give the same figure
     assert [detection.map50_of(0.0, t1, vehicles, version) for vehicles, version in cases] == got
     for (vehicles, version), value in zip(cases, got, strict=True):
         inside = (frames["capture_s"] >= 0) & (frames["capture_s"] < t1)
@@ -326,7 +326,7 @@ def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_sc
         if version is not None:
             inside &= frames["model_version"] == version
         # the reference: the whole run's record, its frames split into in and out
-        want = matched_map50_by_group(record.found, record.objects, np.where(inside, 0, 1), ["in", "out"],
+        want = matched_map50_by_group(found, objects, np.where(inside, 0, 1), ["in", "out"],
                                       len(CLASSES))["in"]
         assert value == want
     assert np.isnan(detection.map50_of(-2.0, -1.0))

@@ -11,11 +11,16 @@ from fleetsim.detector import evaluation
 from fleetsim.detector.evaluation import (
     Detections,
     GroundTruth,
+    Matched,
+    Objects,
+    Ranking,
     average_precision,
     box_iou,
     map50,
     map50_by_group,
     match,
+    matched_map50,
+    matched_map50_by_group,
 )
 
 
@@ -213,6 +218,34 @@ def test_map50_by_group_splits_frames():
     assert out == {"city": 1.0, "highway": 0.0}
     everything = map50_by_group(dets, truth, np.zeros(4, int), ["all"], n_classes=1)
     assert everything["all"] == map50(dets, truth, 1)["map50"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed):
+    """Ranked once per class from a run's parts, every grouping's mAP is the one matched_map50_by_group
+    gives on the stacked rows: tied scores (common here) keep their row order."""
+    dets, truth = random_case(seed)
+    found, objects = Matched.of(dets, truth), Objects.of(truth)
+    n_classes = int(max(dets.cls.max(initial=0), truth.cls.max(initial=0))) + 1
+    rng = np.random.default_rng(seed)
+    parts = [found.take(rows) for rows in np.array_split(np.arange(len(found.cls)), rng.integers(1, 5))]
+    truth_parts = [objects.take(rows) for rows in np.array_split(np.arange(len(objects.cls)), 2)]
+    ranking = Ranking(parts, truth_parts, n_classes)  # rows in order across the parts
+    frames = int(max(dets.frame.max(initial=0), truth.frame.max(initial=0))) + 1
+    for groups in (1, 2, 3):
+        frame_group = rng.integers(0, groups, frames)
+        names = [f"g{g}" for g in range(groups)]
+        assert ranking.map50_by_group(frame_group, names) == \
+            matched_map50_by_group(found, objects, frame_group, names, n_classes)
+    want = matched_map50(found, objects, n_classes)["map50"]
+    assert ranking.map50() == want or (math.isnan(want) and math.isnan(ranking.map50()))
+
+
+def test_ranking_rejects_class_ids_out_of_range_and_holds_nothing_without_parts():
+    with pytest.raises(ValueError, match="class ids"):
+        Ranking([Matched([0], [3], [0.5], [True])], [], n_classes=3)
+    empty = Ranking([], [], n_classes=3)
+    assert math.isnan(empty.map50()) and empty.map50_by_group(np.zeros(0, int), ["all"]) == {}
 
 
 def test_many_frames_perfect_and_displaced_detectors():

@@ -26,6 +26,7 @@ from fleetsim.edge import detection
 from fleetsim.engine import Run, costed_workload, download_bytes
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.training import training_flops
+from fleetsim.metrics.accuracy import stack_records
 from fleetsim.scenario.cloud import FineTune
 from fleetsim.scenario.models import Scenario
 from fleetsim.scenario.references import FINE_TUNABLE, check_references
@@ -89,7 +90,7 @@ def test_groups_run_their_own_files_and_a_retrain_re_exports_each(catalog, monke
     assert len(paths) > 1 and all(set(p) == {"int8", "fp16"} for p in paths.values())
     for version in list(paths)[1:]:  # each retrain re-made both, at their own precisions
         assert {v: model_precision(p) for v, p in paths[version].items()} == {"int8": "int8", "fp16": "fp16"}
-    records = run.detection.records[0]
+    records = stack_records(run.detection.records)
     variant = np.array([v.variant for v in run.vehicles])[records["vehicle"]]
     expected = {paths[version][name]: int(((records["model_version"] == version) & (variant == name)).sum())
                 for version in paths for name in ("int8", "fp16")}

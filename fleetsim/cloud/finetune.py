@@ -184,6 +184,7 @@ class FineTuner:
 
     def _fine_tune(self, job_id: int, new: AnnotatedFrames, epochs: int) -> FineTuned:
         started = time.perf_counter()
+        give_back_freed_memory()  # what the simulation freed so far, before training's peak joins it
         replay = self.replay_count(len(new.images))
         parts = [new]
         if replay:

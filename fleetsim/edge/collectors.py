@@ -98,7 +98,7 @@ class DetectionResults:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         detection, layout = self.detection, self.layout
-        self.record = AccuracyRecord(detection.records, detection.found, detection.objects)
+        self.record = detection.take_record()
         return {"detections": self.record.table(layout.vehicle_names, layout.group_names, layout.group),
                 "accuracy_windows": self.record.windows(self.window_s, self.duration_s)}
 

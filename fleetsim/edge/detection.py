@@ -37,7 +37,8 @@ from fleetsim.detector.runtime import OnnxDetector, Slots, above
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.recorded import RecordedDetections, without_pixels
 from fleetsim.edge.selection import candidates
-from fleetsim.metrics.accuracy import stack_records
+from fleetsim.memory import give_back_freed_memory
+from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
@@ -226,8 +227,18 @@ class FleetDetection:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
         self.flush(np.inf, select=False)
         self._workers.shutdown()
-        self.records = [stack_records(self.records)] if self.records else []
-        self.found, self.objects = [Matched.concat(self.found)], [Objects.concat(self.objects)]
+
+    def take_record(self) -> AccuracyRecord:
+        """The run's detections for its results, handed over: this keeps none of them, and their parts
+        are let go column by column as they are stacked (a day's run holds a few hundred MiB of them;
+        results are built once, at the end)."""
+        parts, self.records = self.records, []
+        records = [{k: np.concatenate([r.pop(k) for r in parts]) for k in list(parts[0])}] if parts else []
+        give_back_freed_memory()  # the parts, before the boxes are ranked beside them
+        record = AccuracyRecord(records, self.found, self.objects)
+        self.found, self.objects = [], []
+        give_back_freed_memory()  # the matched boxes, ranked now
+        return record
 
     def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, slots: Slots,
                 now: float | None) -> None:

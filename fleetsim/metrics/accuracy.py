@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fleetsim.detector.evaluation import Matched, Objects, matched_map50, matched_map50_by_group
+from fleetsim.detector.evaluation import Matched, Objects, Ranking
 from fleetsim.metrics.columns import DETECTION_COLUMNS
 from fleetsim.metrics.summary import finite_or_none
 from fleetsim.world.conditions import all_labels
@@ -21,12 +21,12 @@ def stack_records(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
 
 
 class AccuracyRecord:
-    """Everything the fleet detected, gathered once the run is over."""
+    """Everything the fleet detected, gathered once the run is over: the frames, and their matched
+    detections ranked once per class (``Ranking``) for every mAP the results give."""
 
     def __init__(self, records: list[dict[str, np.ndarray]], found: list[Matched], objects: list[Objects]):
         self.frames = stack_records(records)
-        self.found = Matched.concat(found)
-        self.objects = Objects.concat(objects)
+        self.ranking = Ranking(found, objects, len(CLASSES))
 
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
@@ -37,7 +37,7 @@ class AccuracyRecord:
             return pd.DataFrame({c: [] for c in DETECTION_COLUMNS["detections"]})
         f = self.frames
         v = f["vehicle"]
-        return pd.DataFrame({
+        return pd.DataFrame({  # the frames' own arrays, not copies (copy-on-write keeps them apart)
             "vehicle": np.array(vehicle_names, dtype=object)[v],
             "group": np.array(group_names, dtype=object)[vehicle_group[v]],
             "camera": f["camera"], "counter": f["counter"],
@@ -47,19 +47,17 @@ class AccuracyRecord:
             "objects": f["objects"], "found": f["found"], "true_positives": f["true_positives"],
             "false_positives": f["false_positives"], "confidence": f["confidence"],
             "uncertainty": f["uncertainty"], "selected": f["selected"],
-        })
+        }, copy=False)
 
     def summary(self) -> dict:
         if not len(self):
             return {"frames": 0, "map50_mean": None, "map50_by_condition": {}, "map50_by_version": {}}
         labels = all_labels()
-        by_condition = matched_map50_by_group(self.found, self.objects, self.frames["condition"], labels,
-                                              len(CLASSES))
+        by_condition = self.ranking.map50_by_group(self.frames["condition"], labels)
         versions = np.unique(self.frames["model_version"])
         index = np.searchsorted(versions, self.frames["model_version"])
-        by_version = matched_map50_by_group(self.found, self.objects, index, [str(v) for v in versions],
-                                            len(CLASSES))
-        mean = matched_map50(self.found, self.objects, len(CLASSES))["map50"]
+        by_version = self.ranking.map50_by_group(index, [str(v) for v in versions])
+        mean = self.ranking.map50()
         return {"frames": len(self), "map50_mean": finite_or_none(mean),
                 "map50_by_condition": {k: finite_or_none(v) for k, v in sorted(by_condition.items())},
                 "map50_by_version": {k: finite_or_none(v) for k, v in by_version.items()}}
@@ -73,8 +71,7 @@ class AccuracyRecord:
         if not len(self):
             return out
         window = np.minimum((self.frames["capture_s"] // window_s).astype(np.int64), count - 1)
-        scores = matched_map50_by_group(self.found, self.objects, window, [str(w) for w in range(count)],
-                                        len(CLASSES))
+        scores = self.ranking.map50_by_group(window, [str(w) for w in range(count)])
         labels = np.array(all_labels(), dtype=object)
         for w in np.unique(window):
             rows = window == w
