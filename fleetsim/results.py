@@ -14,7 +14,6 @@ from typing import Protocol
 
 import pandas as pd
 
-from fleetsim.metrics import plots
 from fleetsim.metrics.columns import SUMMARY_KEYS, TABLE_COLUMNS
 from fleetsim.scenario.models import Scenario
 
@@ -39,16 +38,22 @@ class Results:
 
     def plot_latency_cdf(self, ax=None):
         """Latency CDF per vehicle group on ``ax`` (a new figure if None); returns the axes."""
+        from fleetsim.metrics import plots  # matplotlib: loaded when a run is plotted
+
         deadlines = {g.name: g.deadline for g in self.scenario.fleet.groups}
         return plots.latency_cdf({"": (self.tables["latency_histogram"], deadlines)},
                                  f"{self.scenario.name}: latency CDF", ax=ax)
 
     def plot_uploads_and_versions(self, axes=None):
         """Cumulative uploads and the fleet's model versions over time; returns the axes."""
+        from fleetsim.metrics import plots
+
         return plots.uploads_and_versions(self.tables, self.scenario, axes=axes)
 
     def plot_accuracy(self, ax=None):
         """Fleet mAP@0.5 over time with condition bands and model switches; returns the axes."""
+        from fleetsim.metrics import plots
+
         return plots.accuracy_over_time(self.tables, ax=ax, title=f"{self.scenario.name}: mAP@0.5 over time")
 
     def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:

@@ -71,3 +71,16 @@ def test_torchs_openmp_threads_sleep_when_idle_unless_the_user_said_otherwise(pr
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == (preset or "PASSIVE")
+
+
+def test_a_run_loads_matplotlib_only_when_it_plots():
+    """A run held in memory (a sweep's, a notebook's) needs no plotting library: 28 MiB and a quarter
+    of a second it would carry for nothing."""
+    probe = ("import sys, fleetsim\n"
+             "results = fleetsim.run('scenarios/placement_edge_vs_cloud.yaml')\n"
+             "print('matplotlib' in sys.modules)\n"
+             "results.plot_latency_cdf()\n"
+             "print('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split() == ["False", "True"]
