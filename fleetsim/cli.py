@@ -208,7 +208,6 @@ def run(
     The run folder appears only once complete (see fleetsim.runfolder); --out is checked and
     locked, and the run's size estimated, before anything is simulated.
     """
-    import fleetsim
     from fleetsim.estimate import LONG_RUN_S, estimate, guard
     from fleetsim.runfolder import RunWriter, scenario_sha256, write_files
     from fleetsim.scenario.loader import load_scenario
@@ -218,38 +217,54 @@ def run(
         scenario = load_scenario(file, catalog)
         found = estimate(scenario)
         guard(scenario, found, force)
-        show = progress_bar(quiet)
-        lines = None if quiet or show else ProgressLines(scenario.name)
         if not quiet and found.wall_s > LONG_RUN_S:
-            stderr.print(found.line(), highlight=False, soft_wrap=not show)
+            stderr.print(found.line(), highlight=False, soft_wrap=not progress_bar(quiet))
         target = out if out is not None else Path("out") / scenario.name
-        with RunWriter(target, overwrite=overwrite) as writer:
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          TextColumn("{task.fields[sim]}"), TimeElapsedColumn(),
-                          TextColumn("{task.fields[guess]}"),
-                          console=stderr, disable=not show, transient=True) as bar:
-                guess = f"(estimate {found.wall_text()})" if found.wall_s > LONG_RUN_S else ""
-                task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
+        folder = None
+        try:
+            with RunWriter(target, overwrite=overwrite) as writer:
+                results = _simulate(file, scenario, found, seed, catalog, quiet)
+                write_files(results, writer.path)
+                writer.seal(scenario_sha256(writer.path))
+                folder = writer.publish()
+            if scenario.outputs.plots:
+                from fleetsim.report import write_report
 
-                def on_progress(now: float, total: float, last: bool = False) -> None:
-                    sim = f"{now / 3600:.2f}/{total / 3600:.2f} h"
-                    bar.update(task, completed=now, sim=f"{sim} sim")
-                    if lines is not None:
-                        lines.update(f"{sim} simulated", last)
-
-                on_progress(0.0, scenario.simulation.duration)
-                results = fleetsim.run(file, seed=seed, on_progress=on_progress, catalog=catalog)
-                on_progress(scenario.simulation.duration, scenario.simulation.duration, last=True)
-            write_files(results, writer.path)
-            writer.seal(scenario_sha256(writer.path))
-            folder = writer.publish()
-        if scenario.outputs.plots:
-            from fleetsim.report import write_report
-
-            write_report(folder)
+                write_report(folder)
+        except KeyboardInterrupt:
+            if folder is not None:  # the run folder is complete; only its derived report is missing
+                stderr.print(f"results written to {folder}, but not report.html (fleetsim report {folder} "
+                             "writes it)", markup=False, highlight=False, soft_wrap=True)
+            raise
     stdout.print(_summary_table(results.summary, folder))
     typer.echo(f"results written to {folder}" + ("" if scenario.outputs.plots else
                f" (outputs.plots is false: no plots or report.html; fleetsim report {folder} writes one)"))
+
+
+def _simulate(file: Path, scenario, found, seed: int | None, catalog, quiet: bool):
+    """``fleetsim.run`` with its progress shown: a bar on a terminal, a line every few seconds otherwise."""
+    import fleetsim
+    from fleetsim.estimate import LONG_RUN_S
+
+    show = progress_bar(quiet)
+    lines = None if quiet or show else ProgressLines(scenario.name)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[sim]}"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[guess]}"),
+                  console=stderr, disable=not show, transient=True) as bar:
+        guess = f"(estimate {found.wall_text()})" if found.wall_s > LONG_RUN_S else ""
+        task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
+
+        def on_progress(now: float, total: float, last: bool = False) -> None:
+            sim = f"{now / 3600:.2f}/{total / 3600:.2f} h"
+            bar.update(task, completed=now, sim=f"{sim} sim")
+            if lines is not None:
+                lines.update(f"{sim} simulated", last)
+
+        on_progress(0.0, scenario.simulation.duration)
+        results = fleetsim.run(file, seed=seed, on_progress=on_progress, catalog=catalog)
+        on_progress(scenario.simulation.duration, scenario.simulation.duration, last=True)
+    return results
 
 
 RunDir = Annotated[Path, typer.Argument(help="Run folder written by fleetsim run --out.", show_default=False)]

@@ -182,9 +182,9 @@ def test_fleetsim_run_killed_mid_run_leaves_no_run_folder(slow_scenario, tmp_pat
     reached = _wait_for(ready, process)
     if point == "simulating":
         time.sleep(1)
-    process.send_signal(how)
+    published = _signal_held(process, how, lambda: out.exists())
     _, stderr = process.communicate(timeout=120)
-    if not reached or process.returncode == 0:
+    if not reached or published or process.returncode == 0:
         pytest.skip(f"the run finished before {point}")  # too fast on this machine to hit the point
     if how in (signal.SIGINT, signal.SIGTERM):
         assert process.returncode == (130 if how == signal.SIGINT else 143), stderr
@@ -195,6 +195,31 @@ def test_fleetsim_run_killed_mid_run_leaves_no_run_folder(slow_scenario, tmp_pat
     with pytest.raises(RunFolderError):
         load_run(out)
     assert not out.exists()
+
+
+def test_fleetsim_run_interrupted_in_its_report_keeps_the_complete_run_folder(slow_scenario, tmp_path):
+    out = tmp_path / "out"
+    process = _cli_run(slow_scenario, out)
+    reached = _wait_for(out.exists, process)
+    reported = _signal_held(process, signal.SIGINT, lambda: (out / "report.html").exists())
+    _, stderr = process.communicate(timeout=120)
+    if not reached or reported or process.returncode == 0:
+        pytest.skip("the run finished before its report")  # too fast on this machine to hit the point
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-2:] == [
+        f"results written to {out}, but not report.html (fleetsim report {out} writes it)", "interrupted"]
+    assert load_run(out).summary and not (out / "report.html").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def _signal_held(process: subprocess.Popen, how: signal.Signals, passed) -> bool:
+    """Send ``how`` while the process is stopped, so that it lands where the process was caught
+    rather than a moment later; returns whether ``passed()`` already held (the point was missed)."""
+    process.send_signal(signal.SIGSTOP)
+    missed = process.poll() is None and passed()
+    process.send_signal(how)
+    process.send_signal(signal.SIGCONT)
+    return missed
 
 
 def test_seal_of_a_hand_made_folder_makes_it_loadable(results, tmp_path):
