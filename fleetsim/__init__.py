@@ -33,6 +33,7 @@ from fleetsim.version import __version__
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
+    from fleetsim.edge.recorded import RecordedDetections
     from fleetsim.engine import run
     from fleetsim.gym import FleetEnv, RewardWeights
     from fleetsim.hardware.catalog import Catalog, load_catalog
@@ -55,15 +56,15 @@ if TYPE_CHECKING:
     from fleetsim.scenario.models import Scenario
 
 __all__ = ["Canary", "CanaryObservation", "CandidateFrames", "Catalog", "FleetEnv", "FleetsimError",
-           "InferenceCost", "Placement", "PlacementObservation", "PolicyError", "Results", "Retraining",
-           "RetrainingObservation", "RewardWeights",
-           "Scenario", "ScenarioError", "UploadAction", "UploadObservation", "__version__",
-           "compression_card", "compression_frontier", "load_catalog",
-           "load_run", "load_scenario", "predict", "run", "scenario_file", "sweep"]
+           "InferenceCost", "Placement", "PlacementObservation", "PolicyError", "RecordedDetections",
+           "Results", "Retraining", "RetrainingObservation", "RewardWeights", "Scenario", "ScenarioError",
+           "UploadAction", "UploadObservation", "compression_card", "compression_frontier", "load_catalog",
+           "load_run", "load_scenario", "predict", "run", "scenario_file", "sweep", "__version__"]
 
 _LAZY = {
     "run": "fleetsim.engine",
     "Results": "fleetsim.results",
+    "RecordedDetections": "fleetsim.edge.recorded",
     "load_run": "fleetsim.report.run_folder",
     "Scenario": "fleetsim.scenario.models",
     "scenario_file": "fleetsim.paths",

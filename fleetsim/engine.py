@@ -330,7 +330,7 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     ``seed`` overrides ``simulation.seed``. ``policies`` maps decisions (``"retraining"``,
     ``"canary"``, ``"uploads"``, ``"selection"``, ``"placement"``) to a user's Python policies
     (``fleetsim.policies``), each in place of the scenario's for this run. ``detections``, a
-    ``fleetsim.edge.recorded.RecordedDetections`` shared between calls, replays detection jobs
+    ``fleetsim.RecordedDetections`` shared between calls, replays detection jobs
     an earlier call ran with the same frames and model (same results, less host time). Calls
     are independent: the same scenario, seed and policies give identical results, in one
     process or many.

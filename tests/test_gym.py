@@ -9,8 +9,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import fleetsim
+from fleetsim import RecordedDetections
 from fleetsim.digests import results_digests, without_wall_times
-from fleetsim.edge.recorded import RecordedDetections
 from fleetsim.gym import FEATURES, FleetEnv, RewardWeights, reward_of
 from fleetsim.policies import PolicyError, Retraining
 from fleetsim.scenario.models import Scenario
