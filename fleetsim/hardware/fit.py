@@ -55,7 +55,8 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 A ``scope: pipeline`` point (an end-to-end timing) adds the frame's host legs: pre-processing
 (``preprocess`` ops per element of the network input, at the fitted rate of what runs it: the
 point's ``host``, the device's ``host_cpu``, or the device itself; prior 10 x/÷ e^2,
-``PRIOR_PREPROCESS``; :func:`~fleetsim.hardware.inference.frame_legs` prices the same leg) and the
+``PRIOR_PREPROCESS``; :func:`preprocess_s` prices it, here and in
+:func:`~fleetsim.hardware.inference.frame_legs`) and the
 hand-off of the detections, in series for a latency and on the host's stage for a throughput;
 its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
 loop that waits for each frame) is predicted as a latency.
@@ -144,10 +145,8 @@ class PointTerms:
         """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
         if not self.preprocess_s:
             return self.handoff_s
-        unit = self.preprocess_s
-        if self.preprocess_precision is not None:
-            unit /= fit.efficiency[self.preprocess_precision]
-        return max(fit.preprocess * unit, self.preprocess_floor_s) + self.handoff_s
+        return (preprocess_s(fit, self.preprocess_s, self.preprocess_floor_s, self.preprocess_precision)
+                + self.handoff_s)
 
     def seconds_per_inference(self, cost: InferenceCost, fit: DeviceFit) -> float:
         """Predicted time per inference under ``fit``: the call's latency, or its steady-state
@@ -205,6 +204,13 @@ def preprocess_terms(device: DeviceSpec, workload: Workload, precision: str, cat
         return unit, 0.0, own
     source = 3 * (camera_pixels or workload.spec.input_size ** 2)
     return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value, own
+
+
+def preprocess_s(fit: DeviceFit, unit_s: float, floor_s: float, own: str | None) -> float:
+    """Pre-processing time under ``fit`` from :func:`preprocess_terms`' parts: ``fit.preprocess`` ops
+    per input element at ``unit_s`` each (slowed by the fitted efficiency at ``own`` where the device
+    pre-processes itself), never under the memory floor ``floor_s``."""
+    return max(fit.preprocess * unit_s / (fit.efficiency[own] if own else 1.0), floor_s)
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
