@@ -294,7 +294,7 @@ def test_a_pipeline_point_adds_host_preprocessing_at_the_fitted_ops_per_element(
 
 def test_preprocessing_costs_the_fitted_ops_per_element_above_its_memory_floor():
     assert preprocess_s(FIT, 1e-6, 0.0, None) == pytest.approx(FIT.preprocess * 1e-6)
-    assert preprocess_s(FIT, 1e-6, 0.0, "fp32") == pytest.approx(FIT.preprocess * 1e-6 / 0.25)  # on the device
+    assert preprocess_s(FIT, 1e-6, 0.0, "fp32") == pytest.approx(FIT.preprocess * 1e-6 / 0.25)  # device
     assert preprocess_s(FIT, 1e-6, 1.0, None) == 1.0  # the memory time of the frame bounds it below
 
 
