@@ -292,6 +292,23 @@ def test_a_pipeline_point_adds_host_preprocessing_at_the_fitted_ops_per_element(
     assert _device(calibration=[pipeline]).calibration[0].scope == "pipeline"  # fitted like any point
 
 
+def test_a_numpy_harness_point_prices_its_script_per_input_element_instead_of_preprocessing():
+    device = _device()
+    catalog = _catalog(device)
+    workload = catalog.memo[("profile", "net")] = _workload(CONV, side=640)
+    script = CalibrationPoint(workload="net", precision="int8", latency="50 ms", scope="pipeline",
+                              harness="numpy", source="test")
+    terms = point_terms(device, script, catalog)
+    assert terms.preprocess_s == 0 and terms.harness_elements == workload.input_elements
+    slower = DeviceFit(**{**FIT.__dict__, "numpy_harness_s": 3 * FIT.numpy_harness_s})
+    added = slower.numpy_harness_s * workload.input_elements - FIT.numpy_harness_s * workload.input_elements
+    cost = evaluate(device, terms.terms, FIT)
+    assert (terms.seconds_per_inference(cost, slower) - terms.seconds_per_inference(cost, FIT)
+            == pytest.approx(added))
+    fitted = fit_points(device, [terms])  # the slow script raises its cost per element above the prior
+    assert fitted.numpy_harness_s > 2 * DeviceFit.numpy_harness_s
+
+
 def test_preprocessing_costs_the_fitted_ops_per_element_above_its_memory_floor():
     assert preprocess_s(FIT, 1e-6, 0.0, None) == pytest.approx(FIT.preprocess * 1e-6)
     assert preprocess_s(FIT, 1e-6, 0.0, "fp32") == pytest.approx(FIT.preprocess * 1e-6 / 0.25)  # device

@@ -118,6 +118,12 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+PRIOR_NUMPY_HARNESS = (math.log(6.2e-9), 1.5)
+"""Seconds per element of the network input that a numpy script's pre- and post-processing of one frame
+costs (``harness: numpy`` points): 6.2 ns, measured on this project's development core (AMD EPYC Zen 4,
+one thread: 5.1 ms pre-processing and 2.5 ms decode and NMS for a 640 x 640 YOLOX-style input,
+``python -m fleetsim.tools.harness``), x/÷ e^1.5 for a host other than that core (an embedded Arm core
+at 1.5 GHz runs the same script several times slower)."""
 PRIOR_PREPROCESS = (math.log(10.0), 2.0)
 """Host operations per element of the network input that pre-processing writes: a bilinear resize
 reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
@@ -140,9 +146,12 @@ class PointTerms:
     handoff_s: float = 0.0  # a pipeline point's hand-off of the detections, per call
     preprocess_precision: str | None = None  # where the device pre-processes itself: the precision
     # whose fitted efficiency slows ``preprocess_s`` (stated at its peak)
+    harness_elements: float = 0.0  # a numpy-harness point's network-input elements per call
 
     def host_pipeline_s(self, fit: DeviceFit) -> float:
         """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
+        if self.harness_elements:
+            return fit.numpy_harness_s * self.harness_elements + self.handoff_s
         if not self.preprocess_s:
             return self.handoff_s
         return (preprocess_s(fit, self.preprocess_s, self.preprocess_floor_s, self.preprocess_precision)
@@ -169,13 +178,17 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
         device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=overlapping,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    pre, floor, handoff, own = 0.0, 0.0, 0.0, None
+    pre, floor, handoff, own, harness = 0.0, 0.0, 0.0, None, 0.0
     if point.scope == "pipeline":
         from fleetsim.hardware.inference import HANDOFF_S  # inference builds on this module
-        pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
-        pre, floor, handoff = pre * batch, floor * batch, HANDOFF_S * batch
+        handoff = HANDOFF_S * batch
+        if point.harness == "numpy":
+            harness = workload.input_elements * batch
+        else:
+            pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
+            pre, floor = pre * batch, floor * batch
     return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, overlapping,
-                      pre, floor, handoff, own)
+                      pre, floor, handoff, own, harness)
 
 
 def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = None) -> DeviceSpec:
@@ -285,7 +298,8 @@ TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEA
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
         ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
         ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL),
-        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS))
+        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS),
+        ("numpy_harness_s", PRIOR_NUMPY_HARNESS))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
@@ -385,6 +399,7 @@ class _Problem:
         self.pre = np.array([t.preprocess_s for t in points])
         self.pre_floor = np.array([t.preprocess_floor_s for t in points])
         self.handoff = np.array([t.handoff_s for t in points])
+        self.harness = np.array([t.harness_elements for t in points])
         self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
                               dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
@@ -396,7 +411,7 @@ class _Problem:
         """Time per inference of every point."""
         n = 1 + len(self.others)
         (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
-         log_host_call, log_light, log_pre) = theta[n:]
+         log_host_call, log_light, log_pre, log_harness) = theta[n:]
         link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
         call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
@@ -412,7 +427,7 @@ class _Problem:
         host = self.fallback + self.host_post * math.exp(log_post)
         pre = self.pre / np.where(self.pre_own >= 0, np.exp(theta[:n][np.maximum(self.pre_own, 0)]), 1.0)
         pipeline = np.where(self.pre > 0, np.maximum(pre * math.exp(log_pre), self.pre_floor), 0.0)
-        pipeline = pipeline + self.handoff
+        pipeline = pipeline + self.handoff + self.harness * math.exp(log_harness)
         transfer = self.transfer * link
         interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)
         return np.where(self.throughput, interval, device + transfer + host + pipeline) / self.batch
