@@ -3,7 +3,7 @@
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
 at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
 it a layer without MACs pays), the post-processing work per element, the pre-processing work
-per input element of pipeline points and, used only by ``multi_context`` devices, the context
+per input element of pipeline points (and a numpy script's cost per input element) and, used only by ``multi_context`` devices, the context
 switch time and the layers and weight bytes one context holds. The fit
 minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
@@ -58,8 +58,12 @@ point's ``host``, the device's ``host_cpu``, or the device itself; prior 10 x/÷
 ``PRIOR_PREPROCESS``; :func:`preprocess_s` prices it, here and in
 :func:`~fleetsim.hardware.inference.frame_legs`) and the
 hand-off of the detections, in series for a latency and on the host's stage for a throughput;
-its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
-loop that waits for each frame) is predicted as a latency.
+its post-processing is the host's nms layer as in every point. A pipeline point with ``harness:
+numpy`` (a Python script that letterboxes, decodes and suppresses in numpy on the host CPU) pays
+instead a fitted ``numpy_harness_s`` per element of the network input (prior ``PRIOR_NUMPY_HARNESS``,
+measured on this project's development core); a device without such points keeps it at its prior,
+outside the optimisation. A ``sequential`` throughput (a loop that waits for each frame) is
+predicted as a latency.
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
@@ -325,7 +329,10 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     if points:
         problem = _Problem(points, others, measurement_sigma, centre, offsets, np.array(tail))
         upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
-        theta = least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x.copy()
+        free = problem.free(n)
+        theta = start.copy()
+        theta[free] = least_squares(lambda x: problem.residuals(_fill(start, free, x), free), start[free],
+                                    bounds=(-np.inf, upper[free]), method="trf").x
     for i, p in enumerate(others):
         if p not in measured and p in siblings_at:  # both priors, weighed; after the fit, so that
             # a sibling's level at a precision this device has no point at never moves the rest
@@ -333,6 +340,12 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
             theta[1 + i] = min(0.0, (w_tied * (theta[0] + offsets[i]) + w_class * siblings_at[p])
                                / (w_tied + w_class))
     return _to_fit(theta, base, others)
+
+
+def _fill(start: np.ndarray, free: np.ndarray, x: np.ndarray) -> np.ndarray:
+    theta = start.copy()
+    theta[free] = x
+    return theta
 
 
 def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
@@ -432,12 +445,22 @@ class _Problem:
         interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)
         return np.where(self.throughput, interval, device + transfer + host + pipeline) / self.batch
 
-    def residuals(self, theta: np.ndarray) -> np.ndarray:
+    def free(self, n: int) -> np.ndarray:
+        """Which parameters the fit moves: all but the numpy harness's cost when no point is timed by
+        such a script (nothing could inform it; it stays at its prior centre)."""
+        free = np.ones(n + len(TAIL), dtype=bool)
+        free[n + [name for name, _ in TAIL].index("numpy_harness_s")] = bool(self.harness.any())
+        return free
+
+    def residuals(self, theta: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
+        """Point and prior residuals (priors of the ``free`` parameters only, when given)."""
         n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
-        priors = [(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
-                  *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
-                  *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
+        priors = np.array([(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
+                           *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
+                           *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))])
+        if free is not None:
+            priors = priors[free]
         return np.concatenate([errors, priors, self.context_bounds(theta)])
 
     def context_bounds(self, theta: np.ndarray) -> np.ndarray:
