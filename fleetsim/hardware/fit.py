@@ -3,9 +3,9 @@
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
 at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
 it a layer without MACs pays), the post-processing work per element, the pre-processing work
-per input element of pipeline points (and a numpy script's cost per input element) and, used only by ``multi_context`` devices, the context
-switch time and the layers and weight bytes one context holds. The fit
-minimises squared log errors of the predicted time per inference over the calibration
+per input element of pipeline points (and a numpy script's cost per input element) and, used
+only by ``multi_context`` devices, the context switch time and the layers and weight bytes one
+context holds. The fit minimises squared log errors of the predicted time per inference over the calibration
 points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
 gets a prediction). The priors are modelling choices, not hardware figures:
