@@ -5,8 +5,8 @@ at every other precision, the depthwise-conv factor, the per-layer overhead (and
 it a layer without MACs pays), the post-processing work per element, the pre-processing work
 per input element of pipeline points (and a numpy script's cost per input element) and, used
 only by ``multi_context`` devices, the context switch time and the layers and weight bytes one
-context holds. The fit minimises squared log errors of the predicted time per inference over the calibration
-points, plus weak priors that keep parameters the points cannot pin down at plausible
+context holds. The fit minimises squared log errors of the predicted time per inference over the
+calibration points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
 gets a prediction). The priors are modelling choices, not hardware figures:
 
@@ -153,7 +153,8 @@ class PointTerms:
     harness_elements: float = 0.0  # a numpy-harness point's network-input elements per call
 
     def host_pipeline_s(self, fit: DeviceFit) -> float:
-        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
+        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element, or a numpy
+        script's ``fit.numpy_harness_s`` per input element) and hand-off."""
         if self.harness_elements:
             return fit.numpy_harness_s * self.harness_elements + self.handoff_s
         if not self.preprocess_s:
