@@ -232,3 +232,20 @@ def test_the_per_class_split_adds_up_to_the_models_latency(catalog, workload, pr
     split = predicted_by_class(device, device_fit(device, catalog), workload, precision, catalog)
     whole = inference_cost(device, catalog.profile(workload), precision, catalog).latency_s
     assert sum(split.values()) == pytest.approx(whole, rel=1e-9)
+
+
+def test_the_numpy_harness_prior_is_what_its_script_costs_here():
+    """fleetsim.tools.harness times the numpy work of a YOLOX-style Python script (the prior of
+    PRIOR_NUMPY_HARNESS); its steps give the network input and a class-aware NMS that keeps boxes."""
+    import numpy as np
+
+    from fleetsim.tools.harness import harness_s, head_output, postprocess, preprocess
+
+    rng = np.random.default_rng(0)
+    image = preprocess(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8), 320)
+    assert image.shape == (3, 320, 320) and image.dtype == np.float32
+    assert image[:, -1, 0].tolist() == [114] * 3  # the letterbox's padding
+    kept = postprocess(head_output(320, rng), 320)
+    assert 0 < len(kept) <= 3 and all(len(boxes) >= 1 for boxes in kept)
+    pre, post = harness_s(320, repeats=3)
+    assert pre > 0 and post > 0

@@ -10,7 +10,14 @@ import pytest
 
 from fleetsim.errors import FleetsimError, ScenarioError
 from fleetsim.hardware.catalog import Catalog, check_references
-from fleetsim.hardware.fit import THROUGHPUT_BATCH, PointTerms, device_fit, fit_points, point_terms
+from fleetsim.hardware.fit import (
+    THROUGHPUT_BATCH,
+    PointTerms,
+    device_fit,
+    fit_points,
+    point_terms,
+    preprocess_s,
+)
 from fleetsim.hardware.roofline import DeviceFit, call_terms, evaluate, executed_layers, fused_layers
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec, WorkloadSpec
 from fleetsim.hardware.workload import Layer, Workload
@@ -283,6 +290,29 @@ def test_a_pipeline_point_adds_host_preprocessing_at_the_fitted_ops_per_element(
              for fit in (FIT, heavier)]
     assert added[0] == pytest.approx(full.host_pipeline_s(FIT)) and added[1] > added[0]
     assert _device(calibration=[pipeline]).calibration[0].scope == "pipeline"  # fitted like any point
+
+
+def test_a_numpy_harness_point_prices_its_script_per_input_element_instead_of_preprocessing():
+    device = _device()
+    catalog = _catalog(device)
+    workload = catalog.memo[("profile", "net")] = _workload(CONV, side=640)
+    script = CalibrationPoint(workload="net", precision="int8", latency="50 ms", scope="pipeline",
+                              harness="numpy", source="test")
+    terms = point_terms(device, script, catalog)
+    assert terms.preprocess_s == 0 and terms.harness_elements == workload.input_elements
+    slower = DeviceFit(**{**FIT.__dict__, "numpy_harness_s": 3 * FIT.numpy_harness_s})
+    added = slower.numpy_harness_s * workload.input_elements - FIT.numpy_harness_s * workload.input_elements
+    cost = evaluate(device, terms.terms, FIT)
+    assert (terms.seconds_per_inference(cost, slower) - terms.seconds_per_inference(cost, FIT)
+            == pytest.approx(added))
+    fitted = fit_points(device, [terms])  # the slow script raises its cost per element above the prior
+    assert fitted.numpy_harness_s > 2 * DeviceFit.numpy_harness_s
+
+
+def test_preprocessing_costs_the_fitted_ops_per_element_above_its_memory_floor():
+    assert preprocess_s(FIT, 1e-6, 0.0, None) == pytest.approx(FIT.preprocess * 1e-6)
+    assert preprocess_s(FIT, 1e-6, 0.0, "fp32") == pytest.approx(FIT.preprocess * 1e-6 / 0.25)  # device
+    assert preprocess_s(FIT, 1e-6, 1.0, None) == 1.0  # the memory time of the frame bounds it below
 
 
 def test_a_sequential_throughput_is_one_over_the_latency():

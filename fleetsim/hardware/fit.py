@@ -3,10 +3,10 @@
 Parameters (all in log space): the efficiency at the device's base precision, the efficiency
 at every other precision, the depthwise-conv factor, the per-layer overhead (and the share of
 it a layer without MACs pays), the post-processing work per element, the pre-processing work
-per input element of pipeline points and, used only by ``multi_context`` devices, the context
-switch time and the layers and weight bytes one context holds. The fit
-minimises squared log errors of the predicted time per inference over the calibration
-points, plus weak priors that keep parameters the points cannot pin down at plausible
+per input element of pipeline points (and a numpy script's cost per input element) and, used
+only by ``multi_context`` devices, the context switch time and the layers and weight bytes one
+context holds. The fit minimises squared log errors of the predicted time per inference over the
+calibration points, plus weak priors that keep parameters the points cannot pin down at plausible
 values (so a device with one point, or a left-out point at a precision of its own, still
 gets a prediction). The priors are modelling choices, not hardware figures:
 
@@ -55,10 +55,15 @@ gets a prediction). The priors are modelling choices, not hardware figures:
 A ``scope: pipeline`` point (an end-to-end timing) adds the frame's host legs: pre-processing
 (``preprocess`` ops per element of the network input, at the fitted rate of what runs it: the
 point's ``host``, the device's ``host_cpu``, or the device itself; prior 10 x/÷ e^2,
-``PRIOR_PREPROCESS``; :func:`~fleetsim.hardware.inference.frame_legs` prices the same leg) and the
+``PRIOR_PREPROCESS``; :func:`preprocess_s` prices it, here and in
+:func:`~fleetsim.hardware.inference.frame_legs`) and the
 hand-off of the detections, in series for a latency and on the host's stage for a throughput;
-its post-processing is the host's nms layer as in every point. A ``sequential`` throughput (a
-loop that waits for each frame) is predicted as a latency.
+its post-processing is the host's nms layer as in every point. A pipeline point with ``harness:
+numpy`` (a Python script that letterboxes, decodes and suppresses in numpy on the host CPU) pays
+instead a fitted ``numpy_harness_s`` per element of the network input (prior ``PRIOR_NUMPY_HARNESS``,
+measured on this project's development core); a device without such points keeps it at its prior,
+outside the optimisation. A ``sequential`` throughput (a loop that waits for each frame) is
+predicted as a latency.
 
 Throughput points are predicted at the batch they were measured at when the point gives
 one (the Hailo model zoo's batch-1 FPS), else at ``THROUGHPUT_BATCH``, and from the call's
@@ -117,6 +122,12 @@ CONTEXT_BOUND_SIGMA = 0.02
 """Log tolerance of the bound a published context count puts on the capacity (nearly hard)."""
 PRIOR_HOST_FACTOR = (0.0, 1.0)
 PRIOR_HOST_CALL = (math.log(1e-3), 1.0)
+PRIOR_NUMPY_HARNESS = (math.log(6.2e-9), 1.5)
+"""Seconds per element of the network input that a numpy script's pre- and post-processing of one frame
+costs (``harness: numpy`` points): 6.2 ns, measured on this project's development core (AMD EPYC Zen 4,
+one thread: 5.1 ms pre-processing and 2.5 ms decode and NMS for a 640 x 640 YOLOX-style input,
+``python -m fleetsim.tools.harness``), x/÷ e^1.5 for a host other than that core (an embedded Arm core
+at 1.5 GHz runs the same script several times slower)."""
 PRIOR_PREPROCESS = (math.log(10.0), 2.0)
 """Host operations per element of the network input that pre-processing writes: a bilinear resize
 reads 4 source pixels per output pixel and channel (4 multiplies + 4 adds, OpenCV ``INTER_LINEAR``),
@@ -139,15 +150,17 @@ class PointTerms:
     handoff_s: float = 0.0  # a pipeline point's hand-off of the detections, per call
     preprocess_precision: str | None = None  # where the device pre-processes itself: the precision
     # whose fitted efficiency slows ``preprocess_s`` (stated at its peak)
+    harness_elements: float = 0.0  # a numpy-harness point's network-input elements per call
 
     def host_pipeline_s(self, fit: DeviceFit) -> float:
-        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element) and hand-off."""
+        """A pipeline point's pre-processing (``fit.preprocess`` ops per input element, or a numpy
+        script's ``fit.numpy_harness_s`` per input element) and hand-off."""
+        if self.harness_elements:
+            return fit.numpy_harness_s * self.harness_elements + self.handoff_s
         if not self.preprocess_s:
             return self.handoff_s
-        unit = self.preprocess_s
-        if self.preprocess_precision is not None:
-            unit /= fit.efficiency[self.preprocess_precision]
-        return max(fit.preprocess * unit, self.preprocess_floor_s) + self.handoff_s
+        return (preprocess_s(fit, self.preprocess_s, self.preprocess_floor_s, self.preprocess_precision)
+                + self.handoff_s)
 
     def seconds_per_inference(self, cost: InferenceCost, fit: DeviceFit) -> float:
         """Predicted time per inference under ``fit``: the call's latency, or its steady-state
@@ -170,13 +183,17 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
         device = device.model_copy(update={"host_link": point.host_link})
     terms = call_terms(device, workload, point.precision, catalog, batch, point.host, with_dla=overlapping,
                        host_fit=host_fit(device, workload, catalog, point.host))
-    pre, floor, handoff, own = 0.0, 0.0, 0.0, None
+    pre, floor, handoff, own, harness = 0.0, 0.0, 0.0, None, 0.0
     if point.scope == "pipeline":
         from fleetsim.hardware.inference import HANDOFF_S  # inference builds on this module
-        pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
-        pre, floor, handoff = pre * batch, floor * batch, HANDOFF_S * batch
+        handoff = HANDOFF_S * batch
+        if point.harness == "numpy":
+            harness = workload.input_elements * batch
+        else:
+            pre, floor, own = preprocess_terms(device, workload, point.precision, catalog, host=point.host)
+            pre, floor = pre * batch, floor * batch
     return PointTerms(point, terms.with_library_speedup(library_speedup(device, point)), batch, overlapping,
-                      pre, floor, handoff, own)
+                      pre, floor, handoff, own, harness)
 
 
 def preprocess_runner(device: DeviceSpec, catalog: Catalog, host: str | None = None) -> DeviceSpec:
@@ -205,6 +222,13 @@ def preprocess_terms(device: DeviceSpec, workload: Workload, precision: str, cat
         return unit, 0.0, own
     source = 3 * (camera_pixels or workload.spec.input_size ** 2)
     return unit, (source + 4 * workload.input_elements) / runner.memory_bandwidth.value, own
+
+
+def preprocess_s(fit: DeviceFit, unit_s: float, floor_s: float, own: str | None) -> float:
+    """Pre-processing time under ``fit`` from :func:`preprocess_terms`' parts: ``fit.preprocess`` ops
+    per input element at ``unit_s`` each (slowed by the fitted efficiency at ``own`` where the device
+    pre-processes itself), never under the memory floor ``floor_s``."""
+    return max(fit.preprocess * unit_s / (fit.efficiency[own] if own else 1.0), floor_s)
 
 
 def library_speedup(device: DeviceSpec, point: CalibrationPoint) -> float:
@@ -279,7 +303,8 @@ TAIL = (("depthwise", PRIOR_DEPTHWISE), ("layer_overhead_s", PRIOR_LAYER_OVERHEA
         ("postprocess", PRIOR_POSTPROCESS), ("context_switch_s", PRIOR_CONTEXT_SWITCH),
         ("context_layers", PRIOR_CONTEXT_LAYERS), ("context_bytes", PRIOR_CONTEXT_BYTES),
         ("host_factor", PRIOR_HOST_FACTOR), ("host_call_s", PRIOR_HOST_CALL),
-        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS))
+        ("light_overhead", PRIOR_LIGHT_OVERHEAD), ("preprocess", PRIOR_PREPROCESS),
+        ("numpy_harness_s", PRIOR_NUMPY_HARNESS))
 """The parameters after the efficiencies, in the order of the parameter vector, with their priors."""
 
 
@@ -305,7 +330,10 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
     if points:
         problem = _Problem(points, others, measurement_sigma, centre, offsets, np.array(tail))
         upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
-        theta = least_squares(problem.residuals, start, bounds=(-np.inf, upper), method="trf").x.copy()
+        free = problem.free(n)
+        theta = start.copy()
+        theta[free] = least_squares(lambda x: problem.residuals(_fill(start, free, x), free), start[free],
+                                    bounds=(-np.inf, upper[free]), method="trf").x
     for i, p in enumerate(others):
         if p not in measured and p in siblings_at:  # both priors, weighed; after the fit, so that
             # a sibling's level at a precision this device has no point at never moves the rest
@@ -313,6 +341,12 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
             theta[1 + i] = min(0.0, (w_tied * (theta[0] + offsets[i]) + w_class * siblings_at[p])
                                / (w_tied + w_class))
     return _to_fit(theta, base, others)
+
+
+def _fill(start: np.ndarray, free: np.ndarray, x: np.ndarray) -> np.ndarray:
+    theta = start.copy()
+    theta[free] = x
+    return theta
 
 
 def _to_fit(theta: np.ndarray, base: str, others: list[str]) -> DeviceFit:
@@ -379,6 +413,7 @@ class _Problem:
         self.pre = np.array([t.preprocess_s for t in points])
         self.pre_floor = np.array([t.preprocess_floor_s for t in points])
         self.handoff = np.array([t.handoff_s for t in points])
+        self.harness = np.array([t.harness_elements for t in points])
         self.known = np.array([np.nan if t.terms.contexts is None else t.terms.contexts for t in points],
                               dtype=float)
         index = {p: i + 1 for i, p in enumerate(others)}
@@ -390,7 +425,7 @@ class _Problem:
         """Time per inference of every point."""
         n = 1 + len(self.others)
         (log_dw, log_layer, log_post, log_switch, log_ctx_layers, log_ctx_bytes, log_host,
-         log_host_call, log_light, log_pre) = theta[n:]
+         log_host_call, log_light, log_pre, log_harness) = theta[n:]
         link = np.where(self.foreign, math.exp(log_host), 1.0)  # link-side time on another host
         call = self.call + np.where(self.foreign, math.exp(log_host_call), 0.0)
         log_eff = (theta[:n][self.offset_index][self.owner] + np.where(self.depthwise, log_dw, 0)
@@ -406,17 +441,27 @@ class _Problem:
         host = self.fallback + self.host_post * math.exp(log_post)
         pre = self.pre / np.where(self.pre_own >= 0, np.exp(theta[:n][np.maximum(self.pre_own, 0)]), 1.0)
         pipeline = np.where(self.pre > 0, np.maximum(pre * math.exp(log_pre), self.pre_floor), 0.0)
-        pipeline = pipeline + self.handoff
+        pipeline = pipeline + self.handoff + self.harness * math.exp(log_harness)
         transfer = self.transfer * link
         interval = np.maximum(np.maximum(device - call, transfer), host + pipeline)
         return np.where(self.throughput, interval, device + transfer + host + pipeline) / self.batch
 
-    def residuals(self, theta: np.ndarray) -> np.ndarray:
+    def free(self, n: int) -> np.ndarray:
+        """Which parameters the fit moves: all but the numpy harness's cost when no point is timed by
+        such a script (nothing could inform it; it stays at its prior centre)."""
+        free = np.ones(n + len(TAIL), dtype=bool)
+        free[n + [name for name, _ in TAIL].index("numpy_harness_s")] = bool(self.harness.any())
+        return free
+
+    def residuals(self, theta: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
+        """Point and prior residuals (priors of the ``free`` parameters only, when given)."""
         n = 1 + len(self.others)
         errors = np.log(self.predicted(theta) / self.published) / self.sigma
-        priors = [(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
-                  *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
-                  *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))]
+        priors = np.array([(theta[0] - self.centre) / PRIOR_EFFICIENCY[1],
+                           *((theta[1:n] - theta[0] - self.offsets) / PRIOR_PRECISION_OFFSET[1]),
+                           *((theta[n + i] - self.tail[i]) / prior[1] for i, (_, prior) in enumerate(TAIL))])
+        if free is not None:
+            priors = priors[free]
         return np.concatenate([errors, priors, self.context_bounds(theta)])
 
     def context_bounds(self, theta: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetsim.hardware.catalog import Catalog
-from fleetsim.hardware.fit import device_fit, host_fit, preprocess_runner, preprocess_terms
+from fleetsim.hardware.fit import device_fit, host_fit, preprocess_runner, preprocess_s, preprocess_terms
 from fleetsim.hardware.roofline import InferenceCost, call_terms, evaluate
 from fleetsim.hardware.specs import DeviceSpec
 from fleetsim.hardware.workload import Workload
@@ -99,10 +99,9 @@ def frame_legs(device: DeviceSpec, workload: Workload, precision: str, catalog: 
     cost = cost or inference_cost(device, workload, precision, catalog, host=host)
     fit = device_fit(device, catalog)
     unit, floor, own = preprocess_terms(device, workload, precision, catalog, camera_pixels, host)
-    pre = max(fit.preprocess * unit / (fit.efficiency[own] if own else 1.0), floor)
     capture = camera_pixels * RAW_BYTES_PER_PIXEL / CSI2_RATE if camera_pixels else 0.0
     host_work = cost.fallback_s
-    return FrameLegs(capture_s=capture, preprocess_s=pre, transfer_s=cost.transfer_s,
-                     inference_s=cost.latency_s - cost.transfer_s - host_work, postprocess_s=host_work,
-                     handoff_s=HANDOFF_S,
+    return FrameLegs(capture_s=capture, preprocess_s=preprocess_s(fit, unit, floor, own),
+                     transfer_s=cost.transfer_s, inference_s=cost.latency_s - cost.transfer_s - host_work,
+                     postprocess_s=host_work, handoff_s=HANDOFF_S,
                      pipelined=preprocess_runner(device, catalog, host) is not device)

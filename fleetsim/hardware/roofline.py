@@ -100,6 +100,7 @@ class DeviceFit:
     # host_cpu, relative to the default host
     host_call_s: float = 1e-3  # extra fixed time per call on such a host (its runtime and driver)
     preprocess: float = 10.0  # host ops per network-input element that pre-processing a frame costs
+    numpy_harness_s: float = 6.2e-9  # seconds per network-input element of a numpy script's pre/post work
 
 
 @dataclass(frozen=True)

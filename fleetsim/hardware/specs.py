@@ -64,6 +64,10 @@ class CalibrationPoint(Strict):
     scope: Literal["model", "pipeline"] = Field(
         "model", description="'model': the network alone; 'pipeline': also host pre-processing and the "
         "hand-off of the detections (predicted with the frame's host legs).")
+    harness: Literal["numpy"] | None = Field(
+        None, description="'numpy': a pipeline point timed by a Python script that pre- and post-processes "
+        "each frame in numpy on the host CPU (letterbox, decode, NMS), priced per input element by the "
+        "fitted numpy_harness instead of the pre-processing leg.")
     sequential: bool = Field(
         False, description="A throughput measured by a loop that waits for each frame's result before it "
         "sends the next, so nothing overlaps and the rate is 1 / latency (default: overlapping calls).")
