@@ -221,10 +221,13 @@ def test_map50_by_group_splits_frames():
     assert everything["all"] == map50(dets, truth, 1)["map50"]
 
 
+@pytest.mark.parametrize("stretch", [7, evaluation.RANK_STRETCH])
 @pytest.mark.parametrize("seed", range(30))
-def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed):
+def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed, stretch, monkeypatch):
     """Ranked once per class from a run's parts, every grouping's mAP is the one matched_map50_by_group
-    gives on the stacked rows: tied scores (common here) keep their row order."""
+    gives on the stacked rows: tied scores (common here) keep their row order, and so do a group's
+    detections grouped a stretch of the ranking at a time."""
+    monkeypatch.setattr(evaluation, "RANK_STRETCH", stretch)
     dets, truth = random_case(seed)
     found, objects = Matched.of(dets, truth), Objects.of(truth)
     n_classes = int(max(dets.cls.max(initial=0), truth.cls.max(initial=0))) + 1

@@ -15,6 +15,7 @@ import numpy as np
 
 PAIR_CHUNK = 1 << 16  # candidate pairs whose IoU is computed at once (keeps temporaries in cache)
 MATCH_FRAMES = 1 << 14  # frames matched at once: bounds the temporaries of a long run's detections
+RANK_STRETCH = 1 << 20  # ranked detections grouped at once (``Ranking.map50_by_group``), likewise
 
 
 def _coerce(obj: object, dtypes: dict[str, type]) -> None:
@@ -376,13 +377,17 @@ class Ranking:
         for c, (frame, is_tp, truth_frame) in enumerate(zip(self.frame, self.is_tp, self.truth_frame,
                                                             strict=True)):
             truth[:, c] = np.bincount(frame_group[truth_frame], minlength=groups)
-            group = frame_group[frame]
-            order = np.argsort(group, kind="stable")  # by group, each group's detections still ranked
-            bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=groups))]
-            hits = is_tp[order]
-            del group, order
-            for g in np.flatnonzero(truth[:, c]):
-                aps[g, c] = _ranked_ap(hits[bounds[g]:bounds[g + 1]], int(truth[g, c]))
+            scored = np.flatnonzero(truth[:, c])
+            hits = {g: [] for g in scored}  # each group's hits in rank order, a piece per stretch
+            for start in range(0, len(frame), RANK_STRETCH):  # a stretch at a time: few temporaries
+                group = frame_group[frame[start:start + RANK_STRETCH]]
+                order = np.argsort(group, kind="stable")  # by group, each group's detections still ranked
+                bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=groups))]
+                ranked = is_tp[start:start + RANK_STRETCH][order]
+                for g in scored:
+                    hits[g].append(ranked[bounds[g]:bounds[g + 1]])
+            for g in scored:
+                aps[g, c] = _ranked_ap(np.concatenate(hits.pop(g) or [np.zeros(0, bool)]), int(truth[g, c]))
         return {name: _mean_present(aps[g]) for g, name in enumerate(group_names) if truth[g].any()}
 
     def _frames(self) -> int:
