@@ -133,6 +133,9 @@ def test_a_run_spilling_every_part_gives_the_results_of_one_spilling_none(small_
     assert spilling.summary["accuracy"] == held.summary["accuracy"]  # mAPs bit for bit
     for name in ("detections", "accuracy_windows"):
         pd.testing.assert_frame_equal(spilling.tables[name], held.tables[name], check_exact=True)
+    kinds = spilling.tables["detections"].dtypes.map(lambda d: d.kind).tolist()  # held narrowed, given back wide
+    assert set(kinds) == {"O", "i", "f", "b"} and all(d.itemsize == 8 for d in spilling.tables[
+        "detections"].select_dtypes(["int", "float"]).dtypes)
     gc.collect()
     assert os.listdir(temporary_dir) == [] and _open_in(temporary_dir) == []  # the file went with the results
     with pytest.raises(RuntimeError, match="handed to its results already"):

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fleetsim.edge.facade import Fleet
 from fleetsim.edge.offload import Offloading
+from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.accuracy import AccuracyRecord
 from fleetsim.metrics.columns import TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
@@ -99,8 +100,10 @@ class DetectionResults:
     def tables(self) -> dict[str, pd.DataFrame]:
         detection, layout = self.detection, self.layout
         self.record = detection.take_record()
-        return {"detections": self.record.table(layout.vehicle_names, layout.group_names, layout.group),
-                "accuracy_windows": self.record.windows(self.window_s, self.duration_s)}
+        tables = {"detections": self.record.table(layout.vehicle_names, layout.group_names, layout.group),
+                  "accuracy_windows": self.record.windows(self.window_s, self.duration_s)}
+        give_back_freed_memory()  # the windows' temporaries, before the other collectors' tables
+        return tables
 
     def summary(self, tables: dict[str, pd.DataFrame]) -> dict:
         accuracy = self.record.summary()
