@@ -312,7 +312,7 @@ class FleetDetection:
 
 def _narrowed(record: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``record`` with each integer field in the narrowest integer dtype that holds its values, and the
-    scores (float32 numbers in float64 fields) in float32: a day's 744 k frames' records take 30 MiB
+    scores (float32 numbers in float64 fields) in float32: a day's 744 k frames' records take 26 MiB
     instead of 77 until the results widen them back, to the same values."""
     narrowed = {}
     for name, values in record.items():
