@@ -57,16 +57,15 @@ def test_rows_read_back_class_by_class_and_by_frame_are_those_that_went_in(seed,
     for got, want in zip(kept.by_class(), class_rows(found, objects, 3), strict=True):
         for a, b in zip(got, want, strict=True):
             assert a.dtype == b.dtype and np.array_equal(a, b)
-    assert Ranking(kept.by_class()).map50() == Ranking(class_rows(found, objects, 3)).map50() or \
-        np.isnan(Ranking(class_rows(found, objects, 3)).map50())
+    np.testing.assert_equal(Ranking(kept.by_class()).map50(), Ranking(class_rows(found, objects, 3)).map50())
     everything = Matched.concat(found), Objects.concat(objects)
-    frames = 1 + max(max((int(p.frame.max()) for p in (*found, *objects) if len(p.frame)), default=0), 0)
+    frames = 1 + max((int(p.frame.max()) for p in (*found, *objects) if len(p.frame)), default=0)
     inside = np.random.default_rng(seed).random(frames) < 0.3
     got = kept.rows(inside)
     want = everything[0].take(inside[everything[0].frame]), everything[1].take(inside[everything[1].frame])
     for a, b in zip(_per_class(*got), _per_class(*want), strict=True):
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-    assert matched_map50(*got, 3) == matched_map50(*want, 3) or np.isnan(matched_map50(*want, 3)["map50"])
+    np.testing.assert_equal(matched_map50(*got, 3), matched_map50(*want, 3))  # NaN where a class has no truth
 
 
 def test_class_ids_out_of_range_are_refused():
@@ -133,9 +132,8 @@ def test_a_run_spilling_every_part_gives_the_results_of_one_spilling_none(small_
     assert spilling.summary["accuracy"] == held.summary["accuracy"]  # mAPs bit for bit
     for name in ("detections", "accuracy_windows"):
         pd.testing.assert_frame_equal(spilling.tables[name], held.tables[name], check_exact=True)
-    kinds = spilling.tables["detections"].dtypes.map(lambda d: d.kind).tolist()  # held narrowed, given back wide
-    assert set(kinds) == {"O", "i", "f", "b"} and all(d.itemsize == 8 for d in spilling.tables[
-        "detections"].select_dtypes(["int", "float"]).dtypes)
+    numbers = spilling.tables["detections"].select_dtypes("number")  # records held narrowed, given back wide
+    assert set(numbers.dtypes) == {np.dtype(np.int64), np.dtype(np.float64)}
     gc.collect()
     assert os.listdir(temporary_dir) == [] and _open_in(temporary_dir) == []  # the file went with the results
     with pytest.raises(RuntimeError, match="handed to its results already"):
