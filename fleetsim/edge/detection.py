@@ -227,21 +227,21 @@ class FleetDetection:
         self._workers.shutdown()
 
     def take_record(self) -> AccuracyRecord:
-        """The run's detections for its results, handed over once: this keeps none of them, the records'
-        parts are let go field by field as they are stacked (and widened back), and the matched rows are
-        read back from their file class by class as they are ranked (a day's run holds a few hundred MiB
-        of them)."""
+        """The run's detections for its results, handed over once: this keeps none of them, the matched
+        rows are read back from their file class by class as they are ranked, and then the records'
+        parts are let go field by field as they are stacked (and widened back): a day's run holds a few
+        hundred MiB of them."""
         if self._taken:
             raise RuntimeError("the run's detections were handed to its results already: "
                                "a run's results are built once")
         self._taken = True
+        ranking = Ranking(self.matched.by_class())  # while the records are still narrow
+        self.matched.close()
+        give_back_freed_memory()  # the rows read back, ranked now
         parts, self.records = self.records, []
         frames = stack_records(parts, release=True)
         frames = {k: frames.pop(k).astype(self._dtypes[k], copy=False) for k in list(frames)}  # widened back
-        give_back_freed_memory()  # the parts, before the boxes are ranked beside them
-        ranking = Ranking(self.matched.by_class())
-        self.matched.close()
-        give_back_freed_memory()  # the rows read back, ranked now
+        give_back_freed_memory()  # the parts
         return AccuracyRecord(frames, ranking)
 
     def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, slots: Slots,
