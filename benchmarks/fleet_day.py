@@ -21,10 +21,11 @@ run, and the run's wall time over that floor (target issue 22: <= 1.15); and its
 (target: 1 GiB) beside what holds it: the process after its imports (torch, ONNX Runtime) and
 the results' tables, and the peak of each phase of the run (building, simulating with its fine-tunes,
 assembling the results) sampled every 20 ms, with the simulated time of the simulation's peak and the
-detections (records and matched boxes) held then. The last line is ``fleet_day: wall_s=...
-floor_s=... wall_over_floor=... peak_rss_mib=...``; ``fleet_timing: ...`` comes before it (target:
-60 s). Wall time covers what ``fleetsim.run`` does (building, simulating and assembling results;
-nothing is saved), run phase by phase.
+detections held in memory then (records and matched boxes; the boxes spilled to their file
+beside). The last line is ``fleet_day: wall_s=... floor_s=... wall_over_floor=... peak_rss_mib=...``;
+``fleet_timing: ...`` comes before it (target: 60 s). Wall time covers what ``fleetsim.run`` does
+(building, simulating and assembling results; nothing is saved), its phases watched through its
+``phases`` hook.
 """
 
 from __future__ import annotations
@@ -101,8 +102,7 @@ def timing_scenario(vehicles: int, minutes: float) -> Scenario:
 
 def measure(part: str, args: argparse.Namespace) -> None:
     """Run one part in this process and print its lines."""
-    from fleetsim.engine import Run, prepared  # everything a run imports counts as imports, not as the run
-    from fleetsim.results import build_results
+    from fleetsim.engine import run  # everything a run imports counts as imports, not as the run
 
     scenario = (day_scenario(args.vehicles, args.hours, args.retrain_every) if part == "day"
                 else timing_scenario(args.timing_vehicles, args.timing_minutes))
@@ -112,13 +112,7 @@ def measure(part: str, args: argparse.Namespace) -> None:
     print(host_line())
     memory = PhasePeaks()
     started, cpu = time.perf_counter(), time.process_time()
-    with memory.phase("building"):  # as fleetsim.run: checked against the catalog, then built
-        sim = Run(prepared(scenario, None, catalog)[0], catalog)
-    memory.run = sim
-    with memory.phase("simulating"):  # fine-tunes included; ends once the pending frames are detected
-        collectors = sim.execute(None)
-    with memory.phase("results"):
-        results = build_results(scenario, collectors, wall_s=time.perf_counter() - started)
+    results = run(scenario, catalog=catalog, phases=memory.phase)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     memory.stop()
     peak_mib = peak_rss_mib()
@@ -132,8 +126,9 @@ def measure(part: str, args: argparse.Namespace) -> None:
     tables_mib = sum(t.memory_usage(deep=True).sum() for t in results.tables.values()) / 2**20
     print(f"{part}_memory: peak_rss_mib={peak_mib:.0f} of which after_imports_mib={imported_mib:.0f} "
           f"(torch, ONNX Runtime, pandas, everything a run imports); result_tables_mib={tables_mib:.0f}")
-    for name, (phase_peak, at_s, detections_mib) in memory.peaks.items():
-        held = "" if at_s is None else f" sim_t={at_s / 3600:.2f}h detections_held_mib={detections_mib:.0f}"
+    for name, (phase_peak, at_s, (held_mib, spilled_mib)) in memory.peaks.items():
+        held = "" if at_s is None else (f" sim_t={at_s / 3600:.2f}h detections_held_mib={held_mib:.0f} "
+                                        f"(spilled_mib={spilled_mib:.0f} in their file)")
         print(f"{part}_phase: {name} peak_rss_mib={phase_peak:.0f} (+{phase_peak - imported_mib:.0f} over "
               f"imports){held}")
     if part == "day":
@@ -157,7 +152,7 @@ class PhasePeaks:
     SAMPLE_S = 0.02
 
     def __init__(self):
-        self.peaks: dict[str, tuple[float, float | None, float]] = {}
+        self.peaks: dict[str, tuple[float, float | None, tuple[float, float]]] = {}
         self.run = None
         self._phase = None
         self._done = threading.Event()
@@ -165,8 +160,9 @@ class PhasePeaks:
         self._thread.start()
 
     @contextlib.contextmanager
-    def phase(self, name: str):
-        self._phase = name
+    def phase(self, name: str, run):
+        """``fleetsim.engine.run``'s ``phases``: sample inside the phase ``name`` of ``run``."""
+        self._phase, self.run = name, run
         yield
         self._sample_once()
 
@@ -183,14 +179,15 @@ class PhasePeaks:
         if name is None or now <= self.peaks.get(name, (0.0,))[0]:
             return
         sim = self.run if name == "simulating" else None
-        self.peaks[name] = (now, sim.env.now if sim else None, _detections_mib(sim) if sim else 0.0)
+        self.peaks[name] = (now, sim.env.now if sim else None, _detections_mib(sim) if sim else (0.0, 0.0))
 
 
-def _detections_mib(sim) -> float:
-    """MiB of the detected frames' records and matched boxes ``sim`` holds now."""
+def _detections_mib(sim) -> tuple[float, float]:
+    """MiB of the detected frames' records and matched boxes ``sim`` holds in memory now, and MiB of
+    the matched boxes it spilled to their file."""
     detection = sim.detection
-    parts = [*detection.records, *(vars(p) for p in (*detection.found, *detection.objects))]
-    return sum(a.nbytes for part in list(parts) for a in list(part.values())) / 2**20
+    records = sum(a.nbytes for part in list(detection.records) for a in list(part.values()))
+    return (records + detection.matched.held_bytes) / 2**20, detection.matched.spilled_bytes / 2**20
 
 
 def _ort_time_per_frame(scenario: Scenario, frames: int = 1024) -> tuple[float, int]:

@@ -10,6 +10,7 @@ validates a scenario, runs it and returns its Results.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from functools import partial
@@ -62,6 +63,10 @@ from fleetsim.scenario.models import Scenario
 
 ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
+Phases = Callable[[str, "Run | None"], contextlib.AbstractContextManager]
+"""``run``'s watcher of its phases: called with each phase's name (``"building"``, ``"simulating"``,
+``"results"``, in that order) and the run (None while it is built), it gives the context manager the
+phase runs inside."""
 
 
 def costed_workload(scenario: Scenario, catalog: Catalog, model: Path, baseline: Workload | None) -> Workload:
@@ -324,7 +329,8 @@ def prepared(scenario: Scenario | str | Path, seed: int | None,
 
 def run(scenario: Scenario | str | Path, *, seed: int | None = None,
         on_progress: ProgressCallback | None = None, catalog: Catalog | None = None,
-        policies: dict | None = None, detections: RecordedDetections | None = None) -> Results:
+        policies: dict | None = None, detections: RecordedDetections | None = None,
+        phases: Phases | None = None) -> Results:
     """Simulate ``scenario`` (a Scenario or a path to its YAML) and return its Results.
 
     ``seed`` overrides ``simulation.seed``. ``policies`` maps decisions (``"retraining"``,
@@ -333,11 +339,19 @@ def run(scenario: Scenario | str | Path, *, seed: int | None = None,
     ``fleetsim.RecordedDetections`` shared between calls, replays detection jobs
     an earlier call ran with the same frames and model (same results, less host time). Calls
     are independent: the same scenario, seed and policies give identical results, in one
-    process or many.
+    process or many. ``phases`` watches the run phase by phase (``Phases``; benchmarks time them).
     """
-    catalog = catalog if catalog is not None else load_catalog()
-    scenario, base_dir = prepared(scenario, seed, catalog)
-    wall = time.perf_counter()
-    sim = Run(scenario, catalog, base_dir, policies, detections=detections)
-    collectors = sim.execute(on_progress)
-    return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)
+    phase = phases or _unwatched
+    with phase("building", None):  # checked against the catalog, then built
+        catalog = catalog if catalog is not None else load_catalog()
+        scenario, base_dir = prepared(scenario, seed, catalog)
+        wall = time.perf_counter()
+        sim = Run(scenario, catalog, base_dir, policies, detections=detections)
+    with phase("simulating", sim):  # to the horizon, fine-tunes included, until every frame is detected
+        collectors = sim.execute(on_progress)
+    with phase("results", sim):
+        return build_results(scenario, collectors, wall_s=time.perf_counter() - wall)
+
+
+def _unwatched(name: str, sim: Run | None) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 
@@ -100,9 +101,19 @@ def test_loop_closes_samples_train_and_vehicles_switch(both_modes):
     assert s["network"]["downloaded_bytes"] > 0
 
 
-def test_no_retraining_means_no_jobs(small_data):
+def test_no_retraining_means_no_jobs_and_a_run_goes_phase_by_phase(small_data):
     data = with_overrides(small_data, cloud__retraining={"kind": "never"})
-    results = fleetsim.run(Scenario.model_validate(data))
+    seen = []
+
+    @contextlib.contextmanager
+    def phase(name, sim):  # what a benchmark watches: each phase of the run, in order, once
+        seen.append((name, "from", None if sim is None else sim.env.now))
+        yield
+        seen.append((name, "to", None if sim is None else sim.env.now))
+
+    results = fleetsim.run(Scenario.model_validate(data), phases=phase)
+    assert seen == [("building", "from", None), ("building", "to", None), ("simulating", "from", 0.0),
+                    ("simulating", "to", 600.0), ("results", "from", 600.0), ("results", "to", 600.0)]
     assert results.summary["retraining"]["jobs"] == 0
     assert results.tables["frames"]["model_version"].eq(0).all()
 
@@ -303,17 +314,19 @@ def test_uploaded_samples_keep_pixels_and_ground_truth(small_scenario, catalog):
         sim.detection.archive.frames(np.array(ids[:1]))
 
 
-def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_scenario, catalog):
-    from fleetsim.detector.evaluation import Matched, Objects, matched_map50_by_group
+def test_canary_map50_of_a_time_range_agrees_with_the_whole_runs_record(small_scenario, catalog, monkeypatch):
+    from fleetsim.detector.evaluation import matched_map50_by_group
     from fleetsim.engine import Run
     from fleetsim.metrics.accuracy import stack_records
 
+    monkeypatch.setattr("fleetsim.detector.matched_file.SPILL_BYTES", 50_000)  # most parts read from the file
     sim = Run(small_scenario, catalog)
     sim.env.run(until=sim.duration)
     detection = sim.detection
     assert len(detection.records) > 1  # detections kept in parts, one per flush
+    assert detection.matched.spilled_bytes > 0 and detection.matched.held_bytes > 0
     frames = stack_records(detection.records)
-    found, objects = Matched.concat(detection.found), Objects.concat(detection.objects)
+    found, objects = detection.matched.rows(np.ones(len(frames["vehicle"]), dtype=bool))
     t1 = float(np.median(frames["capture_s"]))
     cases = ((None, None), (np.array([0, 2]), None), (None, 0))
     got = [detection.map50_of(0.0, t1, vehicles, version) for vehicles, version in cases]

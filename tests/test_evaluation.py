@@ -16,6 +16,7 @@ from fleetsim.detector.evaluation import (
     Ranking,
     average_precision,
     box_iou,
+    class_rows,
     map50,
     map50_by_group,
     match,
@@ -220,17 +221,20 @@ def test_map50_by_group_splits_frames():
     assert everything["all"] == map50(dets, truth, 1)["map50"]
 
 
+@pytest.mark.parametrize("stretch", [7, evaluation.RANK_STRETCH])
 @pytest.mark.parametrize("seed", range(30))
-def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed):
+def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed, stretch, monkeypatch):
     """Ranked once per class from a run's parts, every grouping's mAP is the one matched_map50_by_group
-    gives on the stacked rows: tied scores (common here) keep their row order."""
+    gives on the stacked rows: tied scores (common here) keep their row order, and so do a group's
+    detections grouped a stretch of the ranking at a time."""
+    monkeypatch.setattr(evaluation, "RANK_STRETCH", stretch)
     dets, truth = random_case(seed)
     found, objects = Matched.of(dets, truth), Objects.of(truth)
     n_classes = int(max(dets.cls.max(initial=0), truth.cls.max(initial=0))) + 1
     rng = np.random.default_rng(seed)
     parts = [found.take(rows) for rows in np.array_split(np.arange(len(found.cls)), rng.integers(1, 5))]
     truth_parts = [objects.take(rows) for rows in np.array_split(np.arange(len(objects.cls)), 2)]
-    ranking = Ranking(parts, truth_parts, n_classes)  # rows in order across the parts
+    ranking = Ranking(class_rows(parts, truth_parts, n_classes))  # rows in order across the parts
     frames = int(max(dets.frame.max(initial=0), truth.frame.max(initial=0))) + 1
     for groups in (1, 2, 3):
         frame_group = rng.integers(0, groups, frames)
@@ -243,8 +247,8 @@ def test_ranking_of_parts_gives_matched_map50s_bit_for_bit(seed):
 
 def test_ranking_rejects_class_ids_out_of_range_and_holds_nothing_without_parts():
     with pytest.raises(ValueError, match="class ids"):
-        Ranking([Matched([0], [3], [0.5], [True])], [], n_classes=3)
-    empty = Ranking([], [], n_classes=3)
+        Ranking(class_rows([Matched([0], [3], [0.5], [True])], [], n_classes=3))
+    empty = Ranking(class_rows([], [], n_classes=3))
     assert math.isnan(empty.map50()) and empty.map50_by_group(np.zeros(0, int), ["all"]) == {}
 
 

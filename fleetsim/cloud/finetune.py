@@ -200,6 +200,7 @@ class FineTuner:
         soft = teacher_heads(data.images) if any(distils(v) for v in self.own) else None
         own = {v: train(copy.deepcopy(m), data, seed, settings, teacher=soft if distils(v) else None)
                for v, m in self.own_models.items()}
+        give_back_freed_memory()  # training's activations, before the export's calibration joins them
         paths, scores = {}, {}
         calibration = new.images[-CALIBRATION_FRAMES:]
         for variant in self.variants:

@@ -7,12 +7,15 @@ across (frame, class) groups, looping only over the score rank within a group.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
 PAIR_CHUNK = 1 << 16  # candidate pairs whose IoU is computed at once (keeps temporaries in cache)
 MATCH_FRAMES = 1 << 14  # frames matched at once: bounds the temporaries of a long run's detections
+RANK_STRETCH = 1 << 20  # ranked detections grouped at once (``Ranking.map50_by_group``), likewise
 
 
 def _coerce(obj: object, dtypes: dict[str, type]) -> None:
@@ -312,32 +315,53 @@ def matched_map50_by_group(found: Matched, objects: Objects, frame_group: np.nda
     return out
 
 
+class ClassRows(NamedTuple):
+    """One class's matched detections (their frames, scores and hits) and true objects' frames, each
+    in row order."""
+
+    frame: np.ndarray  # int32
+    score: np.ndarray  # float32
+    is_tp: np.ndarray  # bool
+    truth_frame: np.ndarray  # int32
+
+
+def class_rows(found: list[Matched], objects: list[Objects], n_classes: int) -> Iterator[ClassRows]:
+    """The rows of a run's parts (row after row, frame indices kept), one class at a time."""
+    found, objects = found or [Matched.concat([])], objects or [Objects.concat([])]
+    counted = [0, 0]
+    for c in range(n_classes):
+        rows = ClassRows(*(np.concatenate([getattr(part, name)[part.cls == c] for part in found])
+                           for name in ("frame", "score", "is_tp")),
+                         np.concatenate([part.frame[part.cls == c] for part in objects]))
+        counted[0] += len(rows.frame)
+        counted[1] += len(rows.truth_frame)
+        yield rows
+    if counted != [sum(len(p.cls) for p in found), sum(len(p.cls) for p in objects)]:
+        raise ValueError(f"class ids must lie in [0, {n_classes})")
+
+
 class Ranking:
     """Matched detections ranked once per class, by descending score with ties by row (as
     ``matched_map50`` ranks them), beside the true objects' frames per class.
 
     A group's ranking in a class is the class's ranking restricted to the group's frames, so the mAP
-    of any grouping of the frames needs no further sort by score. Built from a long run's parts (row
-    after row, frame indices kept) without stacking them; it holds 5 bytes a detection where the
-    matched rows hold 11.
+    of any grouping of the frames needs no further sort by score. Built one class at a time (from
+    ``class_rows`` of a run's parts, or ``fleetsim.detector.matched_file.MatchedFile.by_class``), it
+    holds 5 bytes a detection where the matched rows hold 11.
     """
 
-    def __init__(self, found: list[Matched], objects: list[Objects], n_classes: int):
+    def __init__(self, classes: Iterable[ClassRows]):
         self.frame: list[np.ndarray] = []  # per class: the frame of each ranked detection
         self.is_tp: list[np.ndarray] = []  # per class: whether each ranked detection is a true positive
         self.truth_frame: list[np.ndarray] = []  # per class: the frame of each true object
-        found, objects = found or [Matched.concat([])], objects or [Objects.concat([])]
-        for c in range(n_classes):
-            negated = np.concatenate([part.score[part.cls == c] for part in found])
-            np.negative(negated, out=negated)
-            order = np.argsort(negated, kind="stable")  # descending score, ties by row
-            del negated  # one column of the class at a time: a day's run ranks millions of detections
-            for column, ranked in (("frame", self.frame), ("is_tp", self.is_tp)):
-                ranked.append(np.concatenate([getattr(part, column)[part.cls == c] for part in found])[order])
-            self.truth_frame.append(np.concatenate([part.frame[part.cls == c] for part in objects]))
-        counted = (sum(len(f) for f in self.frame), sum(len(f) for f in self.truth_frame))
-        if counted != (sum(len(p.cls) for p in found), sum(len(p.cls) for p in objects)):
-            raise ValueError(f"class ids must lie in [0, {n_classes})")
+        for frame, score, is_tp, truth_frame in classes:  # each class's rows are the ranking's to use up
+            order = np.argsort(np.negative(score, out=score), kind="stable")  # descending score, ties by row
+            del score  # a day's run ranks millions of detections: one class's temporaries at a time
+            self.frame.append(frame[order])
+            del frame
+            self.is_tp.append(is_tp[order])
+            self.truth_frame.append(truth_frame)
+            del is_tp, order
 
     def map50(self) -> float:
         """mAP@0.5 of all the frames (``matched_map50``'s ``map50``)."""
@@ -353,13 +377,17 @@ class Ranking:
         for c, (frame, is_tp, truth_frame) in enumerate(zip(self.frame, self.is_tp, self.truth_frame,
                                                             strict=True)):
             truth[:, c] = np.bincount(frame_group[truth_frame], minlength=groups)
-            group = frame_group[frame]
-            order = np.argsort(group, kind="stable")  # by group, each group's detections still ranked
-            bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=groups))]
-            hits = is_tp[order]
-            del group, order
-            for g in np.flatnonzero(truth[:, c]):
-                aps[g, c] = _ranked_ap(hits[bounds[g]:bounds[g + 1]], int(truth[g, c]))
+            scored = np.flatnonzero(truth[:, c])
+            hits = {g: [] for g in scored}  # each group's hits in rank order, a piece per stretch
+            for start in range(0, len(frame), RANK_STRETCH):  # a stretch at a time: few temporaries
+                group = frame_group[frame[start:start + RANK_STRETCH]]
+                order = np.argsort(group, kind="stable")  # by group, each group's detections still ranked
+                bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=groups))]
+                ranked = is_tp[start:start + RANK_STRETCH][order]
+                for g in scored:
+                    hits[g].append(ranked[bounds[g]:bounds[g + 1]])
+            for g in scored:
+                aps[g, c] = _ranked_ap(np.concatenate(hits.pop(g) or [np.zeros(0, bool)]), int(truth[g, c]))
         return {name: _mean_present(aps[g]) for g, name in enumerate(group_names) if truth[g].any()}
 
     def _frames(self) -> int:

@@ -110,7 +110,6 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
     n, height, width, _ = frames.images.shape
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     model.to(memory_format=layout)
-    inputs = torch.from_numpy(to_tensor(frames.images)).contiguous(memory_format=layout)
     t = encode(frames.frame, frames.cls, frames.box, n, len(CLASSES), height, width)
     targets = [torch.from_numpy(a) for a in (t.heatmap, t.size, t.offset, t.mask)]
     soft = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in teacher or ()]
@@ -122,7 +121,9 @@ def train(model: CenterNet, frames: AnnotatedFrames, seed: int,
         order, total = torch.randperm(n, generator=generator), 0.0
         for start in range(0, n, settings.batch_size):
             rows = order[start:start + settings.batch_size]
-            outputs = model(inputs[rows])
+            # each batch's input made when it is needed: all of them at once are 110 kB a frame
+            inputs = torch.from_numpy(to_tensor(frames.images[rows.numpy()])).contiguous(memory_format=layout)
+            outputs = model(inputs)
             loss = detection_loss(outputs, [x[rows] for x in targets])
             if soft:
                 loss = loss + DISTILL_WEIGHT * distillation_loss(outputs, [x[rows] for x in soft],

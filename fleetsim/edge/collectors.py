@@ -14,7 +14,7 @@ import pandas as pd
 
 from fleetsim.edge.facade import Fleet
 from fleetsim.edge.offload import Offloading
-from fleetsim.metrics.accuracy import AccuracyRecord
+from fleetsim.memory import give_back_freed_memory
 from fleetsim.metrics.columns import TABLE_COLUMNS
 from fleetsim.metrics.events import EventLog
 from fleetsim.metrics.ledger import FrameLedger, bin_edges
@@ -94,16 +94,20 @@ class DetectionResults:
         self.layout = ledger.layout
         self.window_s = accuracy_window_s
         self.duration_s = fleet.clock.end_s
-        self.record: AccuracyRecord | None = None
+        self.accuracy: dict | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         detection, layout = self.detection, self.layout
-        self.record = detection.take_record()
-        return {"detections": self.record.table(layout.vehicle_names, layout.group_names, layout.group),
-                "accuracy_windows": self.record.windows(self.window_s, self.duration_s)}
+        record = detection.take_record()
+        tables = {"detections": record.table(layout.vehicle_names, layout.group_names, layout.group),
+                  "accuracy_windows": record.windows(self.window_s, self.duration_s)}
+        self.accuracy = record.summary()  # its mAPs now: the ranking is let go before the other tables
+        del record
+        give_back_freed_memory()  # the ranking and the windows' temporaries
+        return tables
 
     def summary(self, tables: dict[str, pd.DataFrame]) -> dict:
-        accuracy = self.record.summary()
+        accuracy = dict(self.accuracy)
         accuracy["staleness_s"] = _staleness_s(tables["detections"], tables["model_versions"])
         return {"accuracy": accuracy}
 

@@ -29,16 +29,18 @@ from fleetsim.detector.evaluation import (
     GroundTruth,
     Matched,
     Objects,
+    Ranking,
     match,
     matched_map50,
 )
+from fleetsim.detector.matched_file import MatchedFile
 from fleetsim.detector.registry import ModelRegistry
 from fleetsim.detector.runtime import OnnxDetector, Slots, above
 from fleetsim.edge.fleet import Vehicle
 from fleetsim.edge.recorded import RecordedDetections, without_pixels
 from fleetsim.edge.selection import candidates
 from fleetsim.memory import give_back_freed_memory
-from fleetsim.metrics.accuracy import AccuracyRecord
+from fleetsim.metrics.accuracy import AccuracyRecord, stack_records
 from fleetsim.metrics.ledger import FrameBatch
 from fleetsim.rng import GOLDEN, component_key
 from fleetsim.scenario.models import Scenario
@@ -50,6 +52,7 @@ from fleetsim.world.schedule import ConditionSchedule
 _FIELDS = ("vehicle", "camera", "counter", "capture_s", "done_s", "model_version")
 JOB_FRAMES = 128
 """Offered frames are handed to a worker once this many wait (and at every flush)."""
+_SCORES = ("confidence", "uncertainty")  # record fields of float32 scores, held as float32 (``_narrowed``)
 
 
 class _Offered:
@@ -97,10 +100,11 @@ class FleetDetection:
         self._waiting = {name: [] for name in _FIELDS}  # offered, not yet handed to a worker
         self._offered: list[_Offered] = []
         self._workers = ThreadPoolExecutor(scenario.detector.threads, thread_name_prefix="fleetsim-detect")
-        self.records: list[dict[str, np.ndarray]] = []
-        self.found: list[Matched] = []  # boxes are dropped once matched: a day's run finds millions
-        self.objects: list[Objects] = []
+        self.records: list[dict[str, np.ndarray]] = []  # each field narrowed (``_narrowed``)
+        self._dtypes: dict[str, np.dtype] = {}  # each field's own dtype, which the results get back
+        self.matched = MatchedFile(len(CLASSES))  # boxes are dropped once matched: a day's run finds millions
         self.frames_done = 0
+        self._taken = False  # the records and matched rows went to the results
 
     def detected(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
         """Which frames (by vehicle, camera, per-camera counter) are really detected."""
@@ -205,23 +209,17 @@ class FleetDetection:
         total, count = 0.0, 0
         for record in self.records:
             inside = _frames_in(record, t0, t1, vehicles, version)
-            total += float(record["confidence"][inside].sum())
+            total += float(record["confidence"][inside].astype(self._dtypes["confidence"]).sum())
             count += int(inside.sum())
         return total / count if count else float("nan")
 
     def map50_of(self, t0: float, t1: float, vehicles: np.ndarray | None = None,
                  version: int | None = None) -> float:
         """mAP@0.5 against ground truth of the same frames as ``mean_confidence`` (NaN if none)."""
-        found, objects, offset = [], [], 0
-        for record, part_found, part_objects in zip(self.records, self.found, self.objects, strict=True):
-            inside = _frames_in(record, t0, t1, vehicles, version)
-            if inside.any():
-                found.append(part_found.take(inside[part_found.frame - offset]))
-                objects.append(part_objects.take(inside[part_objects.frame - offset]))
-            offset += len(inside)
-        if not found:
+        inside = [_frames_in(record, t0, t1, vehicles, version) for record in self.records]
+        if not any(frames.any() for frames in inside):
             return float("nan")
-        return matched_map50(Matched.concat(found), Objects.concat(objects), len(CLASSES))["map50"]
+        return matched_map50(*self.matched.rows(np.concatenate(inside)), len(CLASSES))["map50"]
 
     def finish(self) -> None:
         """Detect the frames still pending at the end (no samples are selected after the horizon)."""
@@ -229,16 +227,22 @@ class FleetDetection:
         self._workers.shutdown()
 
     def take_record(self) -> AccuracyRecord:
-        """The run's detections for its results, handed over: this keeps none of them, and their parts
-        are let go column by column as they are stacked (a day's run holds a few hundred MiB of them;
-        results are built once, at the end)."""
+        """The run's detections for its results, handed over once: this keeps none of them, the matched
+        rows are read back from their file class by class as they are ranked, and then the records'
+        parts are let go field by field as they are stacked (and widened back): a day's run holds a few
+        hundred MiB of them."""
+        if self._taken:
+            raise RuntimeError("the run's detections were handed to its results already: "
+                               "a run's results are built once")
+        self._taken = True
+        ranking = Ranking(self.matched.by_class())  # while the records are still narrow
+        self.matched.close()
+        give_back_freed_memory()  # the rows read back, ranked now
         parts, self.records = self.records, []
-        records = [{k: np.concatenate([r.pop(k) for r in parts]) for k in list(parts[0])}] if parts else []
-        give_back_freed_memory()  # the parts, before the boxes are ranked beside them
-        record = AccuracyRecord(records, self.found, self.objects)
-        self.found, self.objects = [], []
-        give_back_freed_memory()  # the matched boxes, ranked now
-        return record
+        frames = stack_records(parts, release=True)
+        frames = {k: frames.pop(k).astype(self._dtypes[k], copy=False) for k in list(frames)}  # widened back
+        give_back_freed_memory()  # the parts
+        return AccuracyRecord(frames, ranking)
 
     def _detect(self, f: dict[str, np.ndarray], frames: AnnotatedFrames, slots: Slots,
                 now: float | None) -> None:
@@ -270,9 +274,10 @@ class FleetDetection:
         record["false_positives"] = record["found"] - record["true_positives"]
         if now is not None:
             record["selected"] = self._select(frames, record, now)
-        self.records.append(record)
-        self.found.append(Matched(found.frame + offset, found.cls, found.score, is_tp))
-        self.objects.append(Objects(truth.frame + offset, truth.cls))
+        self._dtypes = {k: v.dtype for k, v in record.items()}
+        self.records.append(_narrowed(record))
+        self.matched.append(Matched(found.frame + offset, found.cls, found.score, is_tp),
+                            Objects(truth.frame + offset, truth.cls))
         self.frames_done += n
 
     def _select(self, frames, record: dict[str, np.ndarray], now: float) -> np.ndarray:
@@ -303,6 +308,21 @@ class FleetDetection:
         keys = self._keys(record["vehicle"][rows], record["camera"][rows], record["counter"][rows])
         pixels = render(keys, frames.conditions.take(rows), size=self.scenario.world.frame_size, threads=1)
         return self.archive.add(pixels, np.arange(len(rows)))
+
+
+def _narrowed(record: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``record`` with each integer field in the narrowest integer dtype that holds its values, and the
+    scores (float32 numbers in float64 fields) in float32: a day's 744 k frames' records take 26 MiB
+    instead of 77 until the results widen them back, to the same values."""
+    narrowed = {}
+    for name, values in record.items():
+        if values.dtype.kind == "i" and len(values):
+            values = values.astype(np.result_type(np.min_scalar_type(values.min()),
+                                                  np.min_scalar_type(values.max())))
+        elif name in _SCORES and np.array_equal(single := values.astype(np.float32), values):
+            values = single
+        narrowed[name] = values
+    return narrowed
 
 
 def _frames_in(frames: dict[str, np.ndarray], t0: float, t1: float, vehicles: np.ndarray | None,

@@ -5,28 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fleetsim.detector.evaluation import Matched, Objects, Ranking
+from fleetsim.detector.evaluation import Ranking
 from fleetsim.metrics.columns import DETECTION_COLUMNS
 from fleetsim.metrics.summary import finite_or_none
 from fleetsim.world.conditions import all_labels
-from fleetsim.world.scene import CLASSES
 
 
-def stack_records(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-frame record parts as one, field by field (the part itself, not a copy, for one)."""
+def stack_records(records: list[dict[str, np.ndarray]], release: bool = False) -> dict[str, np.ndarray]:
+    """Per-frame record parts as one, field by field (the part itself, not a copy, for one). With
+    ``release`` the parts are emptied, each field let go as soon as it is stacked (a day's run holds
+    tens of MiB of them)."""
+    names = list(records[0]) if records else []
     if len(records) == 1:
-        return records[0]
-    names = records[0].keys() if records else ()
-    return {k: np.concatenate([r[k] for r in records]) for k in names}
+        return {k: records[0].pop(k) for k in names} if release else records[0]
+    return {k: np.concatenate([r.pop(k) if release else r[k] for r in records]) for k in names}
 
 
 class AccuracyRecord:
-    """Everything the fleet detected, gathered once the run is over: the frames, and their matched
-    detections ranked once per class (``Ranking``) for every mAP the results give."""
+    """Everything the fleet detected, gathered once the run is over: the frames (stacked records), and
+    their matched detections ranked once per class (``Ranking``) for every mAP the results give."""
 
-    def __init__(self, records: list[dict[str, np.ndarray]], found: list[Matched], objects: list[Objects]):
-        self.frames = stack_records(records)
-        self.ranking = Ranking(found, objects, len(CLASSES))
+    def __init__(self, frames: dict[str, np.ndarray], ranking: Ranking):
+        self.frames = frames
+        self.ranking = ranking
 
     def __len__(self) -> int:
         return len(self.frames.get("vehicle", ()))
