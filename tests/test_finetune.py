@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 import torch
 
-from fleetsim.cloud.finetune import FineTuner
+from fleetsim.cloud.finetune import FineTuner, ModelsFolder
 from fleetsim.detector.baseline import EVAL_CONDITIONS, baseline_path
 from fleetsim.detector.dataset import SampleArchive
 from fleetsim.detector.runtime import OnnxDetector
@@ -166,3 +172,23 @@ def test_fine_tunes_overlapping_the_simulation_give_the_results_of_waiting(monke
     retraining = overlapped.summary["retraining"]
     assert retraining["jobs"] >= 2 and retraining["rollbacks"] >= 1
     assert results_digests(overlapped) == results_digests(waited)
+
+
+def test_a_killed_runs_models_folder_is_removed_by_the_next_and_a_live_ones_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", "import time; from fleetsim.cloud.finetune import "
+                              "ModelsFolder; f = ModelsFolder(); print(f.name, flush=True); time.sleep(600)"],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    killed = tmp_path / os.path.basename(child.stdout.readline().strip())
+    (killed / "v1_int8.onnx").write_bytes(b"model")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    foreign = tmp_path / f"{ModelsFolder.PREFIX}without_lock"  # not one of ours: no .lock
+    foreign.mkdir()
+    live = ModelsFolder()
+    assert killed.parent == tmp_path and not killed.exists() and foreign.exists()
+    following = ModelsFolder()
+    assert os.path.isdir(live.name) and os.path.isdir(following.name)
+    name = live.name
+    del live
+    assert not os.path.exists(name)  # the folder and its lock go with the run

@@ -28,8 +28,11 @@ from the same weights, with the same samples, as if the simulation had waited fo
 from __future__ import annotations
 
 import copy
+import fcntl
+import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -101,7 +104,7 @@ class FineTuner:
         self.seed = seed
         self.threads = threads
         self.batch_size = batch_size
-        self.workdir = tempfile.TemporaryDirectory(prefix="fleetsim_models_")
+        self.workdir = ModelsFolder()
         self.last_job = 0  # the job whose weights are deployed (0: the shipped model)
         self.variants = list(initial)  # the variants the fleet runs, each re-made by every job
         self.own = [v for v in self.variants if v in OWN_WEIGHTS]  # fine-tuned on their own weights
@@ -241,6 +244,37 @@ class FineTuner:
 REEXPORT = ("int8", "fp32", "fp16", "int8_per_tensor", "int8_qat")
 """The variants a job re-makes from its fine-tune of the baseline's weights; with ``OWN_WEIGHTS``, every
 variant a retraining fleet may run (``fleetsim.scenario.references.FINE_TUNABLE``)."""
+
+
+class ModelsFolder:
+    """A run's folder of fine-tuned model files, in the temporary directory, removed when the run lets go
+    of it; a run killed before that (SIGKILL, a sweep's stopped worker) cannot, so each new one first
+    removes the folders whose run is gone. A live run holds an ``fcntl`` lock on its folder's
+    ``.lock`` (taken before the file has that name, so a folder is never seen unlocked while in use);
+    a lock no process holds means its run is gone, whatever machine or container shared the folder."""
+
+    PREFIX = "fleetsim_models_"
+
+    def __init__(self):
+        _remove_abandoned(Path(tempfile.gettempdir()), self.PREFIX)
+        self._folder = tempfile.TemporaryDirectory(prefix=self.PREFIX)
+        self.name = self._folder.name
+        taking = Path(self.name) / ".lock.taking"
+        self._lock = taking.open("w")  # noqa: SIM115 (held while the folder lives)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        taking.rename(Path(self.name) / ".lock")
+        weakref.finalize(self, self._lock.close)  # the lock goes with the folder
+
+
+def _remove_abandoned(root: Path, prefix: str) -> None:
+    """Remove the folders ``prefix``* under ``root`` whose ``.lock`` no process holds."""
+    for folder in root.glob(f"{prefix}*"):
+        try:
+            with (folder / ".lock").open("r") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: nobody holds it
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # held (in use), no lock file (not one of these), or not ours to open
+            continue
 
 
 def trained_work(workloads: dict[str, Workload], teacher: Callable[[], Workload]) -> TrainingWork:
