@@ -263,7 +263,13 @@ class ModelsFolder:
         self._lock = taking.open("w")  # noqa: SIM115 (held while the folder lives)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         taking.rename(Path(self.name) / ".lock")
-        weakref.finalize(self, self._lock.close)  # the lock goes with the folder
+        weakref.finalize(self, _let_go, self._folder, self._lock)
+
+
+def _let_go(folder: tempfile.TemporaryDirectory, lock) -> None:
+    """Remove ``folder``, then release its lock: no other run sees it unlocked while it is still there."""
+    folder.cleanup()
+    lock.close()
 
 
 def _remove_abandoned(root: Path, prefix: str) -> None:
