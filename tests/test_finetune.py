@@ -182,7 +182,7 @@ def test_a_killed_runs_models_folder_is_removed_by_the_next_and_a_live_ones_is_k
     killed = tmp_path / os.path.basename(child.stdout.readline().strip())
     (killed / "v1_int8.onnx").write_bytes(b"model")
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    child.communicate()  # reaped, its pipe closed
     foreign = tmp_path / f"{ModelsFolder.PREFIX}without_lock"  # not one of ours: no .lock
     foreign.mkdir()
     live = ModelsFolder()
