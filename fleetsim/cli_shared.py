@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,16 +128,32 @@ def run_app(app) -> int:
     SIGINT and SIGTERM raise KeyboardInterrupt once (run folders and sweep workers clean up
     on the way out, a second signal is ignored) and end in ``interrupted`` and 130 or 143.
     """
-    caught: list[int] = []
+    caught: list[int] = []  # the first signal's number
+    resent: list[bool] = []  # its interrupt was swallowed by a finalizer and is sent again
 
     def on_signal(signum, frame) -> None:
-        if caught:
+        if resent:
+            resent.clear()
+        elif caught:
             return
-        caught.append(INTERRUPTED[signum])
+        else:
+            caught.append(signum)
         raise KeyboardInterrupt
+
+    previous_hook = sys.unraisablehook
+
+    def on_unraisable(unraisable) -> None:
+        """Python cannot raise out of a finalizer (a ``__del__``, a weakref callback): an
+        interrupt that lands in one is only printed. Send the signal again instead."""
+        if caught and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            resent.append(True)
+            threading.Timer(0.01, os.kill, (os.getpid(), caught[0])).start()
+            return
+        previous_hook(unraisable)
 
     for signum in INTERRUPTED:
         signal.signal(signum, on_signal)
+    sys.unraisablehook = on_unraisable
     try:
         app()
         code = 0
@@ -150,9 +168,10 @@ def run_app(app) -> int:
         code = 1
     for signum in INTERRUPTED:  # a signal while the interpreter shuts down must not end it by SIGINT
         signal.signal(signum, signal.SIG_IGN)
+    sys.unraisablehook = previous_hook
     if caught:
         typer.echo("interrupted", err=True)
-        return caught[0]
+        return INTERRUPTED[caught[0]]
     return code
 
 

@@ -212,6 +212,35 @@ def test_fleetsim_run_interrupted_in_its_report_keeps_the_complete_run_folder(sl
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
+_FINALIZER_INTERRUPTED = """
+import signal, sys, time, weakref
+from fleetsim.cli_shared import run_app
+
+class Held:
+    pass
+
+def app():
+    held = Held()
+    watch = weakref.ref(held, lambda _: signal.raise_signal(signal.{how}))  # interrupted in its callback
+    del held
+    assert watch() is None
+    time.sleep(30)
+    print("not interrupted")
+
+sys.exit(run_app(app))
+"""
+
+
+@pytest.mark.parametrize("how, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupt_that_lands_in_a_finalizer_still_ends_the_command(how, code):
+    """Python cannot raise out of a weakref callback or ``__del__``: the interrupt is sent again."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _FINALIZER_INTERRUPTED.format(how=how)],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (code, "", "interrupted\n")
+    assert time.monotonic() - started < 20
+
+
 def _signal_held(process: subprocess.Popen, how: signal.Signals, passed) -> bool:
     """Send ``how`` while the process is stopped, so that it lands where the process was caught
     rather than a moment later; returns whether ``passed()`` already held (the point was missed)."""
