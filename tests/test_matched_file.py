@@ -7,6 +7,7 @@ import copy
 import gc
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,15 @@ def test_the_file_has_no_name_and_close_frees_it(temporary_dir):
     assert len(_open_in(temporary_dir)) == 1
     kept.close()
     assert _open_in(temporary_dir) == [] and kept.spilled_bytes == 0
+
+
+def test_a_file_never_closed_is_closed_when_it_is_collected(temporary_dir):
+    kept = _filled(*_parts(0), 0)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", ResourceWarning)  # a file left to the collector warns
+        del kept
+        gc.collect()
+    assert _open_in(temporary_dir) == [] and not [w for w in warned if w.category is ResourceWarning]
 
 
 def _no_retraining(small_data: dict) -> Scenario:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,9 +24,10 @@ class MatchedFile:
     A day's fleet matches millions of boxes above the score floor, and mAP needs every one of them
     once the run is over; only the rows of the last ``spill_bytes`` stay in memory. The file has no
     name (it is unlinked as it is made, in the temporary directory), so nothing is left behind
-    however the run ends, and ``close`` (or the process ending) frees its space. A chunk written
-    holds, per class, its detections' frames, scores and hits and its objects' frames, in row
-    order: read back, a chunk's rows come grouped by class, which is all mAP needs of their order.
+    however the run ends, and ``close`` (or the object's collection, or the process ending) frees its
+    space. A chunk written holds, per class, its detections' frames, scores and hits and its
+    objects' frames, in row order: read back, a chunk's rows come grouped by class, which is all
+    mAP needs of their order.
     """
 
     def __init__(self, n_classes: int, spill_bytes: int | None = None):
@@ -74,13 +76,14 @@ class MatchedFile:
     def close(self) -> None:
         """Let go of every row and free the file's space."""
         if self._file is not None:
-            self._file.close()
+            self._closes()
         self._file, self.spilled_bytes, self._chunks, self._found, self._objects = None, 0, [], [], []
 
     def _spill(self) -> None:
         """Write the rows held in memory as one chunk, class by class."""
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="fleetsim_matched_")  # noqa: SIM115 (lives with self)
+            self._closes = weakref.finalize(self, self._file.close)  # closed, not left to the collector
         frames = [p.frame for p in (*self._found, *self._objects) if len(p.frame)]
         chunk = _Chunk(min((int(f.min()) for f in frames), default=0),
                        max((int(f.max()) + 1 for f in frames), default=0), [])
