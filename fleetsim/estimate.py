@@ -14,9 +14,11 @@ A deliberately simple model, read off the scenario alone:
 - host time = a start-up + seconds per frame + seconds per simulated second + seconds per
   detection + seconds per training job.
 
-The constants were fitted on runs of the shipped scenarios on a 2-core machine (see the
-README's Reliability section for how close the estimate came); they are meant for
-orders of magnitude, to refuse runs that cannot fit, not to predict to the second.
+The memory constants are upper bounds read off runs of the shipped scenarios and of
+``benchmarks/fleet_day.py``'s fleets on a 2-core machine; the host-time terms are fitted on the
+same runs, idle (``python -m benchmarks.estimate_fit --fit``; the README's Reliability section
+says how close the estimate came). They are meant for orders of magnitude, to refuse runs that
+cannot fit, not to predict to the second.
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ from pathlib import Path
 
 from fleetsim.errors import FleetsimError
 
-FLOOR_BYTES = 700e6
-BYTES_PER_VEHICLE = 30e3
+FLOOR_BYTES = 800e6  # the small cuts peaked at 420-735 MiB
+BYTES_PER_VEHICLE = 60e3  # fleet_day's 10,000 vehicles peaked about 600 MiB above the small cuts
 BYTES_PER_WINDOW = 150.0  # ledger arrays (10 x 8 bytes) and the vehicle_windows table row
 BYTES_PER_DETECTION = 400.0
 BYTES_PER_FRAME_ROW = 250.0  # FrameBatch arrays kept, then the frames table
 TRAINING_BYTES = 500e6  # a real fine-tune's working set (torch, the model, its samples), once
-START_S = 15.0
-S_PER_FRAME = 1.5e-7
-S_PER_SIM_S = 2e-3  # events that follow the clock, not the frames: network, conditions, policies
-S_PER_DETECTION = 3e-4
-S_PER_TRAINING_JOB = 60.0
+START_S = 3.2  # the imports and the run's set-up
+S_PER_FRAME = 1.8e-7
+S_PER_SIM_S = 9.6e-5  # events that follow the clock, not the frames: network, conditions, policies
+S_PER_DETECTION = 5.8e-4  # rendering and ONNX Runtime, on workers beside the simulation
+S_PER_TRAINING_JOB = 1.7  # what a fine-tune adds: most of it overlaps the simulation
 JOB_EVERY_S = 6 * 3600.0
 """Assumed spacing of jobs of the sample-count and drift policies (they start when the data says)."""
 LONG_RUN_S = 60.0
