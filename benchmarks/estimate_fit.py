@@ -58,31 +58,27 @@ HOST_TERMS = ("START_S", "S_PER_FRAME", "S_PER_SIM_S", "S_PER_DETECTION", "S_PER
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=SHORT_DURATION_S, help="Simulated seconds at most.")
-    parser.add_argument("--fit", action="store_true", help="Also run the full quickstart and fit the "
-                        "estimate's host-time terms on every run.")
+    parser.add_argument("--fit", action="store_true", help="Also run the full quickstart and two of "
+                        "fleet_day's fleets, and fit the estimate's host-time terms on every run.")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
-    runs = [(path, args.duration) for path in shipped_scenarios()]
-    built = tempfile.TemporaryDirectory()
-    if args.fit:
-        runs.append((root / "scenarios" / "quickstart.yaml", float("inf")))
-        for name, scenario in (("fleet_day_timing", timing_scenario(10_000, 10.0)),
-                               ("fleet_day_8h", day_scenario(20, 8.0, "2 h"))):
-            path = Path(built.name) / f"{name}.yaml"
-            path.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
-            runs.append((path, float("inf")))
     measured = []
-    for path, duration in runs:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(duration)], cwd=root,
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        r = json.loads(out)
-        measured.append(r)
-        e = r["est"]
-        name = path.relative_to(root) if path.is_relative_to(root) else path.stem
-        print(f"{name}, {e['sim_s'] / 60:g} min: frames {e['frames']:,.0f}/{r['frames']:,} "
-              f"detections {e['detected']:,.0f}/{r['detected']:,} "
-              f"peak {e['peak_bytes'] / 2**20:,.0f}/{r['peak_bytes'] / 2**20:,.0f} MiB "
-              f"wall {e['wall_s']:.1f}/{r['wall_s']:.1f} s (simulation {r['sim_wall_s']:.1f} s)", flush=True)
+    with tempfile.TemporaryDirectory() as built:
+        runs = [(path, args.duration) for path in shipped_scenarios()]
+        if args.fit:
+            runs += _fit_runs(root, Path(built))
+        for path, duration in runs:
+            out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(duration)], cwd=root,
+                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(out)
+            measured.append(r)
+            e = r["est"]
+            name = path.relative_to(root) if path.is_relative_to(root) else path.stem
+            print(f"{name}, {e['sim_s'] / 60:g} min: frames {e['frames']:,.0f}/{r['frames']:,} "
+                  f"detections {e['detected']:,.0f}/{r['detected']:,} "
+                  f"peak {e['peak_bytes'] / 2**20:,.0f}/{r['peak_bytes'] / 2**20:,.0f} MiB "
+                  f"wall {e['wall_s']:.1f}/{r['wall_s']:.1f} s (simulation {r['sim_wall_s']:.1f} s)",
+                  flush=True)
     if args.fit:
         features = np.array([_host_features(r["est"]) for r in measured])
         wall = np.array([r["wall_s"] for r in measured])
@@ -90,6 +86,17 @@ def main() -> None:
         ratio = features @ terms / wall
         fitted = ", ".join(f"{n} = {t:.2g}" for n, t in zip(HOST_TERMS, terms, strict=True))
         print(f"host-time terms: {fitted}; estimate / measured {ratio.min():.2f}-{ratio.max():.2f}")
+
+
+def _fit_runs(root: Path, folder: Path) -> list[tuple[Path, float]]:
+    """The runs ``--fit`` adds, whole: the quickstart, and fleet_day's fleets written to ``folder``."""
+    runs = [(root / "scenarios" / "quickstart.yaml", float("inf"))]
+    for name, scenario in (("fleet_day_timing", timing_scenario(10_000, 10.0)),
+                           ("fleet_day_8h", day_scenario(20, 8.0, "2 h"))):
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+        runs.append((path, float("inf")))
+    return runs
 
 
 def _host_features(est: dict) -> list[float]:
