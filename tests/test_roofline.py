@@ -270,6 +270,7 @@ def test_fp32_convolutions_run_at_the_tf32_peak_when_the_gpu_has_one():
 @pytest.mark.parametrize("fields, fragment", [
     ({"latency": "1 ms", "throughput": "10 fps"}, "exactly one of latency or throughput"),
     ({}, "exactly one of latency or throughput"),
+    ({"latency": "1 ms", "harness": "numpy"}, "harness only with scope: pipeline"),
 ])
 def test_bad_measurement_points_are_rejected(fields, fragment):
     with pytest.raises(ValueError, match=fragment):

@@ -86,10 +86,13 @@ class CalibrationPoint(Strict):
         "differs from what the model describes, with the evidence); shown by `fleetsim hardware validate`.")
 
     @model_validator(mode="after")
-    def _one_figure(self):
+    def _consistent(self):
         if (self.latency is None) == (self.throughput is None):
             raise ValueError("give exactly one of latency or throughput (allowed: latency: '7.3 ms' "
                              "or throughput: '1036 fps')")
+        if self.harness is not None and self.scope != "pipeline":
+            raise ValueError("harness describes what a pipeline timing included (allowed: harness only "
+                             "with scope: pipeline)")
         return self
 
     @property
