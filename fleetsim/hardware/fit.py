@@ -331,9 +331,8 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
         problem = _Problem(points, others, measurement_sigma, centre, offsets, np.array(tail))
         upper = np.array([*[0.0] * n, *[np.inf] * len(TAIL)])  # every efficiency <= 1 (log <= 0)
         free = problem.free(n)
-        theta = start.copy()
-        theta[free] = least_squares(lambda x: problem.residuals(_fill(start, free, x), free), start[free],
-                                    bounds=(-np.inf, upper[free]), method="trf").x
+        theta = _fill(start, free, least_squares(lambda x: problem.residuals(_fill(start, free, x), free),
+                                                 start[free], bounds=(-np.inf, upper[free]), method="trf").x)
     for i, p in enumerate(others):
         if p not in measured and p in siblings_at:  # both priors, weighed; after the fit, so that
             # a sibling's level at a precision this device has no point at never moves the rest
@@ -344,6 +343,7 @@ def fit_points(device: DeviceSpec, points: list[PointTerms],
 
 
 def _fill(start: np.ndarray, free: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``start`` with its ``free`` parameters set to ``x``."""
     theta = start.copy()
     theta[free] = x
     return theta
