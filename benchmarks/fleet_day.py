@@ -196,7 +196,7 @@ def _ort_time_per_frame(scenario: Scenario, frames: int = 1024) -> tuple[float, 
     import onnxruntime as ort
 
     from fleetsim.detector.baseline import baseline_path
-    from fleetsim.detector.export import INPUT
+    from fleetsim.detector.interface import INPUT
     from fleetsim.detector.training import to_tensor
     from fleetsim.world import Conditions, render
 

@@ -20,7 +20,7 @@ import torch
 
 from benchmarks.host import host_line
 from fleetsim.detector.baseline import BASELINE_DIR, WEIGHTS, baseline_path
-from fleetsim.detector.export import INPUT
+from fleetsim.detector.interface import INPUT
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import to_tensor

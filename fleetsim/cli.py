@@ -106,12 +106,8 @@ def _card_tables(card: dict) -> Group:
 
 
 def _build_variants(spec: str, out: Path | None, seed: int) -> None:
-    from fleetsim.detector.compression import (
-        COMPRESSED_DIR,
-        CompressionSettings,
-        build_variants,
-        parse_variants,
-    )
+    from fleetsim.detector.compression import CompressionSettings, build_variants, parse_variants
+    from fleetsim.detector.variants import COMPRESSED_DIR
 
     with _user_errors():
         names = parse_variants(spec)

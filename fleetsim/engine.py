@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -22,7 +23,6 @@ import simpy
 from fleetsim.clock import Clock
 from fleetsim.cloud.collectors import RetrainingResults, StoreResults
 from fleetsim.cloud.compiling import CompiledDownloads, TargetCompiles, compile_targets
-from fleetsim.cloud.finetune import FineTuner, trained_work
 from fleetsim.cloud.labeling import make_labeler
 from fleetsim.cloud.loop import RetrainingLoop
 from fleetsim.cloud.policy import Lineage, Observer, Trainer, make_trigger
@@ -32,7 +32,7 @@ from fleetsim.cloud.training import TrainingCluster
 from fleetsim.detector.baseline import baseline_path
 from fleetsim.detector.registry import ModelRegistry, resolve_model
 from fleetsim.detector.runtime import model_precision
-from fleetsim.detector.teacher import teacher_path
+from fleetsim.detector.variants import teacher_path
 from fleetsim.edge.collectors import DetectionResults, FrameResults, OffloadResults, VehicleResults
 from fleetsim.edge.detection import FleetDetection
 from fleetsim.edge.facade import Fleet
@@ -60,6 +60,9 @@ from fleetsim.rng import component_key
 from fleetsim.scenario.loader import load_scenario, require_valid
 from fleetsim.scenario.model_file import shipped_precision
 from fleetsim.scenario.models import Scenario
+
+if TYPE_CHECKING:
+    from fleetsim.cloud.finetune import FineTuner
 
 ProgressCallback = Callable[[float, float], None]
 PROGRESS_STEPS = 200
@@ -169,11 +172,11 @@ class Run:
     """
 
     def __init__(self, scenario: Scenario, catalog: Catalog, base_dir: Path | None = None,
-                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] = FineTuner,
+                 policies: dict | None = None, fine_tuner: Callable[..., FineTuner] | None = None,
                  detections: RecordedDetections | None = None):
         self.scenario = scenario
         self.policies = checked_policies(policies)
-        self.fine_tuner = fine_tuner  # FineTuner, or one that replays recorded jobs (fleetsim.gym)
+        self.fine_tuner = fine_tuner  # None: FineTuner; or one that replays recorded jobs (fleetsim.gym)
         self.recorded_detections = detections  # detection jobs replayed between runs (None: all real)
         self.catalog = catalog
         self.duration = scenario.simulation.duration
@@ -232,14 +235,16 @@ class Run:
         trigger = make_trigger(policy, self.fleet, self.policies.get("retraining"))
         if trigger is None:
             return None
+        from fleetsim.cloud.finetune import FineTuner, trained_work  # torch: only a run that trains loads it
+
         spec = next(c for c in cloud.clusters if c.name == policy.cluster)
         devices = {pool.device: self.catalog.device(pool.device, "cloud") for pool in spec.node_pools}
         teacher = partial(costed_workload, self.scenario, self.catalog, teacher_path(), self.baseline_graph)
         cluster = TrainingCluster(self.env, spec, devices, trained_work(self.workloads, teacher), self.log,
                                   seed, self.clock.end_s)
         # one-thread scoring sessions: a fine-tune's worker runs beside the detection workers
-        tuner = self.fine_tuner(cloud.fine_tune, self.store, seed, 1, self.scenario.detector.batch_size,
-                                self.registry.paths[0])
+        tuner = (self.fine_tuner or FineTuner)(cloud.fine_tune, self.store, seed, 1,
+                                               self.scenario.detector.batch_size, self.registry.paths[0])
         compiles = TargetCompiles(self.env, compile_targets(self.scenario, self.catalog, self.workloads),
                                   self.log)
         downloads = CompiledDownloads(self.fleet, self.network, cloud.region, cloud.rollout,

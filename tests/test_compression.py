@@ -11,20 +11,14 @@ from typer.testing import CliRunner
 
 from fleetsim.cli import app
 from fleetsim.detector.baseline import EVAL_CONDITIONS, baseline_path, eval_set
-from fleetsim.detector.compression import (
-    BUILT,
-    CompressionSettings,
-    build_variants,
-    parse_variants,
-    scores,
-    variant_path,
-)
+from fleetsim.detector.compression import CompressionSettings, build_variants, parse_variants, scores
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50, map50_interval
 from fleetsim.detector.export import convert_fp16
 from fleetsim.detector.frontier import Point, _optimal, choice, frontier, lines, read_card
 from fleetsim.detector.profile import profile
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.training import TrainingSettings
+from fleetsim.detector.variants import BUILT, variant_path
 from fleetsim.errors import FleetsimError
 from fleetsim.world.scene import CLASSES
 

@@ -12,23 +12,18 @@ from typer.testing import CliRunner
 
 from fleetsim.cli import app
 from fleetsim.detector.baseline import EVAL_CONDITIONS, VARIANTS, baseline_path, eval_set, read_card
+from fleetsim.detector.dataset import clear_day, render_dataset
 from fleetsim.detector.evaluation import Detections, GroundTruth, map50
 from fleetsim.detector.export import export_onnx
-from fleetsim.detector.model import BLOCKS, STRIDE, CenterNet
+from fleetsim.detector.interface import STRIDE
+from fleetsim.detector.model import BLOCKS, CenterNet
 from fleetsim.detector.optimiser import OneCycleAdamW
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.registry import resolve_model
 from fleetsim.detector.runtime import OnnxDetector
 from fleetsim.detector.targets import decode, encode
-from fleetsim.detector.training import (
-    TrainingSettings,
-    clear_day,
-    initial_model,
-    render_dataset,
-    to_tensor,
-    train,
-)
+from fleetsim.detector.training import TrainingSettings, initial_model, to_tensor, train
 from fleetsim.errors import FleetsimError
 from fleetsim.world.scene import CLASSES
 

@@ -180,7 +180,7 @@ def test_a_bad_model_file_is_a_validate_time_error(tmp_path, make, words, comman
 
 def test_the_shipped_models_pass_the_check():
     from fleetsim.detector.baseline import VARIANTS, baseline_path
-    from fleetsim.detector.export import INPUT, OUTPUTS
+    from fleetsim.detector.interface import INPUT, OUTPUTS
     from fleetsim.scenario import model_file
     from fleetsim.scenario.model_file import model_path, model_problems
 

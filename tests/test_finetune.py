@@ -14,9 +14,8 @@ import torch
 
 from fleetsim.cloud.finetune import FineTuner, ModelsFolder
 from fleetsim.detector.baseline import EVAL_CONDITIONS, baseline_path
-from fleetsim.detector.dataset import SampleArchive
+from fleetsim.detector.dataset import SampleArchive, render_dataset
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import render_dataset
 from fleetsim.scenario.cloud import FineTune
 from fleetsim.world import AnnotatedFrames, Conditions
 

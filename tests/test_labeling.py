@@ -11,10 +11,9 @@ import fleetsim
 from fleetsim.cloud.labeling import AnnotatorQueue, TeacherLabeler, label_quality, make_labeler
 from fleetsim.cloud.pixels import PixelFile
 from fleetsim.cloud.store import SampleStore, store_figures
-from fleetsim.detector.dataset import SampleArchive
+from fleetsim.detector.dataset import SampleArchive, render_dataset
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.teacher import teacher_path
-from fleetsim.detector.training import render_dataset
+from fleetsim.detector.variants import teacher_path
 from fleetsim.edge.facade import Upload
 from fleetsim.errors import FleetsimError
 from fleetsim.metrics.columns import STORE_COLUMNS

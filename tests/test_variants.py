@@ -15,13 +15,12 @@ from fleetsim.cloud.finetune import REEXPORT, FineTuner, trained_work
 from fleetsim.cloud.rollout import Downloads
 from fleetsim.detector import training
 from fleetsim.detector.baseline import baseline_path
-from fleetsim.detector.compression import OWN_WEIGHTS, RECIPE_FRAMES, own_model, variant_path, weights_path
-from fleetsim.detector.dataset import SampleArchive
+from fleetsim.detector.compression import RECIPE_FRAMES, own_model, weights_path
+from fleetsim.detector.dataset import SampleArchive, clear_day, render_dataset
 from fleetsim.detector.export import export_int8
 from fleetsim.detector.profile import profile
 from fleetsim.detector.runtime import model_precision
-from fleetsim.detector.teacher import teacher_path
-from fleetsim.detector.training import clear_day, render_dataset
+from fleetsim.detector.variants import OWN_WEIGHTS, teacher_path, variant_path
 from fleetsim.edge import detection
 from fleetsim.engine import Run, costed_workload, download_bytes
 from fleetsim.hardware.graph import workload_from_graph

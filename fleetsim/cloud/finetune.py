@@ -44,12 +44,14 @@ import numpy as np
 import torch
 
 from fleetsim.detector.baseline import BASELINE_DIR, EVAL_CONDITIONS, WEIGHTS, evaluate, read_card
-from fleetsim.detector.compression import OWN_WEIGHTS, distils, own_model, teacher_heads
+from fleetsim.detector.compression import distils, own_model, teacher_heads
+from fleetsim.detector.dataset import clear_day, render_dataset
 from fleetsim.detector.export import convert_fp16, export_int8, export_onnx
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.qat import QuantizationAware
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import TrainingSettings, clear_day, render_dataset, train
+from fleetsim.detector.training import TrainingSettings, train
+from fleetsim.detector.variants import OWN_WEIGHTS
 from fleetsim.hardware.training import TrainingWork
 from fleetsim.hardware.workload import Workload
 from fleetsim.memory import give_back_freed_memory

@@ -18,7 +18,7 @@ import numpy as np
 
 from fleetsim.detector.evaluation import Detections, GroundTruth, match
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.teacher import teacher_path
+from fleetsim.detector.variants import teacher_path
 from fleetsim.errors import FleetsimError
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph

@@ -27,12 +27,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import simpy
 
 from fleetsim.clock import Clock
-from fleetsim.cloud.finetune import FineTuned, FineTuner
 from fleetsim.cloud.store import SampleStore
 from fleetsim.cloud.training import TrainingCluster, TrainingJob
 from fleetsim.detector.registry import ModelRegistry
@@ -48,6 +47,9 @@ from fleetsim.scenario.cloud import (
     PeriodicRetrain,
     SampleCountRetrain,
 )
+
+if TYPE_CHECKING:  # torch: only a run that trains loads the fine-tuner
+    from fleetsim.cloud.finetune import FineTuned, FineTuner
 
 DAY_S = 86400.0
 

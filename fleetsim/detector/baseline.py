@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fleetsim.detector.dataset import render_dataset
 from fleetsim.detector.evaluation import GroundTruth, map50
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import render_dataset
 from fleetsim.world import AnnotatedFrames, Conditions
 from fleetsim.world.scene import CLASSES
 

@@ -28,12 +28,13 @@ from fleetsim.detector.baseline import (
     eval_set,
     evaluate,
 )
+from fleetsim.detector.dataset import clear_day, render_dataset
 from fleetsim.detector.export import export_int8, export_onnx, quantize_int8
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import TrainingSettings, clear_day, initial_model, render_dataset, train
+from fleetsim.detector.training import TrainingSettings, initial_model, train
 from fleetsim.world import AnnotatedFrames, Conditions
 from fleetsim.world.scene import CLASSES
 

@@ -34,6 +34,7 @@ import onnxruntime
 import torch
 
 from fleetsim.detector.baseline import BASELINE_DIR, CARD, EVAL_CONDITIONS, VARIANTS, WEIGHTS, eval_set
+from fleetsim.detector.dataset import clear_day, render_dataset
 from fleetsim.detector.evaluation import GroundTruth, map50, map50_interval
 from fleetsim.detector.export import convert_fp16, export_int8, quantize_int8
 from fleetsim.detector.model import BLOCKS, DEFAULT_WIDTHS, CenterNet
@@ -41,22 +42,23 @@ from fleetsim.detector.profile import profile
 from fleetsim.detector.pruning import prune_channels
 from fleetsim.detector.qat import QuantizationAware
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.teacher import teacher_path
-from fleetsim.detector.training import TrainingSettings, clear_day, initial_model, render_dataset, train
+from fleetsim.detector.training import TrainingSettings, initial_model, train
+from fleetsim.detector.variants import (
+    BUILT,
+    COMPRESSED_DIR,
+    OWN_WEIGHTS,
+    PRECISION,
+    PRUNED,
+    STUDENTS,
+    teacher_path,
+    variant_path,
+)
 from fleetsim.errors import FleetsimError
 from fleetsim.world import AnnotatedFrames
 from fleetsim.world.scene import CLASSES
 
 Report = Callable[[str], None]
-COMPRESSED_DIR = Path(__file__).parent / "compressed"
 RECIPE_FRAMES = 4000  # the baseline's training frames: calibration and fine-tuning take their first ones
-PRUNED = {"pruned25_int8": 0.75, "pruned50_int8": 0.5, "pruned75_int8": 0.25}  # share of channels kept
-STUDENTS = {"student25": 0.25, "student50": 0.5}  # width relative to the baseline
-BUILT = ("fp16", "int8_per_tensor", "int8_qat", *PRUNED,
-         *(f"{s}_{how}_int8" for s in STUDENTS for how in ("gt", "kd")))
-OWN_WEIGHTS = BUILT[3:]
-"""Variants with weights of their own (pruned, students): their torch weights ship beside their files."""
-PRECISION = {"fp32": "fp32", "fp16": "fp16"}  # every other variant is int8
 _EVALUATION = ("seed", "eval_frames", "bootstrap_reps", "level")  # the settings scores depend on
 
 
@@ -73,15 +75,6 @@ class CompressionSettings:
     eval_frames: int = 400  # per condition, as the baseline's card
     bootstrap_reps: int = 200
     level: float = 0.95
-
-
-def variant_path(variant: str, directory: Path = COMPRESSED_DIR, base: Path = BASELINE_DIR) -> Path:
-    """The ONNX file of a variant: the baseline's for fp32/int8/pruned_int8, else ``directory``'s."""
-    if variant in VARIANTS:
-        return base / VARIANTS[variant]
-    if variant not in BUILT:
-        raise FleetsimError(f"detector variant {variant!r}: allowed {', '.join([*VARIANTS, *BUILT])}")
-    return directory / f"{variant}.onnx"
 
 
 def parse_variants(spec: str) -> list[str]:

@@ -1,10 +1,34 @@
-"""Labelled frames kept by the fleet: pixels plus ground truth, addressed by sample id."""
+"""Labelled frames: the data sets rendered for training and evaluation, and the samples the fleet
+keeps (pixels plus ground truth, addressed by sample id)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from fleetsim.world import AnnotatedFrames
+from fleetsim.rng import GOLDEN, component_key, stream
+from fleetsim.world import AnnotatedFrames, Conditions, render
+
+
+def clear_day(n: int, seed: int) -> Conditions:
+    """Training conditions of the shipped baseline: clear weather, full daylight, light noise/blur."""
+    rng = stream(seed, "clear_day")
+    c = Conditions.uniform(n)
+    noise, blur = rng.uniform(0.0, 0.15, n), rng.uniform(0.0, 0.2, n)
+    return Conditions(rng.uniform(0.7, 1.0, n).astype(np.float32), c.weather, c.intensity, c.novelty,
+                      noise.astype(np.float32), blur.astype(np.float32))
+
+
+def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:
+    """``n`` frame keys for a data set; different purposes never share frames."""
+    base = component_key(seed, "dataset", purpose)
+    return (base + np.arange(n, dtype=np.uint64) * GOLDEN).astype(np.uint64)
+
+
+def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "train",
+                   size: tuple[int, int] = (96, 96)) -> AnnotatedFrames:
+    with np.errstate(over="ignore"):
+        keys = frame_keys(n, seed, purpose)
+    return render(keys, conditions, size=size)
 
 
 class SampleArchive:

@@ -19,12 +19,9 @@ import torch
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from fleetsim.detector.interface import INPUT, OPSET, OUTPUTS
 from fleetsim.detector.model import CenterNet
 from fleetsim.detector.training import to_tensor
-
-INPUT = "frames"
-OUTPUTS = ("heatmap", "size", "offset")
-OPSET = 17
 
 
 def export_onnx(model: CenterNet, path: Path, size: tuple[int, int] = (96, 96)) -> Path:

@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fleetsim.detector.compression import COMPRESSED_DIR, variant_path
+from fleetsim.detector.variants import COMPRESSED_DIR, variant_path
 from fleetsim.hardware.catalog import Catalog
 from fleetsim.hardware.graph import workload_from_graph
 from fleetsim.hardware.inference import calibrated_precisions, inference_cost

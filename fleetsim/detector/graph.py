@@ -30,8 +30,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from fleetsim.detector.export import INPUT, OPSET, OUTPUTS
-from fleetsim.detector.model import STRIDE
+from fleetsim.detector.interface import INPUT, OPSET, OUTPUTS, STRIDE
 
 IMAGES = "images"
 """The wrapped graph's input: uint8 frames (B, H, W, 3)."""

@@ -18,7 +18,6 @@ from torch import nn
 
 from fleetsim.world.scene import CLASSES
 
-STRIDE = 4
 DEFAULT_WIDTHS = (16, 32, 48, 48, 48, 48)
 # (stride, dilation) of each 3x3 block; the first two halve the resolution.
 BLOCKS = ((2, 1), (2, 1), (1, 1), (1, 2), (1, 4), (1, 1))

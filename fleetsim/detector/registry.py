@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetsim.detector.baseline import VARIANTS, baseline_path
-from fleetsim.detector.compression import BUILT, variant_path
 from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.detector.variants import BUILT, variant_path
 from fleetsim.errors import FleetsimError
 
 

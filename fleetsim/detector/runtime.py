@@ -17,8 +17,8 @@ import onnx
 import onnxruntime as ort
 
 from fleetsim.detector.evaluation import Detections
-from fleetsim.detector.export import OUTPUTS
 from fleetsim.detector.graph import DETECTIONS, IMAGES, with_decoding
+from fleetsim.detector.interface import OUTPUTS
 
 Slots = tuple[np.ndarray, np.ndarray, np.ndarray]
 """Per frame, its ``TOP_K`` best cells: score (B, K), class (B, K) and box (B, K, 4), best first."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetsim.detector.evaluation import Detections
-from fleetsim.detector.model import STRIDE
+from fleetsim.detector.interface import STRIDE
 
 
 @dataclass(frozen=True)

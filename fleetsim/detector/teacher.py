@@ -23,16 +23,15 @@ import torch
 
 from fleetsim.detector.baseline import CARD, EVAL_CONDITIONS, evaluate, read_card
 from fleetsim.detector.build import Report
+from fleetsim.detector.dataset import render_dataset
 from fleetsim.detector.export import export_onnx
 from fleetsim.detector.profile import profile
 from fleetsim.detector.runtime import OnnxDetector
-from fleetsim.detector.training import TrainingSettings, initial_model, render_dataset, train
+from fleetsim.detector.training import TrainingSettings, initial_model, train
+from fleetsim.detector.variants import TEACHER_DIR, teacher_path
 from fleetsim.rng import stream
 from fleetsim.world import Conditions
 from fleetsim.world.conditions import WEATHERS
-
-TEACHER_DIR = Path(__file__).parent / "teacher"
-TEACHER_MODEL = "teacher_fp32.onnx"
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,6 @@ class TeacherSettings:
     training: TrainingSettings = TrainingSettings(epochs=10)
     novel_share: float = 0.3  # frames with novel-looking objects
     eval_frames: int = 400  # per condition, as the baseline's model card
-
-
-def teacher_path(directory: Path = TEACHER_DIR) -> Path:
-    return directory / TEACHER_MODEL
 
 
 def mixed_conditions(n: int, seed: int, novel_share: float) -> Conditions:

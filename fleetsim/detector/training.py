@@ -1,5 +1,6 @@
 """Deterministic training and fine-tuning of the detector on rendered frames.
 
+>>> from fleetsim.detector.dataset import clear_day, render_dataset
 >>> frames = render_dataset(64, seed=1, conditions=clear_day(64, seed=1))   # doctest: +SKIP
 >>> model = train(initial_model(1), frames, seed=1)                        # doctest: +SKIP
 """
@@ -16,8 +17,7 @@ from torch.nn import functional
 from fleetsim.detector.model import DEFAULT_WIDTHS, CenterNet
 from fleetsim.detector.optimiser import OneCycleAdamW
 from fleetsim.detector.targets import encode
-from fleetsim.rng import GOLDEN, component_key, stream
-from fleetsim.world import AnnotatedFrames, Conditions, render
+from fleetsim.world import AnnotatedFrames
 from fleetsim.world.scene import CLASSES
 
 SIZE_WEIGHT, OFFSET_WEIGHT = 0.1, 1.0
@@ -35,28 +35,6 @@ class TrainingSettings:
     """Train on channels-last (NHWC) tensors: oneDNN's faster convolution kernels, a step in about
     two thirds of the time, with other float sums (the same seed still gives the same weights). The
     fine-tunes use it; the build leaves it off, so that it still gives the shipped models to the bit."""
-
-
-def clear_day(n: int, seed: int) -> Conditions:
-    """Training conditions of the shipped baseline: clear weather, full daylight, light noise/blur."""
-    rng = stream(seed, "clear_day")
-    c = Conditions.uniform(n)
-    noise, blur = rng.uniform(0.0, 0.15, n), rng.uniform(0.0, 0.2, n)
-    return Conditions(rng.uniform(0.7, 1.0, n).astype(np.float32), c.weather, c.intensity, c.novelty,
-                      noise.astype(np.float32), blur.astype(np.float32))
-
-
-def frame_keys(n: int, seed: int, purpose: str) -> np.ndarray:
-    """``n`` frame keys for a data set; different purposes never share frames."""
-    base = component_key(seed, "dataset", purpose)
-    return (base + np.arange(n, dtype=np.uint64) * GOLDEN).astype(np.uint64)
-
-
-def render_dataset(n: int, seed: int, conditions: Conditions, purpose: str = "train",
-                   size: tuple[int, int] = (96, 96)) -> AnnotatedFrames:
-    with np.errstate(over="ignore"):
-        keys = frame_keys(n, seed, purpose)
-    return render(keys, conditions, size=size)
 
 
 def to_tensor(images: np.ndarray) -> np.ndarray:
