@@ -46,12 +46,13 @@ print(json.dumps({"frames": summary["frames"]["generated"], "detected": summary[
                   "wall_s": time.perf_counter() - start, "sim_wall_s": summary["run"]["wall_s"],
                   "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "est": {"frames": guess.frames, "detected": guess.detections, "wall_s": guess.wall_s,
-                          "peak_bytes": guess.peak_bytes, "jobs": guess.training_jobs,
+                          "peak_bytes": guess.peak_bytes, "jobs": guess.training_jobs, "trains": guess.trains,
                           "sim_s": scenario.simulation.duration}}))
 """
 
 
-HOST_TERMS = ("START_S", "S_PER_FRAME", "S_PER_SIM_S", "S_PER_DETECTION", "S_PER_TRAINING_JOB")
+HOST_TERMS = ("START_S", "TRAINER_START_S", "S_PER_FRAME", "S_PER_SIM_S", "S_PER_DETECTION",
+              "S_PER_TRAINING_JOB")
 """``fleetsim.estimate``'s host-time terms, in the order of ``_host_features``."""
 
 
@@ -101,7 +102,7 @@ def _fit_runs(root: Path, folder: Path) -> list[tuple[Path, float]]:
 
 def _host_features(est: dict) -> list[float]:
     """What each host-time term multiplies in ``fleetsim.estimate.estimate``."""
-    return [1.0, est["frames"], est["sim_s"], est["detected"], est["jobs"]]
+    return [1.0, float(est["trains"]), est["frames"], est["sim_s"], est["detected"], est["jobs"]]
 
 
 if __name__ == "__main__":

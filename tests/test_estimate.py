@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import fleetsim
 from fleetsim import estimate as estimate_module
 from fleetsim.cli import app
-from fleetsim.estimate import TooLargeError, available_bytes, estimate, guard
+from fleetsim.estimate import TORCH_BYTES, TooLargeError, available_bytes, estimate, guard
 from fleetsim.scenario.models import Scenario
 from tests.conftest import small_scenario_data, with_overrides, write_yaml
 
@@ -45,6 +45,16 @@ def test_estimate_grows_with_the_knobs():
     assert framed.peak_bytes > base.peak_bytes
     longer = estimate(Scenario.model_validate(small(simulation__duration="20 min")))
     assert longer.frames == pytest.approx(10 * base.frames) and longer.wall_s > base.wall_s
+
+
+def test_a_run_that_trains_is_estimated_with_torch():
+    never = Scenario.model_validate(small())
+    data = small()
+    data["cloud"]["retraining"] = {"kind": "periodic", "interval": "1 h",
+                                   "cluster": data["cloud"]["clusters"][0]["name"]}
+    trains = Scenario.model_validate(data)
+    assert estimate(trains).trains and not estimate(never).trains
+    assert estimate(trains).peak_bytes >= estimate(never).peak_bytes + TORCH_BYTES
 
 
 @pytest.mark.parametrize(("what", "overrides"), [("vehicles", {}),
