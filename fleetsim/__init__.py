@@ -3,8 +3,9 @@ accelerators and retrain their detector in the cloud.
 
 The public API is what this package exports (``__all__``); notebooks and scripts use
 only these names. ``fleetsim.run``, ``fleetsim.Results`` and ``fleetsim.load_run`` (a saved,
-complete run folder) load their modules (the engine: torch, ONNX Runtime) on first use, so
-that importing the package, validating a scenario or asking the CLI for help stays light.
+complete run folder) load their modules (the engine: ONNX Runtime, and torch for a run that
+retrains) on first use, so that importing the package, validating a scenario or asking the CLI
+for help stays light.
 Python policies (``fleetsim.policies``: ``Retraining``, ``RetrainingObservation``, ...), the
 Gymnasium environment (``FleetEnv``, the optional ``gym`` extra) and ``fleetsim.sweep``
 load the same way.
