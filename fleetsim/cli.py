@@ -215,20 +215,20 @@ def run(
         guard(scenario, found, force)
         if not quiet and found.wall_s > LONG_RUN_S:
             stderr.print(found.line(), highlight=False, soft_wrap=not progress_bar(quiet))
-        target = out if out is not None else Path("out") / scenario.name
-        folder = None
+        writer = RunWriter(out if out is not None else Path("out") / scenario.name, overwrite=overwrite)
+        folder = writer.out
         try:
-            with RunWriter(target, overwrite=overwrite) as writer:
+            with writer:
                 results = _simulate(file, scenario, found, seed, catalog, quiet)
                 write_files(results, writer.path)
                 writer.seal(scenario_sha256(writer.path))
-                folder = writer.publish()
+                writer.publish()
             if scenario.outputs.plots:
                 from fleetsim.report import write_report
 
                 write_report(folder)
         except KeyboardInterrupt:
-            if folder is not None:  # the run folder is complete; only its derived report is missing
+            if writer.published:  # the run folder is complete; only its derived report is missing
                 stderr.print(f"results written to {folder}, but not report.html (fleetsim report {folder} "
                              "writes it)", markup=False, highlight=False, soft_wrap=True)
             raise

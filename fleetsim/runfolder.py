@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -170,7 +171,8 @@ class RunWriter:
         self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}-{os.urandom(4).hex()}"
         self._stack = None
         self._created = False
-        self._published = False
+        self.published = False
+        """Whether ``out`` holds this run, complete (once ``publish`` renamed it into place)."""
 
     def _check_target(self) -> None:
         out = self.out
@@ -233,15 +235,20 @@ class RunWriter:
                     raise
                 old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
                 os.rename(self.out, old)
-        os.rename(self.path, self.out)
-        self._published = True
+        # an interrupt is held back from the rename until ``published`` says it happened
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            os.rename(self.path, self.out)
+            self.published = True
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         _fsync(self.out.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.out
 
     def _cleanup(self) -> None:
-        if self._created and not self._published:
+        if self._created and not self.published:
             shutil.rmtree(self.path, ignore_errors=True)
         if self._stack is not None:
             self._stack.close()

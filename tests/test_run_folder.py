@@ -241,6 +241,38 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_ends_the_command(how, code
     assert time.monotonic() - started < 20
 
 
+_INTERRUPTED_AT_THE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from fleetsim.runfolder import RunWriter
+
+rename = os.rename
+
+def rename_then_interrupt(src, dst):
+    rename(src, dst)
+    os.kill(os.getpid(), signal.{how})
+
+signal.signal(signal.SIGTERM, signal.default_int_handler)
+writer = RunWriter(Path(sys.argv[1]))
+try:
+    with writer:
+        os.rename = rename_then_interrupt
+        writer.publish()
+except KeyboardInterrupt:
+    print(writer.published, Path(sys.argv[1]).is_dir())
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_as_the_folder_is_renamed_into_place_finds_it_published(tmp_path, how):
+    """The CLI says a folder is complete (and only its report missing) by ``RunWriter.published``: an
+    interrupt landing just after the rename must not find it unset (the old window: a complete folder,
+    and no word of it)."""
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_AT_THE_RENAME.format(how=how),
+                           str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stderr
+
+
 def _signal_held(process: subprocess.Popen, how: signal.Signals, passed) -> bool:
     """Send ``how`` while the process is stopped, so that it lands where the process was caught
     rather than a moment later; returns whether ``passed()`` already held (the point was missed)."""
