@@ -396,12 +396,14 @@ def _summary_table(summary: dict, folder: Path) -> Table:
         out.add_row(name, fmt(frames["generated"]), fmt(frames["dropped"]), fmt(frames["failed"]),
                     fmt(lat["p50"]), fmt(lat["p99"]), fmt(None if miss is None else 100 * miss),
                     fmt(fig["energy"]["per_frame_mj"]))
-    net, rt, acc = summary["network"], summary["retraining"], summary["accuracy"]
+    net, rt, acc, run = summary["network"], summary["retraining"], summary["accuracy"], summary["run"]
     out.caption = (f"mJ/frame: accelerator and host CPU energy per processed frame, idle included. "
                    f"mAP@0.5 {fmt(acc['map50_mean'])} over {acc['frames']:,} detected frames; "
                    f"uploaded {net['uploaded_bytes'] / 1e6:,.1f} MB, downloaded "
                    f"{net['downloaded_bytes'] / 1e6:,.1f} MB; {rt['jobs']} training job(s), "
-                   f"{rt['deployments']} deployment(s); wall {summary['run']['wall_s']:.1f} s. "
+                   f"{rt['deployments']} deployment(s); wall {run['wall_s']:.1f} s, of it "
+                   f"{run['training_wait_s']:.1f} s waiting for real fine-tunes and "
+                   f"{run['detection_wait_s']:.1f} s for real detection. "
                    f"Every figure: {folder / 'summary.json'}")
     return out
 

@@ -33,7 +33,8 @@ class Results:
     tables: dict[str, pd.DataFrame]
 
     def summary_json(self) -> str:
-        """summary.json text: sorted keys, so equal runs give equal bytes (but run.wall_s)."""
+        """summary.json text: sorted keys, so equal runs give equal bytes (but the run's host seconds:
+        ``fleetsim.digests.WALL_SUMMARY_KEYS``)."""
         return json.dumps(self.summary, indent=2, sort_keys=True) + "\n"
 
     def plot_latency_cdf(self, ax=None):

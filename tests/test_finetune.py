@@ -16,6 +16,7 @@ from fleetsim.cloud.finetune import FineTuner, ModelsFolder
 from fleetsim.detector.baseline import EVAL_CONDITIONS, baseline_path
 from fleetsim.detector.dataset import SampleArchive, render_dataset
 from fleetsim.detector.runtime import OnnxDetector
+from fleetsim.digests import without_wall_times
 from fleetsim.scenario.cloud import FineTune
 from fleetsim.world import AnnotatedFrames, Conditions
 
@@ -102,9 +103,14 @@ def test_sample_count_policy_and_the_daily_budget():
     r = _run(cloud__retraining=policy)
     jobs = r.tables["training_jobs"]
     assert len(jobs) >= 2 and r.summary["retraining"]["skipped_over_budget"] == 0
+    host = r.summary["run"]  # a job's model is needed a few simulated minutes on: the simulation waits
+    assert 0 < host["training_wait_s"] < host["wall_s"] and 0 <= host["detection_wait_s"] < host["wall_s"]
+    assert set(host) - set(without_wall_times(r.summary)["run"]) == {"wall_s", "training_wait_s",
+                                                                     "detection_wait_s"}
     capped = _run(cloud__retraining={**policy, "budget": {"usd_per_day": "0.001 USD"}})
     skipped = capped.tables["skipped_jobs"]
     assert capped.summary["retraining"]["jobs"] == 0 and len(skipped) > 0
+    assert capped.summary["run"]["training_wait_s"] == 0
     assert (skipped["day_usd"] > 0.001).all() and (skipped["new_samples"] >= 20).all()
 
 

@@ -186,6 +186,8 @@ def test_fleetsim_run_killed_mid_run_leaves_no_run_folder(slow_scenario, tmp_pat
     _, stderr = process.communicate(timeout=120)
     if not reached or published or process.returncode == 0:
         pytest.skip(f"the run finished before {point}")  # too fast on this machine to hit the point
+    if "but not report.html" in stderr:  # caught as the folder was renamed into place: it is whole
+        pytest.skip(f"the interrupt landed once the run folder was published, not at {point}")
     if how in (signal.SIGINT, signal.SIGTERM):
         assert process.returncode == (130 if how == signal.SIGINT else 143), stderr
         assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "interrupted"

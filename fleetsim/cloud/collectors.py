@@ -44,6 +44,7 @@ class RetrainingResults:
         self.log = log
         self.released = loop.versions_released if loop is not None else 0  # at the horizon
         self.shipped_map50 = loop.tuner.shipped_map50 if loop is not None else None
+        self.waited_s = loop.tuner.waited_s if loop is not None else 0.0
         self.world = world
         self.duration_s = duration_s
         self.vehicles = vehicles
@@ -65,7 +66,7 @@ class RetrainingResults:
             **self._recovery(tables),
             "vehicle_swaps": len(swaps),
             **compile_figures(tables["model_compiles"]),
-        }}
+        }, "run": {"training_wait_s": self.waited_s}}
 
     def _recovery(self, tables: dict) -> dict:
         """retraining.drift_onsets / recovered / time_to_recover_s (mean over recovered onsets)."""

@@ -114,6 +114,7 @@ class FineTuner:
         self.shipped_map50 = _per_condition(shipped)  # per condition, of the models run first
         self.deployed_map50 = _mean_over(shipped)
         self._before: dict[int, tuple] = {}  # job -> what was deployed before it passed the gate
+        self.waited_s = 0.0  # host seconds the simulation waited for fine-tunes to finish
         self._worker = (ThreadPoolExecutor(1, thread_name_prefix="fleetsim-finetune") if self.overlaps
                         else None)
 
@@ -136,6 +137,13 @@ class FineTuner:
         """``fine_tune`` on the worker, after every job and rollback asked for before it."""
         new = self.samples.frames(np.asarray(sample_ids))  # the samples as they are now
         return self._in_order(self._fine_tune, job_id, new, epochs)
+
+    def join(self, tuned: Future[FineTuned]) -> FineTuned:
+        """A started job's result, waiting for its fine-tune if it still runs (counted in ``waited_s``)."""
+        started = time.perf_counter()
+        result = tuned.result()
+        self.waited_s += time.perf_counter() - started
+        return result
 
     def rollback(self, job_id: int) -> None:
         """The fleet rolled job ``job_id``'s model back: later jobs start from what it replaced."""

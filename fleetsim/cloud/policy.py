@@ -272,11 +272,11 @@ def retraining_policy(clock: Clock, trigger: RetrainingTrigger, observer: Observ
         tuned = tuner.start(job_id, ids, policy.epochs)  # joined when the job is done
         trigger.job_started()
         job = TrainingJob(job_id=job_id, samples=samples, epochs=policy.epochs, submitted_s=env.now)
-        env.process(_train_then_release(env, cluster, job, tuned, on_trained, duration_s))
+        env.process(_train_then_release(env, cluster, job, tuner, tuned, on_trained, duration_s))
 
 
-def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuned: Future[FineTuned],
-                        on_trained, duration_s):
+def _train_then_release(env, cluster: TrainingCluster, job: TrainingJob, tuner: FineTuner,
+                        tuned: Future[FineTuned], on_trained, duration_s):
     yield env.process(cluster.run(job))
     if env.now < duration_s:
-        on_trained(job, tuned.result())
+        on_trained(job, tuner.join(tuned))

@@ -109,7 +109,7 @@ class DetectionResults:
     def summary(self, tables: dict[str, pd.DataFrame]) -> dict:
         accuracy = dict(self.accuracy)
         accuracy["staleness_s"] = _staleness_s(tables["detections"], tables["model_versions"])
-        return {"accuracy": accuracy}
+        return {"accuracy": accuracy, "run": {"detection_wait_s": self.detection.waited_s}}
 
 
 class OffloadResults:

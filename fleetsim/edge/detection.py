@@ -19,6 +19,7 @@ them, within a per-vehicle rate cap (token bucket), and keep their pixels and tr
 from __future__ import annotations
 
 import hashlib
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -62,6 +63,11 @@ class _Offered:
         self.fields = fields
         self._work = work
 
+    @property
+    def pending(self) -> bool:
+        """Whether its worker is still rendering and detecting it."""
+        return isinstance(self._work, Future) and not self._work.done()
+
     def rendered(self) -> tuple[AnnotatedFrames, Slots]:
         if isinstance(self._work, Future):
             self._work = self._work.result()
@@ -104,6 +110,7 @@ class FleetDetection:
         self._dtypes: dict[str, np.dtype] = {}  # each field's own dtype, which the results get back
         self.matched = MatchedFile(len(CLASSES))  # boxes are dropped once matched: a day's run finds millions
         self.frames_done = 0
+        self.waited_s = 0.0  # host seconds the simulation waited for the workers' jobs a flush needed
         self._taken = False  # the records and matched rows went to the results
 
     def detected(self, vehicle: np.ndarray, camera: np.ndarray, counter: np.ndarray) -> np.ndarray:
@@ -126,6 +133,10 @@ class FleetDetection:
         ready, later = [], []
         for offered in self._offered:
             done = offered.fields["done_s"] <= now
+            if done.any() and offered.pending:
+                started = time.perf_counter()
+                offered.rendered()
+                self.waited_s += time.perf_counter() - started
             if done.all():
                 ready.append(offered)
             elif done.any():

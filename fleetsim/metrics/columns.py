@@ -456,8 +456,13 @@ SUMMARY_KEYS: dict[str, str] = {
     "run.seed": "Seed the run used.",
     "run.mode": "'vectorised' or 'reference'.",
     "run.sim_s": "Simulated seconds.",
-    "run.wall_s": "Host seconds the simulation took (the only field that differs between "
-    "identical runs).",
+    "run.wall_s": "Host seconds the simulation took (with the two waits below, the only fields that "
+    "differ between identical runs).",
+    "run.training_wait_s": "Host seconds of run.wall_s the simulation waited for real fine-tunes to "
+    "finish (a job's model is needed at its simulated completion); 0 without retraining.",
+    "run.detection_wait_s": "Host seconds of run.wall_s the simulation waited for real detection "
+    "(rendering and ONNX Runtime on worker threads) of the frames an upload tick or the run's end "
+    "needed.",
     "groups.<name>.frames.*": "The frames section for one vehicle group.",
     "groups.<name>.latency_ms.*": "The latency_ms section for one vehicle group.",
     "groups.<name>.energy.*": "The energy section for one vehicle group.",
