@@ -193,7 +193,7 @@ class FineTuner:
 
     def fine_tune(self, job_id: int, sample_ids: list[int], epochs: int) -> FineTuned:
         """Fine-tune the latest model on ``sample_ids`` (plus replay) for ``epochs``, waiting for it."""
-        return self.start(job_id, sample_ids, epochs).result()
+        return self.join(self.start(job_id, sample_ids, epochs))
 
     def _fine_tune(self, job_id: int, new: AnnotatedFrames, epochs: int) -> FineTuned:
         started = time.perf_counter()
