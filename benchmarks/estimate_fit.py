@@ -27,6 +27,7 @@ from scipy.optimize import nnls
 
 from benchmarks.fleet_day import day_scenario, timing_scenario
 from fleetsim.digests import SHORT_DURATION_S, shipped_scenarios
+from fleetsim.estimate import HOST_TERMS
 
 CHILD = """
 import json, resource, sys, time
@@ -46,14 +47,9 @@ print(json.dumps({"frames": summary["frames"]["generated"], "detected": summary[
                   "wall_s": time.perf_counter() - start, "sim_wall_s": summary["run"]["wall_s"],
                   "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "est": {"frames": guess.frames, "detected": guess.detections, "wall_s": guess.wall_s,
-                          "peak_bytes": guess.peak_bytes, "jobs": guess.training_jobs, "trains": guess.trains,
-                          "sim_s": scenario.simulation.duration}}))
+                          "peak_bytes": guess.peak_bytes, "host_features": guess.host_features,
+                          "sim_s": guess.duration_s}}))
 """
-
-
-HOST_TERMS = ("START_S", "TRAINER_START_S", "S_PER_FRAME", "S_PER_SIM_S", "S_PER_DETECTION",
-              "S_PER_TRAINING_JOB")
-"""``fleetsim.estimate``'s host-time terms, in the order of ``_host_features``."""
 
 
 def main() -> None:
@@ -81,7 +77,7 @@ def main() -> None:
                   f"wall {e['wall_s']:.1f}/{r['wall_s']:.1f} s (simulation {r['sim_wall_s']:.1f} s)",
                   flush=True)
     if args.fit:
-        features = np.array([_host_features(r["est"]) for r in measured])
+        features = np.array([r["est"]["host_features"] for r in measured])
         wall = np.array([r["wall_s"] for r in measured])
         terms, _ = nnls(features / wall[:, None], np.ones(len(wall)))
         ratio = features @ terms / wall
@@ -98,11 +94,6 @@ def _fit_runs(root: Path, folder: Path) -> list[tuple[Path, float]]:
         path.write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
         runs.append((path, float("inf")))
     return runs
-
-
-def _host_features(est: dict) -> list[float]:
-    """What each host-time term multiplies in ``fleetsim.estimate.estimate``."""
-    return [1.0, float(est["trains"]), est["frames"], est["sim_s"], est["detected"], est["jobs"]]
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ S_PER_FRAME = 2.0e-7
 S_PER_SIM_S = 0.0  # events that follow the clock, not the frames (fitted at 0 in session 14, 9.6e-5 in 13)
 S_PER_DETECTION = 6.2e-4  # rendering and ONNX Runtime, on workers beside the simulation
 S_PER_TRAINING_JOB = 2.0  # what a fine-tune adds: most of it overlaps the simulation
+HOST_TERMS = ("START_S", "TRAINER_START_S", "S_PER_FRAME", "S_PER_SIM_S", "S_PER_DETECTION",
+              "S_PER_TRAINING_JOB")
+"""The host-time terms, each multiplying its figure of ``Estimate.host_features`` (in this order)."""
 JOB_EVERY_S = 6 * 3600.0
 """Assumed spacing of jobs of the sample-count and drift policies (they start when the data says)."""
 LONG_RUN_S = 60.0
@@ -60,8 +63,18 @@ class Estimate:
     windows: float
     trains: bool  # a retraining policy other than never: the run loads torch
     training_jobs: float
+    duration_s: float
     peak_bytes: float
-    wall_s: float
+
+    @property
+    def host_features(self) -> tuple[float, ...]:
+        """What each of ``HOST_TERMS`` multiplies in the host time."""
+        return (1.0, float(self.trains), self.frames, self.duration_s, self.detections, self.training_jobs)
+
+    @property
+    def wall_s(self) -> float:
+        """The estimated host time in seconds."""
+        return sum(globals()[term] * x for term, x in zip(HOST_TERMS, self.host_features, strict=True))
 
     def line(self) -> str:
         """One line for the terminal."""
@@ -109,10 +122,8 @@ def estimate(scenario) -> Estimate:
     peak = (FLOOR_BYTES + TORCH_BYTES * trains + BYTES_PER_VEHICLE * vehicles + BYTES_PER_WINDOW * windows
             + BYTES_PER_DETECTION * detections + (BYTES_PER_FRAME_ROW * frames if scenario.outputs.frame_table
                                                   else 0.0) + (TRAINING_BYTES if jobs else 0.0))
-    wall = (START_S + TRAINER_START_S * trains + S_PER_FRAME * frames + S_PER_SIM_S * duration
-            + S_PER_DETECTION * detections + S_PER_TRAINING_JOB * jobs)
     return Estimate(frames=frames, detections=detections, events=frames + detections, windows=windows,
-                    trains=trains, training_jobs=jobs, peak_bytes=peak, wall_s=wall)
+                    trains=trains, training_jobs=jobs, duration_s=duration, peak_bytes=peak)
 
 
 def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> float | None:
