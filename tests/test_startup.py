@@ -81,9 +81,7 @@ def test_a_run_loads_matplotlib_only_when_it_plots():
              "print('matplotlib' in sys.modules)\n"
              "results.plot_latency_cdf()\n"
              "print('matplotlib' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=True)
-    assert done.stdout.split() == ["False", "True"]
+    assert _printed(probe) == ["False", "True"]
 
 
 def test_a_run_loads_torch_only_when_it_trains():
@@ -96,6 +94,11 @@ def test_a_run_loads_torch_only_when_it_trains():
              "trains = fleetsim.load_scenario('scenarios/quickstart.yaml', fleetsim.load_catalog())\n"
              "Run(trains, fleetsim.load_catalog())\n"
              "print('torch' in sys.modules)")
+    assert _printed(probe) == ["True", "False", "True"]
+
+
+def _printed(probe: str) -> list[str]:
+    """What ``probe`` prints, run in a fresh interpreter (nothing imported before it)."""
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, check=True)
-    assert done.stdout.split() == ["True", "False", "True"]
+    return done.stdout.split()
