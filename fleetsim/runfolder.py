@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -235,13 +236,9 @@ class RunWriter:
                     raise
                 old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
                 os.rename(self.out, old)
-        # an interrupt is held back from the rename until ``published`` says it happened
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        with _interrupts_held():
             os.rename(self.path, self.out)
             self.published = True
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         _fsync(self.out.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -256,6 +253,29 @@ class RunWriter:
 
     def __exit__(self, *exc) -> None:
         self._cleanup()
+
+
+@contextmanager
+def _interrupts_held():
+    """Run the block whole: a SIGINT or SIGTERM that comes meanwhile is handled once it is done.
+
+    Python raises a signal's exception in the main thread between any two steps, whichever of the
+    process's threads the signal reached (a thread's signal mask cannot hold it back): the Python
+    handlers are swapped for ones that note the signal, and the noted signals are raised again after.
+    Only the main thread can be interrupted, and only it can swap handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    kept = {s: signal.signal(s, lambda number, _frame: noted.append(number))
+            for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in kept.items():
+            signal.signal(s, handler)
+        for number in noted:
+            signal.raise_signal(number)
 
 
 def write_files(results, folder: Path) -> None:

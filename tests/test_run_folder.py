@@ -194,9 +194,9 @@ def test_fleetsim_run_killed_mid_run_leaves_no_run_folder(slow_scenario, tmp_pat
         assert not list(tmp_path.glob(".out.partial-*"))
     else:
         assert process.returncode == -signal.SIGKILL
+    assert not out.exists(), stderr
     with pytest.raises(RunFolderError):
         load_run(out)
-    assert not out.exists()
 
 
 def test_fleetsim_run_interrupted_in_its_report_keeps_the_complete_run_folder(slow_scenario, tmp_path):
@@ -277,12 +277,25 @@ def test_an_interrupt_as_the_folder_is_renamed_into_place_finds_it_published(tmp
 
 def _signal_held(process: subprocess.Popen, how: signal.Signals, passed) -> bool:
     """Send ``how`` while the process is stopped, so that it lands where the process was caught
-    rather than a moment later; returns whether ``passed()`` already held (the point was missed)."""
+    rather than a moment later; returns whether ``passed()`` already held (the point was missed).
+    SIGSTOP takes effect a moment after it is sent (the process may be running on the other core):
+    ``passed()`` is asked once the process is seen stopped, or it may go on past the point unseen."""
     process.send_signal(signal.SIGSTOP)
+    end = time.monotonic() + 10
+    while process.poll() is None and not _stopped(process.pid) and time.monotonic() < end:
+        time.sleep(0.001)
     missed = process.poll() is None and passed()
     process.send_signal(how)
     process.send_signal(signal.SIGCONT)
     return missed
+
+
+def _stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped (its state in /proc/PID/stat)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
 
 
 def test_seal_of_a_hand_made_folder_makes_it_loadable(results, tmp_path):
