@@ -17,6 +17,7 @@ from rich.console import Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import fleetsim.interrupts as interrupts
 from fleetsim.cli_hardware import hardware
 from fleetsim.cli_shared import (
     EXIT_CODES,
@@ -228,9 +229,11 @@ def run(
 
                 write_report(folder)
         except KeyboardInterrupt:
-            if writer.published:  # the run folder is complete; only its derived report is missing
-                stderr.print(f"results written to {folder}, but not report.html (fleetsim report {folder} "
-                             "writes it)", markup=False, highlight=False, soft_wrap=True)
+            if writer.published:  # the run folder is complete; its derived report may be missing
+                missing = scenario.outputs.plots and not (folder / "report.html").exists()
+                stderr.print(f"results written to {folder}" + (f", but not report.html (fleetsim report "
+                             f"{folder} writes it)" if missing else ""),
+                             markup=False, highlight=False, soft_wrap=True)
             raise
     stdout.print(_summary_table(results.summary, folder))
     typer.echo(f"results written to {folder}" + ("" if scenario.outputs.plots else
@@ -252,6 +255,7 @@ def _simulate(file: Path, scenario, found, seed: int | None, catalog, quiet: boo
         task = bar.add_task(scenario.name, total=scenario.simulation.duration, sim="", guess=guess)
 
         def on_progress(now: float, total: float, last: bool = False) -> None:
+            interrupts.raise_if_received()  # one that library code swallowed: the run stops here
             sim = f"{now / 3600:.2f}/{total / 3600:.2f} h"
             bar.update(task, completed=now, sim=f"{sim} sim")
             if lines is not None:

@@ -20,6 +20,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+import fleetsim.interrupts as interrupts
 from fleetsim.errors import FleetsimError
 
 stderr = Console(stderr=True)
@@ -127,17 +128,16 @@ def run_app(app) -> int:
 
     SIGINT and SIGTERM raise KeyboardInterrupt once (run folders and sweep workers clean up
     on the way out, a second signal is ignored) and end in ``interrupted`` and 130 or 143.
+    The first is noted in ``fleetsim.interrupts``: should library code swallow its
+    KeyboardInterrupt, nothing is put in place after it all the same.
     """
-    caught: list[int] = []  # the first signal's number
-    resent: list[bool] = []  # its interrupt was swallowed by a finalizer and is sent again
+    resent: list[bool] = []  # the first interrupt was swallowed by a finalizer and is sent again
 
     def on_signal(signum, frame) -> None:
         if resent:
             resent.clear()
-        elif caught:
+        elif not interrupts.note(signum):
             return
-        else:
-            caught.append(signum)
         raise KeyboardInterrupt
 
     previous_hook = sys.unraisablehook
@@ -145,12 +145,13 @@ def run_app(app) -> int:
     def on_unraisable(unraisable) -> None:
         """Python cannot raise out of a finalizer (a ``__del__``, a weakref callback): an
         interrupt that lands in one is only printed. Send the signal again instead."""
-        if caught and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        if interrupts.received() and isinstance(unraisable.exc_value, KeyboardInterrupt):
             resent.append(True)
-            threading.Timer(0.01, os.kill, (os.getpid(), caught[0])).start()
+            threading.Timer(0.01, os.kill, (os.getpid(), interrupts.received())).start()
             return
         previous_hook(unraisable)
 
+    interrupts.forget()
     for signum in INTERRUPTED:
         signal.signal(signum, on_signal)
     sys.unraisablehook = on_unraisable
@@ -169,9 +170,9 @@ def run_app(app) -> int:
     for signum in INTERRUPTED:  # a signal while the interpreter shuts down must not end it by SIGINT
         signal.signal(signum, signal.SIG_IGN)
     sys.unraisablehook = previous_hook
-    if caught:
+    if interrupts.received():
         typer.echo("interrupted", err=True)
-        return INTERRUPTED[caught[0]]
+        return INTERRUPTED[interrupts.received()]
     return code
 
 

@@ -20,11 +20,10 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import fleetsim.interrupts as interrupts
 from fleetsim.errors import FleetsimError
 from fleetsim.version import __version__
 
@@ -75,6 +74,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        interrupts.raise_if_received()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -226,17 +226,20 @@ class RunWriter:
         return seal(self.path, scenario_hash)
 
     def publish(self) -> Path:
-        """Rename the written folder into place (replacing a run already there); returns ``out``."""
+        """Rename the written folder into place (replacing a run already there); returns ``out``.
+
+        Raises KeyboardInterrupt instead if the command was interrupted (``fleetsim.interrupts``)."""
+        interrupts.raise_if_received()
         old = None
-        if self.out.exists():
-            try:
-                self.out.rmdir()  # an empty folder: the rename below replaces it
-            except OSError as err:
-                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-                old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
-                os.rename(self.out, old)
-        with _interrupts_held():
+        with interrupts.held():  # the old run is replaced by the new one whole, or not at all
+            if self.out.exists():
+                try:
+                    self.out.rmdir()  # an empty folder: the rename below replaces it
+                except OSError as err:
+                    if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                    old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
+                    os.rename(self.out, old)
             os.rename(self.path, self.out)
             self.published = True
         _fsync(self.out.parent)
@@ -253,29 +256,6 @@ class RunWriter:
 
     def __exit__(self, *exc) -> None:
         self._cleanup()
-
-
-@contextmanager
-def _interrupts_held():
-    """Run the block whole: a SIGINT or SIGTERM that comes meanwhile is handled once it is done.
-
-    Python raises a signal's exception in the main thread between any two steps, whichever of the
-    process's threads the signal reached (a thread's signal mask cannot hold it back): the Python
-    handlers are swapped for ones that note the signal, and the noted signals are raised again after.
-    Only the main thread can be interrupted, and only it can swap handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    noted: list[int] = []
-    kept = {s: signal.signal(s, lambda number, _frame: noted.append(number))
-            for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in kept.items():
-            signal.signal(s, handler)
-        for number in noted:
-            signal.raise_signal(number)
 
 
 def write_files(results, folder: Path) -> None:

@@ -29,8 +29,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from typing import Any, Protocol
+
+import fleetsim.interrupts as interrupts
 
 BACKENDS = ("local", "ray")
 
@@ -81,32 +82,6 @@ def end_with_parent(parent: int, started=None) -> None:
         started.release()
 
 
-@contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM while workers start, and act on them once the workers are ready.
-
-    Blocking them in this thread makes the workers begin with both blocked (a Ctrl-C while
-    they import prints nothing; ``end_with_parent`` lets SIGTERM in). Blocking alone is not
-    enough: the kernel hands a signal to any thread that does not block it (numpy's BLAS
-    threads, say) and Python then runs its handler in the main thread, mid-spawn. So the
-    handlers are swapped for one that only notes the signal, which is raised again after."""
-    caught: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = ({number: signal.signal(number, lambda n, _: caught.append(n)) for number in held}
-                if in_main else {})
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(held)) if hasattr(signal, "pthread_sigmask") else None
-    try:
-        yield
-    finally:
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if caught:
-            signal.raise_signal(caught[0])
-
-
 def _await_workers(pool: ProcessPoolExecutor, started) -> None:
     """Wait until every worker of ``pool`` has run its initializer (or one has died).
 
@@ -148,7 +123,9 @@ class LocalBackend:
                                    initializer=end_with_parent, initargs=(os.getpid(), started))
         finished = False
         try:
-            with _signals_held():  # no worker is left half-started (and printing why) by a signal
+            # No worker is left half-started (and printing why) by a signal; the workers begin with
+            # both blocked (a Ctrl-C while they import prints nothing; end_with_parent lets SIGTERM in).
+            with interrupts.held(block_threads=True):
                 pending = {pool.submit(fn, t) for t in tasks}
                 _await_workers(pool, started)
             while pending:
