@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import typer
@@ -167,12 +167,16 @@ def run_app(app) -> int:
             raise
         typer.echo(_unexpected(err), err=True)
         code = 1
-    for signum in INTERRUPTED:  # a signal while the interpreter shuts down must not end it by SIGINT
-        signal.signal(signum, signal.SIG_IGN)
+    # A signal while the interpreter shuts down must not end it by SIGINT; the first one coming
+    # just now raises as the handlers are set: it is recorded, and said below.
+    with suppress(KeyboardInterrupt):
+        interrupts.set_handlers(dict.fromkeys(INTERRUPTED, signal.SIG_IGN))
     sys.unraisablehook = previous_hook
-    if interrupts.received():
+    received = interrupts.received()
+    interrupts.forget()  # the process may go on (an embedding caller): its next saves are its own
+    if received:
         typer.echo("interrupted", err=True)
-        return INTERRUPTED[interrupts.received()]
+        return INTERRUPTED[received]
     return code
 
 

@@ -165,6 +165,7 @@ class FleetEnv(gymnasium.Env):
         self.replayed = 0  # fine-tunes the last episode replayed (fine_tunes="recorded")
         self.detections_replayed = 0  # detected frames the last episode replayed (detections="recorded")
         self.sim_wall_s = 0.0  # host seconds inside SimPy and the results, over every episode
+        self._episode_s = 0.0  # of them, this episode's steps so far (its results' run.wall_s)
 
     def builtin_policy(self):
         """A fresh copy of the scenario's own trigger (a built-in kind) as a ``RetrainingPolicy``: an
@@ -187,7 +188,8 @@ class FleetEnv(gymnasium.Env):
                         self.detections)
         self._agent.env = self._run.env
         asked = self._run.advance(lambda: self._agent.asked is not None)
-        self.sim_wall_s += time.perf_counter() - wall
+        self._episode_s = time.perf_counter() - wall
+        self.sim_wall_s += self._episode_s
         if not asked:
             raise PolicyError("FleetEnv: the run ended before its first decision (allowed: a step shorter "
                               "than the run)")
@@ -201,20 +203,22 @@ class FleetEnv(gymnasium.Env):
         wall = time.perf_counter()
         self._agent.reply(Retraining.TRAIN if int(action) == 1 else Retraining.WAIT)
         if self._run.advance(lambda: self._agent.asked is not None):
+            self._episode_s += time.perf_counter() - wall
             self.sim_wall_s += time.perf_counter() - wall
             return self._observe(), 0.0, False, False, {"observation": self._agent.asked}
-        self.results = self._finish()
+        self.results = self._finish(self._episode_s + time.perf_counter() - wall)
         self.sim_wall_s += time.perf_counter() - wall
         return self._last, reward_of(self.results.summary, self.weights), True, False, {}
 
-    def _finish(self) -> Results:
-        """Run the episode to its horizon; its Results."""
+    def _finish(self, wall_s: float) -> Results:
+        """Run the episode to its horizon; its Results (``wall_s``: host seconds inside SimPy so far)."""
         run, self._agent.asked = self._run, None
+        finishing = time.perf_counter()
         collectors = run.execute(None)
         self.replayed = getattr(run.retraining.tuner, "replayed", 0)
         self.detections_replayed = run.detection.replayed
         self._last = features(run.retraining.observer.observe())
-        return build_results(run.scenario, collectors, wall_s=0.0)
+        return build_results(run.scenario, collectors, wall_s=wall_s + time.perf_counter() - finishing)
 
     def _observe(self) -> np.ndarray:
         self._last = features(self._agent.asked)

@@ -5,7 +5,8 @@ Python runs a signal's handler in the main thread between any two steps, whichev
 kernel delivered it to, and the KeyboardInterrupt it raises there can be lost on its way: a
 finalizer only prints it, and library code called back from C (matplotlib drawing, say) may
 clear it. So a ``fleetsim`` command notes the first signal here (``note``), and nothing is put in
-place once one came (``raise_if_received``, before every rename into place)."""
+place once one came (``raise_if_received``, before each rename into place: a run folder, a file
+written whole, a sweep's tables)."""
 
 from __future__ import annotations
 
@@ -57,19 +58,19 @@ def held(block_threads: bool = False):
     kept = {number: signal.getsignal(number) for number in HANDLED} if in_main else {}
     mask = None
     try:
-        _install(dict.fromkeys(kept, lambda number, _frame: came.append(number)))
+        set_handlers(dict.fromkeys(kept, lambda number, _frame: came.append(number)))
         if block_threads and hasattr(signal, "pthread_sigmask"):
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(HANDLED))
         yield
     finally:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        _install(kept)
+        set_handlers(kept)
         for number in came:
             signal.raise_signal(number)
 
 
-def _install(handlers: dict) -> None:
+def set_handlers(handlers: dict) -> None:
     """Set every handler of ``handlers``. ``signal.signal`` first runs the handler of a signal
     already come, which may raise before it sets anything: the rest are set all the same, and
     the interrupt raised after."""

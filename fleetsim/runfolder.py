@@ -228,23 +228,33 @@ class RunWriter:
     def publish(self) -> Path:
         """Rename the written folder into place (replacing a run already there); returns ``out``.
 
-        Raises KeyboardInterrupt instead if the command was interrupted (``fleetsim.interrupts``)."""
+        Raises KeyboardInterrupt, and renames nothing, if the command was interrupted before
+        (``fleetsim.interrupts``); an interrupt that comes during the renames is raised once they
+        are done (``published`` then says the folder is in place)."""
         interrupts.raise_if_received()
         old = None
-        with interrupts.held():  # the old run is replaced by the new one whole, or not at all
-            if self.out.exists():
+        try:
+            with interrupts.held():  # the old run is replaced by the new one whole, or not at all
+                if self.out.exists():
+                    try:
+                        self.out.rmdir()  # an empty folder: the rename below replaces it
+                    except OSError as err:
+                        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                            raise
+                        old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
+                        os.rename(self.out, old)
                 try:
-                    self.out.rmdir()  # an empty folder: the rename below replaces it
-                except OSError as err:
-                    if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                        raise
-                    old = self.out.parent / f".{self.out.name}.partial-old-{os.getpid()}"
-                    os.rename(self.out, old)
-            os.rename(self.path, self.out)
-            self.published = True
-        _fsync(self.out.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+                    os.rename(self.path, self.out)
+                except OSError:
+                    if old is not None:
+                        os.rename(old, self.out)  # the old run back in its place
+                    raise
+                self.published = True
+        finally:
+            if self.published:
+                _fsync(self.out.parent)
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
         return self.out
 
     def _cleanup(self) -> None:

@@ -77,6 +77,8 @@ def test_the_built_in_trigger_as_an_agent_gives_the_scenario_run():
     assert len(actions) == 2 and sum(actions) >= 1  # asked at 1 and 2 min; trained at least once
     assert without_wall_times(summary) == without_wall_times(plain.summary)
     assert reward == reward_of(plain.summary, RewardWeights())
+    host = summary["run"]  # the episode's own host time, the waits within it
+    assert host["training_wait_s"] + host["detection_wait_s"] <= host["wall_s"] <= env.sim_wall_s
 
 
 @pytest.mark.slow

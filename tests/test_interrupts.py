@@ -51,3 +51,23 @@ def test_the_first_signal_is_the_one_recorded():
             interrupts.raise_if_received()
     finally:
         interrupts.forget()
+
+
+def test_a_handler_that_raises_as_the_handlers_are_set_leaves_none_of_them_unset(recording, monkeypatch):
+    """``signal.signal`` runs the handler of a signal already come before it sets anything; when that
+    raises, the other handlers are set all the same and the interrupt comes after."""
+    _, handler = recording
+    real = signal.signal
+    raised = []
+
+    def first_raises(number, new):
+        if new is handler and not raised:  # the first handler set back after the block
+            raised.append(number)
+            raise KeyboardInterrupt  # as a pending first signal's handler would, before setting anything
+        return real(number, new)
+
+    monkeypatch.setattr(signal, "signal", first_raises)
+    with pytest.raises(KeyboardInterrupt), interrupts.held():
+        pass
+    assert raised == [interrupts.HANDLED[0]]
+    assert all(signal.getsignal(number) is handler for number in interrupts.HANDLED)

@@ -288,6 +288,16 @@ def test_after_an_interrupt_nothing_is_put_in_place_and_a_run_being_replaced_sta
             runfolder.write_text_atomic(tmp_path / "note.txt", "text")
     finally:
         interrupts.forget()
+    with runfolder.RunWriter(tmp_path / "run", overwrite=True) as writer:
+        runfolder.write_files(results, writer.path)
+        writer.seal(scenario_sha256(writer.path))  # written whole before the interrupt
+        interrupts.note(signal.SIGTERM)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                writer.publish()
+        finally:
+            interrupts.forget()
+        assert not writer.published
     assert (old / RECORD).read_text() == before and check_complete(old)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "run"]
 
@@ -304,7 +314,11 @@ def rename_then_interrupt(src, dst):
     os.kill(os.getpid(), signal.{how})
 
 signal.signal(signal.SIGTERM, signal.default_int_handler)
-writer = RunWriter(Path(sys.argv[1]))
+if sys.argv[2] == "over a run":
+    with RunWriter(Path(sys.argv[1])) as first:
+        first.seal(None)
+        first.publish()
+writer = RunWriter(Path(sys.argv[1]), overwrite=True)
 try:
     with writer:
         os.rename = rename_then_interrupt
@@ -315,13 +329,16 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
-def test_an_interrupt_as_the_folder_is_renamed_into_place_finds_it_published(tmp_path, how):
+@pytest.mark.parametrize("where", ["into an empty place", "over a run"])
+def test_an_interrupt_as_the_folder_is_renamed_into_place_finds_it_published(tmp_path, how, where):
     """The CLI says a folder is complete (and only its report missing) by ``RunWriter.published``: an
     interrupt landing just after the rename must not find it unset (the old window: a complete folder,
-    and no word of it)."""
-    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_AT_THE_RENAME.format(how=how),
-                           str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    and no word of it); a run it replaced is gone, not left aside."""
+    script = _INTERRUPTED_AT_THE_RENAME.format(how=how)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run"), where], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["True", "True"], done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", "run"]
 
 
 def _signal_held(process: subprocess.Popen, how: signal.Signals, passed) -> bool:

@@ -157,8 +157,10 @@ class FineTuner:
     def _in_order(self, work, *args) -> Future:
         if self._worker is not None:
             return self._worker.submit(work, *args)
+        started = time.perf_counter()  # no worker: the simulation waits for the work here
         done = Future()
         done.set_result(work(*args))
+        self.waited_s += time.perf_counter() - started
         return done
 
     def _rollback(self, job_id: int) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+import fleetsim.interrupts as interrupts
 from fleetsim.runfolder import (
     RunFolderError,
     RunWriter,
@@ -193,6 +194,7 @@ def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend, 
     results = results_table(ordered, plan.parameters, list(sweep.spec.metrics))
     summary = summary_table(results, plan.parameters, list(sweep.spec.metrics))
     for name, table in (("results", results), ("summary", summary)):
+        interrupts.raise_if_received()  # one that library code swallowed: no table is put in place
         tmp = out / f".{name}.parquet.tmp-{os.getpid()}"
         table.to_parquet(tmp, index=False)
         os.replace(tmp, out / f"{name}.parquet")
