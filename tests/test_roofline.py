@@ -270,7 +270,9 @@ def test_fp32_convolutions_run_at_the_tf32_peak_when_the_gpu_has_one():
 @pytest.mark.parametrize("fields, fragment", [
     ({"latency": "1 ms", "throughput": "10 fps"}, "exactly one of latency or throughput"),
     ({}, "exactly one of latency or throughput"),
-    ({"latency": "1 ms", "harness": "numpy"}, "harness only with scope: pipeline"),
+    ({"latency": "1 ms", "harness": "numpy", "raw_outputs": True}, "harness only with scope: pipeline"),
+    ({"latency": "1 ms", "scope": "pipeline", "harness": "numpy"},
+     "harness: numpy only with raw_outputs: true"),
 ])
 def test_bad_measurement_points_are_rejected(fields, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -298,7 +300,7 @@ def test_a_numpy_harness_point_prices_its_script_per_input_element_instead_of_pr
     catalog = _catalog(device)
     workload = catalog.memo[("profile", "net")] = _workload(CONV, side=640)
     script = CalibrationPoint(workload="net", precision="int8", latency="50 ms", scope="pipeline",
-                              harness="numpy", source="test")
+                              harness="numpy", raw_outputs=True, source="test")
     terms = point_terms(device, script, catalog)
     assert terms.preprocess_s == 0 and terms.harness_elements == workload.input_elements
     slower = DeviceFit(**{**FIT.__dict__, "numpy_harness_s": 3 * FIT.numpy_harness_s})
@@ -308,6 +310,23 @@ def test_a_numpy_harness_point_prices_its_script_per_input_element_instead_of_pr
             == pytest.approx(added))
     fitted = fit_points(device, [terms])  # the slow script raises its cost per element above the prior
     assert fitted.numpy_harness_s > 2 * DeviceFit.numpy_harness_s
+
+
+@pytest.mark.parametrize("host_cpu", [False, True], ids=["nms on the device", "nms on the host"])
+def test_a_point_timed_at_the_raw_head_outputs_leaves_out_detection_postprocessing(host_cpu):
+    host = _device(id="host", accelerator_class="cpu", peak={"fp32": {"value": "0.1 TOPS", **SRC}})
+    device = _device(operators=["conv"], host_cpu="host") if host_cpu else _device()
+    catalog = _catalog(device, host)
+    catalog.memo[("profile", "net")] = _workload(CONV, NMS)
+    catalog.memo[("profile", "bare")] = _workload(CONV)
+    point = CalibrationPoint(workload="net", precision="int8", latency="5 ms", source="test")
+    full = point_terms(device, point, catalog).terms
+    raw = point_terms(device, point.model_copy(update={"raw_outputs": True}), catalog).terms
+    bare = point_terms(device, point.model_copy(update={"workload": "bare"}), catalog).terms
+    assert full.postprocess_mask.any() or full.host_postprocess_s > 0
+    assert not raw.postprocess_mask.any() and raw.host_postprocess_s == 0 and raw.fallback_s == 0
+    raw_s, bare_s, full_s = (evaluate(device, t, FIT).latency_s for t in (raw, bare, full))
+    assert raw_s == pytest.approx(bare_s, rel=1e-12) and raw_s < full_s
 
 
 def test_preprocessing_costs_the_fitted_ops_per_element_above_its_memory_floor():

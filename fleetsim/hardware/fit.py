@@ -99,7 +99,7 @@ from fleetsim.hardware.roofline import (
     fallback_host,
 )
 from fleetsim.hardware.specs import CalibrationPoint, DeviceSpec
-from fleetsim.hardware.workload import Workload
+from fleetsim.hardware.workload import Workload, without_postprocess
 
 MEASUREMENT_SIGMA = 0.25
 PRIOR_EFFICIENCY = (math.log(0.3), 1.5)
@@ -178,6 +178,8 @@ def point_terms(device: DeviceSpec, point: CalibrationPoint, catalog: Catalog) -
     overlapping = point.throughput is not None and not point.sequential
     batch = point.batch or (THROUGHPUT_BATCH if overlapping else 1)
     workload = catalog.profile(point.workload)
+    if point.raw_outputs:
+        workload = without_postprocess(workload)
     device = at_power_mode(device, point.power_mode)
     if point.host_link is not None:
         device = device.model_copy(update={"host_link": point.host_link})

@@ -63,6 +63,12 @@ class Workload:
         return cls(spec, (layer,), per_layer=False)
 
 
+def without_postprocess(workload: Workload) -> Workload:
+    """``workload`` ending at its detection head's raw outputs: its nms layer (decode, threshold and
+    suppression) left out."""
+    return replace(workload, layers=tuple(layer for layer in workload.layers if layer.op_class != "nms"))
+
+
 def compressed(workload: Workload, graph: Workload, baseline: Workload) -> Workload:
     """``workload`` (a production network) compressed as ``graph`` (a detector variant's own graph) is
     against ``baseline`` (the baseline detector's graph): every layer's MACs scaled by the graphs' ratio
