@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from fleetsim.errors import FleetsimError
 from fleetsim.hardware.graph import profile_graph
 
 
@@ -38,3 +40,31 @@ def test_layer_macs_weights_and_classes_by_hand(tmp_path):
     assert layers[5].macs == 8 * 4 and layers[5].weights == 32
     assert layers[0].inputs == 3 * 16 * 16 and layers[0].outputs == 8 * 16 * 16
     assert layers[2].macs == 0 and layers[2].inputs == layers[2].outputs == 8 * 16 * 16
+
+
+def _attention_graph(path, q_shape, v_shape):
+    """Scores q x q^T, then scores x v (v broadcast over heads when it has fewer dimensions)."""
+    nodes = [helper.make_node("Transpose", ["q"], ["k"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["q", "k"], ["s"]),
+             helper.make_node("MatMul", ["s", "v"], ["y"])]
+    inputs = [helper.make_tensor_value_info("q", TensorProto.FLOAT, q_shape),
+              helper.make_tensor_value_info("v", TensorProto.FLOAT, v_shape)]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    onnx.save(helper.make_model(helper.make_graph(nodes, "attention", inputs, [y]),
+                                opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_matmul_of_two_activations_counts_its_inner_dimension(tmp_path):
+    """(1, 2, 50, 16) x (1, 2, 16, 50) -> (1, 2, 50, 50), 16 MACs per output; then x (50, 8), broadcast
+    over batch and heads -> (1, 2, 50, 8), 50 MACs per output."""
+    scores, mixed = profile_graph(_attention_graph(tmp_path / "a.onnx", [1, 2, 50, 16], [50, 8]))[-2:]
+    assert scores.op_class == mixed.op_class == "matmul" and scores.weights == mixed.weights == 0
+    assert scores.macs == 2 * 50 * 50 * 16 and scores.inputs == 2 * 2 * 50 * 16
+    assert mixed.macs == 2 * 50 * 8 * 50
+
+
+def test_a_matmul_of_two_activations_of_unknown_shape_is_refused(tmp_path):
+    path = _attention_graph(tmp_path / "a.onnx", [1, 2, "tokens", "width"], [50, 8])
+    with pytest.raises(FleetsimError, match="MACs cannot be counted"):
+        profile_graph(path)

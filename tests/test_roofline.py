@@ -273,6 +273,8 @@ def test_fp32_convolutions_run_at_the_tf32_peak_when_the_gpu_has_one():
     ({"latency": "1 ms", "harness": "numpy", "raw_outputs": True}, "harness only with scope: pipeline"),
     ({"latency": "1 ms", "scope": "pipeline", "harness": "numpy"},
      "harness: numpy only with raw_outputs: true"),
+    ({"latency": "1 ms", "scope": "pipeline", "raw_outputs": True},
+     "raw_outputs on a pipeline point only with harness: numpy"),
 ])
 def test_bad_measurement_points_are_rejected(fields, fragment):
     with pytest.raises(ValueError, match=fragment):

@@ -154,9 +154,14 @@ def calibrate(device: DeviceSpec, points: list[CalibrationPoint], catalog: Catal
 
 def write_device(source: Path | str, calibrated: Calibrated, out: Path | str) -> Path:
     """Write the device file at ``source`` to ``out`` with the calibrated points and a
-    ``calibration_note`` holding the errors (other fields as written, comments dropped)."""
+    ``calibration_note`` holding the errors (the file's own points it keeps and every other field as
+    written, comments dropped)."""
     data = yaml.safe_load(Path(source).read_text())
-    data["calibration"] = [_point_yaml(p) for p in calibrated.device.calibration]
+    own = read_device(source).calibration  # index-aligned with the file's own entries
+    kept = [entry for entry, point in zip(data.get("calibration") or [], own, strict=True)
+            if point in calibrated.device.calibration]
+    added = [p for p in calibrated.device.calibration if p not in own]
+    data["calibration"] = [*kept, *(_point_yaml(p) for p in added)]
     data["calibration_note"] = calibrated.note()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ _OP_CLASS = {
     "Flatten": "reshape_concat", "Squeeze": "reshape_concat", "Unsqueeze": "reshape_concat",
     "Slice": "reshape_concat", "Split": "reshape_concat",
 }
+_MATMUL_OPS = {"MatMul", "MatMulInteger", "QLinearMatMul"}
 _BOOKKEEPING = {"QuantizeLinear", "DequantizeLinear", "Identity", "Shape", "Constant", "Cast"}
 
 
@@ -69,8 +70,11 @@ def profile_graph(path: Path | str) -> list[Layer]:
         elif op_class == "matmul" and stored:
             transposed = any(a.name == "transB" and a.i for a in node.attribute)
             macs = out * stored[0].shape[1 if transposed else 0]
-        if op_class in ("conv", "depthwise_conv", "matmul") and stored and not out:
-            raise FleetsimError(f"{Path(path).name}: shape inference left the output of "
+        product = node.op_type in _MATMUL_OPS and len(activations) == 2  # of two activations (attention)
+        if product:
+            macs = out * (shapes.get(activations[0]) or [0])[-1]
+        if op_class in ("conv", "depthwise_conv", "matmul") and (stored or product) and not macs:
+            raise FleetsimError(f"{Path(path).name}: shape inference left the shapes of "
                                 f"{node.name or node.op_type} unknown, so its MACs cannot be counted "
                                 "(allowed: graphs with static shapes at batch 1)")
         layers.append(Layer(node.name or node.output[0], op_class, macs,

@@ -72,9 +72,9 @@ class CalibrationPoint(Strict):
         False, description="A throughput measured by a loop that waits for each frame's result before it "
         "sends the next, so nothing overlaps and the rate is 1 / latency (default: overlapping calls).")
     raw_outputs: bool = Field(
-        False, description="The timed graph ends at the detection head's raw outputs: no decode or NMS ran "
-        "in the measurement (a compiled model without its post-processing, timed by the vendor's "
-        "benchmark tool), so the workload's nms layer is left out of its prediction.")
+        False, description="The compiled graph ends at the detection head's raw outputs, so the workload's "
+        "nms layer is left out of its prediction: any decode and NMS ran outside it (not at all in a model "
+        "timing by the vendor's benchmark tool; in the script of a harness: numpy pipeline point).")
     source: str = Field(min_length=3, description="Where the measurement was published.")
     host_link: HostLink | None = Field(
         None, description="The link of this set-up, when it is not the device's host_link (a USB 3 stick "
@@ -97,6 +97,10 @@ class CalibrationPoint(Strict):
         if self.harness is not None and self.scope != "pipeline":
             raise ValueError("harness describes what a pipeline timing included (allowed: harness only "
                              "with scope: pipeline)")
+        if self.raw_outputs and self.scope == "pipeline" and self.harness is None:
+            raise ValueError("a pipeline timing at raw outputs decoded and suppressed the detections "
+                             "somewhere its harness must say (allowed: raw_outputs on a pipeline point only "
+                             "with harness: numpy)")
         if self.harness == "numpy" and not self.raw_outputs:
             raise ValueError("a numpy harness decodes and suppresses the detections itself, so the timed "
                              "graph ends at the raw head outputs (allowed: harness: numpy only with "

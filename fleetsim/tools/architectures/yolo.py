@@ -14,8 +14,9 @@ returns (box distances, class scores) for the 8400 anchor points at 640; anchor 
 ``yolox_s_640`` is YOLOX-S with LeakyReLU(0.1) in place of SiLU: the ``yolox_s_leaky`` build that
 the workload file counts (Hailo model zoo). Its head returns (1, 8400, 85) before grid decoding.
 
-Attention products (MatMul of two activations, yolo11 C2PSA) export without stored weights, so the
-graph profile counts them as 0 MACs: about 31 M (n) and 62 M (s) MACs, 1 % and 0.6 % of the total.
+Attention products (MatMul of two activations, yolo11 C2PSA) export without stored weights; the graph
+profile counts their MACs from the shapes (output elements x inner dimension): about 31 M (n) and 62 M
+(s), 1 % and 0.6 % of the total.
 """
 
 from __future__ import annotations
