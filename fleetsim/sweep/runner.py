@@ -28,18 +28,19 @@ import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-import fleetsim.interrupts as interrupts
 from fleetsim.runfolder import (
     RunFolderError,
     RunWriter,
     check_complete,
     check_summary,
     hold_lock,
+    write_atomic,
     write_text_atomic,
 )
 from fleetsim.sweep.backends import Backend, LocalBackend
@@ -194,10 +195,7 @@ def _run_locked(sweep: SweepFile, plan: SweepPlan, out: Path, backend: Backend, 
     results = results_table(ordered, plan.parameters, list(sweep.spec.metrics))
     summary = summary_table(results, plan.parameters, list(sweep.spec.metrics))
     for name, table in (("results", results), ("summary", summary)):
-        interrupts.raise_if_received()  # one that library code swallowed: no table is put in place
-        tmp = out / f".{name}.parquet.tmp-{os.getpid()}"
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out / f"{name}.parquet")
+        write_atomic(out / f"{name}.parquet", partial(table.to_parquet, index=False))
     return SweepOutcome(plan, out, results, summary, **outcome_lists)
 
 
